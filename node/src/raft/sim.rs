@@ -1,0 +1,428 @@
+//! An in-process cluster of cores over a simulated network that can drop,
+//! delay, duplicate and reorder messages, partition nodes, and crash and
+//! restart them from what they made durable.
+//!
+//! Every step checks the safety properties of §5.2 Figure 3: at most one
+//! leader per term, leader completeness, and that no two nodes apply
+//! different entries at the same index.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use bytes::Bytes;
+
+use super::rng::Rng;
+use super::{
+    Config, Entry, HardState, LogIndex, Message, NodeId, Raft, Ready, Role, SnapshotMeta, Term,
+};
+
+/// Everything a node made durable: what survives a crash.
+#[derive(Clone, Debug, Default)]
+pub struct Durable {
+    pub hard_state: HardState,
+    pub snapshot: SnapshotMeta,
+    pub log: Vec<Entry>,
+}
+
+impl Durable {
+    fn persist(&mut self, ready: &Ready) {
+        if let Some(install) = &ready.snapshot {
+            self.snapshot = install.meta.clone();
+            self.log.retain(|e| e.index > install.meta.index);
+        }
+        if let Some(hs) = &ready.hard_state {
+            self.hard_state = hs.clone();
+        }
+        if let Some(cut) = ready.truncate_from {
+            self.log.retain(|e| e.index < cut);
+        }
+        for e in &ready.entries {
+            let expected = self
+                .log
+                .last()
+                .map_or(self.snapshot.index, |l| l.index)
+                .next();
+            assert_eq!(e.index, expected, "storage got a gap");
+            self.log.push(e.clone());
+        }
+    }
+}
+
+pub struct SimNode {
+    pub raft: Option<Raft>,
+    pub durable: Durable,
+    /// What this incarnation's state machine applied, in order.
+    pub applied: Vec<Entry>,
+    pub reads: Vec<(u64, LogIndex)>,
+    pub failed_reads: Vec<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Faults {
+    /// Chance per thousand that a message is lost.
+    pub drop: u64,
+    /// Chance per thousand that a message arrives twice.
+    pub duplicate: u64,
+    /// Extra ticks a message may wait; different waits reorder messages.
+    pub max_delay: u64,
+}
+
+impl Faults {
+    pub fn none() -> Faults {
+        Faults {
+            drop: 0,
+            duplicate: 0,
+            max_delay: 0,
+        }
+    }
+    pub fn lossy() -> Faults {
+        Faults {
+            drop: 100,
+            duplicate: 50,
+            max_delay: 8,
+        }
+    }
+}
+
+pub struct Sim {
+    pub ids: Vec<NodeId>,
+    pub nodes: BTreeMap<NodeId, SimNode>,
+    pub now: u64,
+    pub faults: Faults,
+    template: Config,
+    rng: Rng,
+    in_flight: Vec<(u64, Message)>,
+    /// Directed links that deliver nothing.
+    blocked: HashSet<(NodeId, NodeId)>,
+    leaders: HashMap<Term, NodeId>,
+    /// Every entry any node applied, by index: all nodes must agree.
+    pub applied: BTreeMap<LogIndex, (Term, Bytes)>,
+    restarts: u64,
+    /// Snapshot images by (node, index), for the compaction tests.
+    pub images: HashMap<LogIndex, Vec<Entry>>,
+    pub delivered: u64,
+    /// Scripted scenarios drop the messages this returns true for.
+    pub drop_if: Option<Box<dyn Fn(&Message) -> bool>>,
+}
+
+impl Sim {
+    pub fn new(n: usize, seed: u64) -> Sim {
+        let ids: Vec<NodeId> = (1..=n).map(|i| NodeId(format!("n{i}"))).collect();
+        let mut template = Config::new(ids[0].clone(), Vec::new());
+        template.election_ticks = 10;
+        template.heartbeat_ticks = 2;
+        template.seed = seed;
+        Sim::with_config(ids, template, seed)
+    }
+
+    pub fn with_config(ids: Vec<NodeId>, template: Config, seed: u64) -> Sim {
+        let mut sim = Sim {
+            nodes: BTreeMap::new(),
+            now: 0,
+            faults: Faults::none(),
+            rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7)),
+            in_flight: Vec::new(),
+            blocked: HashSet::new(),
+            leaders: HashMap::new(),
+            applied: BTreeMap::new(),
+            restarts: 0,
+            images: HashMap::new(),
+            delivered: 0,
+            drop_if: None,
+            template,
+            ids: ids.clone(),
+        };
+        for id in ids {
+            sim.nodes.insert(
+                id.clone(),
+                SimNode {
+                    raft: None,
+                    durable: Durable::default(),
+                    applied: Vec::new(),
+                    reads: Vec::new(),
+                    failed_reads: Vec::new(),
+                },
+            );
+            sim.start(&id);
+        }
+        sim
+    }
+
+    /// Replaces a node's durable state before it starts (for scripted scenarios).
+    pub fn set_durable(&mut self, id: &NodeId, durable: Durable) {
+        self.nodes.get_mut(id).unwrap().durable = durable;
+        self.start(id);
+    }
+
+    pub fn config_for(&self, id: &NodeId) -> Config {
+        let mut cfg = self.template.clone();
+        cfg.id = id.clone();
+        cfg.peers = self.ids.iter().filter(|p| *p != id).cloned().collect();
+        cfg.seed = self.template.seed.wrapping_add(self.restarts * 1000);
+        cfg
+    }
+
+    fn start(&mut self, id: &NodeId) {
+        self.restarts += 1;
+        let cfg = self.config_for(id);
+        let node = self.nodes.get_mut(id).unwrap();
+        let d = node.durable.clone();
+        node.applied.clear();
+        node.raft = Some(Raft::new(cfg, d.hard_state, d.snapshot, d.log));
+    }
+
+    pub fn crash(&mut self, id: &NodeId) {
+        self.nodes.get_mut(id).unwrap().raft = None;
+    }
+
+    pub fn restart(&mut self, id: &NodeId) {
+        self.start(id);
+        self.process(id);
+    }
+
+    pub fn is_up(&self, id: &NodeId) -> bool {
+        self.nodes[id].raft.is_some()
+    }
+
+    pub fn raft(&self, id: &NodeId) -> &Raft {
+        self.nodes[id].raft.as_ref().expect("node is up")
+    }
+
+    pub fn raft_mut(&mut self, id: &NodeId) -> &mut Raft {
+        self.nodes
+            .get_mut(id)
+            .unwrap()
+            .raft
+            .as_mut()
+            .expect("node is up")
+    }
+
+    /// Cuts every link between the groups; links inside a group stay.
+    pub fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        self.blocked.clear();
+        for (i, a) in groups.iter().enumerate() {
+            for (j, b) in groups.iter().enumerate() {
+                if i != j {
+                    for x in a {
+                        for y in b {
+                            self.blocked.insert((x.clone(), y.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn isolate(&mut self, id: &NodeId) {
+        let rest: Vec<NodeId> = self.ids.iter().filter(|p| *p != id).cloned().collect();
+        self.partition(&[vec![id.clone()], rest]);
+    }
+
+    pub fn heal(&mut self) {
+        self.blocked.clear();
+    }
+
+    /// The live leader of the highest term, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, n)| n.raft.as_ref().map(|r| (id, r)))
+            .filter(|(_, r)| r.role() == Role::Leader)
+            .max_by_key(|(_, r)| r.term())
+            .map(|(id, _)| id.clone())
+    }
+
+    pub fn propose(&mut self, id: &NodeId, data: &[u8]) -> Option<(LogIndex, Term)> {
+        let r = self.raft_mut(id).propose(Bytes::copy_from_slice(data)).ok();
+        self.process(id);
+        r
+    }
+
+    pub fn read_index(&mut self, id: &NodeId, ctx: u64) -> bool {
+        let ok = self.raft_mut(id).read_index(ctx).is_ok();
+        self.process(id);
+        ok
+    }
+
+    /// One unit of time: every live node ticks, then due messages arrive.
+    pub fn step(&mut self) {
+        self.now += 1;
+        for id in self.ids.clone() {
+            if let Some(r) = self.nodes.get_mut(&id).unwrap().raft.as_mut() {
+                r.tick();
+                self.process(&id);
+            }
+        }
+        // Messages due now arrive in random order.
+        let now = self.now;
+        let mut due: Vec<Message> = Vec::new();
+        self.in_flight.retain(|(t, m)| {
+            if *t <= now {
+                due.push(m.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for i in (1..due.len()).rev() {
+            let j = self.rng.below(i as u64 + 1) as usize;
+            due.swap(i, j);
+        }
+        for m in due {
+            self.deliver(m);
+        }
+    }
+
+    pub fn run(&mut self, ticks: u64) {
+        for _ in 0..ticks {
+            self.step();
+        }
+    }
+
+    /// Steps until `done` holds, at most `max` ticks. Returns whether it held.
+    pub fn run_until(&mut self, max: u64, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        for _ in 0..max {
+            if done(self) {
+                return true;
+            }
+            self.step();
+        }
+        done(self)
+    }
+
+    pub fn deliver(&mut self, m: Message) {
+        let to = m.to.clone();
+        let Some(r) = self.nodes.get_mut(&to).unwrap().raft.as_mut() else {
+            return;
+        };
+        self.delivered += 1;
+        r.step(m);
+        self.process(&to);
+    }
+
+    fn send(&mut self, m: Message) {
+        if self.blocked.contains(&(m.from.clone(), m.to.clone())) {
+            return;
+        }
+        if self.drop_if.as_ref().is_some_and(|f| f(&m)) {
+            return;
+        }
+        if self.rng.below(1000) < self.faults.drop {
+            return;
+        }
+        let copies = if self.rng.below(1000) < self.faults.duplicate {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay = 1 + self.rng.below(self.faults.max_delay + 1);
+            self.in_flight.push((self.now + delay, m.clone()));
+        }
+    }
+
+    /// Acts on a node's Ready the way the real driver does, checking safety as it goes.
+    pub fn process(&mut self, id: &NodeId) {
+        loop {
+            let node = self.nodes.get_mut(id).unwrap();
+            let Some(raft) = node.raft.as_mut() else {
+                return;
+            };
+            if !raft.has_ready() {
+                return;
+            }
+            let ready = raft.ready();
+            let term = raft.term();
+            for rc in &ready.role_changes {
+                if rc.role == Role::Leader {
+                    self.check_new_leader(id, rc.term);
+                }
+            }
+            for m in ready.messages.clone() {
+                self.send(m);
+            }
+            let node = self.nodes.get_mut(id).unwrap();
+            node.durable.persist(&ready);
+            if let Some(install) = &ready.snapshot {
+                // The state machine becomes the snapshot image.
+                let image = self
+                    .images
+                    .get(&install.meta.index)
+                    .cloned()
+                    .unwrap_or_default();
+                let node = self.nodes.get_mut(id).unwrap();
+                node.applied = image;
+            }
+            let node = self.nodes.get_mut(id).unwrap();
+            if let Some(last) = node.durable.log.last() {
+                let (i, t) = (last.index, last.term);
+                node.raft.as_mut().unwrap().on_persisted(i, t);
+            }
+            for m in ready.persisted_messages.clone() {
+                self.send(m);
+            }
+            for e in &ready.committed {
+                self.check_apply(id, e);
+            }
+            let node = self.nodes.get_mut(id).unwrap();
+            node.applied.extend(ready.committed.iter().cloned());
+            node.reads
+                .extend(ready.reads.iter().map(|r| (r.ctx, r.index)));
+            node.failed_reads.extend(ready.failed_reads.iter().copied());
+            let _ = term;
+        }
+    }
+
+    /// Election Safety (at most one leader per term) and Leader Completeness
+    /// (a new leader holds every entry anyone applied).
+    fn check_new_leader(&mut self, id: &NodeId, term: Term) {
+        if let Some(other) = self.leaders.get(&term) {
+            assert_eq!(other, id, "two leaders in term {term}: {other} and {id}");
+        }
+        self.leaders.insert(term, id.clone());
+        let raft = self.nodes[id].raft.as_ref().unwrap();
+        for (index, (t, data)) in &self.applied {
+            if *index <= raft.log().snapshot().index {
+                continue;
+            }
+            let e = raft.log().entry(*index);
+            assert!(
+                e.is_some_and(|e| e.term == *t && e.data == *data),
+                "leader {id} of term {term} lacks committed entry {index}"
+            );
+        }
+    }
+
+    /// State Machine Safety: no two nodes apply different entries at one index.
+    fn check_apply(&mut self, id: &NodeId, e: &Entry) {
+        match self.applied.get(&e.index) {
+            Some((t, data)) => assert!(
+                *t == e.term && *data == e.data,
+                "{id} applied ({}, term {}) where another node applied term {t}",
+                e.index,
+                e.term
+            ),
+            None => {
+                self.applied.insert(e.index, (e.term, e.data.clone()));
+            }
+        }
+    }
+
+    /// All live nodes applied the same entries up to the same index.
+    pub fn converged(&self) -> bool {
+        let live: Vec<&SimNode> = self.nodes.values().filter(|n| n.raft.is_some()).collect();
+        let Some(first) = live.first() else {
+            return true;
+        };
+        let a = first.raft.as_ref().unwrap().log().applied;
+        live.iter()
+            .all(|n| n.raft.as_ref().unwrap().log().applied == a)
+            && live.iter().all(|n| {
+                n.raft.as_ref().unwrap().log().last_index()
+                    == first.raft.as_ref().unwrap().log().last_index()
+            })
+    }
+
+    pub fn messages_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
