@@ -2,6 +2,23 @@
 //!
 //! - [`raft`]: the deterministic, I/O-free Raft core.
 //! - [`storage`]: the durable log and hard state (files, fsync, recovery).
+//! - [`kv`]: the replicated state machine and client sessions.
+//! - [`events`]: `events.jsonl`, the record the harness checks.
+//! - [`transport`]: gRPC — peer links and the three services.
+//! - [`driver`]: the thread that runs the core and acts on its output.
+//! - [`server`]: assembling a node around a listener.
+//! - [`config`], [`cli`]: what a node is told at start-up.
+//! - [`client`]: a thin client of one node, for tests and the harness.
 
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod driver;
+pub mod events;
+pub mod kv;
 pub mod raft;
+pub mod server;
 pub mod storage;
+pub mod transport;
+
+pub use cli::main_with_args;

@@ -83,6 +83,9 @@ impl Faults {
     }
 }
 
+/// Decides which messages a scripted scenario loses.
+pub type DropFilter = Box<dyn Fn(&Message) -> bool>;
+
 pub struct Sim {
     pub ids: Vec<NodeId>,
     pub nodes: BTreeMap<NodeId, SimNode>,
@@ -101,7 +104,7 @@ pub struct Sim {
     pub images: HashMap<LogIndex, Vec<Entry>>,
     pub delivered: u64,
     /// Scripted scenarios drop the messages this returns true for.
-    pub drop_if: Option<Box<dyn Fn(&Message) -> bool>>,
+    pub drop_if: Option<DropFilter>,
 }
 
 impl Sim {

@@ -265,7 +265,7 @@ fn append_truncates_a_conflicting_suffix() {
     let mut r = core_with(3, None, log_of(&[1, 1, 2, 2, 2]));
     r.step(append("n2", 3, (2, 1), vec![entry(3, 3)], 3));
     let rd = r.ready();
-    assert_eq!(append_reply(&rd).0, true);
+    assert!(append_reply(&rd).0);
     assert_eq!(rd.truncate_from, Some(LogIndex(3)));
     assert_eq!(rd.entries, vec![entry(3, 3)]);
     assert_eq!(r.log().last_index(), LogIndex(3));
@@ -739,16 +739,8 @@ fn chaos(seed: u64, nodes: usize, ticks: u64) {
         let roll = rng.below(1000);
         let target = sim.ids[rng.below(nodes as u64) as usize].clone();
         match roll {
-            0..=9 => {
-                if sim.is_up(&target) {
-                    sim.crash(&target);
-                }
-            }
-            10..=29 => {
-                if !sim.is_up(&target) {
-                    sim.restart(&target);
-                }
-            }
+            0..=9 if sim.is_up(&target) => sim.crash(&target),
+            10..=29 if !sim.is_up(&target) => sim.restart(&target),
             30..=34 => {
                 let mut a = Vec::new();
                 let mut b = Vec::new();
@@ -762,12 +754,10 @@ fn chaos(seed: u64, nodes: usize, ticks: u64) {
                 sim.partition(&[a, b]);
             }
             35..=44 => sim.heal(),
-            _ if roll < 300 => {
-                if sim.is_up(&target) {
-                    proposed += 1;
-                    let data = format!("s{seed}-t{t}-{proposed}");
-                    sim.propose(&target, data.as_bytes());
-                }
+            45..=299 if sim.is_up(&target) => {
+                proposed += 1;
+                let data = format!("s{seed}-t{t}-{proposed}");
+                sim.propose(&target, data.as_bytes());
             }
             _ => {}
         }

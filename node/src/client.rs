@@ -1,0 +1,140 @@
+//! A thin client for one node's `Kv` and `Admin` services. It does not retry
+//! or follow redirects: callers decide what an outcome means (the harness
+//! records it; tests retry at the leader).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use proto::kv as pb;
+use proto::kv::admin_client::AdminClient;
+use proto::kv::kv_client::KvClient;
+use tonic::transport::{Channel, Endpoint};
+
+pub use proto::kv::{KvResponse, StatusResponse};
+
+#[derive(Clone)]
+pub struct NodeClient {
+    cluster_id: String,
+    kv: KvClient<Channel>,
+    admin: AdminClient<Channel>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("bad node address `{addr}`: {reason}")]
+pub struct BadAddress {
+    pub addr: String,
+    pub reason: String,
+}
+
+impl NodeClient {
+    /// A client for the node at `addr` (HOST:PORT). Connects on first use.
+    pub fn new(
+        addr: &str,
+        cluster_id: &str,
+        connect_timeout: Duration,
+    ) -> Result<NodeClient, BadAddress> {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| BadAddress {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        Ok(NodeClient {
+            cluster_id: cluster_id.to_string(),
+            kv: KvClient::new(channel.clone()),
+            admin: AdminClient::new(channel),
+        })
+    }
+
+    fn req<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        r.set_timeout(timeout);
+        r
+    }
+
+    /// Bounds the whole call, connection set-up included, by `timeout`.
+    async fn bounded<T>(
+        timeout: Duration,
+        fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, tonic::Status> {
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r.map(tonic::Response::into_inner),
+            Err(_) => Err(tonic::Status::deadline_exceeded("client timeout")),
+        }
+    }
+
+    pub async fn get(&mut self, key: &str, timeout: Duration) -> Result<KvResponse, tonic::Status> {
+        let msg = pb::GetRequest {
+            cluster_id: self.cluster_id.clone(),
+            key: key.to_string(),
+        };
+        Self::bounded(timeout, self.kv.get(Self::req(msg, timeout))).await
+    }
+
+    pub async fn put(
+        &mut self,
+        key: &str,
+        value: Bytes,
+        session: (u64, u64),
+        timeout: Duration,
+    ) -> Result<KvResponse, tonic::Status> {
+        let msg = pb::PutRequest {
+            cluster_id: self.cluster_id.clone(),
+            key: key.to_string(),
+            value,
+            client_id: session.0,
+            seq: session.1,
+        };
+        Self::bounded(timeout, self.kv.put(Self::req(msg, timeout))).await
+    }
+
+    pub async fn cas(
+        &mut self,
+        key: &str,
+        expected: Option<Bytes>,
+        new: Bytes,
+        session: (u64, u64),
+        timeout: Duration,
+    ) -> Result<KvResponse, tonic::Status> {
+        let msg = pb::CasRequest {
+            cluster_id: self.cluster_id.clone(),
+            key: key.to_string(),
+            expected,
+            new,
+            client_id: session.0,
+            seq: session.1,
+        };
+        Self::bounded(timeout, self.kv.cas(Self::req(msg, timeout))).await
+    }
+
+    pub async fn append(
+        &mut self,
+        key: &str,
+        suffix: Bytes,
+        session: (u64, u64),
+        timeout: Duration,
+    ) -> Result<KvResponse, tonic::Status> {
+        let msg = pb::AppendRequest {
+            cluster_id: self.cluster_id.clone(),
+            key: key.to_string(),
+            suffix,
+            client_id: session.0,
+            seq: session.1,
+        };
+        Self::bounded(timeout, self.kv.append(Self::req(msg, timeout))).await
+    }
+
+    pub async fn status(&mut self, timeout: Duration) -> Result<StatusResponse, tonic::Status> {
+        let msg = pb::StatusRequest {
+            cluster_id: self.cluster_id.clone(),
+        };
+        Self::bounded(timeout, self.admin.status(Self::req(msg, timeout))).await
+    }
+}
+
+/// Whether a response is a definite "not the leader" refusal.
+pub fn is_not_leader(r: &KvResponse) -> bool {
+    r.status == pb::Status::NotLeader as i32
+}

@@ -1,0 +1,104 @@
+//! The node's configuration, validated once at start-up, and how it maps onto
+//! the core's tick-based timing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::raft::{self, NodeId};
+use crate::storage::FsyncPolicy;
+
+/// Seeded bugs for the harness's self-test. Only with the `bugs` feature can
+/// they be switched on; otherwise the list is always empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bug {
+    /// The leader answers Get from its local state without ReadIndex.
+    StaleRead,
+    /// Votes are granted without the log up-to-date check.
+    VoteAnyLog,
+    /// Replicas of earlier-term entries are counted toward commit (Figure 8).
+    CommitOldTerm,
+    /// Writes are acknowledged while still in a user-space buffer.
+    LazyPersist,
+    /// A retried request is applied again.
+    NoDedup,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 5] = [
+        Bug::StaleRead,
+        Bug::VoteAnyLog,
+        Bug::CommitOldTerm,
+        Bug::LazyPersist,
+        Bug::NoDedup,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::StaleRead => "stale-read",
+            Bug::VoteAnyLog => "vote-any-log",
+            Bug::CommitOldTerm => "commit-old-term",
+            Bug::LazyPersist => "lazy-persist",
+            Bug::NoDedup => "no-dedup",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == s)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub id: NodeId,
+    /// Where to reach it: `host:port` (the harness may put a proxy here).
+    pub addr: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub peers: Vec<Peer>,
+    pub cluster_id: String,
+    pub heartbeat: Duration,
+    pub election_timeout: Duration,
+    pub fsync: FsyncPolicy,
+    /// Take a snapshot after this many applied entries; 0 = never.
+    pub snapshot_every: u64,
+    pub bugs: Vec<Bug>,
+}
+
+impl NodeConfig {
+    /// The length of one core tick: fine enough that heartbeats and election
+    /// timeouts keep their configured lengths to within a few milliseconds.
+    pub fn tick(&self) -> Duration {
+        let ms = self.heartbeat.as_millis().clamp(1, 10) as u64;
+        Duration::from_millis(ms)
+    }
+
+    pub fn raft_config(&self, seed: u64) -> raft::Config {
+        let tick = self.tick().as_millis().max(1);
+        let ticks = |d: Duration| (d.as_millis().div_ceil(tick)).max(1) as u32;
+        let mut cfg = raft::Config::new(
+            self.id.clone(),
+            self.peers.iter().map(|p| p.id.clone()).collect(),
+        );
+        cfg.heartbeat_ticks = ticks(self.heartbeat);
+        cfg.election_ticks = ticks(self.election_timeout);
+        cfg.seed = seed;
+        cfg
+    }
+
+    pub fn peer_addr(&self, id: &NodeId) -> Option<&str> {
+        self.peers
+            .iter()
+            .find(|p| p.id == *id)
+            .map(|p| p.addr.as_str())
+    }
+
+    pub fn has_bug(&self, bug: Bug) -> bool {
+        self.bugs.contains(&bug)
+    }
+}

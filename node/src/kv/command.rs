@@ -1,0 +1,165 @@
+//! Commands as stored in log entries: the protobuf `kv.Command`, validated on
+//! the way in so the state machine never sees a malformed one.
+
+use bytes::Bytes;
+use prost::Message as _;
+use proto::kv;
+
+/// Largest key accepted, in bytes.
+pub const MAX_KEY: usize = 1024;
+/// Largest value (or appended suffix) accepted, in bytes.
+pub const MAX_VALUE: usize = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Put { value: Bytes },
+    Cas { expected: Option<Bytes>, new: Bytes },
+    Append { suffix: Bytes },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    pub client_id: u64,
+    pub seq: u64,
+    pub key: String,
+    pub op: Op,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CommandError {
+    #[error("key is empty")]
+    EmptyKey,
+    #[error("key is {0} bytes, the limit is {MAX_KEY}")]
+    KeyTooLong(usize),
+    #[error("value is {0} bytes, the limit is {MAX_VALUE}")]
+    ValueTooLong(usize),
+    #[error("client_id must be non-zero")]
+    NoClient,
+    #[error("undecodable command: {0}")]
+    Decode(String),
+}
+
+impl Command {
+    pub fn validate(&self) -> Result<(), CommandError> {
+        if self.key.is_empty() {
+            return Err(CommandError::EmptyKey);
+        }
+        if self.key.len() > MAX_KEY {
+            return Err(CommandError::KeyTooLong(self.key.len()));
+        }
+        if self.client_id == 0 {
+            return Err(CommandError::NoClient);
+        }
+        let len = match &self.op {
+            Op::Put { value } => value.len(),
+            Op::Cas { expected, new } => new.len().max(expected.as_ref().map_or(0, |e| e.len())),
+            Op::Append { suffix } => suffix.len(),
+        };
+        if len > MAX_VALUE {
+            return Err(CommandError::ValueTooLong(len));
+        }
+        Ok(())
+    }
+
+    pub fn encode(&self) -> Bytes {
+        let key = self.key.clone();
+        let op = match &self.op {
+            Op::Put { value } => kv::command::Op::Put(kv::PutRequest {
+                key,
+                value: value.clone(),
+                ..Default::default()
+            }),
+            Op::Cas { expected, new } => kv::command::Op::Cas(kv::CasRequest {
+                key,
+                expected: expected.clone(),
+                new: new.clone(),
+                ..Default::default()
+            }),
+            Op::Append { suffix } => kv::command::Op::Append(kv::AppendRequest {
+                key,
+                suffix: suffix.clone(),
+                ..Default::default()
+            }),
+        };
+        let msg = kv::Command {
+            client_id: self.client_id,
+            seq: self.seq,
+            op: Some(op),
+        };
+        Bytes::from(msg.encode_to_vec())
+    }
+
+    pub fn decode(data: &[u8]) -> Result<Command, CommandError> {
+        let msg = kv::Command::decode(data).map_err(|e| CommandError::Decode(e.to_string()))?;
+        let (key, op) = match msg.op {
+            Some(kv::command::Op::Put(p)) => (p.key, Op::Put { value: p.value }),
+            Some(kv::command::Op::Cas(c)) => (
+                c.key,
+                Op::Cas {
+                    expected: c.expected,
+                    new: c.new,
+                },
+            ),
+            Some(kv::command::Op::Append(a)) => (a.key, Op::Append { suffix: a.suffix }),
+            None => return Err(CommandError::Decode("no operation".into())),
+        };
+        Ok(Command {
+            client_id: msg.client_id,
+            seq: msg.seq,
+            key,
+            op,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        for op in [
+            Op::Put {
+                value: Bytes::from("v"),
+            },
+            Op::Cas {
+                expected: None,
+                new: Bytes::from("1"),
+            },
+            Op::Cas {
+                expected: Some(Bytes::from("")),
+                new: Bytes::from("1"),
+            },
+            Op::Append {
+                suffix: Bytes::from("x,"),
+            },
+        ] {
+            let c = Command {
+                client_id: 9,
+                seq: 3,
+                key: "k".into(),
+                op,
+            };
+            assert_eq!(Command::decode(&c.encode()).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_commands() {
+        let mut c = Command {
+            client_id: 1,
+            seq: 1,
+            key: String::new(),
+            op: Op::Put {
+                value: Bytes::new(),
+            },
+        };
+        assert_eq!(c.validate(), Err(CommandError::EmptyKey));
+        c.key = "k".repeat(MAX_KEY + 1);
+        assert!(matches!(c.validate(), Err(CommandError::KeyTooLong(_))));
+        c.key = "k".into();
+        c.client_id = 0;
+        assert_eq!(c.validate(), Err(CommandError::NoClient));
+        assert!(Command::decode(b"\xff\xff\xff").is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! The state machine image. Filled in with snapshots and compaction.

@@ -1,0 +1,247 @@
+//! Values and client sessions. Applying is deterministic: the same log gives
+//! every replica the same state and the same answer for each command.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
+
+use super::command::{Command, Op};
+use crate::raft::LogIndex;
+
+/// Sessions kept before the least recently used is forgotten. Eviction goes
+/// by log index, so every replica forgets the same one.
+pub const MAX_SESSIONS: usize = 50_000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Cas found another value; `Answer::value` holds it.
+    Mismatch,
+    /// A request older than the session's latest: it was answered before and
+    /// the answer is gone. The client cannot learn the outcome.
+    Stale,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub outcome: Outcome,
+    pub value: Option<Bytes>,
+    /// Where the command first took effect.
+    pub index: LogIndex,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub last_seq: u64,
+    pub answer: Answer,
+    pub last_index: LogIndex,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvState {
+    pub(super) values: HashMap<String, Bytes>,
+    pub(super) sessions: HashMap<u64, Session>,
+    /// Sessions by last use, for eviction.
+    pub(super) by_use: BTreeMap<LogIndex, u64>,
+}
+
+impl KvState {
+    pub fn get(&self, key: &str) -> Option<&Bytes> {
+        self.values.get(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Applies the command of the entry at `index`. A retried (client, seq)
+    /// gets its first answer again without touching the values.
+    pub fn apply(&mut self, index: LogIndex, cmd: &Command) -> Answer {
+        if let Some(s) = self.sessions.get(&cmd.client_id) {
+            if cmd.seq == s.last_seq {
+                return s.answer.clone();
+            }
+            if cmd.seq < s.last_seq {
+                return Answer {
+                    outcome: Outcome::Stale,
+                    value: None,
+                    index,
+                };
+            }
+        }
+        let answer = self.execute(index, cmd);
+        self.remember(index, cmd, answer.clone());
+        answer
+    }
+
+    fn execute(&mut self, index: LogIndex, cmd: &Command) -> Answer {
+        let ok = |value| Answer {
+            outcome: Outcome::Ok,
+            value,
+            index,
+        };
+        match &cmd.op {
+            Op::Put { value } => {
+                self.values.insert(cmd.key.clone(), value.clone());
+                ok(None)
+            }
+            Op::Cas { expected, new } => {
+                let current = self.values.get(&cmd.key);
+                if current == expected.as_ref() {
+                    self.values.insert(cmd.key.clone(), new.clone());
+                    ok(None)
+                } else {
+                    Answer {
+                        outcome: Outcome::Mismatch,
+                        value: current.cloned(),
+                        index,
+                    }
+                }
+            }
+            Op::Append { suffix } => {
+                let v = self.values.entry(cmd.key.clone()).or_default();
+                let mut joined = Vec::with_capacity(v.len() + suffix.len());
+                joined.extend_from_slice(v);
+                joined.extend_from_slice(suffix);
+                *v = Bytes::from(joined);
+                ok(None)
+            }
+        }
+    }
+
+    fn remember(&mut self, index: LogIndex, cmd: &Command, answer: Answer) {
+        if let Some(old) = self.sessions.get(&cmd.client_id) {
+            self.by_use.remove(&old.last_index);
+        }
+        self.sessions.insert(
+            cmd.client_id,
+            Session {
+                last_seq: cmd.seq,
+                answer,
+                last_index: index,
+            },
+        );
+        self.by_use.insert(index, cmd.client_id);
+        while self.sessions.len() > MAX_SESSIONS {
+            let (_, client) = self.by_use.pop_first().expect("sessions and by_use agree");
+            self.sessions.remove(&client);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(client_id: u64, seq: u64, key: &str, op: Op) -> Command {
+        Command {
+            client_id,
+            seq,
+            key: key.into(),
+            op,
+        }
+    }
+
+    fn b(s: &str) -> Bytes {
+        Bytes::from(s.to_string())
+    }
+
+    #[test]
+    fn put_cas_append() {
+        let mut s = KvState::default();
+        s.apply(LogIndex(1), &cmd(1, 1, "k", Op::Put { value: b("1") }));
+        assert_eq!(s.get("k"), Some(&b("1")));
+        let a = s.apply(
+            LogIndex(2),
+            &cmd(
+                1,
+                2,
+                "k",
+                Op::Cas {
+                    expected: Some(b("2")),
+                    new: b("3"),
+                },
+            ),
+        );
+        assert_eq!(a.outcome, Outcome::Mismatch);
+        assert_eq!(a.value, Some(b("1")));
+        let a = s.apply(
+            LogIndex(3),
+            &cmd(
+                1,
+                3,
+                "k",
+                Op::Cas {
+                    expected: Some(b("1")),
+                    new: b("3"),
+                },
+            ),
+        );
+        assert_eq!(a.outcome, Outcome::Ok);
+        // Cas on an absent key with "expected absent" creates it.
+        let a = s.apply(
+            LogIndex(4),
+            &cmd(
+                1,
+                4,
+                "n",
+                Op::Cas {
+                    expected: None,
+                    new: b("x"),
+                },
+            ),
+        );
+        assert_eq!(a.outcome, Outcome::Ok);
+        s.apply(LogIndex(5), &cmd(1, 5, "a", Op::Append { suffix: b("1,") }));
+        s.apply(LogIndex(6), &cmd(1, 6, "a", Op::Append { suffix: b("2,") }));
+        assert_eq!(s.get("a"), Some(&b("1,2,")));
+    }
+
+    #[test]
+    fn a_retried_request_is_applied_once_and_gets_the_first_answer() {
+        let mut s = KvState::default();
+        let c = cmd(7, 1, "a", Op::Append { suffix: b("x") });
+        let first = s.apply(LogIndex(1), &c);
+        let again = s.apply(LogIndex(2), &c);
+        assert_eq!(first, again);
+        assert_eq!(s.get("a"), Some(&b("x")));
+        // A mismatch is also remembered, even after the value changes.
+        let cas = cmd(
+            8,
+            1,
+            "a",
+            Op::Cas {
+                expected: None,
+                new: b("y"),
+            },
+        );
+        let first = s.apply(LogIndex(3), &cas);
+        s.apply(LogIndex(4), &cmd(9, 1, "a", Op::Put { value: b("z") }));
+        assert_eq!(s.apply(LogIndex(5), &cas), first);
+        // An older request than the session's latest cannot be answered.
+        s.apply(LogIndex(6), &cmd(7, 5, "b", Op::Put { value: b("1") }));
+        assert_eq!(s.apply(LogIndex(7), &c).outcome, Outcome::Stale);
+    }
+
+    #[test]
+    fn sessions_are_evicted_least_recently_used_first() {
+        let mut s = KvState::default();
+        for i in 0..(MAX_SESSIONS as u64 + 10) {
+            s.apply(
+                LogIndex(i + 1),
+                &cmd(i + 1, 1, "k", Op::Put { value: b("v") }),
+            );
+        }
+        assert_eq!(s.session_count(), MAX_SESSIONS);
+        assert!(!s.sessions.contains_key(&1));
+        assert!(s.sessions.contains_key(&(MAX_SESSIONS as u64 + 10)));
+    }
+}

@@ -1,0 +1,182 @@
+//! Putting a node together: recover from disk, start the driver thread and
+//! the peer links, and serve gRPC on a listener the caller provides, until
+//! the caller's shutdown signal or a fatal storage error.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use proto::kv::admin_server::AdminServer;
+use proto::kv::kv_server::KvServer;
+use proto::raft::raft_server::RaftServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::NodeConfig;
+use crate::driver::{Driver, DriverError, Event};
+use crate::events::EventLog;
+use crate::raft::Raft;
+use crate::storage::{StorageError, Wal};
+use crate::transport::services::{AdminService, KvService, RaftService, Shared};
+use crate::transport::{Outbox, Peers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot create data directory {path}: {error}")]
+    DataDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("data directory {path} is in use by another node process")]
+    Locked { path: PathBuf },
+    #[error("cannot lock data directory {path}: {error}")]
+    Lock {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot open event log in {path}: {error}")]
+    Events {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("stopped: {0}")]
+    Driver(#[from] DriverError),
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+    #[error("the driver thread panicked")]
+    DriverPanicked,
+}
+
+/// Runs a node until `shutdown` resolves. Binding is the caller's business,
+/// so tests can listen on port 0 and drive the node exactly as the binary does.
+pub async fn serve(
+    cfg: NodeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|error| NodeError::DataDir {
+        path: cfg.data_dir.clone(),
+        error,
+    })?;
+    // Two processes appending to one WAL would corrupt it: hold a lock for our lifetime.
+    let _lock = lock_data_dir(&cfg.data_dir)?;
+    let (wal, recovered) = Wal::open(&cfg.data_dir, cfg.fsync)?;
+    let mut events =
+        EventLog::open(&cfg.data_dir, cfg.id.as_str()).map_err(|error| NodeError::Events {
+            path: cfg.data_dir.clone(),
+            error,
+        })?;
+    let mut note = format!(
+        "term {} vote {:?}, {} log entries",
+        recovered.hard_state.term.0,
+        recovered
+            .hard_state
+            .voted_for
+            .as_ref()
+            .map(|v| v.0.as_str()),
+        recovered.entries.len()
+    );
+    if let Some(repair) = &recovered.repaired_tail {
+        note.push_str(&format!("; cut a torn tail: {repair:?}"));
+        tracing::warn!(node = %cfg.id, "cut a torn tail off the log: {repair:?}");
+    }
+    events.note("start", &note);
+    tracing::info!(node = %cfg.id, listen = %cfg.listen, "{note}");
+
+    // Each incarnation draws different election timeouts.
+    let seed = std::process::id() as u64
+        ^ (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64));
+    let snapshot = recovered.snapshot.clone().unwrap_or_default();
+    let raft = Raft::new(
+        cfg.raft_config(seed),
+        recovered.hard_state,
+        snapshot,
+        recovered.entries,
+    );
+
+    let (tx, rx) = mpsc::channel::<Event>();
+    let rpc_timeout = rpc_timeout(&cfg);
+    let peer_list: Vec<_> = cfg
+        .peers
+        .iter()
+        .map(|p| (p.id.clone(), p.addr.clone()))
+        .collect();
+    let peers: Box<dyn Outbox> = Box::new(Peers::start(
+        &cfg.id,
+        &cfg.cluster_id,
+        &peer_list,
+        rpc_timeout,
+        tx.clone(),
+    ));
+    let driver = Driver::new(cfg.clone(), raft, wal, events, peers);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name(format!("driver-{}", cfg.id))
+        .spawn(move || {
+            let r = driver.run(rx);
+            let _ = done_tx.send(());
+            r
+        })
+        .expect("spawning the driver thread");
+
+    let shared = Shared {
+        me: cfg.id.clone(),
+        cluster_id: cfg.cluster_id.clone(),
+        mailbox: tx.clone(),
+    };
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(
+            RaftServer::new(RaftService(shared.clone())).max_decoding_message_size(64 << 20),
+        )
+        .add_service(KvServer::new(KvService(shared.clone())))
+        .add_service(AdminServer::new(AdminService(shared)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            // Stop serving on request, or when the driver stops on its own (disk failure).
+            tokio::select! {
+                _ = shutdown => {}
+                _ = done_rx => {}
+            }
+        });
+    let served = server.await;
+    let _ = tx.send(Event::Shutdown);
+    drop(tx);
+    let driven = tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .map_err(|_| NodeError::DriverPanicked)?
+        .map_err(|_| NodeError::DriverPanicked)?;
+    driven?;
+    served?;
+    Ok(())
+}
+
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, NodeError> {
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|error| NodeError::Lock {
+            path: path.clone(),
+            error,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(NodeError::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(error)) => Err(NodeError::Lock { path, error }),
+    }
+}
+
+/// Peer calls give up well within an election timeout, so a dead peer never
+/// holds back the messages behind it for long.
+fn rpc_timeout(cfg: &NodeConfig) -> Duration {
+    (cfg.election_timeout / 2).max(Duration::from_millis(50))
+}
