@@ -1,0 +1,34 @@
+# Short names for the common commands. `just --list` shows them.
+
+# A 30-second fault-injection run against a local 3-node cluster.
+run *ARGS:
+    cargo run --release -p harness -- run --nemesis partition,kill,pause --time-limit 30 {{ARGS}}
+
+# Every test, as CI runs them.
+test:
+    cargo test --workspace
+
+# What CI runs.
+ci:
+    bash .ci/run
+
+# Formatting and lints, as required before every commit.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Check a saved run directory, history.jsonl or Jepsen history.edn.
+check PATH:
+    cargo run --release -p harness -- check {{PATH}}
+
+# The checker benchmark (100k and 1M operations).
+bench-check:
+    cargo run --release -p harness -- bench-check
+
+# How long one fsync takes on this machine.
+fsync:
+    WAL_BENCH_DIRS=. cargo test --release -p node --lib storage::bench -- --ignored --nocapture
+
+# Election time after killing the leader (median of 20).
+failover:
+    cargo test --release -p node --test failover_timing -- --ignored --nocapture

@@ -1,0 +1,266 @@
+//! The linearizability checker.
+//!
+//! - [`model`]: what a model is ([`Model`]), and a state interner.
+//! - [`register`] and [`append`]: the two models.
+//! - [`search`](mod@search): the WGL search for one key, generic over the model.
+//! - [`report`]: the evidence of a failure, in `results.json` and in words.
+//! - This file: splits the history by key (linearizability is compositional:
+//!   a history is linearizable iff each key's is), turns each key's
+//!   operations into model operations, and checks keys in parallel.
+//!
+//! Semantics of outcomes: an `ok` operation happened between its invocation
+//! and completion; a `fail` did not happen and is dropped, except a cas that
+//! failed with `mismatch`, which is a read that saw something other than
+//! `expected`; an `info` operation, or one without completion, may happen
+//! at any time after its invocation, or never (a read with an unknown
+//! outcome says nothing and is dropped).
+
+pub mod append;
+pub mod model;
+pub mod register;
+pub mod report;
+pub mod search;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use model::{Model, StateId};
+pub use report::{Failure, OpSummary};
+pub use search::{GiveUp, Limits, SearchOp, SearchResult, search};
+
+use crate::check::Verdict;
+use crate::history::{Action, F, History, Key, Operation, Outcome, Value};
+use append::{AppendModel, AppendOp};
+use register::{RegisterModel, RegisterOp};
+
+/// How the checker may spend time and memory.
+#[derive(Clone, Copy, Debug)]
+pub struct LinearizableOptions {
+    /// Keys not finished by then are unknown.
+    pub deadline: Instant,
+    /// The budget the deadline came from, for messages.
+    pub budget: Duration,
+    /// Approximate cap on the search caches of all threads together.
+    pub memo_bytes: usize,
+    pub threads: usize,
+}
+
+/// The `linearizable` section of `results.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LinearizableResult {
+    pub valid: Verdict,
+    /// Keys checked.
+    pub keys: usize,
+    /// Client operations in the history.
+    pub ops: usize,
+    pub failures: Vec<Failure>,
+    pub unknown_keys: Vec<UnknownKey>,
+    /// Wall time of the check.
+    pub elapsed_ms: u64,
+}
+
+/// A key the checker could not decide.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnknownKey {
+    pub key: String,
+    pub reason: String,
+}
+
+/// The verdict for one key.
+#[derive(Clone, Debug)]
+pub enum KeyVerdict {
+    Valid,
+    Invalid(Box<Failure>),
+    Unknown(String),
+}
+
+/// Checks every key of `history`.
+pub fn check(history: &History, opts: &LinearizableOptions) -> LinearizableResult {
+    let started = Instant::now();
+    let mut by_key: HashMap<&Key, Vec<Operation<'_>>> = HashMap::new();
+    for op in history.operations() {
+        by_key.entry(op.key()).or_default().push(op);
+    }
+    let mut keys: Vec<(&Key, Vec<Operation<'_>>)> = by_key.into_iter().collect();
+    // Big keys first, so that no thread is left with a big one at the end.
+    keys.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+    let threads = opts.threads.clamp(1, keys.len().max(1));
+    let limits = Limits {
+        deadline: opts.deadline,
+        memo_bytes: opts.memo_bytes / threads,
+    };
+    let next = AtomicUsize::new(0);
+    let verdicts: Mutex<Vec<(usize, KeyVerdict)>> = Mutex::new(Vec::with_capacity(keys.len()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((key, ops)) = keys.get(i) else {
+                        break;
+                    };
+                    let verdict = check_key(key, ops, &limits, opts.budget);
+                    verdicts
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, verdict));
+                }
+            });
+        }
+    });
+    let mut verdicts = verdicts.into_inner().unwrap_or_else(|e| e.into_inner());
+    verdicts.sort_by(|a, b| keys[a.0].0.cmp(keys[b.0].0));
+    let mut failures = Vec::new();
+    let mut unknown_keys = Vec::new();
+    for (i, verdict) in verdicts {
+        match verdict {
+            KeyVerdict::Valid => {}
+            KeyVerdict::Invalid(f) => failures.push(*f),
+            KeyVerdict::Unknown(reason) => unknown_keys.push(UnknownKey {
+                key: keys[i].0.to_string(),
+                reason,
+            }),
+        }
+    }
+    let valid = if !failures.is_empty() {
+        Verdict::Invalid
+    } else if !unknown_keys.is_empty() {
+        Verdict::Unknown
+    } else {
+        Verdict::Valid
+    };
+    LinearizableResult {
+        valid,
+        keys: keys.len(),
+        ops: history.operation_count(),
+        failures,
+        unknown_keys,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    }
+}
+
+/// Checks the operations of one key, with the append model if any of them
+/// appends or read a list, else with the register model.
+pub fn check_key(
+    key: &Key,
+    ops: &[Operation<'_>],
+    limits: &Limits,
+    budget: Duration,
+) -> KeyVerdict {
+    let is_append = ops
+        .iter()
+        .any(|o| o.f() == F::Append || matches!(o.read_value(), Some(Value::List(_))));
+    if is_append {
+        check_with(
+            AppendModel::default(),
+            "append",
+            key,
+            ops,
+            limits,
+            budget,
+            append_op,
+        )
+    } else {
+        check_with(
+            RegisterModel::default(),
+            "register",
+            key,
+            ops,
+            limits,
+            budget,
+            |_, op| register_op(op),
+        )
+    }
+}
+
+fn check_with<M: Model>(
+    mut model: M,
+    name: &str,
+    key: &Key,
+    ops: &[Operation<'_>],
+    limits: &Limits,
+    budget: Duration,
+    mut convert: impl FnMut(&mut M, &Operation<'_>) -> Option<M::Op>,
+) -> KeyVerdict {
+    let mut search_ops = Vec::with_capacity(ops.len());
+    let mut origin = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let Some(m) = convert(&mut model, op) else {
+            continue;
+        };
+        let ret = match op.outcome() {
+            Outcome::Ok | Outcome::Fail => op.completion.map(|c| c.time),
+            Outcome::Info | Outcome::Pending => None,
+        };
+        search_ops.push(SearchOp {
+            call: op.invoke.time,
+            ret,
+            op: m,
+        });
+        origin.push(i);
+    }
+    match search(&mut model, &search_ops, limits) {
+        SearchResult::Valid(_) => KeyVerdict::Valid,
+        SearchResult::Unknown(GiveUp::Deadline) => {
+            KeyVerdict::Unknown(format!("time budget of {} s spent", budget.as_secs_f64()))
+        }
+        SearchResult::Unknown(GiveUp::Memory { bytes }) => KeyVerdict::Unknown(format!(
+            "search cache reached {} MiB, the limit for one key",
+            bytes >> 20
+        )),
+        SearchResult::Invalid(stuck) => KeyVerdict::Invalid(Box::new(report::failure(
+            key,
+            name,
+            ops,
+            &origin,
+            &stuck,
+            |s| model.describe_state(s),
+        ))),
+    }
+}
+
+/// The register operation an operation stands for, or `None` if it
+/// constrains nothing (a failed write, a read of unknown outcome).
+fn register_op(op: &Operation<'_>) -> Option<RegisterOp> {
+    let outcome = op.outcome();
+    match (&op.client().action, outcome) {
+        (Action::Read(_), Outcome::Ok) => match op.read_value()? {
+            Value::Nil => Some(RegisterOp::Read(None)),
+            Value::Int(v) => Some(RegisterOp::Read(Some(*v))),
+            Value::List(_) => None,
+        },
+        (Action::Write(v), Outcome::Ok | Outcome::Info | Outcome::Pending) => {
+            Some(RegisterOp::Write(*v))
+        }
+        (Action::Cas(c), Outcome::Ok | Outcome::Info | Outcome::Pending) => Some(RegisterOp::Cas {
+            expected: c.expected,
+            new: c.new,
+        }),
+        (Action::Cas(c), Outcome::Fail) if op.completion_client()?.is_mismatch() => {
+            Some(RegisterOp::Mismatch {
+                expected: c.expected,
+                actual: op.completed_cas().and_then(|c| c.actual),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The append-model operation an operation stands for (see [`register_op`]).
+fn append_op(model: &mut AppendModel, op: &Operation<'_>) -> Option<AppendOp> {
+    match (&op.client().action, op.outcome()) {
+        (Action::Read(_), Outcome::Ok) => match op.read_value()? {
+            Value::Nil => Some(model.read(&[])),
+            Value::List(l) => Some(model.read(l)),
+            Value::Int(_) => None,
+        },
+        (Action::Append(v), Outcome::Ok | Outcome::Info | Outcome::Pending) => {
+            Some(AppendOp::Append(*v))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,193 @@
+//! The results in words, for the terminal: one line per checker, and for
+//! each anomaly what went wrong and where.
+
+use std::fmt::Write as _;
+
+use super::linearizable::OpSummary;
+use super::linearizable::report::fmt_ns;
+use super::{Results, Verdict};
+
+/// How many failures or violations per checker the summary spells out.
+const SHOWN: usize = 3;
+
+/// The summary of `results` for the history at `source`.
+pub fn render(results: &Results, source: &str) -> String {
+    let mut out = String::new();
+    let c = &results.checkers;
+    let s = &c.stats;
+    let _ = writeln!(
+        out,
+        "{source}: {} client operations (ok {}, fail {}, info {}), {} nemesis events",
+        s.ops.total, s.ops.ok, s.ops.fail, s.ops.info, s.nemesis
+    );
+    for (name, verdict, skipped) in c.verdicts() {
+        let shown = match (verdict, skipped) {
+            (Verdict::Valid, Some(_)) => "skipped",
+            (Verdict::Valid, None) => "valid",
+            (Verdict::Invalid, _) => "INVALID",
+            (Verdict::Unknown, _) => "unknown",
+        };
+        let detail = match name {
+            "linearizable" => format!(
+                "{} keys, {} operations, {:.2} s",
+                c.linearizable.keys,
+                c.linearizable.ops,
+                c.linearizable.elapsed_ms as f64 / 1e3
+            ),
+            "election" if skipped.is_none() => {
+                format!("{} terms with a leader", c.election.terms)
+            }
+            "state-machine" if skipped.is_none() => {
+                format!("{} log indexes applied", c.state_machine.indexes)
+            }
+            "stats" => {
+                c.stats
+                    .by_f
+                    .iter()
+                    .map(|(f, n)| format!("{f} {}/{}/{}", n.ok, n.fail, n.info))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + if c.stats.by_f.is_empty() {
+                        ""
+                    } else {
+                        " (ok/fail/info)"
+                    }
+                    + &skipped.map(|r| format!("; {r}")).unwrap_or_default()
+            }
+            "perf" => c
+                .perf
+                .latency_ms
+                .iter()
+                .map(|(f, l)| format!("{f} p50 {:.2} ms p99 {:.2} ms", l.p50, l.p99))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => skipped.unwrap_or_default().to_string(),
+        };
+        let _ = writeln!(out, "  {name:<14} {shown:<8} {detail}");
+        match name {
+            "linearizable" => linearizable_details(&mut out, results),
+            "election" => {
+                for v in c.election.violations.iter().take(SHOWN) {
+                    let who: Vec<String> = v
+                        .nodes
+                        .iter()
+                        .zip(&v.times)
+                        .map(|(n, t)| format!("{n} at {t}"))
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "      term {}: two leaders: {}",
+                        v.term,
+                        who.join(", ")
+                    );
+                }
+                more(&mut out, c.election.violations.len());
+            }
+            "state-machine" => {
+                for v in c.state_machine.violations.iter().take(SHOWN) {
+                    let what: Vec<String> = v
+                        .entries
+                        .iter()
+                        .map(|e| format!("{} applied term {} digest {}", e.node, e.term, e.digest))
+                        .collect();
+                    let _ = writeln!(out, "      index {}: {}", v.index, what.join("; "));
+                }
+                more(&mut out, c.state_machine.violation_count);
+            }
+            _ => {}
+        }
+    }
+    for w in &results.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+    let _ = writeln!(
+        out,
+        "result: {}",
+        match results.valid {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "INVALID",
+            Verdict::Unknown => "unknown",
+        }
+    );
+    out
+}
+
+fn linearizable_details(out: &mut String, results: &Results) {
+    let lin = &results.checkers.linearizable;
+    for f in lin.failures.iter().take(SHOWN) {
+        let _ = writeln!(
+            out,
+            "      key {} ({} model): {}",
+            f.key, f.model, f.explanation
+        );
+        let _ = writeln!(out, "      cannot linearize: {}", op_line(&f.op));
+        let tail: Vec<String> = f
+            .prefix
+            .iter()
+            .rev()
+            .take(8)
+            .rev()
+            .map(u64::to_string)
+            .collect();
+        let _ = writeln!(
+            out,
+            "      longest linearizable prefix: {} operations{}",
+            f.prefix.len(),
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(", ending {}", tail.join(" "))
+            }
+        );
+        let _ = writeln!(out, "      operations around it:");
+        for op in &f.window {
+            let mark = if op.index == f.op.index { ">" } else { " " };
+            let _ = writeln!(out, "      {mark} {}", op_line(op));
+        }
+    }
+    more(out, lin.failures.len());
+    for u in lin.unknown_keys.iter().take(SHOWN) {
+        let _ = writeln!(out, "      key {}: unknown ({})", u.key, u.reason);
+    }
+    more(out, lin.unknown_keys.len());
+}
+
+fn more(out: &mut String, total: usize) {
+    if total > SHOWN {
+        let _ = writeln!(
+            out,
+            "      ... and {} more (see results.json)",
+            total - SHOWN
+        );
+    }
+}
+
+/// `op 12  process 3  write 4  ok  1.20 ms .. 1.90 ms`.
+fn op_line(op: &OpSummary) -> String {
+    let end = op.complete.map_or("(no completion)".to_string(), fmt_ns);
+    let error = op
+        .error
+        .as_ref()
+        .map(|e| format!(" {e}"))
+        .unwrap_or_default();
+    let value = match &op.value {
+        serde_json::Value::Array(items) if items.len() > 6 => format!(
+            "[{}, {}, … {} more …, {}]",
+            items[0],
+            items[1],
+            items.len() - 3,
+            items[items.len() - 1]
+        ),
+        v => v.to_string(),
+    };
+    format!(
+        "op {:<6} process {:<4} {} {:<10} {}{error}  {} .. {}",
+        op.index,
+        op.process,
+        op.f,
+        value,
+        op.outcome,
+        fmt_ns(op.invoke),
+        end
+    )
+}

@@ -1,0 +1,313 @@
+//! The cluster under test: node processes on free loopback ports, each with
+//! its data dir and log under the run directory, wired to each other through
+//! the harness's proxies (see [`crate::net`]).
+//!
+//! - `process`: starting, signalling and reaping one node process.
+//! - this file: the set of nodes, their layout on disk, and finding the leader.
+
+mod process;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use process::{NodeBin, NodeProcess};
+
+use crate::net::Net;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Binary(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("cannot start the proxies: {0}")]
+    Net(String),
+    #[error("no leader elected within {0:?}; see the node logs under {1}")]
+    NoLeader(Duration, String),
+    #[error("unknown node `{0}`")]
+    UnknownNode(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub nodes: usize,
+    pub bin: NodeBin,
+    /// The run directory: nodes live under `DIR/nodes/<id>/`.
+    pub dir: PathBuf,
+    pub cluster_id: String,
+    /// Extra flags for every node (`--snapshot-every`, timing, `--bug`).
+    pub node_args: Vec<String>,
+}
+
+/// One member: where it listens, where its files are, and how often it was faulted.
+#[derive(Debug)]
+pub struct Node {
+    pub id: String,
+    pub listen: SocketAddr,
+    pub dir: PathBuf,
+    args: Vec<String>,
+    proc: Option<NodeProcess>,
+    pub starts: u32,
+    pub kills: u32,
+    pub pauses: u32,
+}
+
+impl Node {
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("node.log")
+    }
+    pub fn is_running(&self) -> bool {
+        self.proc.is_some()
+    }
+    pub fn is_paused(&self) -> bool {
+        self.proc.as_ref().is_some_and(NodeProcess::is_paused)
+    }
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(NodeProcess::pid)
+    }
+}
+
+pub struct Cluster {
+    spec: ClusterSpec,
+    nodes: Vec<Node>,
+    net: Net,
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Cluster {
+    /// Starts every node and the proxies between them. Does not wait for a leader.
+    pub async fn start(spec: ClusterSpec) -> Result<Cluster, ClusterError> {
+        spec.bin.check()?;
+        let ids: Vec<String> = (1..=spec.nodes).map(|i| format!("n{i}")).collect();
+        let mut targets = Vec::new();
+        for id in &ids {
+            let port = free_port()
+                .map_err(|e| ClusterError::Io(format!("cannot find a free port: {e}")))?;
+            targets.push((id.clone(), SocketAddr::from(([127, 0, 0, 1], port))));
+        }
+        let net = Net::start(&targets)
+            .await
+            .map_err(|e| ClusterError::Net(e.to_string()))?;
+        let mut nodes = Vec::new();
+        for (id, listen) in &targets {
+            let dir = spec.dir.join("nodes").join(id);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
+            let mut args = vec![
+                "--id".to_string(),
+                id.clone(),
+                "--listen".into(),
+                listen.to_string(),
+                "--data-dir".into(),
+                dir.join("data").display().to_string(),
+                "--cluster-id".into(),
+                spec.cluster_id.clone(),
+            ];
+            for (peer, _) in targets.iter().filter(|(p, _)| p != id) {
+                args.push("--peer".into());
+                let proxy = net
+                    .proxy_addr(id, peer)
+                    .map_err(|e| ClusterError::Net(e.to_string()))?;
+                args.push(format!("{peer}={proxy}"));
+            }
+            args.extend(spec.node_args.iter().cloned());
+            nodes.push(Node {
+                id: id.clone(),
+                listen: *listen,
+                dir,
+                args,
+                proc: None,
+                starts: 0,
+                kills: 0,
+                pauses: 0,
+            });
+        }
+        let mut cluster = Cluster { spec, nodes, net };
+        for id in ids {
+            cluster.start_node(&id)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.id.clone()).collect()
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.spec.cluster_id
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.spec.dir
+    }
+
+    /// Client addresses: clients talk to nodes directly, never through proxies.
+    pub fn addrs(&self) -> Vec<(String, SocketAddr)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.id.clone(), n.listen))
+            .collect()
+    }
+
+    fn node_mut(&mut self, id: &str) -> Result<&mut Node, ClusterError> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
+    }
+
+    /// Starts a node that is not running, on its existing data dir.
+    pub fn start_node(&mut self, id: &str) -> Result<(), ClusterError> {
+        let bin = self.spec.bin.clone();
+        let node = self.node_mut(id)?;
+        if node.proc.is_none() {
+            node.proc = Some(NodeProcess::spawn(&bin, &node.args, &node.log_path())?);
+            node.starts += 1;
+        }
+        Ok(())
+    }
+
+    /// SIGKILL: the node loses everything not on disk.
+    pub fn kill(&mut self, id: &str) -> Result<(), ClusterError> {
+        let node = self.node_mut(id)?;
+        if let Some(p) = node.proc.take() {
+            p.kill();
+            node.kills += 1;
+        }
+        Ok(())
+    }
+
+    /// SIGSTOP: the node freezes with its connections open.
+    pub fn pause(&mut self, id: &str) -> Result<(), ClusterError> {
+        let node = self.node_mut(id)?;
+        if let Some(p) = node.proc.as_mut()
+            && !p.is_paused()
+        {
+            p.pause();
+            node.pauses += 1;
+        }
+        Ok(())
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self, id: &str) -> Result<(), ClusterError> {
+        if let Some(p) = self.node_mut(id)?.proc.as_mut() {
+            p.resume();
+        }
+        Ok(())
+    }
+
+    /// Nodes that exited on their own since the last call, with how they exited.
+    /// A node that dies unasked is evidence: the run records it.
+    pub fn reap_exited(&mut self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for n in &mut self.nodes {
+            if let Some(status) = n.proc.as_mut().and_then(NodeProcess::exited) {
+                n.proc = None;
+                out.push((n.id.clone(), status.to_string()));
+            }
+        }
+        out
+    }
+
+    /// Heals the network, resumes paused nodes and restarts dead ones.
+    pub fn recover_all(&mut self) -> Result<(), ClusterError> {
+        self.net.heal();
+        for id in self.ids() {
+            self.resume(&id)?;
+            self.start_node(&id)?;
+        }
+        Ok(())
+    }
+
+    /// Kills every node (also paused ones) and stops the proxies' traffic.
+    pub fn stop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(p) = n.proc.take() {
+                p.kill();
+            }
+        }
+    }
+
+    /// Pids of the running node processes, for checks that none survive.
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().filter_map(Node::pid).collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Asks every node who leads; returns the leader of the highest term that
+/// a node claims, if any does.
+pub async fn find_leader(
+    addrs: &[(String, SocketAddr)],
+    cluster_id: &str,
+    timeout: Duration,
+) -> Option<(String, u64)> {
+    let queries = addrs.iter().map(|(id, addr)| {
+        let id = id.clone();
+        let addr = addr.to_string();
+        let cluster_id = cluster_id.to_string();
+        async move {
+            let mut c = node::client::NodeClient::new(&addr, &cluster_id, timeout).ok()?;
+            let s = c.status(timeout).await.ok()?;
+            (s.role == "leader").then_some((id, s.term))
+        }
+    });
+    let found = futures_join_all(queries).await;
+    found.into_iter().flatten().max_by_key(|(_, term)| *term)
+}
+
+/// Polls until some node leads, or gives up after `within`.
+pub async fn wait_for_leader(
+    addrs: &[(String, SocketAddr)],
+    cluster_id: &str,
+    within: Duration,
+) -> Option<(String, u64)> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(l) = find_leader(addrs, cluster_id, Duration::from_millis(300)).await {
+            return Some(l);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Runs futures concurrently and collects their outputs in order.
+async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}

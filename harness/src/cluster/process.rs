@@ -1,0 +1,142 @@
+//! One node process: how it is started, signalled and reaped.
+//!
+//! Children get `PR_SET_PDEATHSIG = SIGKILL`, so even a harness that is
+//! itself SIGKILLed leaves no node behind; a normal exit, a panic or Ctrl-C
+//! kill them explicitly through `Drop`.
+
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::ClusterError;
+
+/// What to execute for a node.
+#[derive(Clone, Debug)]
+pub enum NodeBin {
+    /// An executable with a `node` subcommand (the harness itself): `EXE node FLAGS`.
+    NodeMode(PathBuf),
+    /// A binary that takes the node's flags directly: `EXE FLAGS`.
+    External(PathBuf),
+}
+
+impl NodeBin {
+    /// The harness's own executable in node mode.
+    pub fn this_executable() -> Result<NodeBin, ClusterError> {
+        std::env::current_exe().map(NodeBin::NodeMode).map_err(|e| {
+            ClusterError::Binary(format!("cannot find the harness's own executable: {e}"))
+        })
+    }
+
+    pub fn check(&self) -> Result<(), ClusterError> {
+        let path = match self {
+            NodeBin::NodeMode(p) | NodeBin::External(p) => p,
+        };
+        let meta = std::fs::metadata(path)
+            .map_err(|e| ClusterError::Binary(format!("node binary {}: {e}", path.display())))?;
+        use std::os::unix::fs::PermissionsExt;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(ClusterError::Binary(format!(
+                "node binary {} is not an executable file",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    fn command(&self) -> Command {
+        match self {
+            NodeBin::NodeMode(p) => {
+                let mut c = Command::new(p);
+                c.arg("node");
+                c
+            }
+            NodeBin::External(p) => Command::new(p),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct NodeProcess {
+    child: Child,
+    paused: bool,
+}
+
+impl NodeProcess {
+    /// Starts the node, appending its stdout and stderr to `log`.
+    pub fn spawn(bin: &NodeBin, args: &[String], log: &Path) -> Result<NodeProcess, ClusterError> {
+        let io = |e: std::io::Error| ClusterError::Io(format!("{}: {e}", log.display()));
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(io)?;
+        let err = out.try_clone().map_err(io)?;
+        let mut cmd = bin.command();
+        cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+        let parent = std::process::id();
+        // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+                // The harness may have died before the prctl took effect.
+                if nix::unistd::getppid().as_raw() as u32 != parent {
+                    nix::libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| ClusterError::Binary(format!("cannot start node: {e}")))?;
+        Ok(NodeProcess {
+            child,
+            paused: false,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// SIGKILL and reap. Works on a stopped process too.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn pause(&mut self) {
+        if !self.paused && self.signal(Signal::SIGSTOP) {
+            self.paused = true;
+        }
+    }
+
+    pub fn resume(&mut self) {
+        if self.paused && self.signal(Signal::SIGCONT) {
+            self.paused = false;
+        }
+    }
+
+    /// Whether the process exited on its own, and how.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    fn signal(&self, sig: Signal) -> bool {
+        kill(Pid::from_raw(self.child.id() as i32), sig).is_ok()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per subcommand: each turns its parsed arguments into calls
+//! to the library and output on the terminal, and returns a verdict for
+//! `main` to map to an exit status.
+
+pub mod bench_check;
+pub mod check;
+pub mod run;

@@ -1,0 +1,102 @@
+//! `harness run`: turns the flags into [`RunOptions`] and runs, stopping
+//! the cluster cleanly on Ctrl-C.
+
+use std::time::Duration;
+
+use crate::check::Verdict;
+use crate::cli::RunArgs;
+use crate::run::{self, RunError, RunOptions};
+
+impl RunArgs {
+    /// `command` is the command line to print as "reproduce with"; the
+    /// seed in it is made explicit so a rerun makes the same choices.
+    pub fn to_options(&self, command: String) -> RunOptions {
+        RunOptions {
+            nodes: self.nodes,
+            time_limit: Duration::from_secs_f64(self.time_limit),
+            concurrency: self.concurrency,
+            rate: self.rate,
+            workload: self.workload,
+            keys: self.keys,
+            ops_per_key: self.ops_per_key,
+            nemeses: self.nemesis.0.clone(),
+            nemesis_interval: Duration::from_secs_f64(self.nemesis_interval),
+            seed: self.seed.unwrap_or_else(random_seed),
+            store: self.store.clone(),
+            node_bin: self.node_bin.clone(),
+            no_check: self.no_check,
+            snapshot_every: self.snapshot_every,
+            check_budget: self.budget.duration(),
+            node_args: self.node_args.clone(),
+            command,
+        }
+    }
+}
+
+/// A seed nobody chose: from the clock and the pid, printed with the run.
+pub fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    (nanos ^ (std::process::id() as u64).rotate_left(32)) % 1_000_000_000
+}
+
+/// The command line that reproduces a run: ours, with `--seed` added when
+/// it was left out.
+pub fn reproduce_command(args: &[String], seed: u64) -> String {
+    let mut words: Vec<String> = args.to_vec();
+    if let Some(first) = words.first_mut() {
+        *first = "harness".into();
+    }
+    if !words
+        .iter()
+        .any(|w| w == "--seed" || w.starts_with("--seed="))
+    {
+        words.push("--seed".into());
+        words.push(seed.to_string());
+    }
+    words.join(" ")
+}
+
+pub fn run(args: &RunArgs) -> Result<Verdict, RunError> {
+    let mut opts = args.to_options(String::new());
+    let argv: Vec<String> = std::env::args().collect();
+    opts.command = reproduce_command(&argv, opts.seed);
+    run_options(opts)
+}
+
+/// Runs on a fresh runtime; Ctrl-C drops the run, whose cluster kills
+/// every node it started.
+pub fn run_options(opts: RunOptions) -> Result<Verdict, RunError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Harness(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async {
+        tokio::select! {
+            outcome = run::run(opts) => outcome.map(|o| o.verdict),
+            _ = tokio::signal::ctrl_c() => {
+                Err(RunError::Harness("interrupted (Ctrl-C): every node was stopped".into()))
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reproduce_command_pins_the_seed() {
+        let argv: Vec<String> = ["/x/harness", "run", "--nemesis", "kill"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            reproduce_command(&argv, 42),
+            "harness run --nemesis kill --seed 42"
+        );
+        let argv: Vec<String> = ["h", "run", "--seed=7"].map(String::from).to_vec();
+        assert_eq!(reproduce_command(&argv, 7), "harness run --seed=7");
+    }
+}

@@ -1,0 +1,306 @@
+//! The nodes' event logs (`nodes/<id>/events.jsonl`, SPEC.md "Event log").
+//!
+//! Each line is one JSON object: `role` (a node became follower, candidate or
+//! leader in a term), `apply` (an entry applied to the state machine, with
+//! its index, term and digest) and `snapshot`. Unknown event kinds and
+//! unknown fields are kept or ignored, so nodes can log more than the
+//! checkers need.
+//!
+//! A node killed mid-write leaves a torn line. At the end of the file it is
+//! skipped with a warning. When the node was restarted, its next event is
+//! appended to the torn bytes on the same line; the event after the tear is
+//! recovered, with a warning. Any other malformed line is an error: a
+//! checker that silently skipped events could miss a violation.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use super::HistoryError;
+
+/// A Raft role, as logged in `role` events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+    Other(String),
+}
+
+/// What a node reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Role {
+        role: Role,
+        term: u64,
+    },
+    Apply {
+        index: u64,
+        term: u64,
+        digest: String,
+    },
+    Snapshot {
+        index: u64,
+        term: u64,
+    },
+    /// An event kind the checkers do not use.
+    Other(String),
+}
+
+/// One line of a node's event log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeEvent {
+    /// Line in the file, for messages.
+    pub line: usize,
+    /// RFC 3339 timestamp as written by the node, if any.
+    pub time: Option<String>,
+    pub node: String,
+    pub kind: EventKind,
+}
+
+/// The event log of one node.
+#[derive(Clone, Debug, Default)]
+pub struct NodeLog {
+    /// The node's id: from the directory name (`nodes/n1/`).
+    pub node: String,
+    pub path: PathBuf,
+    pub events: Vec<NodeEvent>,
+    /// Torn lines that were skipped or recovered.
+    pub warnings: Vec<String>,
+}
+
+/// Reads every `DIR/nodes/*/events.jsonl`, sorted by node. A run directory
+/// without a `nodes/` directory has no logs (empty result).
+pub fn read_run_events(dir: &Path) -> Result<Vec<NodeLog>, HistoryError> {
+    let nodes = dir.join("nodes");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| HistoryError::Io { path, source }
+    };
+    let entries = match std::fs::read_dir(&nodes) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(&nodes)(e)),
+    };
+    let mut logs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io(&nodes))?;
+        let path = entry.path().join("events.jsonl");
+        if !path.is_file() {
+            continue;
+        }
+        let node = entry.file_name().to_string_lossy().into_owned();
+        logs.push(read_node_log(&path, &node)?);
+    }
+    logs.sort_by(|a, b| a.node.cmp(&b.node));
+    Ok(logs)
+}
+
+/// Reads one node's `events.jsonl`; `node` names events without a `node` field.
+pub fn read_node_log(path: &Path, node: &str) -> Result<NodeLog, HistoryError> {
+    let bytes = std::fs::read(path).map_err(|source| HistoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_node_log(&String::from_utf8_lossy(&bytes), path, node)
+}
+
+/// Parses the text of an event log; `path` is used in messages only.
+pub fn parse_node_log(text: &str, path: &Path, node: &str) -> Result<NodeLog, HistoryError> {
+    let mut log = NodeLog {
+        node: node.to_string(),
+        path: path.to_path_buf(),
+        ..NodeLog::default()
+    };
+    let lines: Vec<&str> = text.split('\n').collect();
+    let last_content = lines.iter().rposition(|l| !l.trim().is_empty());
+    for (i, line) in lines.iter().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let json = match serde_json::from_str::<Json>(line) {
+            Ok(json) => json,
+            Err(e) => match recover_after_tear(line) {
+                Some(json) => {
+                    log.warnings.push(format!(
+                        "{}:{line_no}: torn event (node killed mid-write?) followed by a complete one; kept the complete one",
+                        path.display()
+                    ));
+                    json
+                }
+                None if Some(i) == last_content => {
+                    log.warnings.push(format!(
+                        "{}:{line_no}: skipped a torn last line (node killed mid-write?)",
+                        path.display()
+                    ));
+                    continue;
+                }
+                None => {
+                    return Err(HistoryError::line(
+                        path,
+                        line_no,
+                        format!("invalid JSON: {e}"),
+                    ));
+                }
+            },
+        };
+        let event =
+            parse_event(&json, node, line_no).map_err(|m| HistoryError::line(path, line_no, m))?;
+        log.events.push(event);
+    }
+    Ok(log)
+}
+
+/// The last complete JSON object on a line that starts with a torn one.
+fn recover_after_tear(line: &str) -> Option<Json> {
+    line.match_indices('{')
+        .skip(1)
+        .find_map(|(i, _)| serde_json::from_str::<Json>(&line[i..]).ok())
+        .filter(Json::is_object)
+}
+
+fn parse_event(json: &Json, default_node: &str, line: usize) -> Result<NodeEvent, String> {
+    let Json::Object(obj) = json else {
+        return Err("expected a JSON object".into());
+    };
+    let u64_field = |name: &str| {
+        obj.get(name)
+            .ok_or_else(|| format!("field {name:?}: missing"))?
+            .as_u64()
+            .ok_or_else(|| format!("field {name:?}: expected a non-negative integer"))
+    };
+    let str_field = |name: &str| match obj.get(name) {
+        Some(Json::String(s)) => Ok(s.clone()),
+        Some(_) => Err(format!("field {name:?}: expected a string")),
+        None => Err(format!("field {name:?}: missing")),
+    };
+    let event = str_field("event")?;
+    let kind = match event.as_str() {
+        "role" => EventKind::Role {
+            role: match str_field("role")?.as_str() {
+                "follower" => Role::Follower,
+                "candidate" => Role::Candidate,
+                "leader" => Role::Leader,
+                other => Role::Other(other.to_string()),
+            },
+            term: u64_field("term")?,
+        },
+        "apply" => EventKind::Apply {
+            index: u64_field("index")?,
+            term: u64_field("term")?,
+            digest: str_field("digest")?,
+        },
+        "snapshot" => EventKind::Snapshot {
+            index: u64_field("index")?,
+            term: u64_field("term")?,
+        },
+        _ => EventKind::Other(event),
+    };
+    Ok(NodeEvent {
+        line,
+        time: str_field("time").ok(),
+        node: str_field("node").unwrap_or_else(|_| default_node.to_string()),
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<NodeLog, HistoryError> {
+        parse_node_log(text, Path::new("nodes/n1/events.jsonl"), "n1")
+    }
+
+    #[test]
+    fn parses_the_spec_lines_and_tolerates_unknown_kinds() {
+        let log = parse(concat!(
+            r#"{"time":"2026-11-22T10:00:00.123456Z","node":"n1","event":"role","role":"leader","term":7}"#,
+            "\n",
+            r#"{"time":"t","node":"n1","event":"apply","index":42,"term":7,"digest":"9f2c","extra":1}"#,
+            "\n",
+            r#"{"time":"t","event":"snapshot","index":1000,"term":6}"#,
+            "\n",
+            r#"{"time":"t","node":"n1","event":"vote","for":"n2"}"#,
+            "\n",
+        ))
+        .unwrap();
+        assert_eq!(log.events.len(), 4);
+        assert_eq!(
+            log.events[0].kind,
+            EventKind::Role {
+                role: Role::Leader,
+                term: 7
+            }
+        );
+        assert_eq!(
+            log.events[1].kind,
+            EventKind::Apply {
+                index: 42,
+                term: 7,
+                digest: "9f2c".into()
+            }
+        );
+        assert_eq!(log.events[2].node, "n1");
+        assert_eq!(log.events[3].kind, EventKind::Other("vote".into()));
+        assert!(log.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_a_warning() {
+        let log = parse(concat!(
+            r#"{"event":"role","role":"leader","term":7}"#,
+            "\n",
+            r#"{"event":"apply","ind"#
+        ))
+        .unwrap();
+        assert_eq!(log.events.len(), 1);
+        assert_eq!(log.warnings.len(), 1);
+        assert!(
+            log.warnings[0].contains(":2: skipped a torn last line"),
+            "{:?}",
+            log.warnings
+        );
+    }
+
+    #[test]
+    fn an_event_appended_after_a_tear_is_recovered() {
+        let log = parse(concat!(
+            r#"{"event":"apply","ind{"event":"role","role":"follower","term":8}"#,
+            "\n",
+            r#"{"event":"role","role":"leader","term":9}"#,
+            "\n"
+        ))
+        .unwrap();
+        assert_eq!(log.events.len(), 2);
+        assert_eq!(
+            log.events[0].kind,
+            EventKind::Role {
+                role: Role::Follower,
+                term: 8
+            }
+        );
+        assert_eq!(log.warnings.len(), 1);
+    }
+
+    #[test]
+    fn garbage_in_the_middle_is_an_error_with_the_line() {
+        let e = parse(
+            "{\"event\":\"role\",\"role\":\"leader\",\"term\":1}\ngarbage\n{\"event\":\"x\"}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("nodes/n1/events.jsonl:2: invalid JSON"),
+            "{e}"
+        );
+        let e = parse("{\"event\":\"apply\",\"index\":1,\"term\":\"one\",\"digest\":\"a\"}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("nodes/n1/events.jsonl:1: field \"term\""),
+            "{e}"
+        );
+    }
+}

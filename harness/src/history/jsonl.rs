@@ -1,0 +1,507 @@
+//! `history.jsonl`: one JSON object per line (SPEC.md, "history.jsonl").
+//!
+//! [`read_jsonl`] parses a file into a validated [`History`], with errors that
+//! name the file, the line and the field. [`HistoryWriter`] appends ops,
+//! numbering them and flushing each line, so a harness that crashes mid-run
+//! still leaves a history that can be checked. [`encode_line`] is the one
+//! place that decides the field order of a line.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use super::op::{Action, Cas, ClientOp, F, Key, NodeName, Op, OpType, Payload, ProcessId, Value};
+use super::{History, HistoryError};
+
+/// Reads and validates a `history.jsonl` file. Blank lines are skipped;
+/// unknown fields are ignored (newer writers may add some).
+pub fn read_jsonl(path: &Path) -> Result<History, HistoryError> {
+    let io_err = |source| HistoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    parse_jsonl(BufReader::with_capacity(1 << 20, file), path)
+}
+
+/// Parses JSONL from any reader; `path` is only used in error messages.
+pub fn parse_jsonl(reader: impl BufRead, path: &Path) -> Result<History, HistoryError> {
+    let mut parser = LineParser::default();
+    let mut ops = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.map_err(|source| HistoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let op = parser
+            .parse(&line)
+            .map_err(|message| HistoryError::line(path, line_no, message))?;
+        ops.push(op);
+        lines.push(line_no);
+    }
+    History::new(ops).map_err(|e| HistoryError::line(path, lines[e.position], e.message))
+}
+
+/// Parses single lines, sharing one allocation per distinct key and node name.
+#[derive(Default)]
+struct LineParser {
+    keys: HashMap<String, Key>,
+    nodes: HashMap<String, NodeName>,
+}
+
+impl LineParser {
+    fn parse(&mut self, line: &str) -> Result<Op, String> {
+        let json: Json = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+        let Json::Object(obj) = json else {
+            return Err("expected a JSON object".into());
+        };
+        let field = |name: &str| obj.get(name);
+        let index = required_u64(field("index"), "index")?;
+        let time = required_u64(field("time"), "time")?;
+        let kind = match field("type") {
+            None => return Err("field \"type\": missing".into()),
+            Some(Json::String(s)) => OpType::parse(s),
+            Some(_) => None,
+        }
+        .ok_or_else(|| format!("field \"type\": expected one of {}", OpType::NAMES))?;
+        let f = match field("f") {
+            None => return Err("field \"f\": missing".into()),
+            Some(Json::String(s)) => s.as_str(),
+            Some(_) => return Err("field \"f\": expected a string".into()),
+        };
+        let process = match field("process") {
+            None => return Err("field \"process\": missing".into()),
+            Some(Json::String(s)) if s == "nemesis" => None,
+            Some(p) => Some(ProcessId(p.as_u64().ok_or(
+                "field \"process\": expected a non-negative integer or \"nemesis\"",
+            )?)),
+        };
+        let Some(process) = process else {
+            let value = field("value").cloned().unwrap_or(Json::Null);
+            return Ok(Op {
+                index,
+                time,
+                kind,
+                payload: Payload::Nemesis(super::NemesisOp {
+                    f: f.to_string(),
+                    value,
+                }),
+            });
+        };
+        let f = F::parse(f)
+            .ok_or_else(|| format!("field \"f\": expected one of {}, got {f:?}", F::NAMES))?;
+        let key = match field("key") {
+            None => return Err("field \"key\": missing".into()),
+            Some(Json::String(s)) => self.key(s),
+            Some(_) => return Err("field \"key\": expected a string".into()),
+        };
+        let value = field("value");
+        let action = match f {
+            F::Read => Action::Read(match kind {
+                OpType::Ok => Some(read_value(value)?),
+                _ => None,
+            }),
+            F::Write => Action::Write(required_i64(value, "value")?),
+            F::Append => Action::Append(required_i64(value, "value")?),
+            F::Cas => {
+                let (expected, new) = cas_pair(value)?;
+                let actual = match field("actual") {
+                    None => None,
+                    Some(Json::Null) => Some(None),
+                    Some(a) => Some(Some(
+                        a.as_i64()
+                            .ok_or("field \"actual\": expected an integer or null")?,
+                    )),
+                };
+                Action::Cas(Cas {
+                    expected,
+                    new,
+                    actual,
+                })
+            }
+        };
+        let node = match field("node") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) => Some(self.node(s)),
+            Some(_) => return Err("field \"node\": expected a string".into()),
+        };
+        let error = match field("error") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        Ok(Op {
+            index,
+            time,
+            kind,
+            payload: Payload::Client(ClientOp {
+                process,
+                key,
+                action,
+                node,
+                error,
+            }),
+        })
+    }
+
+    fn key(&mut self, s: &str) -> Key {
+        if let Some(k) = self.keys.get(s) {
+            return k.clone();
+        }
+        let k = Key::new(s);
+        self.keys.insert(s.to_string(), k.clone());
+        k
+    }
+
+    fn node(&mut self, s: &str) -> NodeName {
+        if let Some(n) = self.nodes.get(s) {
+            return n.clone();
+        }
+        let n = NodeName::new(s);
+        self.nodes.insert(s.to_string(), n.clone());
+        n
+    }
+}
+
+fn required_u64(v: Option<&Json>, name: &str) -> Result<u64, String> {
+    v.ok_or_else(|| format!("field {name:?}: missing"))?
+        .as_u64()
+        .ok_or_else(|| format!("field {name:?}: expected a non-negative integer"))
+}
+
+fn required_i64(v: Option<&Json>, name: &str) -> Result<i64, String> {
+    v.ok_or_else(|| format!("field {name:?}: missing"))?
+        .as_i64()
+        .ok_or_else(|| format!("field {name:?}: expected an integer"))
+}
+
+fn read_value(v: Option<&Json>) -> Result<Value, String> {
+    const WANT: &str = "field \"value\": expected an integer, a list of integers or null";
+    match v {
+        None => Err("field \"value\": missing (an ok read carries the value read)".into()),
+        Some(Json::Null) => Ok(Value::Nil),
+        Some(Json::Array(items)) => items
+            .iter()
+            .map(|x| x.as_i64().ok_or(WANT.to_string()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        Some(x) => x.as_i64().map(Value::Int).ok_or(WANT.into()),
+    }
+}
+
+fn cas_pair(v: Option<&Json>) -> Result<(Option<i64>, i64), String> {
+    const WANT: &str = "field \"value\": expected [expected, new] with expected an integer or null and new an integer";
+    let Some(Json::Array(pair)) = v else {
+        return Err(WANT.into());
+    };
+    let [expected, new] = pair.as_slice() else {
+        return Err(WANT.into());
+    };
+    let expected = match expected {
+        Json::Null => None,
+        e => Some(e.as_i64().ok_or(WANT)?),
+    };
+    Ok((expected, new.as_i64().ok_or(WANT)?))
+}
+
+/// Encodes one op as a JSON line (without the newline), fields in the order
+/// of SPEC.md: index, time, process, type, f, key, value, then the optional ones.
+pub fn encode_line(op: &Op) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(96);
+    let _ = write!(s, "{{\"index\":{},\"time\":{},", op.index, op.time);
+    match &op.payload {
+        Payload::Nemesis(n) => {
+            let _ = write!(
+                s,
+                "\"process\":\"nemesis\",\"type\":\"{}\",\"f\":{},\"value\":{}}}",
+                op.kind,
+                json_str(&n.f),
+                n.value
+            );
+        }
+        Payload::Client(c) => {
+            let _ = write!(
+                s,
+                "\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"key\":{},\"value\":",
+                c.process,
+                op.kind,
+                c.action.f(),
+                json_str(c.key.as_str())
+            );
+            let int_or_null = |v: Option<i64>| v.map_or("null".to_string(), |v| v.to_string());
+            match &c.action {
+                Action::Read(None) | Action::Read(Some(Value::Nil)) => s.push_str("null"),
+                Action::Read(Some(Value::Int(v))) | Action::Write(v) | Action::Append(v) => {
+                    let _ = write!(s, "{v}");
+                }
+                Action::Read(Some(Value::List(l))) => {
+                    let _ = write!(s, "{}", Json::from(l.clone()));
+                }
+                Action::Cas(cas) => {
+                    let _ = write!(s, "[{},{}]", int_or_null(cas.expected), cas.new);
+                    if let Some(actual) = cas.actual {
+                        let _ = write!(s, ",\"actual\":{}", int_or_null(actual));
+                    }
+                }
+            }
+            if let Some(node) = &c.node {
+                let _ = write!(s, ",\"node\":{}", json_str(node.as_str()));
+            }
+            if let Some(error) = &c.error {
+                let _ = write!(s, ",\"error\":{}", json_str(error));
+            }
+            s.push('}');
+        }
+    }
+    s
+}
+
+fn json_str(s: &str) -> String {
+    Json::from(s).to_string()
+}
+
+/// Appends ops to a `history.jsonl`, one line each.
+///
+/// Each line is flushed to the file as soon as it is written: a harness that
+/// is killed mid-run leaves every op it recorded, and at worst a torn last
+/// line. (Flushing hands the line to the OS, which is enough for a crash of
+/// the harness; it is not an fsync.)
+pub struct HistoryWriter {
+    out: BufWriter<File>,
+    path: PathBuf,
+    next_index: u64,
+}
+
+impl HistoryWriter {
+    /// Creates (or truncates) the file; the first op gets index 0.
+    pub fn create(path: &Path) -> io::Result<HistoryWriter> {
+        Ok(HistoryWriter {
+            out: BufWriter::new(File::create(path)?),
+            path: path.to_path_buf(),
+            next_index: 0,
+        })
+    }
+
+    /// Numbers `op` with the next index, writes and flushes its line, and
+    /// returns it with its index.
+    pub fn write(&mut self, mut op: Op) -> io::Result<Op> {
+        op.index = self.next_index;
+        let mut line = encode_line(&op);
+        line.push('\n');
+        self.out.write_all(line.as_bytes())?;
+        self.out.flush()?;
+        self.next_index += 1;
+        Ok(op)
+    }
+
+    /// The index the next op will get.
+    pub fn next_index(&self) -> u64 {
+        self.next_index
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Writes a whole history at once (indexes as they are), flushing at the end.
+pub fn write_jsonl(path: &Path, ops: &[Op]) -> io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    for op in ops {
+        out.write_all(encode_line(op).as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<History, HistoryError> {
+        parse_jsonl(text.as_bytes(), Path::new("h.jsonl"))
+    }
+
+    fn err(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_spec_example() {
+        let h = parse(concat!(
+            r#"{"index":0,"time":1200345,"process":3,"type":"invoke","f":"cas","key":"k2","value":[1,4],"node":"n2"}"#,
+            "\n",
+            r#"{"index":1,"time":1843002,"process":3,"type":"fail","f":"cas","key":"k2","value":[1,4],"error":"mismatch","actual":7}"#,
+            "\n\n",
+            r#"{"index":2,"time":1900211,"process":"nemesis","type":"info","f":"start-partition","value":[["n1"],["n2","n3"]]}"#,
+            "\n",
+        ))
+        .unwrap();
+        assert_eq!(h.ops().len(), 3);
+        let op = h.operations().next().unwrap();
+        assert!(op.completion_client().unwrap().is_mismatch());
+        assert_eq!(op.completed_cas().unwrap().actual, Some(Some(7)));
+        assert_eq!(op.client().node.as_ref().unwrap().as_str(), "n2");
+    }
+
+    #[test]
+    fn round_trips_every_kind_of_op() {
+        let p = ProcessId(4);
+        let ops = vec![
+            Op::invoke(1, ClientOp::new(p, "k\"1", Action::Read(None))),
+            Op::ok(
+                2,
+                ClientOp::new(p, "k\"1", Action::Read(Some(Value::Int(-3)))),
+            ),
+            Op::invoke(3, ClientOp::new(p, "k2", Action::Read(None))),
+            Op::ok(4, ClientOp::new(p, "k2", Action::Read(Some(Value::Nil)))),
+            Op::invoke(5, ClientOp::new(p, "l", Action::Append(9))),
+            Op::info(6, ClientOp::new(p, "l", Action::Append(9)), "timeout"),
+            Op::invoke(7, ClientOp::new(ProcessId(5), "l", Action::Read(None))),
+            Op::ok(
+                8,
+                ClientOp::new(
+                    ProcessId(5),
+                    "l",
+                    Action::Read(Some(Value::List(vec![9, 1]))),
+                ),
+            ),
+            Op::nemesis(9, "start-kill", serde_json::json!({"nodes": ["n1"]})),
+            Op::invoke(
+                10,
+                ClientOp::new(ProcessId(6), "k2", Action::cas(None, 2))
+                    .with_node(NodeName::new("n3")),
+            ),
+            Op::fail(
+                11,
+                ClientOp::new(
+                    ProcessId(6),
+                    "k2",
+                    Action::Cas(Cas {
+                        expected: None,
+                        new: 2,
+                        actual: Some(Some(5)),
+                    }),
+                ),
+                "mismatch",
+            ),
+        ];
+        let text: String = ops
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let mut o = o.clone();
+                o.index = i as u64;
+                encode_line(&o) + "\n"
+            })
+            .collect();
+        let h = parse(&text).unwrap();
+        for (i, (a, b)) in ops.iter().zip(h.ops()).enumerate() {
+            let mut a = a.clone();
+            a.index = i as u64;
+            assert_eq!(&a, b, "line {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn malformed_lines_name_the_line_and_field() {
+        let ok =
+            r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","key":"a","value":null}"#;
+        let cases = [
+            ("{not json", "h.jsonl:2: invalid JSON"),
+            (r#"[1,2]"#, "h.jsonl:2: expected a JSON object"),
+            (
+                r#"{"index":1,"time":2,"process":0,"type":"done","f":"read","key":"a"}"#,
+                "h.jsonl:2: field \"type\": expected one of invoke, ok, fail, info",
+            ),
+            (
+                r#"{"index":1,"time":2,"process":0,"type":"ok","f":"frob","key":"a"}"#,
+                "h.jsonl:2: field \"f\": expected one of read, write, cas, append",
+            ),
+            (
+                r#"{"index":1,"process":0,"type":"ok","f":"read","key":"a","value":1}"#,
+                "h.jsonl:2: field \"time\": missing",
+            ),
+            (
+                r#"{"index":1,"time":-2,"process":0,"type":"ok","f":"read","key":"a","value":1}"#,
+                "h.jsonl:2: field \"time\": expected a non-negative integer",
+            ),
+            (
+                r#"{"index":1,"time":2,"process":0,"type":"ok","f":"read","key":"a","value":"x"}"#,
+                "h.jsonl:2: field \"value\": expected an integer, a list of integers or null",
+            ),
+            (
+                r#"{"index":1,"time":2,"process":0,"type":"ok","f":"read","key":3,"value":1}"#,
+                "h.jsonl:2: field \"key\": expected a string",
+            ),
+            (
+                r#"{"index":1,"time":2,"process":"n1","type":"ok","f":"read","key":"a","value":1}"#,
+                "h.jsonl:2: field \"process\": expected a non-negative integer or \"nemesis\"",
+            ),
+            (
+                r#"{"index":1,"time":2,"process":1,"type":"ok","f":"read","key":"a","value":1}"#,
+                "h.jsonl:2: ok completion for process 1 without an outstanding invocation",
+            ),
+            (
+                r#"{"index":1,"time":2,"process":0,"type":"invoke","f":"read","key":"a"}"#,
+                "h.jsonl:2: process 0 invokes an operation while its operation at index 0 is still outstanding",
+            ),
+            (
+                r#"{"index":1,"time":2,"process":1,"type":"invoke","f":"cas","key":"a","value":[1]}"#,
+                "h.jsonl:2: field \"value\": expected [expected, new]",
+            ),
+            (
+                r#"{"index":0,"time":2,"process":1,"type":"invoke","f":"read","key":"a"}"#,
+                "h.jsonl:2: field \"index\": 0 is not greater than the previous index 0",
+            ),
+        ];
+        for (line, want) in cases {
+            let got = err(&format!("{ok}\n{line}\n"));
+            assert!(
+                got.starts_with(want),
+                "line {line}\n got: {got}\nwant: {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let h = parse(
+            r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","key":"a","value":1,"trace":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(h.operation_count(), 1);
+    }
+
+    #[test]
+    fn writer_numbers_and_flushes_every_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let mut w = HistoryWriter::create(&path).unwrap();
+        let c = ClientOp::new(ProcessId(0), "a", Action::Write(1));
+        assert_eq!(w.write(Op::invoke(5, c.clone())).unwrap().index, 0);
+        // Readable before the writer is dropped: each line is flushed.
+        let h = read_jsonl(&path).unwrap();
+        assert_eq!(h.ops().len(), 1);
+        assert_eq!(w.write(Op::ok(6, c)).unwrap().index, 1);
+        assert_eq!(w.next_index(), 2);
+        assert_eq!(
+            read_jsonl(&path)
+                .unwrap()
+                .operations()
+                .next()
+                .unwrap()
+                .latency(),
+            Some(1)
+        );
+    }
+}

@@ -1,0 +1,396 @@
+//! Histories: the one format every tool of the harness reads.
+//!
+//! - [`op`]: the typed operations (one per line of `history.jsonl`).
+//! - [`jsonl`]: reading and writing `history.jsonl` ([`HistoryWriter`] flushes
+//!   every line so a crashed harness leaves a readable file).
+//! - [`edn`] and [`jepsen`]: a small EDN reader and the import of Jepsen
+//!   cas-register histories (`history.edn`).
+//! - [`events`]: the nodes' event logs (`events.jsonl`), read by the election
+//!   and state-machine checkers.
+//! - This file: [`History`], a validated list of ops with every invocation
+//!   paired with its completion ([`Operation`]).
+
+pub mod edn;
+pub mod events;
+pub mod jepsen;
+pub mod jsonl;
+pub mod op;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::path::{Path, PathBuf};
+
+pub use jsonl::{HistoryWriter, read_jsonl};
+pub use op::{
+    Action, Cas, ClientOp, F, Key, MISMATCH, NemesisOp, NodeName, Op, OpType, Payload, Process,
+    ProcessId, Value,
+};
+
+/// Why a history file could not be read. Every message names the file and,
+/// for content errors, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{}:{line}: {message}", path.display())]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl HistoryError {
+    pub(crate) fn line(path: &Path, line: usize, message: impl Into<String>) -> HistoryError {
+        HistoryError::Line {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// A list of ops that breaks a rule of the format; `position` is the offending
+/// op's position in the list (readers turn it into a line number).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("op {position}: {message}")]
+pub struct InvalidOp {
+    pub position: usize,
+    pub message: String,
+}
+
+/// How a client operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    Fail,
+    Info,
+    /// No completion in the history: counts as `Info`.
+    Pending,
+}
+
+impl Outcome {
+    /// Whether the operation may or may not have taken effect.
+    pub fn is_indeterminate(self) -> bool {
+        matches!(self, Outcome::Info | Outcome::Pending)
+    }
+}
+
+/// A client operation: an invocation and its completion, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Operation<'h> {
+    pub invoke: &'h Op,
+    pub completion: Option<&'h Op>,
+}
+
+impl<'h> Operation<'h> {
+    /// The invocation's body: process, key, the function and its arguments.
+    pub fn client(&self) -> &'h ClientOp {
+        self.invoke
+            .as_client()
+            .expect("operations are built from client ops")
+    }
+
+    pub fn completion_client(&self) -> Option<&'h ClientOp> {
+        self.completion.and_then(Op::as_client)
+    }
+
+    pub fn key(&self) -> &'h Key {
+        &self.client().key
+    }
+
+    pub fn f(&self) -> F {
+        self.client().action.f()
+    }
+
+    /// The invocation's index: how reports name the operation.
+    pub fn index(&self) -> u64 {
+        self.invoke.index
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        match self.completion.map(|c| c.kind) {
+            None => Outcome::Pending,
+            Some(OpType::Ok) => Outcome::Ok,
+            Some(OpType::Fail) => Outcome::Fail,
+            Some(OpType::Info) | Some(OpType::Invoke) => Outcome::Info,
+        }
+    }
+
+    /// The value an ok read returned.
+    pub fn read_value(&self) -> Option<&'h Value> {
+        match &self.completion_client()?.action {
+            Action::Read(v) => v.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The completion's error, such as `mismatch`.
+    pub fn error(&self) -> Option<&'h str> {
+        self.completion_client()?.error.as_deref()
+    }
+
+    /// The completion's cas arguments (they carry `actual` on a mismatch).
+    pub fn completed_cas(&self) -> Option<&'h Cas> {
+        match &self.completion_client()?.action {
+            Action::Cas(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Invocation to completion, in nanoseconds.
+    pub fn latency(&self) -> Option<u64> {
+        Some(self.completion?.time.saturating_sub(self.invoke.time))
+    }
+}
+
+/// A validated history: ops in order, every client invocation paired with
+/// its completion.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    ops: Vec<Op>,
+    /// (position of invoke, position of completion) for every client operation,
+    /// in invocation order.
+    pairs: Vec<(usize, Option<usize>)>,
+}
+
+/// Which model a key's operations belong to, for the "one key, one model" rule.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyShape {
+    Register,
+    List,
+}
+
+impl History {
+    /// Checks the rules of the format and pairs invocations with completions:
+    /// indexes increase; a process has at most one operation outstanding; a
+    /// completion matches an outstanding invocation of its process (same key
+    /// and function) and is not earlier than it; a key is used either as a
+    /// register (write, cas, integer reads) or as a list (append, list reads).
+    pub fn new(ops: Vec<Op>) -> Result<History, InvalidOp> {
+        let mut open: HashMap<ProcessId, usize> = HashMap::new();
+        let mut shapes: HashMap<Key, (KeyShape, usize)> = HashMap::new();
+        let mut pairs = Vec::new();
+        let mut pair_of_invoke: HashMap<usize, usize> = HashMap::new();
+        let err = |position: usize, message: String| InvalidOp { position, message };
+        for (pos, op) in ops.iter().enumerate() {
+            if pos > 0 && op.index <= ops[pos - 1].index {
+                return Err(err(
+                    pos,
+                    format!(
+                        "field \"index\": {} is not greater than the previous index {}",
+                        op.index,
+                        ops[pos - 1].index
+                    ),
+                ));
+            }
+            let Payload::Client(c) = &op.payload else {
+                continue;
+            };
+            if let Some(shape) = shape_of(op.kind, &c.action) {
+                match shapes.entry(c.key.clone()) {
+                    Entry::Vacant(v) => {
+                        v.insert((shape, pos));
+                    }
+                    Entry::Occupied(o) => {
+                        let (first, first_pos) = *o.get();
+                        if first != shape {
+                            let name = |s| match s {
+                                KeyShape::Register => "a register (write, cas, integer read)",
+                                KeyShape::List => "a list (append, list read)",
+                            };
+                            return Err(err(
+                                pos,
+                                format!(
+                                    "key {:?} is used as {} here but as {} by index {}",
+                                    c.key.as_str(),
+                                    name(shape),
+                                    name(first),
+                                    ops[first_pos].index
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            match op.kind {
+                OpType::Invoke => {
+                    if let Some(&prev) = open.get(&c.process) {
+                        return Err(err(
+                            pos,
+                            format!(
+                                "process {} invokes an operation while its operation at index {} is still outstanding",
+                                c.process, ops[prev].index
+                            ),
+                        ));
+                    }
+                    open.insert(c.process, pos);
+                    pair_of_invoke.insert(pos, pairs.len());
+                    pairs.push((pos, None));
+                }
+                OpType::Ok | OpType::Fail | OpType::Info => {
+                    let Some(inv_pos) = open.remove(&c.process) else {
+                        return Err(err(
+                            pos,
+                            format!(
+                                "{} completion for process {} without an outstanding invocation",
+                                op.kind, c.process
+                            ),
+                        ));
+                    };
+                    let inv = &ops[inv_pos];
+                    let ic = inv.as_client().expect("open invocations are client ops");
+                    if ic.key != c.key || ic.action.f() != c.action.f() {
+                        return Err(err(
+                            pos,
+                            format!(
+                                "completion {} of key {:?} does not match the invocation at index {} ({} of key {:?})",
+                                c.action.f(),
+                                c.key.as_str(),
+                                inv.index,
+                                ic.action.f(),
+                                ic.key.as_str()
+                            ),
+                        ));
+                    }
+                    if op.time < inv.time {
+                        return Err(err(
+                            pos,
+                            format!(
+                                "field \"time\": completion at {} ns is earlier than its invocation at {} ns (index {})",
+                                op.time, inv.time, inv.index
+                            ),
+                        ));
+                    }
+                    pairs[pair_of_invoke[&inv_pos]].1 = Some(pos);
+                }
+            }
+        }
+        Ok(History { ops, pairs })
+    }
+
+    /// Every line, nemesis ops included, in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Client operations in invocation order.
+    pub fn operations(&self) -> impl ExactSizeIterator<Item = Operation<'_>> + '_ {
+        self.pairs.iter().map(|&(i, c)| Operation {
+            invoke: &self.ops[i],
+            completion: c.map(|c| &self.ops[c]),
+        })
+    }
+
+    /// Number of client operations.
+    pub fn operation_count(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Nemesis ops, in order.
+    pub fn nemesis_ops(&self) -> impl Iterator<Item = &Op> + '_ {
+        self.ops
+            .iter()
+            .filter(|o| matches!(o.payload, Payload::Nemesis(_)))
+    }
+
+    pub fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+}
+
+/// The model an op commits its key to, if any (a nil read or a read
+/// invocation fits both).
+fn shape_of(kind: OpType, action: &Action) -> Option<KeyShape> {
+    match action {
+        Action::Write(_) | Action::Cas(_) => Some(KeyShape::Register),
+        Action::Append(_) => Some(KeyShape::List),
+        Action::Read(Some(Value::Int(_))) if kind == OpType::Ok => Some(KeyShape::Register),
+        Action::Read(Some(Value::List(_))) if kind == OpType::Ok => Some(KeyShape::List),
+        Action::Read(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(mut ops: Vec<Op>) -> Vec<Op> {
+        for (i, o) in ops.iter_mut().enumerate() {
+            o.index = i as u64;
+        }
+        ops
+    }
+
+    fn w(p: u64, k: &str, v: i64) -> ClientOp {
+        ClientOp::new(ProcessId(p), k, Action::Write(v))
+    }
+
+    #[test]
+    fn pairs_invocations_with_completions() {
+        let h = History::new(numbered(vec![
+            Op::invoke(1, w(0, "a", 1)),
+            Op::invoke(2, w(1, "a", 2)),
+            Op::nemesis(3, "start-partition", serde_json::Value::Null),
+            Op::ok(4, w(1, "a", 2)),
+        ]))
+        .unwrap();
+        let ops: Vec<_> = h.operations().collect();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].outcome(), Outcome::Pending);
+        assert_eq!(ops[1].outcome(), Outcome::Ok);
+        assert_eq!(ops[1].latency(), Some(2));
+        assert_eq!(h.nemesis_ops().count(), 1);
+    }
+
+    #[test]
+    fn rejects_two_outstanding_invocations() {
+        let e = History::new(numbered(vec![
+            Op::invoke(1, w(0, "a", 1)),
+            Op::invoke(2, w(0, "a", 2)),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.position, 1);
+        assert!(e.message.contains("still outstanding"), "{e}");
+    }
+
+    #[test]
+    fn rejects_completion_without_invocation() {
+        let e = History::new(numbered(vec![Op::ok(1, w(0, "a", 1))])).unwrap_err();
+        assert!(
+            e.message.contains("without an outstanding invocation"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rejects_mismatched_completion_and_time_travel() {
+        let e = History::new(numbered(vec![
+            Op::invoke(1, w(0, "a", 1)),
+            Op::ok(2, w(0, "b", 1)),
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("does not match"), "{e}");
+        let e = History::new(numbered(vec![
+            Op::invoke(5, w(0, "a", 1)),
+            Op::ok(2, w(0, "a", 1)),
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("earlier than its invocation"), "{e}");
+    }
+
+    #[test]
+    fn rejects_a_key_used_as_register_and_list() {
+        let e = History::new(numbered(vec![
+            Op::invoke(1, w(0, "a", 1)),
+            Op::invoke(2, ClientOp::new(ProcessId(1), "a", Action::Append(3))),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.position, 1);
+        assert!(e.message.contains("used as a list"), "{e}");
+    }
+}

@@ -1,0 +1,376 @@
+//! The operations a history is made of, as typed values.
+//!
+//! A line of `history.jsonl` becomes one [`Op`]: where and when it happened
+//! ([`Op::index`], [`Op::time`]), what kind of event it is ([`OpType`]), and
+//! either a client operation on one key ([`ClientOp`]) or a fault injected by
+//! the nemesis ([`NemesisOp`]). Types rule out what the format forbids: a
+//! nemesis op has no key, a write carries an integer, a cas a pair.
+//!
+//! Writers build ops with the constructors ([`Op::invoke`], [`Op::ok`],
+//! [`Op::fail`], [`Op::info`], [`Op::nemesis`]) and hand them to
+//! [`crate::history::HistoryWriter`], which numbers them.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A client process, as in Jepsen: a worker that issues one operation at a
+/// time. A worker whose operation ended in `info` continues under a new
+/// process number, so a process never has two operations outstanding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProcessId(pub u64);
+
+impl fmt::Display for ProcessId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Who performed an operation: a client process or the nemesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Process {
+    Client(ProcessId),
+    Nemesis,
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
+}
+
+/// A key of the store. Cheap to clone: readers share one allocation per
+/// distinct key, which matters for histories of millions of operations.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key(Arc<str>);
+
+impl Key {
+    pub fn new(s: &str) -> Key {
+        Key(Arc::from(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Key {
+        Key::new(s)
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Key {
+        Key(Arc::from(s))
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The name of a node a request was sent to, such as `n2`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeName(Arc<str>);
+
+impl NodeName {
+    pub fn new(s: &str) -> NodeName {
+        NodeName(Arc::from(s))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kind of history event. `Invoke` starts an operation; exactly one of
+/// the others ends it (or nothing does, which counts as `Info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpType {
+    Invoke,
+    /// The operation took effect.
+    Ok,
+    /// The operation did not and will not take effect.
+    Fail,
+    /// Unknown outcome (timeout, connection lost): it may take effect at any
+    /// time after its invocation, or never.
+    Info,
+}
+
+impl OpType {
+    pub const NAMES: &'static str = "invoke, ok, fail, info";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpType::Invoke => "invoke",
+            OpType::Ok => "ok",
+            OpType::Fail => "fail",
+            OpType::Info => "info",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OpType> {
+        Some(match s {
+            "invoke" => OpType::Invoke,
+            "ok" => OpType::Ok,
+            "fail" => OpType::Fail,
+            "info" => OpType::Info,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for OpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The client function, without its arguments: what `stats` and `perf` group by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum F {
+    Read,
+    Write,
+    Cas,
+    Append,
+}
+
+impl F {
+    pub const NAMES: &'static str = "read, write, cas, append";
+    pub const ALL: [F; 4] = [F::Read, F::Write, F::Cas, F::Append];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            F::Read => "read",
+            F::Write => "write",
+            F::Cas => "cas",
+            F::Append => "append",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<F> {
+        Some(match s {
+            "read" => F::Read,
+            "write" => F::Write,
+            "cas" => F::Cas,
+            "append" => F::Append,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for F {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a read returned: nothing (`null`, the key is absent), an integer
+/// (register workload) or a list of integers (append workload).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    Nil,
+    Int(i64),
+    List(Vec<i64>),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => f.write_str("nil"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::List(l) => fmt_list(f, l),
+        }
+    }
+}
+
+/// Formats `[1, 2, 3]`.
+pub(crate) fn fmt_list(f: &mut fmt::Formatter<'_>, l: &[i64]) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, x) in l.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{x}")?;
+    }
+    f.write_str("]")
+}
+
+/// A client function with its arguments (the `f` and `value` fields).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `None` on the invocation and on fail/info completions; `Some` on an
+    /// ok completion (`Some(Value::Nil)`: the key was absent).
+    Read(Option<Value>),
+    Write(i64),
+    /// Compare-and-set: `expected` `None` means "the key is absent".
+    Cas(Cas),
+    /// Append an integer token (unique per key) to the key's list.
+    Append(i64),
+}
+
+/// The arguments of a compare-and-set, and what a mismatch reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cas {
+    pub expected: Option<i64>,
+    pub new: i64,
+    /// On a `fail` with error `mismatch`, the value the node saw instead, if
+    /// it said: `Some(None)` is "absent". The cas went through the log, so
+    /// this is a linearizable read of that value.
+    pub actual: Option<Option<i64>>,
+}
+
+impl Action {
+    pub fn f(&self) -> F {
+        match self {
+            Action::Read(_) => F::Read,
+            Action::Write(_) => F::Write,
+            Action::Cas(_) => F::Cas,
+            Action::Append(_) => F::Append,
+        }
+    }
+
+    /// A compare-and-set from `expected` to `new`.
+    pub fn cas(expected: Option<i64>, new: i64) -> Action {
+        Action::Cas(Cas {
+            expected,
+            new,
+            actual: None,
+        })
+    }
+}
+
+/// The error string of a cas that failed because the current value differed.
+pub const MISMATCH: &str = "mismatch";
+
+/// A client operation on one key: the body of an invoke or completion line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientOp {
+    pub process: ProcessId,
+    pub key: Key,
+    pub action: Action,
+    /// The node the request was sent to.
+    pub node: Option<NodeName>,
+    /// Why an operation failed or its outcome is unknown (`mismatch`,
+    /// `not-leader`, `timeout`, ...).
+    pub error: Option<String>,
+}
+
+impl ClientOp {
+    pub fn new(process: ProcessId, key: impl Into<Key>, action: Action) -> ClientOp {
+        ClientOp {
+            process,
+            key: key.into(),
+            action,
+            node: None,
+            error: None,
+        }
+    }
+
+    pub fn with_node(mut self, node: NodeName) -> ClientOp {
+        self.node = Some(node);
+        self
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> ClientOp {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// Whether this is a cas that failed with `mismatch` (meaningful on a
+    /// `fail` completion).
+    pub fn is_mismatch(&self) -> bool {
+        matches!(self.action, Action::Cas(_)) && self.error.as_deref() == Some(MISMATCH)
+    }
+}
+
+/// A fault or other nemesis action (`start-partition`, `stop-kill`, ...).
+/// Kept for reports; the checkers ignore it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NemesisOp {
+    pub f: String,
+    pub value: serde_json::Value,
+}
+
+/// What a history line is about.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    Client(ClientOp),
+    Nemesis(NemesisOp),
+}
+
+/// One line of a history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    /// Position in the history, assigned by the writer.
+    pub index: u64,
+    /// Nanoseconds since the run began, from a monotonic clock.
+    pub time: u64,
+    pub kind: OpType,
+    pub payload: Payload,
+}
+
+impl Op {
+    /// An invocation; `index` is left 0 for [`HistoryWriter`](crate::history::HistoryWriter) to assign.
+    pub fn invoke(time: u64, op: ClientOp) -> Op {
+        Op::client(time, OpType::Invoke, op)
+    }
+
+    /// A successful completion. For a read, `op.action` carries the value read.
+    pub fn ok(time: u64, op: ClientOp) -> Op {
+        Op::client(time, OpType::Ok, op)
+    }
+
+    /// A definite failure: the operation did not and will not take effect
+    /// (`not-leader`), or a cas `mismatch`.
+    pub fn fail(time: u64, op: ClientOp, error: impl Into<String>) -> Op {
+        Op::client(time, OpType::Fail, op.with_error(error))
+    }
+
+    /// An unknown outcome (timeout, connection lost).
+    pub fn info(time: u64, op: ClientOp, error: impl Into<String>) -> Op {
+        Op::client(time, OpType::Info, op.with_error(error))
+    }
+
+    pub fn client(time: u64, kind: OpType, op: ClientOp) -> Op {
+        Op {
+            index: 0,
+            time,
+            kind,
+            payload: Payload::Client(op),
+        }
+    }
+
+    /// A nemesis event, such as `start-partition` with the groups as value.
+    pub fn nemesis(time: u64, f: impl Into<String>, value: serde_json::Value) -> Op {
+        Op {
+            index: 0,
+            time,
+            kind: OpType::Info,
+            payload: Payload::Nemesis(NemesisOp { f: f.into(), value }),
+        }
+    }
+
+    pub fn process(&self) -> Process {
+        match &self.payload {
+            Payload::Client(c) => Process::Client(c.process),
+            Payload::Nemesis(_) => Process::Nemesis,
+        }
+    }
+
+    pub fn as_client(&self) -> Option<&ClientOp> {
+        match &self.payload {
+            Payload::Client(c) => Some(c),
+            Payload::Nemesis(_) => None,
+        }
+    }
+}

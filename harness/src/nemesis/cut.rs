@@ -1,0 +1,54 @@
+//! Network partitions through the harness's proxies: the nodes are not asked
+//! to cooperate. Shapes cycle through those of [`super::partition`].
+
+use serde_json::Value;
+
+use super::partition::{self, Shape};
+use super::{Ctx, Kind, Nemesis};
+use crate::cluster::ClusterError;
+use crate::net::CutMode;
+
+#[derive(Default)]
+pub struct PartitionNemesis {
+    active: Option<partition::Partition>,
+}
+
+impl Nemesis for PartitionNemesis {
+    fn kind(&self) -> Kind {
+        Kind::Partition
+    }
+
+    fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
+        let ids = ctx.cluster.ids();
+        let shapes: Vec<Shape> = Shape::ALL
+            .into_iter()
+            .filter(|s| ids.len() >= s.min_nodes())
+            .collect();
+        if shapes.is_empty() {
+            return Ok(serde_json::json!({"skipped": "too few nodes to partition"}));
+        }
+        let shape = shapes[ctx.rng.below(shapes.len() as u64) as usize];
+        let rng = &mut *ctx.rng;
+        let p = partition::partition(shape, &ids, ctx.leader.as_deref(), &mut |n| rng.below(n))
+            .map_err(|e| ClusterError::Net(e.to_string()))?;
+        ctx.cluster
+            .net()
+            .cut(&p.cut, CutMode::Blackhole)
+            .map_err(|e| ClusterError::Net(e.to_string()))?;
+        let value = p.to_value();
+        self.active = Some(p);
+        Ok(value)
+    }
+
+    fn stop(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
+        ctx.cluster.net().heal();
+        let was = self.active.take().map(|p| p.shape.name());
+        Ok(serde_json::json!({"healed": was}))
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.active
+            .as_ref()
+            .map(|p| format!("partition {}", p.shape.name()))
+    }
+}

@@ -1,0 +1,103 @@
+//! Faults. Every nemesis has the same two verbs: `start` injects a fault and
+//! `stop` undoes it; both say what they did, for the history.
+//!
+//! - `targets`: which nodes a fault hits (one, the leader, a minority, a
+//!   majority, all).
+//! - `kill`: SIGKILL, later a restart on the same data dir.
+//! - `pause`: SIGSTOP, later SIGCONT.
+//! - `partition`: the shapes of network partitions (pure functions), and
+//!   `cut`: the nemesis that applies them through the proxies.
+//! - `schedule`: when faults start and stop during a run.
+
+pub mod cut;
+pub mod kill;
+pub mod partition;
+pub mod pause;
+pub mod schedule;
+pub mod targets;
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::cluster::{Cluster, ClusterError};
+use crate::sim::Rng;
+
+/// The kinds of fault, as named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Partition,
+    Kill,
+    Pause,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Partition, Kind::Kill, Kind::Pause];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Partition => "partition",
+            Kind::Kill => "kill",
+            Kind::Pause => "pause",
+        }
+    }
+
+    /// Parses `--nemesis`: `none`, `all`, or a comma list of kinds.
+    pub fn parse_list(s: &str) -> Result<Vec<Kind>, String> {
+        let s = s.trim();
+        if s == "none" {
+            return Ok(Vec::new());
+        }
+        if s == "all" {
+            return Ok(Kind::ALL.to_vec());
+        }
+        let mut kinds = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let k = Kind::ALL
+                .into_iter()
+                .find(|k| k.name() == part)
+                .ok_or_else(|| {
+                    format!("unknown nemesis `{part}`; known: none, all, partition, kill, pause")
+                })?;
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        kinds.sort();
+        Ok(kinds)
+    }
+
+    pub fn build(self) -> Box<dyn Nemesis> {
+        match self {
+            Kind::Partition => Box::new(cut::PartitionNemesis::default()),
+            Kind::Kill => Box::new(kill::KillNemesis::default()),
+            Kind::Pause => Box::new(pause::PauseNemesis::default()),
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a nemesis may use to act.
+pub struct Ctx<'a> {
+    pub cluster: &'a mut Cluster,
+    /// The current leader, if one was found just before acting.
+    pub leader: Option<String>,
+    pub rng: &'a mut Rng,
+}
+
+/// A fault injector. `start` is only called when no fault of this nemesis
+/// is in force, `stop` only when one is.
+pub trait Nemesis: Send {
+    fn kind(&self) -> Kind;
+    /// Injects a fault; returns its description for the history.
+    fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError>;
+    /// Undoes the fault in force; returns what was done.
+    fn stop(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError>;
+    /// A short label of the fault in force, for the progress line.
+    fn describe(&self) -> Option<String>;
+}

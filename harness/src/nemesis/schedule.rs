@@ -1,0 +1,119 @@
+//! When faults happen. After a quiet start, each nemesis alternates between
+//! a fault and a calm period, each lasting a random time around the nemesis
+//! interval; nemeses run independently, so their faults overlap.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Ctx, Kind, Nemesis};
+use crate::cluster::{Cluster, find_leader};
+use crate::run::recorder::Recorder;
+use crate::sim::Rng;
+
+/// The faults in force, by kind, for the progress display.
+pub type InForce = Arc<Mutex<BTreeMap<Kind, String>>>;
+
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// No faults before this, so the cluster gets going and the history
+    /// starts with a healthy baseline.
+    pub quiet: Duration,
+    pub interval: Duration,
+    /// Faults are stopped by this time.
+    pub end: Instant,
+}
+
+impl Schedule {
+    /// A random duration in [0.5, 1.5) × interval.
+    pub fn gap(&self, rng: &mut Rng) -> Duration {
+        let ms = self.interval.as_millis() as u64;
+        Duration::from_millis(ms / 2 + rng.below(ms.max(1)))
+    }
+}
+
+pub struct Shared {
+    pub cluster: Arc<Mutex<Cluster>>,
+    pub addrs: Vec<(String, SocketAddr)>,
+    pub cluster_id: String,
+    pub recorder: Arc<Recorder>,
+    pub in_force: InForce,
+}
+
+/// Runs one nemesis until the schedule ends, leaving no fault of its own in force.
+pub async fn run(
+    mut nemesis: Box<dyn Nemesis>,
+    schedule: Schedule,
+    shared: Arc<Shared>,
+    seed: u64,
+) {
+    let mut rng = Rng::new(seed);
+    let kind = nemesis.kind();
+    let first = schedule.quiet
+        + Duration::from_millis(rng.below(schedule.interval.as_millis() as u64 / 2 + 1));
+    if !sleep_until(Instant::now() + first, schedule.end).await {
+        return;
+    }
+    loop {
+        act(&mut *nemesis, true, &shared, &mut rng).await;
+        let more = sleep_until(Instant::now() + schedule.gap(&mut rng), schedule.end).await;
+        act(&mut *nemesis, false, &shared, &mut rng).await;
+        if !more || !sleep_until(Instant::now() + schedule.gap(&mut rng), schedule.end).await {
+            break;
+        }
+    }
+    shared
+        .in_force
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&kind);
+}
+
+async fn act(nemesis: &mut dyn Nemesis, start: bool, shared: &Shared, rng: &mut Rng) {
+    let kind = nemesis.kind();
+    let leader = if start {
+        find_leader(
+            &shared.addrs,
+            &shared.cluster_id,
+            Duration::from_millis(250),
+        )
+        .await
+        .map(|(l, _)| l)
+    } else {
+        None
+    };
+    let result = {
+        let mut cluster = shared.cluster.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ctx = Ctx {
+            cluster: &mut cluster,
+            leader,
+            rng,
+        };
+        if start {
+            nemesis.start(&mut ctx)
+        } else {
+            nemesis.stop(&mut ctx)
+        }
+    };
+    let verb = if start { "start" } else { "stop" };
+    let f = format!("{verb}-{kind}");
+    match result {
+        Ok(value) => shared.recorder.nemesis(&f, value),
+        Err(e) => shared
+            .recorder
+            .nemesis(&f, serde_json::json!({"error": e.to_string()})),
+    }
+    let mut in_force = shared.in_force.lock().unwrap_or_else(|e| e.into_inner());
+    match nemesis.describe() {
+        Some(d) => in_force.insert(kind, d),
+        None => in_force.remove(&kind),
+    };
+}
+
+/// Sleeps until `t`, or until `end` if that comes first; returns whether `t` was reached.
+async fn sleep_until(t: Instant, end: Instant) -> bool {
+    let wake = t.min(end);
+    tokio::time::sleep_until(wake.into()).await;
+    t <= end
+}

@@ -1,0 +1,115 @@
+//! Which nodes a process fault hits.
+
+use serde::Serialize;
+
+use crate::sim::Rng;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    One,
+    Leader,
+    Minority,
+    Majority,
+    All,
+}
+
+impl Target {
+    pub const ALL: [Target; 5] = [
+        Target::One,
+        Target::Leader,
+        Target::Minority,
+        Target::Majority,
+        Target::All,
+    ];
+
+    /// A random target; losing every node at once is rarer than losing one.
+    pub fn pick(rng: &mut Rng) -> Target {
+        match rng.below(10) {
+            0..=2 => Target::One,
+            3..=5 => Target::Leader,
+            6 => Target::Minority,
+            7 | 8 => Target::Majority,
+            _ => Target::All,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::One => "one",
+            Target::Leader => "leader",
+            Target::Minority => "minority",
+            Target::Majority => "majority",
+            Target::All => "all",
+        }
+    }
+}
+
+/// The nodes `target` means among `ids`, in sorted order. A minority is the
+/// largest group without a majority; a majority the smallest with one. The
+/// leader falls back to a random node when unknown.
+pub fn choose(target: Target, ids: &[String], leader: Option<&str>, rng: &mut Rng) -> Vec<String> {
+    let mut shuffled = ids.to_vec();
+    for i in (1..shuffled.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        shuffled.swap(i, j);
+    }
+    let n = ids.len();
+    let mut chosen: Vec<String> = match target {
+        Target::One => shuffled.into_iter().take(1).collect(),
+        Target::Leader => match leader.filter(|l| ids.iter().any(|i| i == l)) {
+            Some(l) => vec![l.to_string()],
+            None => shuffled.into_iter().take(1).collect(),
+        },
+        Target::Minority => shuffled.into_iter().take((n - 1) / 2).collect(),
+        Target::Majority => shuffled.into_iter().take(n / 2 + 1).collect(),
+        Target::All => shuffled,
+    };
+    if chosen.is_empty() && n > 0 {
+        // A one-node cluster has no minority; fault the node anyway.
+        chosen.push(ids[0].clone());
+    }
+    chosen.sort();
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    #[test]
+    fn sizes_of_each_target() {
+        let mut rng = Rng::new(3);
+        for (n, minority, majority) in [(3, 1, 2), (5, 2, 3), (7, 3, 4)] {
+            let ids = ids(n);
+            assert_eq!(choose(Target::One, &ids, None, &mut rng).len(), 1);
+            assert_eq!(
+                choose(Target::Minority, &ids, None, &mut rng).len(),
+                minority
+            );
+            assert_eq!(
+                choose(Target::Majority, &ids, None, &mut rng).len(),
+                majority
+            );
+            assert_eq!(choose(Target::All, &ids, None, &mut rng), ids);
+        }
+    }
+
+    #[test]
+    fn leader_target_hits_the_leader() {
+        let mut rng = Rng::new(1);
+        assert_eq!(
+            choose(Target::Leader, &ids(5), Some("n4"), &mut rng),
+            vec!["n4"]
+        );
+        assert_eq!(choose(Target::Leader, &ids(5), None, &mut rng).len(), 1);
+        assert_eq!(
+            choose(Target::Leader, &ids(5), Some("zz"), &mut rng).len(),
+            1
+        );
+    }
+}

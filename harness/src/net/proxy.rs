@@ -1,0 +1,191 @@
+//! One proxy: a listener on a free loopback port whose accepted connections
+//! are forwarded to one target address, blackholed or refused, as the link's
+//! [`Policy`] says.
+//!
+//! - [`Proxy::bind`]: binds and spawns the accept loop.
+//! - `accept_loop`: owns the listener and, in a `JoinSet`, every connection
+//!   task, so ending the loop (on shutdown or abort) ends them all.
+//! - `serve`: one inbound connection for as long as the policy it was born
+//!   under lasts.
+//!
+//! The proxy connects to the target anew for each inbound connection, so a
+//! node killed and restarted on the same port is reachable again as soon as
+//! its peers reconnect; while it is down, inbound connections are closed,
+//! which is what a client would see without a proxy.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::link::{Counters, CutMode, LinkState, Policy};
+
+/// Per-direction copy buffer. Raft messages are small; 16 KiB carries a
+/// batch of entries or a snapshot chunk in a few reads.
+const BUFFER: usize = 16 * 1024;
+
+/// How long to wait for the target to accept. A stopped (SIGSTOP) process
+/// still completes connects through the kernel's backlog, so this only
+/// bounds pathological cases; a dead one refuses at once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop
+/// does not spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// A running proxy. Dropping it (or its policy sender) stops the listener
+/// and every connection.
+pub(crate) struct Proxy {
+    pub addr: SocketAddr,
+    pub policy: watch::Sender<Policy>,
+    pub counters: Arc<Counters>,
+    pub task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Binds 127.0.0.1:0 and starts forwarding to `target`.
+    pub async fn bind(target: SocketAddr) -> io::Result<Proxy> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let (policy, watcher) = watch::channel(Policy::OPEN);
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(accept_loop(listener, target, watcher, counters.clone()));
+        Ok(Proxy {
+            addr,
+            policy,
+            counters,
+            task,
+        })
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Dropping the sender alone would also end every task, but only once
+        // each is polled again; aborting closes the listener promptly.
+        self.task.abort();
+    }
+}
+
+/// Accepts until the policy sender is dropped. Connection tasks live in a
+/// `JoinSet` that is dropped (aborting them) when the loop ends.
+async fn accept_loop(
+    listener: TcpListener,
+    target: SocketAddr,
+    mut policy: watch::Receiver<Policy>,
+    counters: Arc<Counters>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            changed = policy.changed() => {
+                if changed.is_err() {
+                    break; // the Net is gone
+                }
+                // A new policy: each connection watches it for itself.
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((inbound, _)) => {
+                    connections.spawn(serve(inbound, target, policy.clone(), counters.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %target, "proxy accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            // Reap finished connections so the set does not grow forever.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Handles one inbound connection under the policy in force when it
+/// arrived, until that policy changes, the Net is dropped, or either end
+/// closes. Dropping the sockets closes both halves, so neither node keeps a
+/// half-open stream.
+async fn serve(
+    inbound: TcpStream,
+    target: SocketAddr,
+    mut policy: watch::Receiver<Policy>,
+    counters: Arc<Counters>,
+) {
+    let born = *policy.borrow_and_update();
+    let changed = async move {
+        // Err means the sender is gone (shutdown): end as well.
+        let _ = policy.wait_for(|p| p.generation != born.generation).await;
+    };
+    match born.state {
+        LinkState::Cut(CutMode::Refuse) => {
+            Counters::add(&counters.refused, 1);
+            drop(inbound);
+        }
+        LinkState::Cut(CutMode::Blackhole) => {
+            Counters::add(&counters.blackholed, 1);
+            tokio::select! {
+                () = changed => {}
+                () = discard(inbound, &counters) => {}
+            }
+        }
+        LinkState::Open => {
+            tokio::select! {
+                () = changed => Counters::add(&counters.severed, 1),
+                () = forward(inbound, target, &counters) => {}
+            }
+        }
+    }
+}
+
+/// Reads and throws away everything until the client closes.
+async fn discard(mut inbound: TcpStream, counters: &Counters) {
+    let mut buf = vec![0; BUFFER];
+    while let Ok(n @ 1..) = inbound.read(&mut buf).await {
+        Counters::add(&counters.bytes_discarded, n as u64);
+    }
+}
+
+/// Connects to the target and copies both ways until both directions have
+/// ended or one fails.
+async fn forward(mut inbound: TcpStream, target: SocketAddr, counters: &Counters) {
+    let outbound = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await;
+    let Ok(Ok(mut outbound)) = outbound else {
+        Counters::add(&counters.target_unreachable, 1);
+        return;
+    };
+    // Heartbeats and acks are tiny: Nagle would hold them back by up to 40 ms.
+    let _ = inbound.set_nodelay(true);
+    let _ = outbound.set_nodelay(true);
+    Counters::add(&counters.forwarded, 1);
+    let (mut in_read, mut in_write) = inbound.split();
+    let (mut out_read, mut out_write) = outbound.split();
+    let _ = tokio::try_join!(
+        pump(&mut in_read, &mut out_write, &counters.bytes_forward),
+        pump(&mut out_read, &mut in_write, &counters.bytes_backward),
+    );
+}
+
+/// Copies one direction. On end of stream it passes the half-close on, so
+/// a client that shuts down its writing side still gets its answer.
+async fn pump<R, W>(
+    from: &mut R,
+    to: &mut W,
+    bytes: &std::sync::atomic::AtomicU64,
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0; BUFFER];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        to.write_all(&buf[..n]).await?;
+        Counters::add(bytes, n as u64);
+    }
+}

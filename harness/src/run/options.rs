@@ -1,0 +1,122 @@
+//! A run's options, checked before anything starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::nemesis::Kind;
+use crate::sim::Workload;
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub nodes: usize,
+    pub time_limit: Duration,
+    pub concurrency: usize,
+    pub rate: f64,
+    pub workload: Workload,
+    pub keys: usize,
+    pub ops_per_key: u64,
+    pub nemeses: Vec<Kind>,
+    pub nemesis_interval: Duration,
+    pub seed: u64,
+    pub store: PathBuf,
+    /// `None`: the harness's own executable in node mode.
+    pub node_bin: Option<PathBuf>,
+    pub no_check: bool,
+    pub snapshot_every: Option<u64>,
+    pub check_budget: Duration,
+    /// Extra flags for every node (timing, seeded bugs).
+    pub node_args: Vec<String>,
+    /// The command line, for the report's "reproduce with".
+    pub command: String,
+}
+
+impl RunOptions {
+    /// Rejects combinations that make no sense, naming the flag.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes == 0 || self.nodes > 15 {
+            return Err(format!("--nodes {}: must be between 1 and 15", self.nodes));
+        }
+        if self.concurrency == 0 || self.concurrency > 10_000 {
+            return Err(format!(
+                "--concurrency {}: must be between 1 and 10000",
+                self.concurrency
+            ));
+        }
+        if !(self.rate >= 0.0 && self.rate.is_finite()) {
+            return Err(format!(
+                "--rate {}: must be a non-negative number",
+                self.rate
+            ));
+        }
+        if self.time_limit.is_zero() {
+            return Err("--time-limit must be positive".into());
+        }
+        if self.keys == 0 {
+            return Err("--keys must be at least 1".into());
+        }
+        if self.ops_per_key == 0 {
+            return Err("--ops-per-key must be at least 1".into());
+        }
+        if self.nemesis_interval < Duration::from_millis(100) {
+            return Err("--nemesis-interval must be at least 0.1 s".into());
+        }
+        if let Some(bin) = &self.node_bin
+            && !bin.is_file()
+        {
+            return Err(format!("--node-bin {}: no such file", bin.display()));
+        }
+        Ok(())
+    }
+
+    /// Client operations give up well before the next fault, so every
+    /// outcome is settled within one nemesis period.
+    pub fn client_timeout(&self) -> Duration {
+        (self.nemesis_interval / 2).clamp(Duration::from_millis(250), Duration::from_secs(2))
+    }
+
+    /// No faults in the first seconds: a healthy baseline first.
+    pub fn quiet_period(&self) -> Duration {
+        (self.time_limit / 6).min(Duration::from_secs(5))
+    }
+
+    pub fn nemesis_label(&self) -> String {
+        if self.nemeses.is_empty() {
+            "none".into()
+        } else {
+            self.nemeses
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join("+")
+        }
+    }
+
+    pub fn workload_name(&self) -> &'static str {
+        match self.workload {
+            Workload::Register => "register",
+            Workload::Append => "append",
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "nodes": self.nodes,
+            "time_limit": self.time_limit.as_secs_f64(),
+            "concurrency": self.concurrency,
+            "rate": self.rate,
+            "workload": self.workload_name(),
+            "keys": self.keys,
+            "ops_per_key": self.ops_per_key,
+            "nemesis": self.nemeses.iter().map(|k| k.name()).collect::<Vec<_>>(),
+            "nemesis_interval": self.nemesis_interval.as_secs_f64(),
+            "seed": self.seed,
+            "node_bin": self.node_bin.as_ref().map(|p| p.display().to_string()),
+            "snapshot_every": self.snapshot_every,
+            "check_budget": self.check_budget.as_secs_f64(),
+            "node_args": self.node_args,
+            "client_timeout": self.client_timeout().as_secs_f64(),
+        })
+    }
+}

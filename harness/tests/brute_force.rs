@@ -1,0 +1,385 @@
+//! The WGL checker against a brute-force reference on thousands of tiny
+//! random histories, register and append.
+//!
+//! The reference shares nothing with the checker but the history types: it
+//! reads outcomes itself, simulates the models on plain values, and tries
+//! every subset of the unknown-outcome operations and every order of the
+//! chosen operations that respects real time (`a` must precede `b` iff `a`
+//! completed strictly before `b` was invoked).
+//!
+//! The histories are random, not from a correct store, so about half are
+//! invalid. Times are drawn from a small range so equal timestamps are
+//! common. Seeds are printed on failure; `BRUTE_FORCE_SEED=N` reruns one.
+
+mod common;
+
+use harness::check::Verdict;
+use harness::check::linearizable;
+use harness::history::{Action, Cas, ClientOp, History, MISMATCH, Op, Outcome, ProcessId, Value};
+use harness::sim::Rng;
+
+/// Register state: absent or a value. Append state: the list.
+#[derive(Clone, Debug, PartialEq)]
+enum State {
+    Reg(Option<i64>),
+    List(Vec<i64>),
+}
+
+/// What an operation means to the reference.
+#[derive(Clone, Debug)]
+struct RefOp {
+    call: u64,
+    /// `None`: may take effect at any time after `call`, or never.
+    ret: Option<u64>,
+    action: Action,
+    /// For an ok read, the value read; for a mismatch, the cas's `actual`.
+    observed: Option<Value>,
+    mismatch: bool,
+}
+
+fn reference_ops(h: &History) -> Vec<RefOp> {
+    let mut out = Vec::new();
+    for op in h.operations() {
+        let action = op.client().action.clone();
+        let outcome = op.outcome();
+        let ret = op.completion.map(|c| c.time);
+        let mismatch = outcome == Outcome::Fail
+            && op.error() == Some(MISMATCH)
+            && op.f() == harness::history::F::Cas;
+        let keep = match (&action, outcome) {
+            (Action::Read(_), Outcome::Ok) => true,
+            (Action::Read(_), _) => false,
+            (_, Outcome::Ok) => true,
+            (_, Outcome::Fail) => mismatch,
+            (_, Outcome::Info | Outcome::Pending) => true,
+        };
+        if !keep {
+            continue;
+        }
+        let observed = if mismatch {
+            op.completed_cas()
+                .and_then(|c| c.actual)
+                .map(|a| a.map_or(Value::Nil, Value::Int))
+        } else {
+            op.read_value().cloned()
+        };
+        out.push(RefOp {
+            call: op.invoke.time,
+            ret: if outcome.is_indeterminate() {
+                None
+            } else {
+                ret
+            },
+            action,
+            observed,
+            mismatch,
+        });
+    }
+    out
+}
+
+/// One step of the model; `None` if impossible.
+fn apply(state: &State, op: &RefOp) -> Option<State> {
+    match (state, &op.action) {
+        (State::Reg(v), Action::Read(_)) => {
+            let got = match op.observed.as_ref()? {
+                Value::Nil => None,
+                Value::Int(i) => Some(*i),
+                Value::List(_) => return None,
+            };
+            (got == *v).then(|| state.clone())
+        }
+        (State::Reg(_), Action::Write(x)) => Some(State::Reg(Some(*x))),
+        (State::Reg(v), Action::Cas(Cas { expected, new, .. })) => {
+            if op.mismatch {
+                let actual_ok = match &op.observed {
+                    None => true,
+                    Some(Value::Nil) => v.is_none(),
+                    Some(Value::Int(a)) => *v == Some(*a),
+                    Some(Value::List(_)) => false,
+                };
+                (v != expected && actual_ok).then(|| state.clone())
+            } else {
+                (v == expected).then_some(State::Reg(Some(*new)))
+            }
+        }
+        (State::List(l), Action::Read(_)) => {
+            let got: &[i64] = match op.observed.as_ref()? {
+                Value::Nil => &[],
+                Value::List(g) => g,
+                Value::Int(_) => return None,
+            };
+            (got == l.as_slice()).then(|| state.clone())
+        }
+        (State::List(l), Action::Append(x)) => {
+            let mut l = l.clone();
+            l.push(*x);
+            Some(State::List(l))
+        }
+        _ => None,
+    }
+}
+
+/// Is there an order of `chosen` ops (all required ones plus the chosen
+/// optional ones) that respects real time and the model?
+fn orderable(ops: &[RefOp], chosen: &[usize], placed: &mut Vec<bool>, state: &State) -> bool {
+    if chosen.iter().all(|&i| placed[i]) {
+        return true;
+    }
+    for &i in chosen {
+        if placed[i] {
+            continue;
+        }
+        // Every chosen op that completed before `i` was invoked goes first.
+        let ready = chosen
+            .iter()
+            .all(|&j| placed[j] || j == i || !matches!(ops[j].ret, Some(r) if r < ops[i].call));
+        if !ready {
+            continue;
+        }
+        if let Some(next) = apply(state, &ops[i]) {
+            placed[i] = true;
+            let ok = orderable(ops, chosen, placed, &next);
+            placed[i] = false;
+            if ok {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+fn reference_verdict(h: &History, append: bool) -> Verdict {
+    let ops = reference_ops(h);
+    let optional: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
+    let required: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_some()).collect();
+    let init = if append {
+        State::List(Vec::new())
+    } else {
+        State::Reg(None)
+    };
+    for mask in 0u32..(1 << optional.len()) {
+        let mut chosen = required.clone();
+        chosen.extend(
+            optional
+                .iter()
+                .enumerate()
+                .filter(|(b, _)| mask & (1 << b) != 0)
+                .map(|(_, &i)| i),
+        );
+        if orderable(&ops, &chosen, &mut vec![false; ops.len()], &init) {
+            return Verdict::Valid;
+        }
+    }
+    Verdict::Invalid
+}
+
+/// A random tiny history on one key: `n` operations, each by its own
+/// process, with random intervals and outcomes, values from a small range.
+fn random_history(rng: &mut Rng, append: bool) -> History {
+    let n = 1 + rng.below(7) as usize;
+    let mut events: Vec<(u64, u8, Op)> = Vec::new();
+    let mut token = 0i64;
+    let small = |rng: &mut Rng| rng.below(3) as i64;
+    for p in 0..n as u64 {
+        let call = rng.below(10);
+        let ret = call + rng.below(5);
+        let action = if append {
+            if rng.chance(0.5) {
+                token += 1;
+                Action::Append(token)
+            } else {
+                Action::Read(None)
+            }
+        } else {
+            match rng.below(3) {
+                0 => Action::Read(None),
+                1 => Action::Write(small(rng)),
+                _ => Action::cas(
+                    if rng.chance(0.25) {
+                        None
+                    } else {
+                        Some(small(rng))
+                    },
+                    small(rng),
+                ),
+            }
+        };
+        let body = ClientOp::new(ProcessId(p), "k", action.clone());
+        events.push((call, 0, Op::invoke(call, body.clone())));
+        let roll = rng.below(20);
+        let completion = match roll {
+            0..=11 => {
+                let mut done = body.clone();
+                if let Action::Read(_) = action {
+                    let v = if append {
+                        // A plausible list: a prefix of a shuffle of the tokens.
+                        let mut all: Vec<i64> = (1..=token.max(1)).collect();
+                        for i in (1..all.len()).rev() {
+                            all.swap(i, rng.below(i as u64 + 1) as usize);
+                        }
+                        all.truncate(rng.below(all.len() as u64 + 1) as usize);
+                        if all.is_empty() && rng.chance(0.5) {
+                            Value::Nil
+                        } else {
+                            Value::List(all)
+                        }
+                    } else if rng.chance(0.25) {
+                        Value::Nil
+                    } else {
+                        Value::Int(small(rng))
+                    };
+                    done.action = Action::Read(Some(v));
+                }
+                Some(Op::ok(ret, done))
+            }
+            12..=14 => {
+                let mut done = body.clone();
+                let error = match &mut done.action {
+                    Action::Cas(c) if rng.chance(0.7) => {
+                        if rng.chance(0.5) {
+                            c.actual = Some(if rng.chance(0.25) {
+                                None
+                            } else {
+                                Some(small(rng))
+                            });
+                        }
+                        MISMATCH
+                    }
+                    _ => "not-leader",
+                };
+                Some(Op::fail(ret, done, error))
+            }
+            15..=17 => Some(Op::info(ret, body.clone(), "timeout")),
+            _ => None,
+        };
+        if let Some(c) = completion {
+            events.push((ret, 1, c));
+        }
+    }
+    events.sort_by_key(|e| (e.0, e.1));
+    let ops = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, _, mut op))| {
+            op.index = i as u64;
+            op
+        })
+        .collect();
+    History::new(ops).expect("well-formed")
+}
+
+fn agree_on_random_histories(append: bool, cases: u64) {
+    let (start, count) = match std::env::var("BRUTE_FORCE_SEED") {
+        Ok(s) => (s.parse().expect("BRUTE_FORCE_SEED is a number"), 1),
+        Err(_) => (0, cases),
+    };
+    let mut verdicts = [0usize; 2];
+    for seed in start..start + count {
+        let mut rng = Rng::new(seed ^ if append { 0x00a9_9e4d } else { 0 });
+        let h = random_history(&mut rng, append);
+        let want = reference_verdict(&h, append);
+        let got = linearizable::check(&h, &common::lin_options());
+        assert_eq!(
+            got.valid,
+            want,
+            "seed {seed} (rerun with BRUTE_FORCE_SEED={seed}), append {append}\nhistory: {:#?}\nresult: {got:#?}",
+            h.ops()
+        );
+        verdicts[usize::from(want == Verdict::Valid)] += 1;
+    }
+    if count > 1 {
+        // Both verdicts must be well represented, or the test proves little.
+        assert!(
+            verdicts[0] > count as usize / 5 && verdicts[1] > count as usize / 5,
+            "invalid/valid = {verdicts:?}"
+        );
+    }
+}
+
+#[test]
+fn register_agrees_with_brute_force() {
+    agree_on_random_histories(false, 5000);
+}
+
+#[test]
+fn append_agrees_with_brute_force() {
+    agree_on_random_histories(true, 5000);
+}
+
+/// The order the search returns for a valid history is a real
+/// linearization: replaying it through the reference model succeeds and it
+/// respects real time.
+#[test]
+fn valid_orders_found_are_real_linearizations() {
+    use harness::check::linearizable::register::{RegisterModel, RegisterOp};
+    use harness::check::linearizable::{Limits, SearchOp, SearchResult, search};
+    let mut checked = 0;
+    for seed in 0..3000u64 {
+        let mut rng = Rng::new(seed);
+        let n = 1 + rng.below(8) as usize;
+        let ops: Vec<SearchOp<RegisterOp>> = (0..n)
+            .map(|_| {
+                let call = rng.below(10);
+                let ret = (!rng.chance(0.2)).then(|| call + rng.below(5));
+                let v = rng.below(3) as i64;
+                let op = match rng.below(3) {
+                    0 => RegisterOp::Read(rng.chance(0.8).then_some(v)),
+                    1 => RegisterOp::Write(v),
+                    _ => RegisterOp::Cas {
+                        expected: Some(rng.below(3) as i64),
+                        new: v,
+                    },
+                };
+                SearchOp { call, ret, op }
+            })
+            .collect();
+        let limits = Limits {
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
+            memo_bytes: 1 << 24,
+        };
+        let SearchResult::Valid(order) = search(&mut RegisterModel::default(), &ops, &limits)
+        else {
+            continue;
+        };
+        checked += 1;
+        // Every required op is in the order, each op at most once.
+        let mut seen = vec![false; n];
+        for &i in &order {
+            assert!(!seen[i], "seed {seed}: op {i} twice");
+            seen[i] = true;
+        }
+        for (i, op) in ops.iter().enumerate() {
+            assert!(
+                op.ret.is_none() || seen[i],
+                "seed {seed}: required op {i} missing"
+            );
+        }
+        // Real time: no op in the order completed before an earlier one began.
+        for (a, &i) in order.iter().enumerate() {
+            for &j in &order[a + 1..] {
+                assert!(
+                    !matches!(ops[j].ret, Some(r) if r < ops[i].call),
+                    "seed {seed}: {j} completed before {i} was invoked but is ordered after it"
+                );
+            }
+        }
+        // The model accepts the order.
+        let mut state: Option<i64> = None;
+        for &i in &order {
+            state = match ops[i].op {
+                RegisterOp::Read(v) => {
+                    assert_eq!(v, state, "seed {seed}: read {i}");
+                    state
+                }
+                RegisterOp::Write(v) => Some(v),
+                RegisterOp::Cas { expected, new } => {
+                    assert_eq!(expected, state, "seed {seed}: cas {i}");
+                    Some(new)
+                }
+                RegisterOp::Mismatch { .. } => unreachable!(),
+            };
+        }
+    }
+    assert!(checked > 500, "only {checked} valid histories");
+}
