@@ -32,3 +32,17 @@ fsync:
 # Election time after killing the leader (median of 20).
 failover:
     cargo test --release -p node --test failover_timing -- --ignored --nocapture
+
+# What the nightly workflow runs: tests, the fault matrix with JUnit, the self-test.
+nightly:
+    cargo test --workspace
+    cargo run --release -p harness -- test-all --nodes 3,5 --time-limit 60 --test-count 2 --store nightly --junit nightly/junit.xml
+    cargo run --release -p harness --features bugs -- selftest --store nightly/selftest
+
+# Every seeded bug against the harness, 10 seeds each (catch-rate table).
+selftest SEEDS="10":
+    cargo run --release -p harness --features bugs -- selftest --seeds {{SEEDS}}
+
+# Throughput and latency of a local cluster (see BENCHMARKS.md).
+bench *ARGS:
+    cargo run --release -p harness -- bench {{ARGS}}

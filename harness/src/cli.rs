@@ -27,12 +27,45 @@ pub enum Command {
     /// Exit status: 0 valid, 1 an anomaly was found, 2 undecided, 254 bad
     /// arguments, 255 the harness failed (e.g. no leader could be elected).
     Run(RunArgs),
+    /// Run a matrix of nemesis sets × cluster sizes × --test-count, each a
+    /// normal run in its own directory.
+    ///
+    /// Exit status: 255 if a run crashed, else 1 if any run was invalid,
+    /// else 2 if any was unknown, else 0.
+    #[command(name = "test-all")]
+    TestAll(TestAllArgs),
+    /// Run each seeded bug of the node with the faults that should expose
+    /// it and report which checker caught it (needs `--features bugs`).
+    ///
+    /// Exit status: 0 every bug caught within --within seconds for every
+    /// seed, 1 otherwise.
+    Selftest(SelftestArgs),
+    /// Closed-loop load against a fresh local cluster: ops/s and latency
+    /// percentiles beside the disk's fsync bound; --failover N times
+    /// leader kills. Build with --release for meaningful numbers.
+    Bench(BenchArgs),
+    /// Talk to a running node by hand: get, put, cas, append, status.
+    /// Follows not-leader redirects. Exit 0 ok, 1 cas mismatch or no
+    /// leader, 254 bad arguments, 255 the node could not be reached.
+    Kv(KvArgs),
     /// Check a run directory, a history.jsonl or a Jepsen history.edn.
     ///
     /// Exit status: 0 valid, 1 an anomaly was found, 2 no anomaly found but
     /// a checker could not decide, 254 bad arguments or input, 255 internal
     /// failure. For a run directory, rewrites its results.json.
     Check(CheckArgs),
+    /// Write report.html: one self-contained page with the verdicts, a
+    /// timeline of operations, faults and node roles, latency and
+    /// throughput, the anomalies, and a summary per node.
+    ///
+    /// PATH is a run directory (writes PATH/report.html from its
+    /// history.jsonl, results.json, run.json and node event logs), a
+    /// history.jsonl or a Jepsen history.edn (writes report.html beside
+    /// it). Without a results.json the checkers run first (nothing else is
+    /// written). Exit status: 0 the report was written, whatever the
+    /// verdict (`harness check` judges), 254 bad arguments or input, 255
+    /// the report could not be written.
+    Report(ReportArgs),
     /// Time the checkers on generated histories (a benchmark).
     ///
     /// Without --ops, runs the two standard scenarios: (a) 100,000
@@ -47,6 +80,22 @@ pub enum Command {
 pub struct CheckArgs {
     /// A run directory, a history.jsonl, or a Jepsen history.edn.
     pub path: PathBuf,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run directory, a history.jsonl, or a Jepsen history.edn.
+    pub path: PathBuf,
+    /// Where to write the report (default: PATH/report.html for a run
+    /// directory, report.html beside a history file).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Do not run the checkers when there is no results.json: the report
+    /// then shows the history without verdicts.
+    #[arg(long)]
+    pub no_check: bool,
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -114,6 +163,20 @@ pub struct RunArgs {
     /// Nodes in the cluster.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
+    /// Faults: none, all, or a comma list of partition, kill, pause.
+    #[arg(long, default_value = "none", value_parser = parse_nemeses)]
+    pub nemesis: NemesisList,
+    /// Record the history but do not check it (exit 0 unless the run failed).
+    #[arg(long)]
+    pub no_check: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Everything about a run but the cluster size and the faults: shared by
+/// `run`, `test-all` and `selftest`.
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
     /// Seconds of load and faults (recovery and final reads come after).
     #[arg(long, value_name = "SECS", default_value_t = 30.0, value_parser = parse_secs)]
     pub time_limit: f64,
@@ -132,9 +195,6 @@ pub struct RunArgs {
     /// Operations on a key before a fresh key replaces it.
     #[arg(long, default_value_t = 200)]
     pub ops_per_key: u64,
-    /// Faults: none, all, or a comma list of partition, kill, pause.
-    #[arg(long, default_value = "none", value_parser = parse_nemeses)]
-    pub nemesis: NemesisList,
     /// Mean seconds between fault starts and stops.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub nemesis_interval: f64,
@@ -148,9 +208,6 @@ pub struct RunArgs {
     /// built into this harness).
     #[arg(long, value_name = "PATH")]
     pub node_bin: Option<PathBuf>,
-    /// Record the history but do not check it (exit 0 unless the run failed).
-    #[arg(long)]
-    pub no_check: bool,
     /// Passed to every node: snapshot every N log entries (0 disables).
     #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,
@@ -160,6 +217,79 @@ pub struct RunArgs {
     pub node_args: Vec<String>,
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TestAllArgs {
+    /// Nemesis sets to run, separated by `;`, each as for `run --nemesis`.
+    #[arg(long, default_value = "none;partition;kill;pause;all", value_parser = parse_nemesis_sets)]
+    pub nemeses: NemesisSets,
+    /// Cluster sizes to run, comma-separated.
+    #[arg(long, default_value = "3", value_parser = parse_sizes)]
+    pub nodes: Sizes,
+    /// Runs of each (nemesis set, size) cell.
+    #[arg(long, default_value_t = 1)]
+    pub test_count: u32,
+    /// Write a JUnit XML report here: one testcase per run.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SelftestArgs {
+    /// Seeded bugs to run, comma-separated (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    pub bugs: Vec<String>,
+    /// Seeds per bug (the catch rate is measured over these).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u32,
+    /// Run time allowed to catch each bug, split into attempts of
+    /// --attempt seconds on fresh clusters.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_secs)]
+    pub within: f64,
+    /// Seconds of load per attempt.
+    #[arg(long, value_name = "SECS", default_value_t = 20.0, value_parser = parse_secs)]
+    pub attempt: f64,
+    /// First seed; seed i of a bug is FIRST + i.
+    #[arg(long, default_value_t = 1)]
+    pub first_seed: u64,
+    /// Where run directories are created.
+    #[arg(long, default_value = "histories/selftest")]
+    pub store: PathBuf,
+}
+
+/// `--nemeses` of test-all.
+#[derive(Debug, Clone)]
+pub struct NemesisSets(pub Vec<Vec<Kind>>);
+
+fn parse_nemesis_sets(s: &str) -> Result<NemesisSets, String> {
+    let sets = s
+        .split(';')
+        .map(|set| Kind::parse_list(set))
+        .collect::<Result<Vec<_>, _>>()?;
+    if sets.is_empty() {
+        return Err("expected at least one nemesis set".into());
+    }
+    Ok(NemesisSets(sets))
+}
+
+/// `--nodes` of test-all.
+#[derive(Debug, Clone)]
+pub struct Sizes(pub Vec<usize>);
+
+fn parse_sizes(s: &str) -> Result<Sizes, String> {
+    s.split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=15).contains(n))
+                .ok_or_else(|| format!("expected cluster sizes between 1 and 15, got {n:?}"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Sizes)
 }
 
 fn parse_workload(s: &str) -> Result<Workload, String> {
@@ -178,4 +308,76 @@ pub struct NemesisList(pub Vec<Kind>);
 
 fn parse_nemeses(s: &str) -> Result<NemesisList, String> {
     Kind::parse_list(s).map(NemesisList)
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Closed-loop clients.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Seconds of measured load (after a 1 s warm-up).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
+    pub duration: f64,
+    /// write, read (linearizable) or mixed (half each).
+    #[arg(long, default_value = "write", value_parser = crate::bench::BenchWorkload::parse)]
+    pub workload: crate::bench::BenchWorkload,
+    /// Bytes per written value.
+    #[arg(long, default_value_t = 100)]
+    pub value_size: usize,
+    /// Distinct keys written and read.
+    #[arg(long, default_value_t = 1000)]
+    pub keys: usize,
+    /// Kill the leader this many times under write load and time each
+    /// recovery (replaces the timed load).
+    #[arg(long, default_value_t = 0)]
+    pub failover: u32,
+    /// Where the bench directory (node data, bench.json) is created.
+    #[arg(long, default_value = "histories")]
+    pub store: PathBuf,
+    /// Extra flag for every node (repeatable).
+    #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    pub node_args: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct KvArgs {
+    /// Any node of the cluster.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    pub node: String,
+    /// The cluster id the nodes were started with.
+    #[arg(long, default_value = "raftkv")]
+    pub cluster_id: String,
+    /// Seconds to wait for an answer.
+    #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_secs)]
+    pub timeout: f64,
+    #[command(subcommand)]
+    pub op: KvOp,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum KvOp {
+    /// Read KEY (linearizable).
+    Get { key: String },
+    /// Set KEY to VALUE.
+    Put { key: String, value: String },
+    /// Set KEY to NEW if it holds --expect VALUE (or, with --absent, no value).
+    Cas {
+        key: String,
+        new: String,
+        #[arg(
+            long,
+            value_name = "VALUE",
+            required_unless_present = "absent",
+            conflicts_with = "absent"
+        )]
+        expect: Option<String>,
+        #[arg(long)]
+        absent: bool,
+    },
+    /// Append SUFFIX to KEY's value.
+    Append { key: String, suffix: String },
+    /// The node's role, term, leader and log positions.
+    Status,
 }

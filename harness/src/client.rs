@@ -7,7 +7,11 @@
 //! - info: unknown (timeout, connection lost, node stopped mid-request).
 //!
 //! A "not leader" answer is definite, so the client follows it to the named
-//! leader within the same operation, as long as its deadline allows.
+//! leader within the same operation, as long as its deadline allows. An
+//! update whose attempt ended in doubt (connection lost) is retried at
+//! another node under the same (client, seq), as a production client
+//! would: the node's sessions must apply it at most once. Once in doubt, the
+//! operation can only end ok or info, never fail.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +23,12 @@ use tonic::Code;
 
 use crate::history::{Action, Cas, Value};
 use crate::sim::Workload;
+
+/// Attempts of one operation, redirects and retries together.
+const MAX_HOPS: u32 = 10;
+/// Between retries of an update in doubt: long enough for an election to
+/// make progress, short next to the operation's deadline.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// What happened to one operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,12 +112,17 @@ pub fn decode(workload: Workload, v: Option<&[u8]>) -> Result<Value, String> {
 }
 
 /// One worker's connection to the cluster: a session (client id, sequence)
-/// and the node it currently sends to.
+/// and its home node. As in Jepsen, a worker is bound to its node: every
+/// operation starts there (redirects are followed within the operation), so
+/// a node cut off from the others keeps being asked and shows what it
+/// answers.
 pub struct Client {
     workload: Workload,
     cluster_id: String,
     addrs: Vec<(String, SocketAddr)>,
     conns: HashMap<String, NodeClient>,
+    home: usize,
+    /// The node the current attempt goes to.
     target: usize,
     client_id: u64,
     seq: u64,
@@ -128,6 +143,7 @@ impl Client {
             cluster_id: cluster_id.to_string(),
             addrs,
             conns: HashMap::new(),
+            home: target,
             target,
             client_id: 0,
             seq: 0,
@@ -142,9 +158,9 @@ impl Client {
         self.seq = 0;
     }
 
-    /// The node the next request goes to.
+    /// The node the next operation goes to first.
     pub fn target(&self) -> &str {
-        &self.addrs[self.target].0
+        &self.addrs[self.home].0
     }
 
     fn conn(&mut self, i: usize) -> NodeClient {
@@ -169,16 +185,22 @@ impl Client {
         let session = (self.client_id, self.seq);
         let deadline = Instant::now() + self.timeout;
         let is_read = matches!(action, Action::Read(_));
+        self.target = self.home;
         let mut hops = 0;
+        // Set once an attempt may have reached the log.
+        let mut in_doubt: Option<String> = None;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left < Duration::from_millis(5) {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining < Duration::from_millis(5) {
                 return if is_read {
                     fail("timeout", action)
                 } else {
-                    Outcome::Info("timeout".into())
+                    Outcome::Info(in_doubt.unwrap_or_else(|| "timeout".into()))
                 };
             }
+            // One attempt may not use the whole deadline: a node that has
+            // silently lost its leadership must not hold the operation.
+            let left = remaining.min(self.attempt_timeout());
             let mut c = self.conn(self.target);
             let w = self.workload;
             let result = match action {
@@ -201,24 +223,53 @@ impl Client {
                 Verdict::NotLeader(leader) => {
                     hops += 1;
                     match leader.and_then(|l| self.addrs.iter().position(|(id, _)| *id == l)) {
-                        Some(i) if i != self.target && hops <= 3 => self.target = i,
-                        _ => {
-                            // Nobody knows a leader yet: try another node next time.
+                        Some(i) if i != self.target && hops <= MAX_HOPS => self.target = i,
+                        // An earlier attempt may be in the log: wait for a
+                        // leader and ask again under the same session.
+                        _ if in_doubt.is_some() && hops <= MAX_HOPS => {
                             self.target = (self.target + 1) % self.addrs.len();
-                            return fail("not-leader", action);
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
+                        _ => {
+                            return match in_doubt {
+                                Some(e) => Outcome::Info(e),
+                                None => fail("not-leader", action),
+                            };
                         }
                     }
                 }
-                Verdict::Fail(e) => {
+                Verdict::Fail(e) if is_read && is_transient(&e) && hops < MAX_HOPS => {
+                    // A read has no effect: simply ask another node.
+                    hops += 1;
                     self.target = (self.target + 1) % self.addrs.len();
-                    return fail(&e, action);
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Verdict::Fail(e) => {
+                    return match in_doubt {
+                        Some(first) => Outcome::Info(first),
+                        None => fail(&e, action),
+                    };
                 }
                 Verdict::Info(e) => {
                     self.target = (self.target + 1) % self.addrs.len();
-                    return Outcome::Info(e);
+                    hops += 1;
+                    // The connection broke or the attempt timed out: the
+                    // request may be in a log, or may never have arrived.
+                    let retry = is_transient(&e) && hops <= MAX_HOPS;
+                    let e = in_doubt.take().unwrap_or(e);
+                    if !retry {
+                        return Outcome::Info(e);
+                    }
+                    in_doubt = Some(e);
+                    tokio::time::sleep(RETRY_PAUSE).await;
                 }
             }
         }
+    }
+
+    /// A quarter of the operation's deadline, at least 100 ms.
+    fn attempt_timeout(&self) -> Duration {
+        (self.timeout / 4).max(Duration::from_millis(100))
     }
 
     fn completed(&self, action: &Action, r: KvResponse) -> Outcome {
@@ -245,6 +296,11 @@ impl Client {
             _ => Outcome::Ok(action.clone()),
         }
     }
+}
+
+/// Errors after which another attempt may succeed.
+fn is_transient(error: &str) -> bool {
+    matches!(error, "unavailable" | "cancelled" | "unknown" | "timeout")
 }
 
 fn fail(error: &str, action: &Action) -> Outcome {

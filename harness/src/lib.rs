@@ -6,6 +6,7 @@
 //! - [`sim`]: a simulated linearizable store that generates histories.
 //! - [`cli`]: the command line; [`cmd`]: one module per subcommand.
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod client;
@@ -14,6 +15,8 @@ pub mod cmd;
 pub mod history;
 pub mod nemesis;
 pub mod net;
+pub mod report;
 pub mod run;
 pub mod sim;
+pub mod suite;
 pub mod workload;

@@ -50,7 +50,12 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<Verdict> {
     Ok(match command {
         Command::Run(args) => harness::cmd::run::run(&args)?,
+        Command::TestAll(args) => harness::cmd::test_all::run(&args)?,
+        Command::Selftest(args) => harness::cmd::selftest::run(&args)?,
+        Command::Bench(args) => harness::cmd::bench::run(&args)?,
+        Command::Kv(args) => harness::cmd::kv::run(&args)?,
         Command::Check(args) => harness::cmd::check::run(&args)?,
+        Command::Report(args) => harness::cmd::report::run(&args)?,
         Command::BenchCheck(args) => harness::cmd::bench_check::run(&args)?,
     })
 }
@@ -58,6 +63,13 @@ fn run(command: Command) -> anyhow::Result<Verdict> {
 /// Bad input (254) or a failure of the harness (255).
 fn error_status(e: &anyhow::Error) -> u8 {
     if let Some(e) = e.downcast_ref::<CheckError>() {
+        return if e.is_bad_input() {
+            BAD_INPUT
+        } else {
+            INTERNAL
+        };
+    }
+    if let Some(e) = e.downcast_ref::<harness::report::ReportError>() {
         return if e.is_bad_input() {
             BAD_INPUT
         } else {

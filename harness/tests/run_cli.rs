@@ -43,7 +43,10 @@ impl Harness {
                 }
                 return (status.code().unwrap_or(-1), out);
             }
-            assert!(Instant::now() < deadline, "harness still running after {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "harness still running after {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -96,7 +99,10 @@ fn assert_no_nodes_left(store: &Path) {
         if left.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "node processes left behind: {left:?}");
+        assert!(
+            Instant::now() < deadline,
+            "node processes left behind: {left:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -164,7 +170,11 @@ fn a_run_with_every_fault_is_recorded_checked_and_cleaned_up() {
     }
     // The final reads come after the recovery, one per key used.
     let recover = ops.iter().position(|o| o["f"] == "recover").unwrap();
-    assert!(ops[recover..].iter().any(|o| o["f"] == "read" && o["type"] == "ok"));
+    assert!(
+        ops[recover..]
+            .iter()
+            .any(|o| o["f"] == "read" && o["type"] == "ok")
+    );
 
     let results = read_json(&dir.join("results.json"));
     assert_eq!(results["valid"], true, "{results:#}");
@@ -201,7 +211,10 @@ fn bad_flags_exit_254_and_name_the_flag() {
         (&["--nodes", "0"][..], "--nodes"),
         (&["--workload", "bank"][..], "bank"),
         (&["--time-limit", "-3"][..], "-3"),
-        (&["--node-bin", "/nonexistent/node"][..], "/nonexistent/node"),
+        (
+            &["--node-bin", "/nonexistent/node"][..],
+            "/nonexistent/node",
+        ),
     ] {
         let mut h = Harness::start(args);
         let (code, out) = h.wait(Duration::from_secs(30));
@@ -226,7 +239,10 @@ fn interrupting_a_run_stops_every_node() {
         assert!(Instant::now() < deadline, "the run never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!processes_mentioning(h.store.path()).is_empty(), "nodes are running");
+    assert!(
+        !processes_mentioning(h.store.path()).is_empty(),
+        "nodes are running"
+    );
     let pid = h.child.id().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
     let (code, out) = h.wait(Duration::from_secs(30));
@@ -245,5 +261,46 @@ fn a_killed_harness_takes_its_nodes_with_it() {
     }
     h.child.kill().unwrap();
     h.wait(Duration::from_secs(10));
+    assert_no_nodes_left(h.store.path());
+}
+
+#[test]
+fn nodes_that_fall_behind_catch_up_by_snapshot_and_the_run_stays_valid() {
+    // Kills of about a second at 300 ops/s leave a node hundreds of
+    // entries behind, far past the leader's compaction every 20.
+    let mut h = Harness::start(&[
+        "--time-limit",
+        "12",
+        "--nemesis",
+        "kill,partition",
+        "--nemesis-interval",
+        "1",
+        "--snapshot-every",
+        "20",
+        "--rate",
+        "300",
+        "--seed",
+        "17",
+    ]);
+    let (code, out) = h.wait(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}");
+    let dir = h.latest();
+    let mut taken = 0;
+    let mut installed = 0;
+    for n in ["n1", "n2", "n3"] {
+        let events = std::fs::read_to_string(dir.join("nodes").join(n).join("events.jsonl")).unwrap();
+        for line in events.lines().filter(|l| l.contains("\"event\":\"snapshot\"")) {
+            let e: Value = serde_json::from_str(line).unwrap();
+            match e["how"].as_str() {
+                Some("taken") => taken += 1,
+                Some("installed") => installed += 1,
+                other => panic!("snapshot event without how: {other:?} in {line}"),
+            }
+        }
+    }
+    assert!(taken >= 3, "only {taken} snapshots taken");
+    assert!(installed >= 1, "no node caught up by InstallSnapshot ({taken} taken)");
+    let run = read_json(&dir.join("run.json"));
+    assert_eq!(run["options"]["snapshot_every"], 20);
     assert_no_nodes_left(h.store.path());
 }

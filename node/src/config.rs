@@ -88,6 +88,8 @@ impl NodeConfig {
         cfg.heartbeat_ticks = ticks(self.heartbeat);
         cfg.election_ticks = ticks(self.election_timeout);
         cfg.seed = seed;
+        cfg.bugs.vote_any_log = self.has_bug(Bug::VoteAnyLog);
+        cfg.bugs.commit_old_term = self.has_bug(Bug::CommitOldTerm);
         cfg
     }
 

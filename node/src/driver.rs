@@ -5,6 +5,14 @@
 //! that arrives while the thread is busy (typically in an fsync) is handled
 //! together in the next round, so many proposals share one log write and one
 //! fsync (group commit) and many reads share one heartbeat round.
+//!
+//! Snapshots (§7): every `--snapshot-every` applied entries the driver
+//! takes an image of the state machine; a background thread writes and
+//! fsyncs the file (the slow part) while the driver goes on, and once it is
+//! done the driver makes it current and compacts the log
+//! ([`Storage::finish`]). A snapshot streamed in by a leader is staged here
+//! until the core accepts it in a [`Ready`], then installed the same way,
+//! durably, before the reply that says so leaves.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -13,11 +21,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use crate::config::NodeConfig;
+use crate::config::{Bug, NodeConfig};
 use crate::events::EventLog;
 use crate::kv::{Answer, Command, KvState};
-use crate::raft::{EntryKind, LogIndex, Message, NodeId, Raft, Ready, Status, Term};
-use crate::storage::{PersistBatch, StorageError, Wal};
+use crate::raft::{EntryKind, LogIndex, Message, NodeId, Raft, Ready, Role, Status, Term};
+use crate::raft::{HardState, SnapshotInstall, SnapshotMeta};
+use crate::storage::snapshot::{self, Prepared};
+use crate::storage::{PersistBatch, Snapshot, Storage, StorageError};
 use crate::transport::Outbox;
 
 /// Why a client request got no answer from the state machine.
@@ -31,6 +41,9 @@ pub enum Refusal {
     },
     /// The node is shutting down: the outcome is unknown.
     ShuttingDown,
+    /// The entry's position was folded into a snapshot from the leader
+    /// before this node applied it: whether it was ours is unknown.
+    Unknown { reason: &'static str },
 }
 
 pub type WriteReply = oneshot::Sender<Result<Answer, Refusal>>;
@@ -50,6 +63,14 @@ pub enum Event {
     SnapshotSent {
         peer: NodeId,
         delivered: bool,
+    },
+    /// A leader streamed in a snapshot, already checked and decoded: `msg`
+    /// is its InstallSnapshot for the core, which decides whether `state`
+    /// replaces the state machine.
+    SnapshotReceived {
+        msg: Message,
+        snapshot: Snapshot,
+        state: Box<KvState>,
     },
     Propose {
         cmd: Command,
@@ -71,12 +92,14 @@ pub enum DriverError {
     Storage(#[from] StorageError),
     #[error("cannot write the event log {path}: {error}")]
     Events { path: String, error: std::io::Error },
+    #[error("the thread writing the snapshot at index {index} panicked")]
+    SnapshotWriter { index: u64 },
 }
 
 pub struct Driver {
     cfg: NodeConfig,
     raft: Raft,
-    wal: Wal,
+    storage: Storage,
     events: EventLog,
     kv: KvState,
     outbox: Box<dyn Outbox>,
@@ -90,13 +113,30 @@ pub struct Driver {
     applied: LogIndex,
     /// Replies held back until the event log lines they depend on are written.
     outgoing_writes: Vec<(WriteReply, Result<Answer, Refusal>)>,
+    /// Snapshots received this round, waiting for the core's decision.
+    incoming: Vec<(Snapshot, KvState)>,
+    /// A snapshot of our own being written by a background thread.
+    saving: Option<PendingSnapshot>,
+}
+
+/// A snapshot taken at `meta`, whose file a background thread is writing.
+struct PendingSnapshot {
+    meta: SnapshotMeta,
+    bytes: usize,
+    started: Instant,
+    /// How long taking the image held up the driver thread.
+    blocked: Duration,
+    writer: std::thread::JoinHandle<Result<Prepared, StorageError>>,
 }
 
 impl Driver {
+    /// `kv` is the state machine as of the core's snapshot (its image, or
+    /// empty without one); the core replays the log after it.
     pub fn new(
         cfg: NodeConfig,
         raft: Raft,
-        wal: Wal,
+        storage: Storage,
+        kv: KvState,
         events: EventLog,
         outbox: Box<dyn Outbox>,
     ) -> Driver {
@@ -104,9 +144,9 @@ impl Driver {
         Driver {
             cfg,
             raft,
-            wal,
+            storage,
             events,
-            kv: KvState::default(),
+            kv,
             outbox,
             proposals: BTreeMap::new(),
             reads_unconfirmed: HashMap::new(),
@@ -114,6 +154,8 @@ impl Driver {
             next_read_ctx: 1,
             applied,
             outgoing_writes: Vec::new(),
+            incoming: Vec::new(),
+            saving: None,
         }
     }
 
@@ -158,6 +200,9 @@ impl Driver {
             while self.raft.has_ready() {
                 self.process_ready()?;
             }
+            // Received snapshots the core did not take are stale by now.
+            self.incoming.clear();
+            self.maybe_take_snapshot()?;
             self.serve_reads();
             if now.duration_since(last_sweep) > Duration::from_secs(1) {
                 last_sweep = now;
@@ -169,6 +214,10 @@ impl Driver {
             }
         }
         self.refuse_all(Refusal::ShuttingDown);
+        // Leave no writer behind on the data directory.
+        if let Some(p) = self.saving.take() {
+            let _ = p.writer.join();
+        }
         Ok(())
     }
 
@@ -177,6 +226,14 @@ impl Driver {
             Event::Peer(m) => self.raft.step(m),
             Event::Unreachable(peer) => self.raft.report_unreachable(&peer),
             Event::SnapshotSent { peer, delivered } => self.raft.report_snapshot(&peer, delivered),
+            Event::SnapshotReceived {
+                msg,
+                snapshot,
+                state,
+            } => {
+                self.incoming.push((snapshot, *state));
+                self.raft.step(msg);
+            }
             Event::Propose { cmd, reply } => match self.raft.propose(cmd.encode()) {
                 Ok((index, term)) => {
                     self.proposals.insert(index, (term, reply));
@@ -185,6 +242,14 @@ impl Driver {
                     let _ = reply.send(Err(self.not_leader(e.leader)));
                 }
             },
+            Event::Read { key, reply }
+                if cfg!(feature = "bugs")
+                    && self.cfg.has_bug(Bug::StaleRead)
+                    && self.raft.role() == Role::Leader =>
+            {
+                // Seeded bug: trusts its leadership without a ReadIndex round.
+                let _ = reply.send(Ok((self.kv.get(&key).cloned(), self.applied)));
+            }
             Event::Read { key, reply } => {
                 let ctx = self.next_read_ctx;
                 self.next_read_ctx += 1;
@@ -220,7 +285,7 @@ impl Driver {
         let Ready {
             role_changes,
             messages,
-            snapshot: _,
+            snapshot,
             hard_state,
             truncate_from,
             entries,
@@ -243,8 +308,12 @@ impl Driver {
         }
 
         // 3. Term, vote and entries reach the disk...
-        if hard_state.is_some() || truncate_from.is_some() || !entries.is_empty() {
-            self.wal.persist(&PersistBatch {
+        if let Some(install) = snapshot {
+            // The new snapshot, the hard state and every entry the core now
+            // holds after it (this Ready's included) in one compaction.
+            self.install_snapshot(install, hard_state.as_ref())?;
+        } else if hard_state.is_some() || truncate_from.is_some() || !entries.is_empty() {
+            self.storage.wal.persist(&PersistBatch {
                 hard_state: hard_state.as_ref(),
                 truncate_from,
                 entries: &entries,
@@ -265,6 +334,10 @@ impl Driver {
             let answer = match entry.kind {
                 EntryKind::Noop => None,
                 EntryKind::Normal => match Command::decode(&entry.data) {
+                    #[cfg(feature = "bugs")]
+                    Ok(cmd) if self.cfg.has_bug(Bug::NoDedup) => {
+                        Some(self.kv.apply_again(entry.index, &cmd))
+                    }
                     Ok(cmd) => Some(self.kv.apply(entry.index, &cmd)),
                     Err(e) => {
                         // The leader validated it; replicas still agree on skipping it.
@@ -298,6 +371,129 @@ impl Driver {
                 let _ = reply.send(Err(self.not_leader(self.raft.leader().cloned())));
             }
         }
+        Ok(())
+    }
+
+    /// Installs a snapshot the core accepted from the leader: durable (file,
+    /// then WAL) before anything that depends on it, then it becomes the
+    /// state machine.
+    fn install_snapshot(
+        &mut self,
+        install: SnapshotInstall,
+        hard_state: Option<&HardState>,
+    ) -> Result<(), DriverError> {
+        let meta = install.meta;
+        let pos = self
+            .incoming
+            .iter()
+            .position(|(s, _)| s.meta.index == meta.index && s.meta.term == meta.term)
+            .expect("the core accepts only snapshots the transport delivered with their image");
+        let (snapshot, state) = self.incoming.swap_remove(pos);
+        // Our own snapshot in progress is older (it is at most at our
+        // applied index): let its writer finish with the file, then drop it.
+        if let Some(p) = self.saving.take() {
+            let _ = p.writer.join();
+        }
+        let hard_state = hard_state
+            .cloned()
+            .unwrap_or_else(|| self.storage.wal.hard_state().clone());
+        let entries = self.raft.log().slice(meta.index.next(), usize::MAX);
+        self.storage.install(&snapshot, &hard_state, &entries)?;
+        if let Some(last) = entries.last() {
+            self.raft.on_persisted(last.index, last.term);
+        }
+        self.kv = state;
+        self.applied = meta.index;
+        self.events.snapshot(meta.index, meta.term, "installed");
+        tracing::info!(node = %self.cfg.id, index = meta.index.0, term = meta.term.0, from = %install.from, "installed snapshot");
+        // Proposals at positions the image covers were either applied in it
+        // or replaced by another leader's entries: nobody can tell which.
+        let rest = self.proposals.split_off(&meta.index.next());
+        for (_, (_, reply)) in std::mem::replace(&mut self.proposals, rest) {
+            let why = Refusal::Unknown {
+                reason: "the entry was covered by a snapshot from the leader",
+            };
+            self.outgoing_writes.push((reply, Err(why)));
+        }
+        Ok(())
+    }
+
+    /// Every `--snapshot-every` applied entries: take the state machine's
+    /// image and start writing it; once written, make it current and drop
+    /// the log it covers, on disk and in the core.
+    fn maybe_take_snapshot(&mut self) -> Result<(), DriverError> {
+        if let Some(p) = &self.saving {
+            if !p.writer.is_finished() {
+                return Ok(());
+            }
+            self.finish_snapshot()?;
+        }
+        let every = self.cfg.snapshot_every;
+        let base = self.raft.log().snapshot().index;
+        if every == 0 || self.applied.0 < base.0.saturating_add(every) {
+            return Ok(());
+        }
+        let index = self.applied;
+        let meta = SnapshotMeta {
+            index,
+            term: self
+                .raft
+                .log()
+                .term(index)
+                .expect("applied entries after the snapshot are in the log"),
+            members: self.raft.status().members,
+        };
+        let started = Instant::now();
+        let snapshot = Snapshot::new(meta.clone(), &self.kv.to_image());
+        let dir = self.storage.snapshots.dir().to_path_buf();
+        let bytes = snapshot.file().len();
+        let writer = std::thread::Builder::new()
+            .name(format!("snapshot-{}", self.cfg.id))
+            .spawn(move || snapshot::prepare(&dir, &snapshot))
+            .map_err(|e| {
+                StorageError::io(
+                    self.storage.snapshots.dir(),
+                    "start a thread to write a snapshot in",
+                    e,
+                )
+            })?;
+        self.saving = Some(PendingSnapshot {
+            meta,
+            bytes,
+            started,
+            blocked: started.elapsed(),
+            writer,
+        });
+        Ok(())
+    }
+
+    /// The writer is done: the snapshot becomes current, then the log it
+    /// covers goes, from the WAL and from the core.
+    fn finish_snapshot(&mut self) -> Result<(), DriverError> {
+        let Some(p) = self.saving.take() else {
+            return Ok(());
+        };
+        let index = p.meta.index;
+        let prepared = p
+            .writer
+            .join()
+            .map_err(|_| DriverError::SnapshotWriter { index: index.0 })??;
+        // Everything the core holds is durable here (no Ready is pending),
+        // so the new WAL is the entries after the snapshot, as they are.
+        let entries = self.raft.log().slice(index.next(), usize::MAX);
+        let hard_state = self.storage.wal.hard_state().clone();
+        self.storage.finish(prepared, &hard_state, &entries)?;
+        self.raft.compact(p.meta.clone());
+        self.events.snapshot(index, p.meta.term, "taken");
+        self.flush_events()?;
+        tracing::info!(
+            node = %self.cfg.id,
+            index = index.0,
+            bytes = p.bytes,
+            blocked_ms = p.blocked.as_millis() as u64,
+            ms = p.started.elapsed().as_millis() as u64,
+            "took snapshot"
+        );
         Ok(())
     }
 

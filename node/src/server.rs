@@ -16,8 +16,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::config::NodeConfig;
 use crate::driver::{Driver, DriverError, Event};
 use crate::events::EventLog;
+use crate::kv::KvState;
 use crate::raft::Raft;
-use crate::storage::{StorageError, Wal};
+use crate::storage::{Storage, StorageError};
 use crate::transport::services::{AdminService, KvService, RaftService, Shared};
 use crate::transport::{Outbox, Peers};
 
@@ -63,7 +64,23 @@ pub async fn serve(
     })?;
     // Two processes appending to one WAL would corrupt it: hold a lock for our lifetime.
     let _lock = lock_data_dir(&cfg.data_dir)?;
-    let (wal, recovered) = Wal::open(&cfg.data_dir, cfg.fsync)?;
+    // Restart = load the snapshot, then replay the log after it (§7).
+    #[allow(unused_mut)]
+    let (mut storage, recovered) = Storage::open(&cfg.data_dir, cfg.fsync)?;
+    #[cfg(feature = "bugs")]
+    if cfg.has_bug(crate::config::Bug::LazyPersist) {
+        storage.wal.set_lazy_persist();
+    }
+    let decoding = std::time::Instant::now();
+    let kv = match &recovered.snapshot {
+        Some(s) => KvState::from_image(s.image()).map_err(|e| StorageError::Corrupt {
+            path: storage.snapshots.path().to_path_buf(),
+            offset: 0,
+            reason: e.to_string(),
+        })?,
+        None => KvState::default(),
+    };
+    let decode_time = decoding.elapsed();
     let mut events =
         EventLog::open(&cfg.data_dir, cfg.id.as_str()).map_err(|error| NodeError::Events {
             path: cfg.data_dir.clone(),
@@ -83,6 +100,21 @@ pub async fn serve(
         note.push_str(&format!("; cut a torn tail: {repair:?}"));
         tracing::warn!(node = %cfg.id, "cut a torn tail off the log: {repair:?}");
     }
+    if let Some(s) = &recovered.snapshot {
+        note.push_str(&format!(
+            "; snapshot at index {} term {} ({} bytes, {} keys): read {:.1} ms, decoded {:.1} ms; log replayed {:.1} ms",
+            s.meta.index.0,
+            s.meta.term.0,
+            s.file().len(),
+            kv.len(),
+            recovered.snapshot_read.as_secs_f64() * 1e3,
+            decode_time.as_secs_f64() * 1e3,
+            recovered.wal_replay.as_secs_f64() * 1e3,
+        ));
+    }
+    if let Some(finished) = &recovered.finished_compaction {
+        note.push_str(&format!("; {finished}"));
+    }
     events.note("start", &note);
     tracing::info!(node = %cfg.id, listen = %cfg.listen, "{note}");
 
@@ -91,7 +123,7 @@ pub async fn serve(
         ^ (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64));
-    let snapshot = recovered.snapshot.clone().unwrap_or_default();
+    let snapshot = recovered.snapshot.map(|s| s.meta).unwrap_or_default();
     let raft = Raft::new(
         cfg.raft_config(seed),
         recovered.hard_state,
@@ -111,9 +143,10 @@ pub async fn serve(
         &cfg.cluster_id,
         &peer_list,
         rpc_timeout,
+        storage.snapshots.path().to_path_buf(),
         tx.clone(),
     ));
-    let driver = Driver::new(cfg.clone(), raft, wal, events, peers);
+    let driver = Driver::new(cfg.clone(), raft, storage, kv, events, peers);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let thread = std::thread::Builder::new()
         .name(format!("driver-{}", cfg.id))

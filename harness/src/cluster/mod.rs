@@ -38,6 +38,9 @@ pub struct ClusterSpec {
     pub cluster_id: String,
     /// Extra flags for every node (`--snapshot-every`, timing, `--bug`).
     pub node_args: Vec<String>,
+    /// Peers talk to each other directly, not through the proxies: no
+    /// partitions, but no proxy hop either (for benchmarks).
+    pub direct: bool,
 }
 
 /// One member: where it listens, where its files are, and how often it was faulted.
@@ -113,10 +116,17 @@ impl Cluster {
             ];
             for (peer, _) in targets.iter().filter(|(p, _)| p != id) {
                 args.push("--peer".into());
-                let proxy = net
-                    .proxy_addr(id, peer)
-                    .map_err(|e| ClusterError::Net(e.to_string()))?;
-                args.push(format!("{peer}={proxy}"));
+                let addr = if spec.direct {
+                    targets
+                        .iter()
+                        .find(|(p, _)| p == peer)
+                        .map(|(_, a)| *a)
+                        .expect("a member")
+                } else {
+                    net.proxy_addr(id, peer)
+                        .map_err(|e| ClusterError::Net(e.to_string()))?
+                };
+                args.push(format!("{peer}={addr}"));
             }
             args.extend(spec.node_args.iter().cloned());
             nodes.push(Node {

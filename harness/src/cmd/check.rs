@@ -1,4 +1,5 @@
-//! `harness check PATH`: runs the checkers and prints a summary.
+//! `harness check PATH`: runs the checkers and prints a summary; for a run
+//! directory, rewrites its results.json and report.html.
 
 use crate::check::{CheckError, CheckOptions, Verdict, check_path, summary};
 use crate::cli::CheckArgs;
@@ -15,6 +16,11 @@ pub fn run(args: &CheckArgs) -> Result<Verdict, CheckError> {
     );
     if let Some(written) = &checked.written {
         println!("wrote {}", written.display());
+        // A run directory's report follows its results.
+        match crate::report::write_run_report(&args.path, Some(&checked.results)) {
+            Ok(path) => println!("wrote {}", path.display()),
+            Err(e) => eprintln!("warning: report.html not rewritten: {e}"),
+        }
     }
     Ok(checked.results.valid)
 }

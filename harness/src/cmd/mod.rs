@@ -2,6 +2,11 @@
 //! to the library and output on the terminal, and returns a verdict for
 //! `main` to map to an exit status.
 
+pub mod bench;
 pub mod bench_check;
 pub mod check;
+pub mod kv;
+pub mod report;
 pub mod run;
+pub mod selftest;
+pub mod test_all;

@@ -4,27 +4,28 @@
 use std::time::Duration;
 
 use crate::check::Verdict;
-use crate::cli::RunArgs;
+use crate::cli::{LoadArgs, RunArgs};
+use crate::nemesis::Kind;
 use crate::run::{self, RunError, RunOptions};
 
-impl RunArgs {
-    /// `command` is the command line to print as "reproduce with"; the
-    /// seed in it is made explicit so a rerun makes the same choices.
-    pub fn to_options(&self, command: String) -> RunOptions {
+impl LoadArgs {
+    /// The options of one run; `command` is the command line to print as
+    /// "reproduce with".
+    pub fn to_options(&self, nodes: usize, nemeses: Vec<Kind>, command: String) -> RunOptions {
         RunOptions {
-            nodes: self.nodes,
+            nodes,
             time_limit: Duration::from_secs_f64(self.time_limit),
             concurrency: self.concurrency,
             rate: self.rate,
             workload: self.workload,
             keys: self.keys,
             ops_per_key: self.ops_per_key,
-            nemeses: self.nemesis.0.clone(),
+            nemeses,
             nemesis_interval: Duration::from_secs_f64(self.nemesis_interval),
             seed: self.seed.unwrap_or_else(random_seed),
             store: self.store.clone(),
             node_bin: self.node_bin.clone(),
-            no_check: self.no_check,
+            no_check: false,
             snapshot_every: self.snapshot_every,
             check_budget: self.budget.duration(),
             node_args: self.node_args.clone(),
@@ -60,7 +61,10 @@ pub fn reproduce_command(args: &[String], seed: u64) -> String {
 }
 
 pub fn run(args: &RunArgs) -> Result<Verdict, RunError> {
-    let mut opts = args.to_options(String::new());
+    let mut opts = args
+        .load
+        .to_options(args.nodes, args.nemesis.0.clone(), String::new());
+    opts.no_check = args.no_check;
     let argv: Vec<String> = std::env::args().collect();
     opts.command = reproduce_command(&argv, opts.seed);
     run_options(opts)

@@ -59,6 +59,12 @@ pub struct RunOutcome {
     pub dir: PathBuf,
     pub verdict: Verdict,
     pub results: Option<check::Results>,
+    /// Client operations ended ok, fail, info.
+    pub ops: (u64, u64, u64),
+    /// Faults started.
+    pub faults: u64,
+    /// Seconds of load.
+    pub load_seconds: f64,
 }
 
 pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
@@ -97,6 +103,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         dir: dir.clone(),
         cluster_id: format!("harness-{}", opts.seed),
         node_args,
+        direct: false,
     };
     let cluster = Cluster::start(spec)
         .await
@@ -118,6 +125,8 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
 
     // --- load and faults ------------------------------------------------------
     let start = Instant::now();
+    // History time 0 on the wall clock, for placing node events in reports.
+    let history_start = chrono::Utc::now();
     let end = start + opts.time_limit;
     let recorder = Arc::new(
         Recorder::create(&dir.join("history.jsonl"), start).map_err(|e| {
@@ -250,7 +259,9 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     layout::copy_events(&dir)
         .map_err(|e| RunError::Store(format!("cannot copy node event logs: {e}")))?;
     let (ok, fail, info) = recorder.counts();
+    let faults = recorder.faults.load(std::sync::atomic::Ordering::Relaxed);
     run_info["finished"] = json!(chrono::Utc::now().to_rfc3339());
+    run_info["history_start"] = json!(history_start.to_rfc3339());
     run_info["load_seconds"] = json!(load_secs);
     run_info["ops"] = json!({"ok": ok, "fail": fail, "info": info, "per_second": (ok + fail + info) as f64 / load_secs});
     run_info["final_reads_missed"] = json!(missed);
@@ -270,10 +281,14 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
             "checkers skipped (--no-check); run `harness check {}` later",
             dir.display()
         );
+        write_report(&dir, None);
         return Ok(RunOutcome {
             dir,
             verdict: Verdict::Valid,
             results: None,
+            ops: (ok, fail, info),
+            faults,
+            load_seconds: load_secs,
         });
     }
     let check_opts = CheckOptions {
@@ -290,12 +305,25 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         "{}",
         check::summary::render(&results, &dir.display().to_string())
     );
+    write_report(&dir, Some(&results));
     println!("run directory: {}", dir.display());
     Ok(RunOutcome {
         dir,
         verdict: results.valid,
         results: Some(results),
+        ops: (ok, fail, info),
+        faults,
+        load_seconds: load_secs,
     })
+}
+
+/// Writes `report.html`; a report that cannot be written is a warning, not
+/// a failed run (the verdict stands, and `harness report` can retry).
+fn write_report(dir: &std::path::Path, results: Option<&check::Results>) {
+    match crate::report::write_run_report(dir, results) {
+        Ok(path) => println!("report: {}", path.display()),
+        Err(e) => eprintln!("warning: no report.html: {e}"),
+    }
 }
 
 fn write_json(path: &std::path::Path, value: &serde_json::Value) -> Result<(), RunError> {

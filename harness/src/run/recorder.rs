@@ -16,6 +16,8 @@ pub struct Recorder {
     pub ok: AtomicU64,
     pub fail: AtomicU64,
     pub info: AtomicU64,
+    /// Faults started (`start-*` nemesis operations).
+    pub faults: AtomicU64,
     /// The first write error, if any: the run fails rather than record less than happened.
     error: Mutex<Option<String>>,
 }
@@ -28,6 +30,7 @@ impl Recorder {
             ok: AtomicU64::new(0),
             fail: AtomicU64::new(0),
             info: AtomicU64::new(0),
+            faults: AtomicU64::new(0),
             error: Mutex::new(None),
         })
     }
@@ -60,6 +63,9 @@ impl Recorder {
     }
 
     pub fn nemesis(&self, f: &str, value: serde_json::Value) {
+        if f.starts_with("start-") {
+            self.faults.fetch_add(1, Ordering::Relaxed);
+        }
         self.write(|t| Op::nemesis(t, f, value));
     }
 

@@ -86,12 +86,20 @@ pub async fn run_worker(
         spec.timeout,
     );
     client.new_session(procs.client_id());
+    // Operations are scheduled on the clock, not after each other's
+    // latency, so the total rate holds while operations are fast; after a
+    // long stall (a fault) the schedule restarts rather than bursting.
+    let mut next = Instant::now();
     loop {
-        let pause = spec.stagger(&mut rng);
-        if Instant::now() + pause >= spec.end {
+        next += spec.stagger(&mut rng);
+        let now = Instant::now();
+        if next + Duration::from_millis(500) < now {
+            next = now;
+        }
+        if next >= spec.end {
             break;
         }
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep_until(next.into()).await;
         let key = keys
             .lock()
             .unwrap_or_else(|e| e.into_inner())

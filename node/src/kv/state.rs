@@ -82,6 +82,14 @@ impl KvState {
         answer
     }
 
+    /// Seeded bug `no-dedup`: applies a retried request again.
+    #[cfg(feature = "bugs")]
+    pub fn apply_again(&mut self, index: LogIndex, cmd: &Command) -> Answer {
+        let answer = self.execute(index, cmd);
+        self.remember(index, cmd, answer.clone());
+        answer
+    }
+
     fn execute(&mut self, index: LogIndex, cmd: &Command) -> Answer {
         let ok = |value| Answer {
             outcome: Outcome::Ok,

@@ -37,6 +37,28 @@ pub struct Config {
     /// AppendEntries in flight per follower once its log matches.
     pub max_inflight: usize,
     pub seed: u64,
+    /// Deliberate bugs for the harness's self-test; always off unless the
+    /// node is built with the `bugs` feature and asked for them.
+    pub bugs: SeededBugs,
+}
+
+/// The core's share of the seeded bugs (see `config::Bug`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeededBugs {
+    /// Grant votes without the "candidate's log is up to date" check.
+    pub vote_any_log: bool,
+    /// Count replicas of earlier terms' entries toward commitment.
+    pub commit_old_term: bool,
+}
+
+impl SeededBugs {
+    fn vote_any_log(&self) -> bool {
+        cfg!(feature = "bugs") && self.vote_any_log
+    }
+
+    fn commit_old_term(&self) -> bool {
+        cfg!(feature = "bugs") && self.commit_old_term
+    }
 }
 
 impl Config {
@@ -51,6 +73,7 @@ impl Config {
             max_append_bytes: 1 << 20,
             max_inflight: 64,
             seed: 0,
+            bugs: SeededBugs::default(),
         }
     }
 }
@@ -485,7 +508,8 @@ impl Raft {
         last_log_term: Term,
         pre_vote: bool,
     ) {
-        let up_to_date = self.log.is_up_to_date(last_log_index, last_log_term);
+        let up_to_date = self.cfg.bugs.vote_any_log()
+            || self.log.is_up_to_date(last_log_index, last_log_term);
         let granted = if pre_vote {
             term > self.term && up_to_date && !self.in_lease()
         } else {
@@ -635,24 +659,30 @@ impl Raft {
             self.become_follower(self.term, Some(from.clone()));
         }
         self.election_elapsed = 0;
-        // An old or duplicated snapshot would roll the state machine back: refuse it.
-        let accepted = meta.index > self.log.committed;
-        if accepted {
+        // §7. The reply's index is one the leader may count as matching: the
+        // snapshot's (it is committed), or our commit index (committed
+        // entries are in every later leader's log). Never our last index:
+        // entries after the snapshot may be stale ones from an old term.
+        let (accepted, index) = if meta.index <= self.log.committed {
+            // An old, duplicated or reordered snapshot would roll the state
+            // machine back: refuse it, and say how far we are.
+            (false, self.log.committed)
+        } else if self.log.matches(meta.index, meta.term) {
+            // We hold the snapshot's last entry, hence the whole prefix it
+            // covers (Log Matching): commit it and keep the entries after it,
+            // instead of replacing the state machine.
+            self.log.commit_to(meta.index);
+            (true, meta.index)
+        } else {
+            let index = meta.index;
             self.log.restore(meta.clone());
             self.snapshot_install = Some(SnapshotInstall {
                 meta,
                 from: from.clone(),
             });
-        }
-        let body = Body::SnapshotResponse {
-            index: if accepted {
-                self.log.last_index()
-            } else {
-                self.log.committed
-            },
-            accepted,
+            (true, index)
         };
-        self.send(from, body);
+        self.send(from, Body::SnapshotResponse { index, accepted });
     }
 
     fn handle_snapshot_response(&mut self, from: NodeId, index: LogIndex, accepted: bool) {
@@ -668,8 +698,12 @@ impl Raft {
         // committed prefix, or the snapshot it just installed.
         let index = index.min(self.log.last_index());
         pr.on_success(index);
-        pr.become_probe();
-        pr.next_index = pr.match_index.next();
+        // A late or duplicated reply must not disturb a pipeline that has
+        // moved on; only a pending transfer ends here.
+        if matches!(pr.state, ProgressState::Snapshot(_)) {
+            pr.become_probe();
+            pr.next_index = pr.match_index.next();
+        }
         self.maybe_commit();
         self.send_appends(&from);
     }
@@ -800,7 +834,8 @@ impl Raft {
         let mut matches: Vec<LogIndex> = self.progress.values().map(|p| p.match_index).collect();
         matches.push(self.log.persisted());
         let index = quorum::committed_index(matches);
-        if index > self.log.committed && self.log.term(index) == Some(self.term) {
+        let current_term = self.log.term(index) == Some(self.term);
+        if index > self.log.committed && (current_term || self.cfg.bugs.commit_old_term()) {
             self.log.commit_to(index);
             true
         } else {

@@ -27,7 +27,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-pub use self::core::{Config, NotLeader, Raft, Status};
+pub use self::core::{Config, NotLeader, Raft, SeededBugs, Status};
 pub use message::{Body, Message};
 pub use ready::{ReadState, Ready, Role, RoleChange, SnapshotInstall};
 pub use types::*;

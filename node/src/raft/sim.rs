@@ -5,6 +5,12 @@
 //! Every step checks the safety properties of §5.2 Figure 3: at most one
 //! leader per term, leader completeness, and that no two nodes apply
 //! different entries at the same index.
+//!
+//! With `compact_every` set, nodes snapshot their state machine and compact
+//! their logs (§7) as the driver does, so lagging nodes catch up by
+//! InstallSnapshot. A node's state machine is the list of entries it
+//! applied; a snapshot image is that list up to the snapshot's index, and
+//! every step checks that a state machine is always a gapless prefix.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -50,8 +56,13 @@ impl Durable {
 pub struct SimNode {
     pub raft: Option<Raft>,
     pub durable: Durable,
-    /// What this incarnation's state machine applied, in order.
+    /// The state machine: every entry applied, from index 1, in order (what
+    /// a snapshot image stands for included).
     pub applied: Vec<Entry>,
+    /// Snapshots installed from a leader, by this node in all incarnations.
+    pub installs: u64,
+    /// Snapshots taken by compacting, in all incarnations.
+    pub compactions: u64,
     pub reads: Vec<(u64, LogIndex)>,
     pub failed_reads: Vec<u64>,
 }
@@ -100,11 +111,19 @@ pub struct Sim {
     /// Every entry any node applied, by index: all nodes must agree.
     pub applied: BTreeMap<LogIndex, (Term, Bytes)>,
     restarts: u64,
-    /// Snapshot images by (node, index), for the compaction tests.
+    /// Snapshot images by index: every node that snapshots at an index must
+    /// have applied the same entries, so one image per index is enough.
     pub images: HashMap<LogIndex, Vec<Entry>>,
     pub delivered: u64,
     /// Scripted scenarios drop the messages this returns true for.
     pub drop_if: Option<DropFilter>,
+    /// Scripted scenarios hold back the messages this returns true for, in
+    /// `held`, to deliver them later (or never) with [`Sim::deliver`].
+    pub hold_if: Option<DropFilter>,
+    pub held: Vec<Message>,
+    /// Snapshot and compact a node's log once it has applied this many
+    /// entries past its last snapshot.
+    pub compact_every: Option<u64>,
 }
 
 impl Sim {
@@ -131,6 +150,9 @@ impl Sim {
             images: HashMap::new(),
             delivered: 0,
             drop_if: None,
+            hold_if: None,
+            held: Vec::new(),
+            compact_every: None,
             template,
             ids: ids.clone(),
         };
@@ -141,6 +163,8 @@ impl Sim {
                     raft: None,
                     durable: Durable::default(),
                     applied: Vec::new(),
+                    installs: 0,
+                    compactions: 0,
                     reads: Vec::new(),
                     failed_reads: Vec::new(),
                 },
@@ -167,9 +191,11 @@ impl Sim {
     fn start(&mut self, id: &NodeId) {
         self.restarts += 1;
         let cfg = self.config_for(id);
+        let image = self.image(self.nodes[id].durable.snapshot.index);
         let node = self.nodes.get_mut(id).unwrap();
         let d = node.durable.clone();
-        node.applied.clear();
+        // Restart = load the snapshot, then replay the log after it.
+        node.applied = image;
         node.raft = Some(Raft::new(cfg, d.hard_state, d.snapshot, d.log));
     }
 
@@ -309,6 +335,10 @@ impl Sim {
         if self.drop_if.as_ref().is_some_and(|f| f(&m)) {
             return;
         }
+        if self.hold_if.as_ref().is_some_and(|f| f(&m)) {
+            self.held.push(m);
+            return;
+        }
         if self.rng.below(1000) < self.faults.drop {
             return;
         }
@@ -346,14 +376,18 @@ impl Sim {
             let node = self.nodes.get_mut(id).unwrap();
             node.durable.persist(&ready);
             if let Some(install) = &ready.snapshot {
-                // The state machine becomes the snapshot image.
-                let image = self
-                    .images
-                    .get(&install.meta.index)
-                    .cloned()
-                    .unwrap_or_default();
+                // The state machine becomes the snapshot image; the transport
+                // carried it from the leader, which saved it when it compacted.
+                let image = self.image(install.meta.index);
                 let node = self.nodes.get_mut(id).unwrap();
+                assert!(
+                    image.len() > node.applied.len(),
+                    "{id} installed a snapshot at {} over a state machine at {}",
+                    install.meta.index,
+                    node.applied.len()
+                );
                 node.applied = image;
+                node.installs += 1;
             }
             let node = self.nodes.get_mut(id).unwrap();
             if let Some(last) = node.durable.log.last() {
@@ -367,12 +401,69 @@ impl Sim {
                 self.check_apply(id, e);
             }
             let node = self.nodes.get_mut(id).unwrap();
-            node.applied.extend(ready.committed.iter().cloned());
+            for e in &ready.committed {
+                assert_eq!(
+                    e.index.0,
+                    node.applied.len() as u64 + 1,
+                    "{id} applied out of order"
+                );
+                node.applied.push(e.clone());
+            }
             node.reads
                 .extend(ready.reads.iter().map(|r| (r.ctx, r.index)));
             node.failed_reads.extend(ready.failed_reads.iter().copied());
+            self.maybe_compact(id);
             let _ = term;
         }
+    }
+
+    /// The image of the snapshot at `index`: what every node applied up to it.
+    fn image(&self, index: LogIndex) -> Vec<Entry> {
+        if index == LogIndex(0) {
+            return Vec::new();
+        }
+        self.images
+            .get(&index)
+            .cloned()
+            .unwrap_or_else(|| panic!("no snapshot image at index {index}"))
+    }
+
+    /// What the driver does after applying: snapshot the state machine once
+    /// it is `compact_every` entries past the last snapshot, then compact.
+    fn maybe_compact(&mut self, id: &NodeId) {
+        let Some(every) = self.compact_every else {
+            return;
+        };
+        let node = self.nodes.get_mut(id).unwrap();
+        let raft = node.raft.as_mut().unwrap();
+        let applied = raft.log().applied;
+        let base = raft.log().snapshot().index;
+        if applied.0 < base.0 + every.max(1) {
+            return;
+        }
+        let meta = SnapshotMeta {
+            index: applied,
+            term: raft
+                .log()
+                .term(applied)
+                .expect("applied entries are in the log"),
+            members: Vec::new(),
+        };
+        assert_eq!(node.applied.len() as u64, applied.0, "{id}'s state machine");
+        match self.images.get(&applied) {
+            Some(image) => assert!(
+                *image == node.applied,
+                "{id}'s snapshot at {applied} differs from another node's"
+            ),
+            None => {
+                self.images.insert(applied, node.applied.clone());
+            }
+        }
+        // Durable first (the snapshot file, then the WAL rewrite), then the core forgets.
+        node.durable.snapshot = meta.clone();
+        node.durable.log.retain(|e| e.index > applied);
+        raft.compact(meta);
+        node.compactions += 1;
     }
 
     /// Election Safety (at most one leader per term) and Leader Completeness

@@ -7,6 +7,9 @@ use super::rng::Rng;
 use super::sim::{Durable, Faults, Sim};
 use super::*;
 
+/// Snapshots and compaction (§7): in `tests/snapshots.rs`.
+mod snapshots;
+
 fn id(s: &str) -> NodeId {
     NodeId::new(s)
 }
@@ -728,10 +731,14 @@ fn a_new_leader_serves_reads_only_after_committing_in_its_term() {
 }
 
 /// Random faults on a random schedule; the simulator asserts safety at
-/// every step, and at the end the cluster must heal and agree.
-fn chaos(seed: u64, nodes: usize, ticks: u64) {
+/// every step, and at the end the cluster must heal and agree. Returns how
+/// many snapshots were installed from a leader.
+fn chaos(seed: u64, nodes: usize, ticks: u64) -> u64 {
     let mut sim = Sim::new(nodes, seed);
     sim.faults = Faults::lossy();
+    // Three seeds in four compact (§7), often enough that crashed and
+    // partitioned nodes must catch up by InstallSnapshot.
+    sim.compact_every = compaction_for(seed);
     let mut rng = Rng::new(seed ^ 0xdead_beef);
     let mut proposed = 0u64;
     for t in 0..ticks {
@@ -791,18 +798,29 @@ fn chaos(seed: u64, nodes: usize, ticks: u64) {
         }
     }
     assert!(ok, "seed {seed}: did not converge after healing");
-    // Logs never diverge at a committed index.
+    // Logs never diverge at a committed index (where both still hold it),
+    // and state machines never diverge at all.
     let reference = sim.raft(&leader).log();
     for id in sim.ids.clone() {
         let log = sim.raft(&id).log();
         for i in 1..=log.committed.0 {
-            assert_eq!(
-                log.term(LogIndex(i)),
-                reference.term(LogIndex(i)),
-                "seed {seed}: {id} at {i}"
-            );
+            if let (Some(a), Some(b)) = (log.term(LogIndex(i)), reference.term(LogIndex(i))) {
+                assert_eq!(a, b, "seed {seed}: {id} at {i}");
+            }
         }
+        let applied = &sim.nodes[&id].applied;
+        assert_eq!(
+            applied[..],
+            sim.nodes[&leader].applied[..applied.len()],
+            "seed {seed}: {id}"
+        );
     }
+    sim.nodes.values().map(|n| n.installs).sum()
+}
+
+/// No compaction for one seed in four; otherwise every 3 to 24 entries.
+fn compaction_for(seed: u64) -> Option<u64> {
+    (!seed.is_multiple_of(4)).then_some(3 + (seed / 4) % 22)
 }
 
 #[test]
@@ -816,19 +834,26 @@ fn safety_under_random_faults_over_many_seeds() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let mut installs = 0;
     for seed in start..start + seeds {
         let nodes = if seed % 2 == 0 { 3 } else { 5 };
-        let result = std::panic::catch_unwind(|| chaos(seed, nodes, 400));
-        if let Err(e) = result {
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            panic!(
-                "seed {seed} ({nodes} nodes) failed: {msg}\nrerun: RAFT_SIM_SEED_START={seed} RAFT_SIM_SEEDS=1"
-            );
+        match std::panic::catch_unwind(|| chaos(seed, nodes, 400)) {
+            Ok(n) => installs += n,
+            Err(e) => {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                panic!(
+                    "seed {seed} ({nodes} nodes) failed: {msg}\nrerun: RAFT_SIM_SEED_START={seed} RAFT_SIM_SEEDS=1"
+                );
+            }
         }
+    }
+    eprintln!("{seeds} seeds: {installs} snapshots installed from a leader");
+    if seeds >= 200 {
+        assert!(installs > 0, "the sweep never exercised InstallSnapshot");
     }
 }
 
@@ -845,6 +870,7 @@ fn safety_without_pre_vote_or_check_quorum() {
         cfg.seed = seed;
         let mut sim = Sim::with_config(ids, cfg, seed);
         sim.faults = Faults::lossy();
+        sim.compact_every = compaction_for(seed);
         let mut rng = Rng::new(seed);
         for t in 0..400 {
             sim.step();

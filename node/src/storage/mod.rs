@@ -1,5 +1,6 @@
 //! Durable Raft state: the current term, the vote and the log, in one
-//! append-only file per node, `DIR/raft.wal`.
+//! append-only file per node, `DIR/raft.wal`, and the snapshot the log
+//! starts after, `DIR/snapshot`.
 //!
 //! - `record`: the on-disk format — file header, record framing with
 //!   checksums, and the payload of each record kind.
@@ -10,6 +11,10 @@
 //!   (cut off) from corruption (refused).
 //! - `wal`: [`Wal`] itself: open and recover, persist a batch with one
 //!   write and one fsync (group commit), rewrite for compaction.
+//! - [`snapshot`]: the snapshot file (format, checksum, atomic replacement).
+//! - `durable`: [`Storage`], the WAL and the snapshot kept consistent:
+//!   restart = snapshot + log after it, and compaction that a crash at any
+//!   step leaves with the old snapshot or the new one, never neither.
 //! - [`bench`](mod@bench): how long one small append + fdatasync takes on a directory.
 //!
 //! The rule the driver relies on (Raft §5, Figure 2): whatever [`Wal::persist`]
@@ -18,9 +23,11 @@
 //! only damage that is repaired silently — anything else stops the node.
 
 pub mod bench;
+mod durable;
 mod position;
 mod record;
 mod replay;
+pub mod snapshot;
 mod wal;
 
 #[cfg(test)]
@@ -30,7 +37,9 @@ use std::io;
 use std::path::PathBuf;
 
 pub use bench::{FsyncStats, measure_fsync};
+pub use durable::{Restored, Storage};
 pub use replay::TailRepair;
+pub use snapshot::{SNAPSHOT_FILE_NAME, Snapshot, SnapshotStore};
 pub use wal::{PersistBatch, Recovered, WAL_FILE_NAME, Wal};
 
 /// Whether [`Wal::persist`] waits for the disk.

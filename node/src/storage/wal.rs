@@ -81,7 +81,13 @@ pub struct Wal {
     buf: Vec<u8>,
     fsyncs: u64,
     poisoned: bool,
+    /// Seeded bug `lazy-persist`: records wait here, in user space, until
+    /// [`LAZY_FLUSH`] bytes pile up; kill -9 loses them.
+    lazy: Option<Vec<u8>>,
 }
+
+/// How much the `lazy-persist` bug buffers, like a default `BufWriter`.
+const LAZY_FLUSH: usize = 64 << 10;
 
 impl Wal {
     /// Opens or creates `dir/raft.wal`, replays it, cuts a torn tail, and
@@ -138,6 +144,7 @@ impl Wal {
             buf: Vec::new(),
             fsyncs,
             poisoned: false,
+            lazy: None,
         };
         let recovered = Recovered {
             hard_state: replayed.hard_state,
@@ -178,9 +185,17 @@ impl Wal {
             record::encode_entry(&mut self.buf, e).map_err(invalid)?;
         }
 
-        self.append_buffer()?;
-        if self.policy == FsyncPolicy::Always {
-            self.sync_data()?;
+        if let Some(lazy) = self.lazy.as_mut() {
+            lazy.extend_from_slice(&self.buf);
+            if lazy.len() >= LAZY_FLUSH {
+                self.buf = std::mem::take(lazy);
+                self.append_buffer()?;
+            }
+        } else {
+            self.append_buffer()?;
+            if self.policy == FsyncPolicy::Always {
+                self.sync_data()?;
+            }
         }
         if let Some(hs) = batch.hard_state {
             self.hard_state = hs.clone();
@@ -206,6 +221,10 @@ impl Wal {
         entries: &[Entry],
     ) -> Result<(), StorageError> {
         self.check_usable()?;
+        // The rewritten file supersedes whatever the seeded bug held back.
+        if let Some(lazy) = self.lazy.as_mut() {
+            lazy.clear();
+        }
         let invalid = |reason: String| StorageError::InvalidBatch {
             path: self.path.clone(),
             reason,
@@ -310,6 +329,13 @@ impl Wal {
 
     /// Writes the buffer at the end of the file; poisons on failure, since a
     /// part of it may have been written.
+    /// Turns on the seeded bug `lazy-persist`: writes are acknowledged
+    /// while still in a user-space buffer.
+    #[cfg(feature = "bugs")]
+    pub fn set_lazy_persist(&mut self) {
+        self.lazy = Some(Vec::new());
+    }
+
     fn append_buffer(&mut self) -> Result<(), StorageError> {
         if let Err(e) = self.file.write_all_at(&self.buf, self.end) {
             self.poisoned = true;

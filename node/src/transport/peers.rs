@@ -5,8 +5,17 @@
 //! in flight and sends them as one batch, under a deadline. A failed or timed
 //! out batch is dropped (Raft retransmits) and reported so the core stops
 //! pipelining to that peer.
+//!
+//! An InstallSnapshot does not go in a batch: the link streams the current
+//! snapshot file in chunks of [`SNAPSHOT_CHUNK`] bytes over the
+//! client-streaming `InstallSnapshot` RPC, in a task of its own so the
+//! peer's other messages keep flowing, one transfer per peer at a time, and
+//! reports the outcome to the driver ([`Event::SnapshotSent`]).
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -17,10 +26,17 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::convert;
 use crate::driver::Event;
-use crate::raft::{Body, Message, NodeId};
+use crate::raft::{Body, Message, NodeId, Term};
+use crate::storage::snapshot;
 
 /// Largest number of messages put in one batch.
 const MAX_BATCH: usize = 512;
+/// Bytes of snapshot file per InstallSnapshot chunk: a multi-megabyte state
+/// never travels as one giant message.
+pub const SNAPSHOT_CHUNK: usize = 1 << 20;
+/// After a failed transfer, wait this long before the leader may try again,
+/// so a dead peer does not make it re-read the snapshot every heartbeat.
+const SNAPSHOT_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Where the driver hands messages for other nodes.
 pub trait Outbox: Send {
@@ -38,6 +54,7 @@ impl Peers {
         cluster_id: &str,
         peers: &[(NodeId, String)],
         rpc_timeout: Duration,
+        snapshot_path: PathBuf,
         mailbox: mpsc::Sender<Event>,
     ) -> Peers {
         let mut senders = HashMap::new();
@@ -50,6 +67,9 @@ impl Peers {
                 client: RaftClient::new(channel(addr, rpc_timeout)),
                 rpc_timeout,
                 mailbox: mailbox.clone(),
+                snapshot_path: snapshot_path.clone(),
+                transferring: Arc::new(AtomicBool::new(false)),
+                failed_transfers: Arc::new(AtomicU32::new(0)),
             };
             tokio::spawn(link.run(rx));
             senders.insert(id.clone(), tx);
@@ -85,6 +105,13 @@ struct Link {
     client: RaftClient<Channel>,
     rpc_timeout: Duration,
     mailbox: mpsc::Sender<Event>,
+    /// The snapshot file this node keeps (`DIR/snapshot`).
+    snapshot_path: PathBuf,
+    /// Set while a snapshot transfer to this peer is under way.
+    transferring: Arc<AtomicBool>,
+    /// Transfers failed in a row, so a peer that is down is not reported
+    /// in the log every time the leader tries again.
+    failed_transfers: Arc<AtomicU32>,
 }
 
 impl Link {
@@ -101,12 +128,11 @@ impl Link {
             for m in &batch {
                 match &m.body {
                     Body::InstallSnapshot { .. } => {
-                        // Snapshots stream on their own; until a node compacts
-                        // there is nothing to stream, so report it as undelivered.
-                        let _ = self.mailbox.send(Event::SnapshotSent {
-                            peer: self.peer.clone(),
-                            delivered: false,
-                        });
+                        // A transfer under way will report; the core asks
+                        // again only after hearing of it (or timing out).
+                        if !self.transferring.swap(true, Ordering::AcqRel) {
+                            tokio::spawn(self.transfer(m.term));
+                        }
                     }
                     _ => messages.extend(convert::to_proto(m)),
                 }
@@ -129,5 +155,103 @@ impl Link {
                 let _ = self.mailbox.send(Event::Unreachable(self.peer.clone()));
             }
         }
+    }
+}
+
+impl Link {
+    /// Streams the current snapshot file to the peer, then reports.
+    fn transfer(&self, term: Term) -> impl Future<Output = ()> + Send + 'static {
+        let mut client = self.client.clone();
+        let header = ChunkHeader {
+            cluster_id: self.cluster_id.clone(),
+            from: self.me.0.clone(),
+            to: self.peer.0.clone(),
+            term,
+        };
+        let path = self.snapshot_path.clone();
+        let peer = self.peer.clone();
+        let mailbox = self.mailbox.clone();
+        let transferring = self.transferring.clone();
+        let failures = self.failed_transfers.clone();
+        let rpc_timeout = self.rpc_timeout;
+        async move {
+            let result = stream_snapshot(&mut client, &header, &path, rpc_timeout).await;
+            match &result {
+                Ok(bytes) => {
+                    failures.store(0, Ordering::Relaxed);
+                    tracing::info!(%peer, bytes, "snapshot sent");
+                }
+                Err(e) => {
+                    let n = failures.fetch_add(1, Ordering::Relaxed);
+                    if n.is_multiple_of(20) {
+                        tracing::warn!(%peer, failed_in_a_row = n + 1, "snapshot transfer failed: {e}");
+                    }
+                    tokio::time::sleep(SNAPSHOT_RETRY_PAUSE).await;
+                }
+            }
+            transferring.store(false, Ordering::Release);
+            let _ = mailbox.send(Event::SnapshotSent {
+                peer,
+                delivered: result.is_ok(),
+            });
+        }
+    }
+}
+
+/// What every chunk of one transfer repeats.
+struct ChunkHeader {
+    cluster_id: String,
+    from: String,
+    to: String,
+    /// The leader's term when it decided to send: the follower checks it.
+    term: Term,
+}
+
+/// Reads and checks the snapshot file (it may be newer than the one the
+/// core asked for, which is as good: the follower reports what it got) and
+/// streams it. Returns the bytes sent.
+async fn stream_snapshot(
+    client: &mut RaftClient<Channel>,
+    header: &ChunkHeader,
+    path: &Path,
+    rpc_timeout: Duration,
+) -> Result<usize, String> {
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || snapshot::read(&owned))
+        .await
+        .map_err(|e| format!("reading the snapshot: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let snap = read.ok_or_else(|| format!("{} does not exist", path.display()))?;
+    let file = snap.file().clone();
+    let members: Vec<String> = snap.meta.members.iter().map(|m| m.0.clone()).collect();
+    let mut chunks = Vec::with_capacity(file.len() / SNAPSHOT_CHUNK + 1);
+    let mut offset = 0;
+    loop {
+        let end = (offset + SNAPSHOT_CHUNK).min(file.len());
+        chunks.push(pb::SnapshotChunk {
+            cluster_id: header.cluster_id.clone(),
+            from: header.from.clone(),
+            to: header.to.clone(),
+            term: header.term.0,
+            snapshot_index: snap.meta.index.0,
+            snapshot_term: snap.meta.term.0,
+            offset: offset as u64,
+            data: file.slice(offset..end),
+            done: end == file.len(),
+            members: members.clone(),
+        });
+        if end == file.len() {
+            break;
+        }
+        offset = end;
+    }
+    // Generous: a deadline for the whole stream, growing with its size.
+    let limit = rpc_timeout * 4 + Duration::from_secs(5 + (file.len() >> 20) as u64);
+    let mut req = tonic::Request::new(tokio_stream::iter(chunks));
+    req.set_timeout(limit);
+    match tokio::time::timeout(limit, client.install_snapshot(req)).await {
+        Ok(Ok(_)) => Ok(file.len()),
+        Ok(Err(status)) => Err(format!("{}: {}", status.code(), status.message())),
+        Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
     }
 }

@@ -5,6 +5,8 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use proto::kv as kvpb;
 use proto::raft as pb;
 use tokio::sync::oneshot;
@@ -12,8 +14,9 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use crate::driver::{Event, NodeStatus, Refusal};
-use crate::kv::{Answer, Command, Op, Outcome, command::MAX_KEY};
-use crate::raft::NodeId;
+use crate::kv::{Answer, Command, KvState, Op, Outcome, command::MAX_KEY};
+use crate::raft::{Body, Message, NodeId, Term};
+use crate::storage::Snapshot;
 
 /// Longest a client request waits when it sets no deadline of its own.
 pub const DEFAULT_CLIENT_DEADLINE: Duration = Duration::from_secs(5);
@@ -75,15 +78,106 @@ impl pb::raft_server::Raft for RaftService {
         Ok(Response::new(pb::SendAck {}))
     }
 
+    /// Gathers a leader's snapshot, checks it whole (checksum, position,
+    /// image), and hands it to the driver with its InstallSnapshot message.
+    /// The core does the term checks (§7) and the reply travels as a
+    /// message, after the snapshot is durable. The ack says only "received".
     async fn install_snapshot(
         &self,
-        _req: Request<tonic::Streaming<pb::SnapshotChunk>>,
+        req: Request<tonic::Streaming<pb::SnapshotChunk>>,
     ) -> Result<Response<pb::SendAck>, Status> {
-        Err(Status::unimplemented(
-            "snapshots are not enabled in this build",
-        ))
+        let mut stream = req.into_inner();
+        let mut first: Option<pb::SnapshotChunk> = None;
+        let mut file: Vec<u8> = Vec::new();
+        let mut done = false;
+        while let Some(chunk) = stream.message().await? {
+            self.0.check_cluster(&chunk.cluster_id)?;
+            if chunk.to != self.0.me.0 {
+                return Err(Status::invalid_argument(format!(
+                    "snapshot addressed to `{}` reached `{}`",
+                    chunk.to, self.0.me
+                )));
+            }
+            if let Some(f) = &first {
+                let same = (&f.from, f.term, f.snapshot_index, f.snapshot_term)
+                    == (
+                        &chunk.from,
+                        chunk.term,
+                        chunk.snapshot_index,
+                        chunk.snapshot_term,
+                    );
+                if !same {
+                    return Err(Status::invalid_argument(
+                        "snapshot chunks disagree on sender, term or position",
+                    ));
+                }
+            }
+            if chunk.offset != file.len() as u64 {
+                return Err(Status::invalid_argument(format!(
+                    "snapshot chunk at offset {}, expected {}",
+                    chunk.offset,
+                    file.len()
+                )));
+            }
+            if file.len() + chunk.data.len() > MAX_SNAPSHOT_BYTES {
+                return Err(Status::resource_exhausted(format!(
+                    "snapshot larger than {MAX_SNAPSHOT_BYTES} bytes"
+                )));
+            }
+            file.extend_from_slice(&chunk.data);
+            done = chunk.done;
+            if first.is_none() {
+                first = Some(pb::SnapshotChunk {
+                    data: Default::default(),
+                    ..chunk
+                });
+            }
+            if done {
+                break;
+            }
+        }
+        let Some(head) = first.filter(|_| done) else {
+            return Err(Status::invalid_argument(
+                "snapshot stream ended before its last chunk",
+            ));
+        };
+        // Checking and decoding a large image takes a while: not on the
+        // threads that serve the other RPCs.
+        let checked = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let snapshot = Snapshot::decode(Bytes::from(file))?;
+            let meta = &snapshot.meta;
+            if (meta.index.0, meta.term.0) != (head.snapshot_index, head.snapshot_term) {
+                return Err(format!(
+                    "the file holds index {} term {}, the chunks say index {} term {}",
+                    meta.index, meta.term, head.snapshot_index, head.snapshot_term
+                ));
+            }
+            let state = KvState::from_image(snapshot.image()).map_err(|e| e.to_string())?;
+            Ok((head, snapshot, state))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("checking the snapshot: {e}")))?;
+        let (head, snapshot, state) =
+            checked.map_err(|e| Status::invalid_argument(format!("bad snapshot: {e}")))?;
+        let msg = Message {
+            from: NodeId(head.from),
+            to: self.0.me.clone(),
+            term: Term(head.term),
+            body: Body::InstallSnapshot {
+                meta: snapshot.meta.clone(),
+            },
+        };
+        self.0.submit(Event::SnapshotReceived {
+            msg,
+            snapshot,
+            state: Box::new(state),
+        })?;
+        Ok(Response::new(pb::SendAck {}))
     }
 }
+
+/// The largest snapshot file a node accepts from a leader.
+pub const MAX_SNAPSHOT_BYTES: usize = 4 << 30;
 
 // ---- Kv (clients) ----------------------------------------------------------
 
@@ -148,6 +242,9 @@ fn refusal(r: Refusal) -> Result<Response<kvpb::KvResponse>, Status> {
         Refusal::ShuttingDown => Err(Status::unavailable(
             "node is shutting down; outcome unknown",
         )),
+        Refusal::Unknown { reason } => {
+            Err(Status::unavailable(format!("{reason}; outcome unknown")))
+        }
     }
 }
 

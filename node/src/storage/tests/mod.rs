@@ -6,11 +6,14 @@
 //!   node that crashes must restart from its durable state).
 //! - [`corruption`]: damage anywhere else is refused, naming file and offset.
 //! - [`model`]: random batches against an in-memory model (proptest).
+//! - [`snapshot`]: a crash at every step of taking or installing a snapshot
+//!   (§7) leaves the old or the new one; restart restores state and sessions.
 
 mod corruption;
 mod crash;
 mod model;
 mod recovery;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 

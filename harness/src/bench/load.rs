@@ -1,0 +1,263 @@
+//! Closed-loop workers: each sends its next request as soon as the last
+//! one is answered, to the node believed to lead.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use node::client::{NodeClient, is_not_leader};
+
+use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
+use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
+use crate::run::RunError;
+use crate::sim::Rng;
+
+const OP_TIMEOUT: Duration = Duration::from_secs(1);
+const WARM_UP: Duration = Duration::from_secs(1);
+
+struct Shared {
+    addrs: Vec<(String, SocketAddr)>,
+    cluster_id: String,
+    /// Index into `addrs` of the node believed to lead.
+    leader: AtomicUsize,
+    stop: AtomicBool,
+    /// Recording starts after the warm-up.
+    recording: AtomicBool,
+    /// Nanoseconds since `epoch` of the latest acknowledged write.
+    last_write_ok: AtomicU64,
+    epoch: Instant,
+}
+
+struct WorkerResult {
+    latency: Histogram<u64>,
+    ops: u64,
+    errors: u64,
+}
+
+pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
+    let dir = opts.store.join(format!(
+        "bench-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S")
+    ));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| RunError::Store(format!("cannot create {}: {e}", dir.display())))?;
+    println!("bench directory: {}", dir.display());
+    let fsync = fsync::measure(&dir, 200)
+        .map_err(|e| RunError::Store(format!("cannot measure fsync in {}: {e}", dir.display())))?;
+    let bin = NodeBin::this_executable().map_err(|e| RunError::Harness(e.to_string()))?;
+    let spec = ClusterSpec {
+        nodes: opts.nodes,
+        bin,
+        dir: dir.clone(),
+        cluster_id: "bench".into(),
+        node_args: opts.node_args.clone(),
+        direct: true,
+    };
+    let mut cluster = Cluster::start(spec)
+        .await
+        .map_err(|e| RunError::Harness(e.to_string()))?;
+    let addrs = cluster.addrs();
+    let Some((leader, _)) = wait_for_leader(&addrs, "bench", Duration::from_secs(30)).await else {
+        return Err(RunError::Harness("no leader elected within 30 s".into()));
+    };
+    let shared = Arc::new(Shared {
+        leader: AtomicUsize::new(addrs.iter().position(|(id, _)| *id == leader).unwrap_or(0)),
+        addrs,
+        cluster_id: "bench".into(),
+        stop: AtomicBool::new(false),
+        recording: AtomicBool::new(opts.failover > 0),
+        last_write_ok: AtomicU64::new(0),
+        epoch: Instant::now(),
+    });
+    let workload = if opts.failover > 0 {
+        BenchWorkload::Write
+    } else {
+        opts.workload
+    };
+    let value = Bytes::from(vec![b'v'; opts.value_size]);
+    let mut workers = Vec::new();
+    for w in 0..opts.concurrency {
+        workers.push(tokio::spawn(worker(
+            w,
+            shared.clone(),
+            workload,
+            value.clone(),
+            opts.keys.max(1),
+        )));
+    }
+
+    let mut failover = None;
+    let measured_from;
+    if opts.failover > 0 {
+        measured_from = Instant::now();
+        let mut rounds = Vec::new();
+        for round in 1..=opts.failover {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            match kill_leader_and_time(&mut cluster, &shared).await? {
+                Some(ms) => {
+                    println!("failover round {round}: next acknowledged write after {ms:.0} ms");
+                    rounds.push(ms);
+                }
+                None => println!("failover round {round}: no write acknowledged within 10 s"),
+            }
+        }
+        failover = Some(Failover::of(rounds));
+    } else {
+        tokio::time::sleep(WARM_UP).await;
+        shared.recording.store(true, Ordering::SeqCst);
+        measured_from = Instant::now();
+        tokio::time::sleep(opts.duration).await;
+    }
+    shared.stop.store(true, Ordering::SeqCst);
+    let seconds = measured_from.elapsed().as_secs_f64();
+    let mut latency = Histogram::<u64>::new(3).expect("valid precision");
+    let (mut ops, mut errors) = (0, 0);
+    for w in workers {
+        if let Ok(r) = w.await {
+            let _ = latency.add(&r.latency);
+            ops += r.ops;
+            errors += r.errors;
+        }
+    }
+    cluster.stop();
+    let writes_only = workload == BenchWorkload::Write;
+    let report = BenchReport {
+        nodes: opts.nodes,
+        workload,
+        concurrency: opts.concurrency,
+        value_size: opts.value_size,
+        seconds,
+        ops,
+        errors,
+        ops_per_sec: ops as f64 / seconds,
+        latency_ms: Percentiles::of(&latency),
+        fsync: Some(fsync),
+        fsync_bound_ops_per_sec: writes_only
+            .then(|| opts.concurrency as f64 / (fsync.p50_ms / 1000.0).max(1e-6)),
+        failover,
+    };
+    let json = serde_json::to_string_pretty(&report).expect("reports serialize");
+    std::fs::write(dir.join("bench.json"), json + "\n")
+        .map_err(|e| RunError::Store(format!("cannot write bench.json: {e}")))?;
+    Ok(report)
+}
+
+/// Kills the leader, waits for the first write acknowledged after that,
+/// restarts the node. `None` if nothing was acknowledged within 10 s.
+async fn kill_leader_and_time(
+    cluster: &mut Cluster,
+    shared: &Shared,
+) -> Result<Option<f64>, RunError> {
+    let Some((leader, _)) =
+        wait_for_leader(&shared.addrs, &shared.cluster_id, Duration::from_secs(10)).await
+    else {
+        return Err(RunError::Harness("no leader to kill within 10 s".into()));
+    };
+    let killed_at = shared.epoch.elapsed().as_nanos() as u64;
+    cluster
+        .kill(&leader)
+        .map_err(|e| RunError::Harness(e.to_string()))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let result = loop {
+        let last = shared.last_write_ok.load(Ordering::SeqCst);
+        if last > killed_at {
+            break Some((last - killed_at) as f64 / 1e6);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    cluster
+        .start_node(&leader)
+        .map_err(|e| RunError::Harness(e.to_string()))?;
+    Ok(result)
+}
+
+async fn worker(
+    w: usize,
+    shared: Arc<Shared>,
+    workload: BenchWorkload,
+    value: Bytes,
+    keys: usize,
+) -> WorkerResult {
+    let mut rng = Rng::new(w as u64 + 1);
+    let mut conns: Vec<Option<NodeClient>> = (0..shared.addrs.len()).map(|_| None).collect();
+    let mut r = WorkerResult {
+        latency: Histogram::new(3).expect("valid precision"),
+        ops: 0,
+        errors: 0,
+    };
+    let client_id = w as u64 + 1;
+    let mut seq = 0;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let target = shared.leader.load(Ordering::Relaxed);
+        let conn = conns[target].get_or_insert_with(|| {
+            NodeClient::new(
+                &shared.addrs[target].1.to_string(),
+                &shared.cluster_id,
+                OP_TIMEOUT,
+            )
+            .expect("node addresses are socket addresses")
+        });
+        let key = format!("bench-{}", rng.below(keys as u64));
+        let write = match workload {
+            BenchWorkload::Write => true,
+            BenchWorkload::Read => false,
+            BenchWorkload::Mixed => rng.below(2) == 0,
+        };
+        let started = Instant::now();
+        let result = if write {
+            seq += 1;
+            conn.put(&key, value.clone(), (client_id, seq), OP_TIMEOUT)
+                .await
+        } else {
+            conn.get(&key, OP_TIMEOUT).await
+        };
+        match result {
+            Ok(resp) if is_not_leader(&resp) => {
+                let next = shared
+                    .addrs
+                    .iter()
+                    .position(|(id, _)| *id == resp.leader_id)
+                    .unwrap_or((target + 1) % shared.addrs.len());
+                let _ = shared.leader.compare_exchange(
+                    target,
+                    next,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                if resp.leader_id.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+            Ok(_) => {
+                if write {
+                    let now = shared.epoch.elapsed().as_nanos() as u64;
+                    shared.last_write_ok.fetch_max(now, Ordering::SeqCst);
+                }
+                if shared.recording.load(Ordering::Relaxed) {
+                    r.ops += 1;
+                    let _ = r.latency.record(started.elapsed().as_micros() as u64);
+                }
+            }
+            Err(_) => {
+                r.errors += 1;
+                // The node may be gone: try the next one.
+                let next = (target + 1) % shared.addrs.len();
+                let _ = shared.leader.compare_exchange(
+                    target,
+                    next,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                conns[target] = None;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+    r
+}

@@ -1,0 +1,32 @@
+//! `harness bench`: prints the report and writes it as JSON beside the
+//! nodes' data.
+
+use std::time::Duration;
+
+use crate::bench::{self, BenchOptions};
+use crate::check::Verdict;
+use crate::cli::BenchArgs;
+use crate::run::RunError;
+use crate::suite;
+
+pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
+    if args.concurrency == 0 || args.nodes == 0 {
+        return Err(RunError::BadArgs(
+            "--concurrency and --nodes must be at least 1".into(),
+        ));
+    }
+    let opts = BenchOptions {
+        nodes: args.nodes,
+        concurrency: args.concurrency,
+        duration: Duration::from_secs_f64(args.duration),
+        workload: args.workload,
+        value_size: args.value_size,
+        keys: args.keys,
+        failover: args.failover,
+        store: args.store.clone(),
+        node_args: args.node_args.clone(),
+    };
+    let report = suite::block_on(async { bench::load::run(&opts).await })??;
+    print!("{}", report.render());
+    Ok(Verdict::Valid)
+}

@@ -1,0 +1,280 @@
+//! `harness selftest`: proof that the harness still finds real Raft bugs.
+//! Each seeded bug of the node (built with `--features bugs`) runs with the
+//! faults and workload that should expose it, on fresh clusters, until a
+//! checker catches it or its run-time allowance is spent.
+
+use std::time::Duration;
+
+use crate::check::Verdict;
+use crate::cli::SelftestArgs;
+use crate::nemesis::Kind;
+use crate::run::{RunError, RunOptions};
+use crate::sim::Workload;
+use crate::suite::{self, RunRecord};
+
+/// How to expose one bug: the faults and load a tester would pick for it.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub bug: &'static str,
+    pub nodes: usize,
+    pub nemeses: &'static [Kind],
+    pub workload: Workload,
+    pub interval: f64,
+    pub keys: usize,
+    pub rate: f64,
+    pub concurrency: usize,
+}
+
+pub const PLANS: [Plan; 5] = [
+    // A deposed leader keeps answering reads from its own state: cut the
+    // leader off (partitions) or freeze it (pauses) while the others move on.
+    Plan {
+        bug: "stale-read",
+        nodes: 3,
+        nemeses: &[Kind::Partition, Kind::Pause],
+        workload: Workload::Register,
+        interval: 1.0,
+        keys: 2,
+        rate: 500.0,
+        concurrency: 12,
+    },
+    // A lagging node wins an election and overwrites committed entries:
+    // make nodes lag (partitions) and force elections (kills).
+    Plan {
+        bug: "vote-any-log",
+        nodes: 3,
+        nemeses: &[Kind::Partition, Kind::Kill],
+        workload: Workload::Register,
+        interval: 1.5,
+        keys: 4,
+        rate: 300.0,
+        concurrency: 10,
+    },
+    // Figure 8 needs leaders to change while entries of older terms are
+    // half replicated: five nodes, partitions and kills.
+    Plan {
+        bug: "commit-old-term",
+        nodes: 5,
+        nemeses: &[Kind::Partition, Kind::Kill],
+        workload: Workload::Register,
+        interval: 1.0,
+        keys: 4,
+        rate: 300.0,
+        concurrency: 10,
+    },
+    // Acknowledged writes still in a user-space buffer die with kill -9.
+    Plan {
+        bug: "lazy-persist",
+        nodes: 3,
+        nemeses: &[Kind::Kill],
+        workload: Workload::Register,
+        interval: 2.0,
+        keys: 4,
+        rate: 300.0,
+        concurrency: 10,
+    },
+    // A retried append applied twice shows as a duplicate token: kills and
+    // pauses leave requests in doubt, and clients retry them elsewhere.
+    Plan {
+        bug: "no-dedup",
+        nodes: 3,
+        nemeses: &[Kind::Kill, Kind::Pause],
+        workload: Workload::Append,
+        interval: 3.0,
+        keys: 4,
+        rate: 300.0,
+        concurrency: 10,
+    },
+];
+
+/// One seed of one bug.
+#[derive(Debug)]
+pub struct Trial {
+    pub bug: &'static str,
+    pub seed: u64,
+    /// Run time (load) spent until the catch, or in all if not caught.
+    pub run_seconds: f64,
+    /// The checkers that caught it, in the run that did.
+    pub caught_by: Vec<&'static str>,
+    pub runs: Vec<RunRecord>,
+}
+
+impl Trial {
+    pub fn caught(&self) -> bool {
+        !self.caught_by.is_empty()
+    }
+}
+
+pub fn run(args: &SelftestArgs) -> anyhow::Result<Verdict> {
+    if !cfg!(feature = "bugs") {
+        return Err(RunError::BadArgs(
+            "this harness was built without the node's seeded bugs; run \
+             `cargo run --release -p harness --features bugs -- selftest`"
+                .into(),
+        )
+        .into());
+    }
+    let plans: Vec<Plan> = if args.bugs.is_empty() {
+        PLANS.to_vec()
+    } else {
+        args.bugs
+            .iter()
+            .map(|b| {
+                PLANS.iter().find(|p| p.bug == b).cloned().ok_or_else(|| {
+                    let known: Vec<&str> = PLANS.iter().map(|p| p.bug).collect();
+                    RunError::BadArgs(format!(
+                        "--bugs {b}: unknown; known bugs are {}",
+                        known.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let trials = suite::block_on(async {
+        let mut trials = Vec::new();
+        for plan in &plans {
+            for i in 0..args.seeds {
+                let seed = args.first_seed + u64::from(i);
+                let t = trial(plan, seed, args).await;
+                println!(
+                    "=== {:<16} seed {seed:<4} {}",
+                    plan.bug,
+                    if t.caught() {
+                        format!(
+                            "caught by {} after {:.0} s of run time",
+                            t.caught_by.join(", "),
+                            t.run_seconds
+                        )
+                    } else {
+                        format!("NOT caught in {:.0} s of run time", t.run_seconds)
+                    }
+                );
+                trials.push(t);
+            }
+        }
+        trials
+    })?;
+    print!("{}", table(&trials));
+    Ok(if trials_all_caught(&trials) {
+        Verdict::Valid
+    } else {
+        Verdict::Invalid
+    })
+}
+
+fn trials_all_caught(trials: &[Trial]) -> bool {
+    trials.iter().all(Trial::caught)
+}
+
+/// Fresh clusters, one attempt after another, until a checker catches the
+/// bug or `--within` seconds of load have run.
+async fn trial(plan: &Plan, seed: u64, args: &SelftestArgs) -> Trial {
+    let mut t = Trial {
+        bug: plan.bug,
+        seed,
+        run_seconds: 0.0,
+        caught_by: Vec::new(),
+        runs: Vec::new(),
+    };
+    let mut attempt = 0u64;
+    while t.run_seconds + 1.0 < args.within {
+        let secs = args.attempt.min(args.within - t.run_seconds);
+        let opts = options(plan, seed * 1000 + attempt, secs, args);
+        let name = format!("{} seed {seed} attempt {}", plan.bug, attempt + 1);
+        let r = suite::run_one(name, format!("selftest.{}", plan.bug), opts).await;
+        println!("--- {}", r.line());
+        t.run_seconds += secs;
+        attempt += 1;
+        let caught = r
+            .outcome
+            .as_ref()
+            .map(|f| f.caught_by.clone())
+            .unwrap_or_default();
+        t.runs.push(r);
+        if !caught.is_empty() {
+            t.caught_by = caught;
+            break;
+        }
+    }
+    t
+}
+
+pub fn options(plan: &Plan, seed: u64, secs: f64, args: &SelftestArgs) -> RunOptions {
+    let label = plan
+        .nemeses
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(",");
+    let interval = plan.interval;
+    RunOptions {
+        nodes: plan.nodes,
+        time_limit: Duration::from_secs_f64(secs),
+        concurrency: plan.concurrency,
+        rate: plan.rate,
+        workload: plan.workload,
+        keys: plan.keys,
+        ops_per_key: 200,
+        nemeses: plan.nemeses.to_vec(),
+        nemesis_interval: Duration::from_secs_f64(interval),
+        seed,
+        store: args.store.join(plan.bug),
+        node_bin: None,
+        no_check: false,
+        snapshot_every: None,
+        check_budget: Duration::from_secs(60),
+        node_args: vec![format!("--bug={}", plan.bug)],
+        command: format!(
+            "harness run --nodes {} --nemesis {label} --nemesis-interval {interval} --workload {} \
+             --keys {} --rate {} --concurrency {} --time-limit {secs} --node-arg=--bug={} --seed {seed}",
+            plan.nodes,
+            match plan.workload {
+                Workload::Register => "register",
+                Workload::Append => "append",
+            },
+            plan.keys,
+            plan.rate,
+            plan.concurrency,
+            plan.bug
+        ),
+    }
+}
+
+/// Per bug: how many seeds caught it, by which checkers, and how fast.
+pub fn table(trials: &[Trial]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:>7} {:>12} {:>12}  checkers",
+        "bug", "caught", "median s", "max s"
+    );
+    let mut bugs: Vec<&str> = trials.iter().map(|t| t.bug).collect();
+    bugs.dedup();
+    for bug in bugs {
+        let mine: Vec<&Trial> = trials.iter().filter(|t| t.bug == bug).collect();
+        let mut secs: Vec<f64> = mine
+            .iter()
+            .filter(|t| t.caught())
+            .map(|t| t.run_seconds)
+            .collect();
+        secs.sort_by(f64::total_cmp);
+        let mut checkers: Vec<&str> = mine
+            .iter()
+            .flat_map(|t| t.caught_by.iter().copied())
+            .collect();
+        checkers.sort();
+        checkers.dedup();
+        let fmt = |x: Option<&f64>| x.map_or("-".to_string(), |s| format!("{s:.0}"));
+        let _ = writeln!(
+            out,
+            "{bug:<16} {:>3}/{:<3} {:>12} {:>12}  {}",
+            secs.len(),
+            mine.len(),
+            fmt(secs.get(secs.len() / 2)),
+            fmt(secs.last()),
+            checkers.join(", ")
+        );
+    }
+    out
+}

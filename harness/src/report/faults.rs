@@ -1,0 +1,263 @@
+//! Fault intervals from the nemesis ops of a history.
+//!
+//! `start-X` opens a fault of kind X and `stop-X` closes it; Jepsen's plain
+//! `start` / `stop` pair is kind `fault`. A Jepsen nemesis logs each action
+//! twice (invocation and completion, both `info`): a second `start` of a kind
+//! already in force only fills in the targets. `recover` (the end of every
+//! harness run) closes whatever is still open and is kept as a marker, as is
+//! any other nemesis op (`node-exited`, Jepsen's `kill`, ...). A fault never
+//! closed lasts until the end of the history.
+
+use serde_json::Value as Json;
+
+use super::html::truncate;
+use crate::history::{History, Payload};
+
+/// One fault, in history time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fault {
+    /// `partition`, `kill`, `pause`, or another name from the history.
+    pub kind: String,
+    pub start: u64,
+    pub end: u64,
+    /// The targets in words: `n1, n2 (majority)`, `bridge: n1 n2 | n1 n3`.
+    pub targets: String,
+    /// Nodes taken down (kill) or stopped (pause); empty for partitions.
+    pub nodes: Vec<String>,
+    /// How it ended: `stop-kill`, `recover`, or `end of history`.
+    pub ended_by: String,
+    /// History index of the op that started it.
+    pub index: u64,
+}
+
+impl Fault {
+    /// `kill n1, n2 (majority)`.
+    pub fn label(&self) -> String {
+        if self.targets.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{} {}", self.kind, self.targets)
+        }
+    }
+}
+
+/// A nemesis event without duration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    pub time: u64,
+    pub f: String,
+    pub detail: String,
+}
+
+/// The faults (ordered by start) and markers of a history.
+pub fn faults(history: &History) -> (Vec<Fault>, Vec<Marker>) {
+    let end = history.ops().last().map_or(0, |o| o.time);
+    let mut open: Vec<Fault> = Vec::new();
+    let mut done: Vec<Fault> = Vec::new();
+    let mut markers = Vec::new();
+    for op in history.ops() {
+        let Payload::Nemesis(n) = &op.payload else {
+            continue;
+        };
+        let (verb, kind) = match n.f.as_str() {
+            "start" => ("start", "fault"),
+            "stop" => ("stop", "fault"),
+            f => match f.split_once('-') {
+                Some(("start", k)) if !k.is_empty() => ("start", k),
+                Some(("stop", k)) if !k.is_empty() => ("stop", k),
+                _ => ("", f),
+            },
+        };
+        match verb {
+            "start" => {
+                let (targets, nodes) = describe(kind, &n.value);
+                if let Some(f) = open.iter_mut().find(|f| f.kind == kind) {
+                    if f.targets.is_empty() {
+                        f.targets = targets;
+                        f.nodes = nodes;
+                    }
+                    continue;
+                }
+                open.push(Fault {
+                    kind: kind.to_string(),
+                    start: op.time,
+                    end,
+                    targets,
+                    nodes,
+                    ended_by: "end of history".to_string(),
+                    index: op.index,
+                });
+            }
+            "stop" => {
+                if let Some(i) = open.iter().position(|f| f.kind == kind) {
+                    let mut f = open.remove(i);
+                    f.end = op.time;
+                    f.ended_by = n.f.clone();
+                    done.push(f);
+                }
+            }
+            _ => {
+                if n.f == "recover" {
+                    for mut f in open.drain(..) {
+                        f.end = op.time;
+                        f.ended_by = "recover".to_string();
+                        done.push(f);
+                    }
+                }
+                markers.push(Marker {
+                    time: op.time,
+                    f: n.f.clone(),
+                    detail: compact(&n.value, 80),
+                });
+            }
+        }
+    }
+    done.extend(open);
+    done.sort_by_key(|f| (f.start, f.index));
+    (done, markers)
+}
+
+/// Targets in words and the nodes a kill or pause hit.
+fn describe(kind: &str, value: &Json) -> (String, Vec<String>) {
+    let strings = |v: Option<&Json>| -> Vec<String> {
+        v.and_then(Json::as_array)
+            .map(|a| a.iter().map(as_text).collect())
+            .unwrap_or_default()
+    };
+    if let Some(e) = value.get("error") {
+        return (format!("failed: {}", truncate(&as_text(e), 80)), Vec::new());
+    }
+    if let Some(s) = value.get("skipped") {
+        return (
+            format!("skipped: {}", truncate(&as_text(s), 80)),
+            Vec::new(),
+        );
+    }
+    let nodes = strings(value.get("nodes"));
+    if !nodes.is_empty() {
+        let target = value
+            .get("target")
+            .map(|t| format!(" ({})", as_text(t)))
+            .unwrap_or_default();
+        let nodes = if kind == "partition" {
+            Vec::new()
+        } else {
+            nodes
+        };
+        let shown = strings(value.get("nodes")).join(", ");
+        return (format!("{shown}{target}"), nodes);
+    }
+    if let Some(groups) = value.get("groups").and_then(Json::as_array) {
+        let groups: Vec<String> = groups.iter().map(|g| strings(Some(g)).join(" ")).collect();
+        let shape = value
+            .get("shape")
+            .map(|s| format!("{}: ", as_text(s)))
+            .unwrap_or_default();
+        return (format!("{shape}{}", groups.join(" | ")), Vec::new());
+    }
+    // The history.jsonl example form: a list of groups.
+    if let Some(groups) = value.as_array()
+        && !groups.is_empty()
+        && groups.iter().all(Json::is_array)
+    {
+        let groups: Vec<String> = groups.iter().map(|g| strings(Some(g)).join(" ")).collect();
+        return (groups.join(" | "), Vec::new());
+    }
+    if value.is_null() {
+        return (String::new(), Vec::new());
+    }
+    (compact(value, 60), Vec::new())
+}
+
+/// A JSON string as its text, anything else as compact JSON.
+fn as_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+/// Compact JSON, cut to `max` characters.
+fn compact(v: &Json, max: usize) -> String {
+    if v.is_null() {
+        return String::new();
+    }
+    truncate(&as_text(v), max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Action, ClientOp, Op, ProcessId};
+    use serde_json::json;
+
+    fn history(ops: Vec<Op>) -> History {
+        let ops = ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut o)| {
+                o.index = i as u64;
+                o
+            })
+            .collect();
+        History::new(ops).unwrap()
+    }
+
+    #[test]
+    fn pairs_starts_and_stops_and_recover_closes_the_rest() {
+        let w = ClientOp::new(ProcessId(0), "k", Action::Write(1));
+        let h = history(vec![
+            Op::invoke(1, w.clone()),
+            Op::nemesis(
+                10,
+                "start-kill",
+                json!({"target": "majority", "nodes": ["n1", "n2"]}),
+            ),
+            Op::nemesis(
+                20,
+                "start-partition",
+                json!({"shape": "bridge", "groups": [["n1", "n2"], ["n1", "n3"]], "cut": []}),
+            ),
+            Op::nemesis(30, "stop-kill", json!({"restarted": ["n1", "n2"]})),
+            Op::nemesis(
+                35,
+                "node-exited",
+                json!({"node": "n3", "status": "signal 9"}),
+            ),
+            Op::nemesis(40, "recover", json!({"healed": true})),
+            Op::ok(50, w),
+        ]);
+        let (faults, markers) = faults(&h);
+        assert_eq!(faults.len(), 2);
+        assert_eq!(faults[0].label(), "kill n1, n2 (majority)");
+        assert_eq!((faults[0].start, faults[0].end), (10, 30));
+        assert_eq!(faults[0].nodes, vec!["n1", "n2"]);
+        assert_eq!(faults[1].label(), "partition bridge: n1 n2 | n1 n3");
+        assert_eq!(
+            (faults[1].end, faults[1].ended_by.as_str()),
+            (40, "recover")
+        );
+        assert!(faults[1].nodes.is_empty());
+        let names: Vec<&str> = markers.iter().map(|m| m.f.as_str()).collect();
+        assert_eq!(names, vec!["node-exited", "recover"]);
+    }
+
+    #[test]
+    fn jepsen_start_stop_pairs_and_unclosed_faults() {
+        let h = history(vec![
+            Op::nemesis(1, "start", serde_json::Value::Null),
+            Op::nemesis(2, "start", json!("Cut off {:n1 #{:n2}}")),
+            Op::nemesis(5, "stop", serde_json::Value::Null),
+            Op::nemesis(6, "stop", json!("fully connected")),
+            Op::nemesis(7, "start-pause", json!([["n3"], ["n1", "n2"]])),
+            Op::nemesis(9, "start-kill", json!({"error": "no such <node>"})),
+        ]);
+        let (faults, _) = faults(&h);
+        assert_eq!(faults.len(), 3);
+        assert_eq!(faults[0].label(), "fault Cut off {:n1 #{:n2}}");
+        assert_eq!((faults[0].start, faults[0].end), (1, 5));
+        assert_eq!(faults[1].targets, "n3 | n1 n2");
+        assert_eq!(faults[1].ended_by, "end of history");
+        assert_eq!(faults[2].targets, "failed: no such <node>");
+    }
+}

@@ -1,0 +1,171 @@
+//! JUnit XML, the format CI systems read: one `<testcase>` per run; an
+//! invalid or undecided run is a `<failure>` carrying the anomaly in words,
+//! a crashed run an `<error>`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::RunRecord;
+
+pub fn render(suite: &str, records: &[RunRecord]) -> String {
+    let count = |w: &str| records.iter().filter(|r| r.verdict_word() == w).count();
+    let failures = count("invalid") + count("unknown");
+    let errors = count("crashed");
+    let time: f64 = records.iter().map(|r| r.seconds).sum();
+    let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S");
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        x,
+        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">",
+        esc(suite),
+        records.len()
+    );
+    let _ = writeln!(
+        x,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{time:.3}\" timestamp=\"{stamp}\">",
+        esc(suite),
+        records.len()
+    );
+    for r in records {
+        let _ = writeln!(
+            x,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
+            esc(&r.group),
+            esc(&format!("{} seed {}", r.name, r.seed)),
+            r.seconds
+        );
+        match &r.outcome {
+            Ok(f) => {
+                let word = r.verdict_word();
+                if word != "valid" {
+                    let message = if f.caught_by.is_empty() {
+                        format!("{word}: a checker could not decide")
+                    } else {
+                        format!("{word}: {}", f.caught_by.join(", "))
+                    };
+                    let _ = writeln!(
+                        x,
+                        "      <failure type=\"{word}\" message=\"{}\">{}</failure>",
+                        esc(&message),
+                        esc(&f.summary)
+                    );
+                }
+                let _ = writeln!(
+                    x,
+                    "      <system-out>{}</system-out>",
+                    esc(&format!("run directory: {}\n{}", f.dir.display(), r.line()))
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    x,
+                    "      <error type=\"crashed\" message=\"{}\">{}</error>",
+                    esc(first_line(e)),
+                    esc(e)
+                );
+            }
+        }
+        x.push_str("    </testcase>\n");
+    }
+    x.push_str("  </testsuite>\n</testsuites>\n");
+    x
+}
+
+pub fn write(path: &Path, suite: &str, records: &[RunRecord]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, render(suite, records))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// Escapes text and attribute values; drops characters XML 1.0 forbids
+/// (a node log line may hold anything).
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Verdict;
+    use crate::suite::Finished;
+
+    fn rec(name: &str, outcome: Result<Verdict, &str>) -> RunRecord {
+        RunRecord {
+            name: name.into(),
+            group: "test-all.kill".into(),
+            seed: 7,
+            seconds: 2.5,
+            outcome: outcome
+                .map(|verdict| Finished {
+                    dir: "histories/x".into(),
+                    verdict,
+                    ops: (10, 1, 0),
+                    faults: 2,
+                    caught_by: if verdict == Verdict::Invalid {
+                        vec!["linearizable"]
+                    } else {
+                        vec![]
+                    },
+                    summary: "key k1: read 3 <but> \"4\" & \u{1}".into(),
+                })
+                .map_err(str::to_string),
+        }
+    }
+
+    #[test]
+    fn failures_errors_and_passes_are_well_formed() {
+        let xml = render(
+            "harness <test-all>",
+            &[
+                rec("kill n3 #1", Ok(Verdict::Valid)),
+                rec("kill n3 #2", Ok(Verdict::Invalid)),
+                rec("kill n3 #3", Ok(Verdict::Unknown)),
+                rec("kill n3 #4", Err("no leader <elected>")),
+            ],
+        );
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(root.attribute("tests"), Some("4"));
+        assert_eq!(root.attribute("failures"), Some("2"));
+        assert_eq!(root.attribute("errors"), Some("1"));
+        let cases: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(cases.len(), 4);
+        assert_eq!(cases[0].attribute("name"), Some("kill n3 #1 seed 7"));
+        assert!(!cases[0].children().any(|c| c.has_tag_name("failure")));
+        let failure = cases[1]
+            .children()
+            .find(|c| c.has_tag_name("failure"))
+            .unwrap();
+        assert_eq!(failure.attribute("message"), Some("invalid: linearizable"));
+        assert_eq!(failure.text(), Some("key k1: read 3 <but> \"4\" & "));
+        let unknown = cases[2].children().find(|c| c.has_tag_name("failure"));
+        assert_eq!(unknown.unwrap().attribute("type"), Some("unknown"));
+        let error = cases[3]
+            .children()
+            .find(|c| c.has_tag_name("error"))
+            .unwrap();
+        assert_eq!(error.text(), Some("no leader <elected>"));
+    }
+}
