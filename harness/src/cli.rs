@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::check::DEFAULT_BUDGET;
 use crate::nemesis::Kind;
+use crate::nemesis::partition::Shape;
+use crate::nemesis::targets::Target;
 use crate::sim::Workload;
 
 /// Jepsen-style fault injection and consistency checking for the Raft KV node.
@@ -198,6 +200,15 @@ pub struct LoadArgs {
     /// Mean seconds between fault starts and stops.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub nemesis_interval: f64,
+    /// Partition shapes to draw from, comma-separated: random-halves,
+    /// isolate-one, isolate-leader, majorities-ring, bridge (default: all).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub partition_shapes: Vec<Shape>,
+    /// Nodes that kills and pauses hit, comma-separated: one, leader,
+    /// minority, majority, all (default: all of these, whole-cluster
+    /// crashes rarest).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub fault_targets: Vec<Target>,
     /// Seed of every random choice of the harness (default: random).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -267,7 +278,7 @@ pub struct NemesisSets(pub Vec<Vec<Kind>>);
 fn parse_nemesis_sets(s: &str) -> Result<NemesisSets, String> {
     let sets = s
         .split(';')
-        .map(|set| Kind::parse_list(set))
+        .map(Kind::parse_list)
         .collect::<Result<Vec<_>, _>>()?;
     if sets.is_empty() {
         return Err("expected at least one nemesis set".into());

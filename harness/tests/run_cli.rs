@@ -215,6 +215,10 @@ fn bad_flags_exit_254_and_name_the_flag() {
             &["--node-bin", "/nonexistent/node"][..],
             "/nonexistent/node",
         ),
+        (
+            &["--partition-shapes", "isolate-leader,zigzag"][..],
+            "zigzag",
+        ),
     ] {
         let mut h = Harness::start(args);
         let (code, out) = h.wait(Duration::from_secs(30));
@@ -288,8 +292,12 @@ fn nodes_that_fall_behind_catch_up_by_snapshot_and_the_run_stays_valid() {
     let mut taken = 0;
     let mut installed = 0;
     for n in ["n1", "n2", "n3"] {
-        let events = std::fs::read_to_string(dir.join("nodes").join(n).join("events.jsonl")).unwrap();
-        for line in events.lines().filter(|l| l.contains("\"event\":\"snapshot\"")) {
+        let events =
+            std::fs::read_to_string(dir.join("nodes").join(n).join("events.jsonl")).unwrap();
+        for line in events
+            .lines()
+            .filter(|l| l.contains("\"event\":\"snapshot\""))
+        {
             let e: Value = serde_json::from_str(line).unwrap();
             match e["how"].as_str() {
                 Some("taken") => taken += 1,
@@ -299,7 +307,10 @@ fn nodes_that_fall_behind_catch_up_by_snapshot_and_the_run_stays_valid() {
         }
     }
     assert!(taken >= 3, "only {taken} snapshots taken");
-    assert!(installed >= 1, "no node caught up by InstallSnapshot ({taken} taken)");
+    assert!(
+        installed >= 1,
+        "no node caught up by InstallSnapshot ({taken} taken)"
+    );
     let run = read_json(&dir.join("run.json"));
     assert_eq!(run["options"]["snapshot_every"], 20);
     assert_no_nodes_left(h.store.path());

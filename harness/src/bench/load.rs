@@ -17,9 +17,17 @@ use crate::sim::Rng;
 
 const OP_TIMEOUT: Duration = Duration::from_secs(1);
 const WARM_UP: Duration = Duration::from_secs(1);
+/// Workers that share one HTTP/2 connection to a node, as the threads of a
+/// real application share a channel. A connection per worker cost about 40%
+/// more CPU per operation (client and leader together: every request and
+/// response a system call of its own) on this 2-core machine, where the
+/// client competes with the nodes for the CPU.
+const WORKERS_PER_CONNECTION: usize = 64;
 
 struct Shared {
     addrs: Vec<(String, SocketAddr)>,
+    /// For each node, the connections the workers share (they reconnect by themselves).
+    conns: Vec<Vec<NodeClient>>,
     cluster_id: String,
     /// Index into `addrs` of the node believed to lead.
     leader: AtomicUsize,
@@ -63,7 +71,20 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
     let Some((leader, _)) = wait_for_leader(&addrs, "bench", Duration::from_secs(30)).await else {
         return Err(RunError::Harness("no leader elected within 30 s".into()));
     };
+    let per_node = opts.concurrency.div_ceil(WORKERS_PER_CONNECTION).max(1);
+    let mut conns = Vec::new();
+    for (_, addr) in &addrs {
+        let mut node = Vec::new();
+        for _ in 0..per_node {
+            node.push(
+                NodeClient::new(&addr.to_string(), "bench", OP_TIMEOUT)
+                    .map_err(|e| RunError::Harness(e.to_string()))?,
+            );
+        }
+        conns.push(node);
+    }
     let shared = Arc::new(Shared {
+        conns,
         leader: AtomicUsize::new(addrs.iter().position(|(id, _)| *id == leader).unwrap_or(0)),
         addrs,
         cluster_id: "bench".into(),
@@ -185,7 +206,11 @@ async fn worker(
     keys: usize,
 ) -> WorkerResult {
     let mut rng = Rng::new(w as u64 + 1);
-    let mut conns: Vec<Option<NodeClient>> = (0..shared.addrs.len()).map(|_| None).collect();
+    let mut conns: Vec<NodeClient> = shared
+        .conns
+        .iter()
+        .map(|node| node[w % node.len()].clone())
+        .collect();
     let mut r = WorkerResult {
         latency: Histogram::new(3).expect("valid precision"),
         ops: 0,
@@ -195,14 +220,7 @@ async fn worker(
     let mut seq = 0;
     while !shared.stop.load(Ordering::Relaxed) {
         let target = shared.leader.load(Ordering::Relaxed);
-        let conn = conns[target].get_or_insert_with(|| {
-            NodeClient::new(
-                &shared.addrs[target].1.to_string(),
-                &shared.cluster_id,
-                OP_TIMEOUT,
-            )
-            .expect("node addresses are socket addresses")
-        });
+        let conn = &mut conns[target];
         let key = format!("bench-{}", rng.below(keys as u64));
         let write = match workload {
             BenchWorkload::Write => true,
@@ -254,7 +272,6 @@ async fn worker(
                     Ordering::SeqCst,
                     Ordering::SeqCst,
                 );
-                conns[target] = None;
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }

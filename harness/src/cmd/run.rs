@@ -22,6 +22,8 @@ impl LoadArgs {
             ops_per_key: self.ops_per_key,
             nemeses,
             nemesis_interval: Duration::from_secs_f64(self.nemesis_interval),
+            partition_shapes: self.partition_shapes.clone(),
+            fault_targets: self.fault_targets.clone(),
             seed: self.seed.unwrap_or_else(random_seed),
             store: self.store.clone(),
             node_bin: self.node_bin.clone(),

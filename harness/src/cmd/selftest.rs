@@ -8,6 +8,8 @@ use std::time::Duration;
 use crate::check::Verdict;
 use crate::cli::SelftestArgs;
 use crate::nemesis::Kind;
+use crate::nemesis::partition::Shape;
+use crate::nemesis::targets::Target;
 use crate::run::{RunError, RunOptions};
 use crate::sim::Workload;
 use crate::suite::{self, RunRecord};
@@ -20,6 +22,10 @@ pub struct Plan {
     pub nemeses: &'static [Kind],
     pub workload: Workload,
     pub interval: f64,
+    /// Partition shapes (empty: all).
+    pub shapes: &'static [Shape],
+    /// Kill and pause targets (empty: all).
+    pub targets: &'static [Target],
     pub keys: usize,
     pub rate: f64,
     pub concurrency: usize,
@@ -34,18 +40,24 @@ pub const PLANS: [Plan; 5] = [
         nemeses: &[Kind::Partition, Kind::Pause],
         workload: Workload::Register,
         interval: 1.0,
+        shapes: &[Shape::IsolateLeader],
+        targets: &[],
         keys: 2,
         rate: 500.0,
         concurrency: 12,
     },
-    // A lagging node wins an election and overwrites committed entries:
-    // make nodes lag (partitions) and force elections (kills).
+    // A lagging node wins an election and overwrites committed entries.
+    // A bridge cuts one end off from the leader while it still reaches the
+    // middle node, so it falls behind yet can win the middle's vote once
+    // the kills take the leader away.
     Plan {
         bug: "vote-any-log",
         nodes: 3,
         nemeses: &[Kind::Partition, Kind::Kill],
         workload: Workload::Register,
-        interval: 1.5,
+        interval: 1.0,
+        shapes: &[Shape::Bridge],
+        targets: &[],
         keys: 4,
         rate: 300.0,
         concurrency: 10,
@@ -58,17 +70,22 @@ pub const PLANS: [Plan; 5] = [
         nemeses: &[Kind::Partition, Kind::Kill],
         workload: Workload::Register,
         interval: 1.0,
+        shapes: &[],
+        targets: &[],
         keys: 4,
         rate: 300.0,
         concurrency: 10,
     },
-    // Acknowledged writes still in a user-space buffer die with kill -9.
+    // Acknowledged writes still in a user-space buffer die with kill -9:
+    // whole-cluster and majority crashes, Jepsen's durability nemesis.
     Plan {
         bug: "lazy-persist",
         nodes: 3,
         nemeses: &[Kind::Kill],
         workload: Workload::Register,
-        interval: 2.0,
+        interval: 1.5,
+        shapes: &[],
+        targets: &[Target::All, Target::Majority],
         keys: 4,
         rate: 300.0,
         concurrency: 10,
@@ -80,7 +97,9 @@ pub const PLANS: [Plan; 5] = [
         nodes: 3,
         nemeses: &[Kind::Kill, Kind::Pause],
         workload: Workload::Append,
-        interval: 3.0,
+        interval: 2.0,
+        shapes: &[],
+        targets: &[],
         keys: 4,
         rate: 300.0,
         concurrency: 10,
@@ -217,6 +236,8 @@ pub fn options(plan: &Plan, seed: u64, secs: f64, args: &SelftestArgs) -> RunOpt
         ops_per_key: 200,
         nemeses: plan.nemeses.to_vec(),
         nemesis_interval: Duration::from_secs_f64(interval),
+        partition_shapes: plan.shapes.to_vec(),
+        fault_targets: plan.targets.to_vec(),
         seed,
         store: args.store.join(plan.bug),
         node_bin: None,
@@ -225,9 +246,21 @@ pub fn options(plan: &Plan, seed: u64, secs: f64, args: &SelftestArgs) -> RunOpt
         check_budget: Duration::from_secs(60),
         node_args: vec![format!("--bug={}", plan.bug)],
         command: format!(
-            "harness run --nodes {} --nemesis {label} --nemesis-interval {interval} --workload {} \
+            "harness run --nodes {} --nemesis {label} --nemesis-interval {interval}{} --workload {} \
              --keys {} --rate {} --concurrency {} --time-limit {secs} --node-arg=--bug={} --seed {seed}",
             plan.nodes,
+            {
+                let mut extra = String::new();
+                if !plan.shapes.is_empty() {
+                    let names: Vec<&str> = plan.shapes.iter().map(|s| s.name()).collect();
+                    extra += &format!(" --partition-shapes {}", names.join(","));
+                }
+                if !plan.targets.is_empty() {
+                    let names: Vec<&str> = plan.targets.iter().map(|t| t.name()).collect();
+                    extra += &format!(" --fault-targets {}", names.join(","));
+                }
+                extra
+            },
             match plan.workload {
                 Workload::Register => "register",
                 Workload::Append => "append",

@@ -75,6 +75,14 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
         "--nemesis-interval".into(),
         opts.nemesis_interval.as_secs_f64().to_string(),
     ];
+    if !opts.partition_shapes.is_empty() {
+        let names: Vec<&str> = opts.partition_shapes.iter().map(|s| s.name()).collect();
+        words.extend(["--partition-shapes".into(), names.join(",")]);
+    }
+    if !opts.fault_targets.is_empty() {
+        let names: Vec<&str> = opts.fault_targets.iter().map(|t| t.name()).collect();
+        words.extend(["--fault-targets".into(), names.join(",")]);
+    }
     if let Some(n) = opts.snapshot_every {
         words.extend(["--snapshot-every".into(), n.to_string()]);
     }

@@ -11,6 +11,17 @@ use crate::net::CutMode;
 #[derive(Default)]
 pub struct PartitionNemesis {
     active: Option<partition::Partition>,
+    /// The shapes to draw from; empty: all of them.
+    shapes: Vec<Shape>,
+}
+
+impl PartitionNemesis {
+    pub fn with_shapes(shapes: Vec<Shape>) -> PartitionNemesis {
+        PartitionNemesis {
+            active: None,
+            shapes,
+        }
+    }
 }
 
 impl Nemesis for PartitionNemesis {
@@ -20,8 +31,14 @@ impl Nemesis for PartitionNemesis {
 
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
         let ids = ctx.cluster.ids();
-        let shapes: Vec<Shape> = Shape::ALL
-            .into_iter()
+        let allowed: &[Shape] = if self.shapes.is_empty() {
+            &Shape::ALL
+        } else {
+            &self.shapes
+        };
+        let shapes: Vec<Shape> = allowed
+            .iter()
+            .copied()
             .filter(|s| ids.len() >= s.min_nodes())
             .collect();
         if shapes.is_empty() {

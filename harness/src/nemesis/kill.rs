@@ -9,7 +9,9 @@ use crate::cluster::ClusterError;
 
 #[derive(Default)]
 pub struct KillNemesis {
-    killed: Vec<String>,
+    pub(super) killed: Vec<String>,
+    /// The targets to draw from; empty: all, weighted.
+    pub targets: Vec<Target>,
 }
 
 impl Nemesis for KillNemesis {
@@ -18,7 +20,7 @@ impl Nemesis for KillNemesis {
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
-        let target = Target::pick(ctx.rng);
+        let target = Target::pick_from(&self.targets, ctx.rng);
         let nodes = targets::choose(target, &ctx.cluster.ids(), ctx.leader.as_deref(), ctx.rng);
         for n in &nodes {
             ctx.cluster.kill(n)?;

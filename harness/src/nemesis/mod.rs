@@ -67,11 +67,23 @@ impl Kind {
         Ok(kinds)
     }
 
-    pub fn build(self) -> Box<dyn Nemesis> {
+    /// `shapes`: the partition shapes to draw from; `targets`: the nodes
+    /// kills and pauses hit (empty: all of them).
+    pub fn build(
+        self,
+        shapes: &[partition::Shape],
+        targets: &[targets::Target],
+    ) -> Box<dyn Nemesis> {
         match self {
-            Kind::Partition => Box::new(cut::PartitionNemesis::default()),
-            Kind::Kill => Box::new(kill::KillNemesis::default()),
-            Kind::Pause => Box::new(pause::PauseNemesis::default()),
+            Kind::Partition => Box::new(cut::PartitionNemesis::with_shapes(shapes.to_vec())),
+            Kind::Kill => Box::new(kill::KillNemesis {
+                targets: targets.to_vec(),
+                ..Default::default()
+            }),
+            Kind::Pause => Box::new(pause::PauseNemesis {
+                targets: targets.to_vec(),
+                ..Default::default()
+            }),
         }
     }
 }

@@ -10,7 +10,9 @@ use crate::cluster::ClusterError;
 
 #[derive(Default)]
 pub struct PauseNemesis {
-    paused: Vec<String>,
+    pub(super) paused: Vec<String>,
+    /// The targets to draw from; empty: all, weighted.
+    pub targets: Vec<Target>,
 }
 
 impl Nemesis for PauseNemesis {
@@ -19,7 +21,7 @@ impl Nemesis for PauseNemesis {
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
-        let target = Target::pick(ctx.rng);
+        let target = Target::pick_from(&self.targets, ctx.rng);
         let nodes = targets::choose(target, &ctx.cluster.ids(), ctx.leader.as_deref(), ctx.rng);
         for n in &nodes {
             ctx.cluster.pause(n)?;

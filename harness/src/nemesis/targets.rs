@@ -23,6 +23,15 @@ impl Target {
         Target::All,
     ];
 
+    /// A random target from `allowed`, or, when it is empty, from all of
+    /// them, losing every node at once being rarer than losing one.
+    pub fn pick_from(allowed: &[Target], rng: &mut Rng) -> Target {
+        if !allowed.is_empty() {
+            return allowed[rng.below(allowed.len() as u64) as usize];
+        }
+        Target::pick(rng)
+    }
+
     /// A random target; losing every node at once is rarer than losing one.
     pub fn pick(rng: &mut Rng) -> Target {
         match rng.below(10) {
@@ -42,6 +51,21 @@ impl Target {
             Target::Majority => "majority",
             Target::All => "all",
         }
+    }
+}
+
+impl std::str::FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Target, String> {
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown fault target {s:?} (expected one, leader, minority, majority or all)"
+                )
+            })
     }
 }
 

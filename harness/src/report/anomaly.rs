@@ -142,6 +142,10 @@ pub fn window_svg(f: &Failure) -> String {
     for (l, p) in procs.iter().enumerate() {
         let y = top + LANE * l as f64;
         svg.text(4.0, y + 24.0, "start", "rowlabel", &format!("process {p}"));
+        // Labels sit above their bars, left to right; one that would run
+        // into the previous label is left to the tooltip (never the stuck
+        // operation's).
+        let mut next_free = 0.0;
         for o in ops.iter().filter(|o| o.process == *p) {
             let stuck = o.index == f.op.index;
             let x0 = sc.x(o.invoke);
@@ -168,10 +172,8 @@ pub fn window_svg(f: &Failure) -> String {
                 (false, None) => String::new(),
             };
             let title = format!(
-                "{badge}op {} · process {} · {} · {} → {}{}",
-                o.index,
+                "{badge}{label} · process {} · {} → {}{}",
                 o.process,
-                label,
                 fmt_time(o.invoke, sc.span()),
                 o.complete
                     .map_or("no completion".into(), |c| fmt_time(c, sc.span())),
@@ -182,15 +184,20 @@ pub fn window_svg(f: &Failure) -> String {
                 }
             );
             svg.rect(x0, y + 14.0, x1 - x0, 14.0, class, Some(&title));
-            let text = format!("{badge}{label}");
-            svg.text_titled(
-                x0,
-                y + 10.0,
-                "start",
-                if stuck { "wlabel bad" } else { "wlabel" },
-                &truncate(&text, 48),
-                &title,
-            );
+            let text = truncate(&format!("{badge}{label}"), 48);
+            let width = 6.6 * text.chars().count() as f64;
+            let lx = x0.min(WIDTH - 4.0 - width).max(LEFT);
+            if stuck || lx >= next_free {
+                svg.text_titled(
+                    lx,
+                    y + 10.0,
+                    "start",
+                    if stuck { "wlabel bad" } else { "wlabel" },
+                    &text,
+                    &title,
+                );
+                next_free = lx + width + 6.0;
+            }
         }
     }
     svg.line(sc.x0, bottom, sc.x1, bottom, "axisline");

@@ -81,7 +81,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -125,6 +125,16 @@ pub fn outcome_class(o: Outcome) -> &'static str {
         Outcome::Fail => "fail",
         Outcome::Info => "info",
         Outcome::Pending => "pending",
+    }
+}
+
+/// The CSS class an operation is drawn with: its outcome, except that a
+/// cas that failed with `mismatch` (an ordinary answer: the value differed)
+/// is told apart from failures such as `not-leader`.
+pub fn op_class(op: &Operation<'_>) -> &'static str {
+    match op.completion_client() {
+        Some(c) if op.outcome() == Outcome::Fail && c.is_mismatch() => "mismatch",
+        _ => outcome_class(op.outcome()),
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::View;
-use super::html::{fmt_duration, outcome_class, thousands};
+use super::html::{fmt_duration, op_class, thousands};
 use super::svg::{Svg, TimeScale, nice_step, num, time_ticks};
 use super::timeline::{WIDTH, kind_class, scale};
 use crate::history::{F, Outcome};
@@ -28,12 +28,16 @@ const BUCKETS: u64 = 60;
 /// Bucket width in ns: a round duration (1, 2 or 5 times a power of ten)
 /// giving about [`BUCKETS`] buckets, at most 1.5 times as many.
 fn bucket_ns(end: u64) -> u64 {
-    let x = end as f64 / BUCKETS as f64;
-    let mut step = nice_step(x);
-    while step > x * 1.5 {
-        step = nice_step(step * 0.49);
+    let limit = end as f64 / BUCKETS as f64 * 1.5;
+    if limit < 1.0 {
+        return 1;
     }
-    (step as u64).max(1)
+    let p = 10f64.powf(limit.log10().floor());
+    let m = [5.0, 2.0, 1.0]
+        .into_iter()
+        .find(|m| m * p <= limit)
+        .unwrap_or(1.0);
+    ((m * p) as u64).max(1)
 }
 
 /// The `q` quantile of sorted values (nearest rank).
@@ -118,7 +122,7 @@ pub fn latency_chart(view: &View<'_>) -> (String, usize) {
     for op in &view.ops {
         let Some(l) = op.latency() else { continue };
         let (x, y) = (sc.x(op.invoke.time), ys.y(l));
-        let class = outcome_class(op.outcome());
+        let class = op_class(op);
         if !seen.insert(((x / 2.0) as i64, (y / 2.0) as i64, class, op.f())) {
             continue;
         }
@@ -247,7 +251,7 @@ pub fn section(view: &View<'_>) -> String {
     let mut out = String::new();
     let (lat, marks) = latency_chart(view);
     out.push_str(
-        "<div class=\"legend\"><span class=\"key ok\"></span>ok <span class=\"key fail\"></span>fail \
+        "<div class=\"legend\"><span class=\"key ok\"></span>ok <span class=\"key fail\"></span>fail <span class=\"key mismatch\"></span>cas mismatch \
          <span class=\"key info\"></span>info · ● read ■ write ▲ cas ◆ append · \
          <span class=\"line p50\"></span>p50 <span class=\"line p95\"></span>p95 \
          <span class=\"line p99\"></span>p99 (ok operations, per time bucket)</div>",

@@ -223,7 +223,7 @@ pub fn nodes(
         }
     }
     let mut nodes: Vec<NodeInfo> = by_id.into_values().collect();
-    nodes.sort_by(|a, b| natural_key(&a.id).cmp(&natural_key(&b.id)));
+    nodes.sort_by_key(|n| natural_key(&n.id));
     nodes
 }
 
@@ -273,7 +273,7 @@ pub fn section(nodes: &[NodeInfo], dir: Option<&Path>, has_logs: bool, source: &
     out.push_str(
         "<table class=\"nodes\"><thead><tr><th>node</th><th>starts</th><th>restarts</th>\
          <th>kills</th><th>pauses</th><th>leader in terms</th><th>terms seen</th>\
-         <th>last applied index</th><th>applied entries</th><th>snapshots</th><th>logs</th></tr></thead><tbody>",
+         <th>last applied index</th><th>apply events</th><th>snapshots</th><th>logs</th></tr></thead><tbody>",
     );
     for (i, n) in nodes.iter().enumerate() {
         let starts = n.starts.map_or("–".to_string(), |s| s.to_string());

@@ -58,6 +58,7 @@ svg .rowlabel { font-weight: 600; }
 svg .lanelabel { fill: #6b7280; font-size: 9.5px; }
 .ok { fill: #2e9e4f; background: #2e9e4f; }
 .fail { fill: #d93025; background: #d93025; }
+.mismatch { fill: #f4a9a3; background: #f4a9a3; }
 .info { fill: #f29900; background: #f29900; }
 .pending { fill: #b08bd0; background: #b08bd0; }
 .fk-partition { fill: #7c3aed; background: #7c3aed; }
@@ -80,7 +81,7 @@ svg .anomaly { fill: #c62828; }
 svg .anomaly-line { stroke: #c62828; stroke-dasharray: 2 2; }
 svg .anomaly-label, svg .bad { fill: #c62828; font-weight: 700; }
 svg .stuck { fill: none; stroke: #c62828; stroke-width: 2; }
-svg .marks .ok, svg .marks .fail, svg .marks .info { fill-opacity: 0.6; }
+svg .marks .ok, svg .marks .fail, svg .marks .mismatch, svg .marks .info { fill-opacity: 0.6; }
 svg .pline { fill: none; stroke-width: 1.6; }
 svg .p50 { stroke: #111; } svg .p95 { stroke: #555; stroke-dasharray: 6 3; } svg .p99 { stroke: #888; stroke-dasharray: 2 2; }
 svg .wbar { stroke: #4b5563; stroke-width: 0.6; }
@@ -142,9 +143,9 @@ pub fn page(view: &View<'_>) -> String {
     for (id, title, body) in sections {
         let _ = write!(out, "<section id=\"{id}\"><h2>{title}</h2>{body}</section>");
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<footer>Written by harness {} from {}. Self-contained: no scripts, nothing loaded from the network.</footer></body></html>\n",
+        "<footer>Written by harness {} from {}. Self-contained: no scripts, nothing loaded from the network.</footer></body></html>",
         env!("CARGO_PKG_VERSION"),
         esc(&input.path.display().to_string())
     );

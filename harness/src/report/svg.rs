@@ -220,19 +220,20 @@ pub fn time_ticks(t0: u64, t1: u64, n: usize) -> Vec<(u64, String)> {
     let step = nice_step(span as f64 / n.max(1) as f64) as u64;
     let step = step.max(1);
     let first = t0.div_ceil(step) * step;
-    let (unit, name) = if step >= 1_000_000_000 || span >= 10_000_000_000 {
+    // The unit suits the largest time shown (`9.5 s`, not `9500 ms`), the
+    // decimals suit the step.
+    let (unit, name) = if t1 >= 1_000_000_000 {
         (1e9, "s")
-    } else if step >= 1_000_000 {
+    } else if t1 >= 1_000_000 {
         (1e6, "ms")
     } else {
         (1e3, "µs")
     };
-    let decimals = if (step as f64 / unit).fract() == 0.0 && step as f64 >= unit {
+    let rel = step as f64 / unit;
+    let decimals = if rel >= 1.0 {
         0
-    } else if step as f64 * 10.0 >= unit {
-        1
     } else {
-        2
+        ((-rel.log10()).ceil() as usize).min(6)
     };
     (0..)
         .map(|i| first + i * step)
@@ -287,6 +288,11 @@ mod tests {
         assert_eq!(t[1].1, "2 ms");
         let t = time_ticks(0, 60_000_000_000, 12);
         assert_eq!(t[1].1, "5 s");
+        let t = time_ticks(9_400_000_000, 11_600_000_000, 10);
+        assert_eq!(t[0].1, "9.5 s");
+        assert_eq!(t[1].1, "10.0 s");
+        let t = time_ticks(15_150_000_000, 15_152_000_000, 4);
+        assert_eq!(t[0].1, "15.1500 s");
         assert_eq!(nice_step(3.0), 5.0);
         assert_eq!(num(2.04), "2");
         assert_eq!(num(2.25), "2.3");

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use super::View;
-use super::html::{esc, fmt_time, op_title, outcome_class, thousands, truncate};
+use super::html::{esc, fmt_time, op_class, op_title, thousands, truncate};
 use super::nodes::node_colour;
 use super::svg::{Svg, TimeScale, time_ticks};
 use crate::history::{Operation, ProcessId};
@@ -220,10 +220,15 @@ pub fn timeline(view: &View<'_>) -> Drawn {
             .enumerate()
             .map(|(i, o)| (o.index(), i))
             .collect();
-        for a in &view.anomalies {
-            let Some(&i) = by_index.get(&a.op) else {
-                continue;
-            };
+        // Labels of anomalies close together are merged: `key k1 (+2)`.
+        let mut labels: Vec<(f64, String, String, usize)> = Vec::new();
+        let mut marks: Vec<(usize, &super::anomaly::Mark)> = view
+            .anomalies
+            .iter()
+            .filter_map(|a| by_index.get(&a.op).map(|&i| (i, a)))
+            .collect();
+        marks.sort_by_key(|&(i, _)| ops[i].invoke.time);
+        for &(i, a) in &marks {
             let op = &ops[i];
             let x = sc.x(op.invoke.time);
             let d = format!(
@@ -233,14 +238,14 @@ pub fn timeline(view: &View<'_>) -> Drawn {
             );
             let title = format!("{}: {}", a.label, a.sentence);
             svg.path(&d, "anomaly", Some(&title));
-            svg.text_titled(
-                x + 7.0,
-                anomaly_y + 13.0,
-                "start",
-                "anomaly-label",
-                &a.label,
-                &title,
-            );
+            match labels.last_mut() {
+                Some(last) if x < last.0 + 7.0 + 6.8 * (last.1.chars().count() + 6) as f64 => {
+                    last.2.push('\n');
+                    last.2.push_str(&title);
+                    last.3 += 1;
+                }
+                _ => labels.push((x, a.label.clone(), title.clone(), 0)),
+            }
             let lane_top = lanes_y + LANE_H * lane_of[i] as f64;
             let x1 = sc.x(op.completion.map_or(view.end, |c| c.time));
             svg.line(x, anomaly_y + 15.0, x, lane_top, "anomaly-line");
@@ -252,6 +257,20 @@ pub fn timeline(view: &View<'_>) -> Drawn {
                 "stuck",
                 Some(&title),
             );
+        }
+        for (x, label, title, more) in labels {
+            let text = if more > 0 {
+                format!("{label} (+{more})")
+            } else {
+                label
+            };
+            let width = 6.8 * text.chars().count() as f64;
+            let (lx, anchor) = if x + 7.0 + width > WIDTH {
+                (x - 7.0, "end")
+            } else {
+                (x + 7.0, "start")
+            };
+            svg.text_titled(lx, anomaly_y + 13.0, anchor, "anomaly-label", &text, &title);
         }
     }
 
@@ -320,7 +339,8 @@ pub fn timeline(view: &View<'_>) -> Drawn {
         svg.text(4.0, ry + 13.0, "start", "rowlabel", &truncate(&n.id, 16));
         // Labels go on top of every bar of the row, and only where they
         // overlap neither another label nor a later bar.
-        let mut labels: Vec<(f64, f64, &'static str, String)> = Vec::new();
+        // (start, end of the visible part, class, long text, short text)
+        let mut labels: Vec<(f64, f64, &'static str, String, String)> = Vec::new();
         for r in &n.roles {
             let (x0, x1) = (sc.x(r.start), sc.x(r.end));
             let title = format!(
@@ -341,12 +361,13 @@ pub fn timeline(view: &View<'_>) -> Drawn {
                         node_colour(i),
                         Some(&title),
                     );
-                    let label = if x1 - x0 > 70.0 {
-                        format!("leader t{}", r.term)
-                    } else {
-                        format!("t{}", r.term)
-                    };
-                    labels.push((x0, x1, "leaderlabel", label));
+                    labels.push((
+                        x0,
+                        x1,
+                        "leaderlabel",
+                        format!("leader t{}", r.term),
+                        format!("t{}", r.term),
+                    ));
                 }
                 "candidate" => svg.rect(
                     x0,
@@ -376,18 +397,25 @@ pub fn timeline(view: &View<'_>) -> Drawn {
                     fmt_time(b, span)
                 );
                 svg.rect(x0, ry + 3.0, x1 - x0, ROW_H - 6.0, class, Some(&title));
-                // A bar drawn over a label hides it: drop those labels.
-                labels.retain(|l| l.0 + 3.0 + 6.2 * l.3.chars().count() as f64 <= x0 || l.0 >= x1);
-                labels.push((x0, x1, "statelabel", class.to_string()));
+                // A bar drawn over a label's span leaves it only what is
+                // left of the bar.
+                for l in labels.iter_mut().filter(|l| l.0 < x1 && l.1 > x0) {
+                    l.1 = if x0 > l.0 { x0 } else { l.0 };
+                }
+                labels.push((x0, x1, "statelabel", class.to_string(), String::new()));
             }
         }
         let mut next_free = 0.0;
         labels.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (x0, x1, class, text) in labels {
-            let w = 6.2 * text.chars().count() as f64;
-            if x1 - x0 >= w + 5.0 && x0 >= next_free {
+        for (x0, x1, class, long, short) in labels {
+            let fits =
+                |t: &String| !t.is_empty() && x1 - x0 >= 6.2 * t.chars().count() as f64 + 5.0;
+            let Some(text) = [long, short].into_iter().find(fits) else {
+                continue;
+            };
+            if x0 >= next_free {
                 svg.text(x0 + 3.0, ry + 13.0, "start", class, &text);
-                next_free = x0 + 3.0 + w + 2.0;
+                next_free = x0 + 3.0 + 6.2 * text.chars().count() as f64 + 2.0;
             }
         }
     }
@@ -395,15 +423,14 @@ pub fn timeline(view: &View<'_>) -> Drawn {
     // Client lanes.
     for (l, ps) in procs.iter().enumerate() {
         let ry = lanes_y + LANE_H * l as f64;
-        let shown: Vec<String> = ps.iter().take(3).map(|p| format!("p{p}")).collect();
-        let more = if ps.len() > 3 { " …" } else { "" };
+        let shown: Vec<String> = ps.iter().map(|p| format!("p{p}")).collect();
         let all: Vec<String> = ps.iter().map(|p| p.to_string()).collect();
         svg.text_titled(
             4.0,
             ry + 9.0,
             "start",
             "lanelabel",
-            &format!("{}{more}", shown.join(" ")),
+            &truncate(&shown.join(" "), 17),
             &format!(
                 "lane {}: processes {}",
                 l + 1,
@@ -433,7 +460,7 @@ pub fn timeline(view: &View<'_>) -> Drawn {
     };
     for (i, op) in ops.iter().enumerate() {
         let l = lane_of[i];
-        let class = outcome_class(op.outcome());
+        let class = op_class(op);
         let x0 = sc.x(op.invoke.time);
         let x1 = sc
             .x(op.completion.map_or(view.end, |c| c.time))
@@ -486,7 +513,7 @@ pub fn section(view: &View<'_>) -> String {
     let drawn = timeline(view);
     let mut out = String::new();
     out.push_str(
-        "<div class=\"legend\"><span class=\"key ok\"></span>ok <span class=\"key fail\"></span>fail \
+        "<div class=\"legend\"><span class=\"key ok\"></span>ok <span class=\"key fail\"></span>fail <span class=\"key mismatch\"></span>cas mismatch \
          <span class=\"key info\"></span>info (unknown outcome) <span class=\"key pending\"></span>no completion \
          <span class=\"key fk-partition\"></span>partition <span class=\"key fk-kill\"></span>kill \
          <span class=\"key fk-pause\"></span>pause <span class=\"key fk-other\"></span>other fault \

@@ -229,7 +229,11 @@ fn run_facts(out: &mut String, view: &View<'_>) {
     if let Some(Json::Object(opts)) = run.get("options") {
         let items: Vec<String> = opts
             .iter()
-            .filter(|(_, v)| !v.is_null())
+            .filter(|(_, v)| {
+                !(v.is_null()
+                    || v.as_array().is_some_and(Vec::is_empty)
+                    || v.as_str().is_some_and(str::is_empty))
+            })
             .map(|(k, v)| {
                 format!(
                     "<span class=\"opt\"><b>{}</b> {}</span>",

@@ -176,7 +176,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     for (i, kind) in opts.nemeses.iter().enumerate() {
         let seed = opts.seed ^ (0x9e37_79b9 * (i as u64 + 1));
         nemeses.push(tokio::spawn(schedule::run(
-            kind.build(),
+            kind.build(&opts.partition_shapes, &opts.fault_targets),
             sched.clone(),
             shared.clone(),
             seed,

@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::nemesis::Kind;
+use crate::nemesis::partition::Shape;
+use crate::nemesis::targets::Target;
 use crate::sim::Workload;
 
 #[derive(Clone, Debug)]
@@ -19,6 +21,10 @@ pub struct RunOptions {
     pub ops_per_key: u64,
     pub nemeses: Vec<Kind>,
     pub nemesis_interval: Duration,
+    /// Partition shapes to draw from; empty: all.
+    pub partition_shapes: Vec<Shape>,
+    /// Which nodes kills and pauses hit; empty: all targets.
+    pub fault_targets: Vec<Target>,
     pub seed: u64,
     pub store: PathBuf,
     /// `None`: the harness's own executable in node mode.
@@ -111,6 +117,8 @@ impl RunOptions {
             "ops_per_key": self.ops_per_key,
             "nemesis": self.nemeses.iter().map(|k| k.name()).collect::<Vec<_>>(),
             "nemesis_interval": self.nemesis_interval.as_secs_f64(),
+            "partition_shapes": self.partition_shapes.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            "fault_targets": self.fault_targets.iter().map(|t| t.name()).collect::<Vec<_>>(),
             "seed": self.seed,
             "node_bin": self.node_bin.as_ref().map(|p| p.display().to_string()),
             "snapshot_every": self.snapshot_every,

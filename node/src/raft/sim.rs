@@ -128,11 +128,17 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(n: usize, seed: u64) -> Sim {
+        Sim::with_bugs(n, seed, super::SeededBugs::default())
+    }
+
+    /// A cluster whose every node has the seeded `bugs`.
+    pub fn with_bugs(n: usize, seed: u64, bugs: super::SeededBugs) -> Sim {
         let ids: Vec<NodeId> = (1..=n).map(|i| NodeId(format!("n{i}"))).collect();
         let mut template = Config::new(ids[0].clone(), Vec::new());
         template.election_ticks = 10;
         template.heartbeat_ticks = 2;
         template.seed = seed;
+        template.bugs = bugs;
         Sim::with_config(ids, template, seed)
     }
 
