@@ -15,7 +15,9 @@
 //! durably, before the reply that says so leaves.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -49,14 +51,107 @@ pub enum Refusal {
 pub type WriteReply = oneshot::Sender<Result<Answer, Refusal>>;
 pub type ReadReply = oneshot::Sender<Result<(Option<Bytes>, LogIndex), Refusal>>;
 
+/// An answer to a client, ready to go.
+pub enum Reply {
+    Write(WriteReply, Result<Answer, Refusal>),
+    Read(ReadReply, Result<(Option<Bytes>, LogIndex), Refusal>),
+}
+
+impl Reply {
+    fn send(self) {
+        match self {
+            Reply::Write(tx, r) => {
+                let _ = tx.send(r);
+            }
+            Reply::Read(tx, r) => {
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+/// Hands the driver's answers to the handlers waiting for them.
+///
+/// Completing a handler's oneshot from the driver thread wakes a runtime
+/// worker from outside the runtime (a futex or eventfd system call and a
+/// context switch, for every answer). Instead the driver passes each round's
+/// answers in one batch to a task on the runtime, which completes them
+/// there: one wake-up per round, however many clients it answers.
+#[derive(Clone)]
+pub struct Replier(tokio::sync::mpsc::UnboundedSender<Vec<Reply>>);
+
+impl Replier {
+    /// Starts the task on the current tokio runtime.
+    pub fn spawn() -> Replier {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Reply>>();
+        tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                for r in batch {
+                    r.send();
+                }
+            }
+        });
+        Replier(tx)
+    }
+
+    /// Answers directly when the task is gone (the runtime is shutting down).
+    fn deliver(&self, batch: Vec<Reply>) {
+        if let Err(e) = self.0.send(batch) {
+            for r in e.0 {
+                r.send();
+            }
+        }
+    }
+}
+
+/// Reads on their way from the gRPC handlers to the driver.
+///
+/// While a ReadIndex round is in flight a new read can only join the next
+/// one, and the driver wakes anyway when the round ends (its heartbeats are
+/// answered, a tick, a step-down). So a handler only queues its read then,
+/// without waking the driver: a futex call and a context switch per read
+/// saved. Otherwise it queues it and wakes the driver with
+/// [`Event::ReadsQueued`].
+#[derive(Default)]
+pub struct ReadQueue {
+    queue: Mutex<Vec<(String, ReadReply)>>,
+    /// Set by the driver while a round is in flight.
+    round_in_flight: AtomicBool,
+}
+
+impl ReadQueue {
+    /// Queues a read. True if the driver must be woken for it.
+    pub fn push(&self, key: String, reply: ReadReply) -> bool {
+        self.lock().push((key, reply));
+        // After the push: a driver that clears the flag then looks at the
+        // queue either finds this read or is woken for it.
+        !self.round_in_flight.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, ReadReply)>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self) -> Vec<(String, ReadReply)> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Records whether a round is in flight; true if reads are waiting that
+    /// the driver must take now (no round will wake it for them).
+    fn set_round_in_flight(&self, in_flight: bool) -> bool {
+        self.round_in_flight.store(in_flight, Ordering::SeqCst);
+        !in_flight && !self.lock().is_empty()
+    }
+}
+
 pub struct NodeStatus {
     pub raft: Status,
     pub cluster_id: String,
 }
 
 pub enum Event {
-    /// A message from a peer.
-    Peer(Message),
+    /// Messages from a peer, as one batch came in.
+    Peers(Vec<Message>),
     /// A batch to this peer could not be delivered.
     Unreachable(NodeId),
     /// A snapshot transfer to this peer ended.
@@ -76,10 +171,8 @@ pub enum Event {
         cmd: Command,
         reply: WriteReply,
     },
-    Read {
-        key: String,
-        reply: ReadReply,
-    },
+    /// Reads were put in the [`ReadQueue`].
+    ReadsQueued,
     Status {
         reply: oneshot::Sender<NodeStatus>,
     },
@@ -103,6 +196,11 @@ pub struct Driver {
     events: EventLog,
     kv: KvState,
     outbox: Box<dyn Outbox>,
+    replier: Replier,
+    read_queue: Arc<ReadQueue>,
+    /// Answers from this round, delivered together once it is done (and
+    /// once the event log lines they depend on are written).
+    replies: Vec<Reply>,
     /// Proposals waiting to be applied, by the position they were given.
     proposals: BTreeMap<LogIndex, (Term, WriteReply)>,
     /// Reads waiting for a majority to confirm leadership.
@@ -112,7 +210,7 @@ pub struct Driver {
     next_read_ctx: u64,
     applied: LogIndex,
     /// Replies held back until the event log lines they depend on are written.
-    outgoing_writes: Vec<(WriteReply, Result<Answer, Refusal>)>,
+    outgoing_writes: Vec<Reply>,
     /// Snapshots received this round, waiting for the core's decision.
     incoming: Vec<(Snapshot, KvState)>,
     /// A snapshot of our own being written by a background thread.
@@ -139,6 +237,7 @@ impl Driver {
         kv: KvState,
         events: EventLog,
         outbox: Box<dyn Outbox>,
+        replier: Replier,
     ) -> Driver {
         let applied = raft.log().applied;
         Driver {
@@ -148,6 +247,9 @@ impl Driver {
             events,
             kv,
             outbox,
+            replier,
+            read_queue: Arc::new(ReadQueue::default()),
+            replies: Vec::new(),
             proposals: BTreeMap::new(),
             reads_unconfirmed: HashMap::new(),
             reads_confirmed: Vec::new(),
@@ -159,6 +261,11 @@ impl Driver {
         }
     }
 
+    /// Where the gRPC handlers put reads for this driver.
+    pub fn read_queue(&self) -> Arc<ReadQueue> {
+        self.read_queue.clone()
+    }
+
     /// Runs until `Shutdown` or until every sender is gone. An error means
     /// the node cannot go on safely (its disk failed) and must stop.
     pub fn run(mut self, mailbox: Receiver<Event>) -> Result<(), DriverError> {
@@ -166,8 +273,13 @@ impl Driver {
         let max_catch_up = 4 * self.raft.election_timeout().max(1);
         let mut next_tick = Instant::now() + tick;
         let mut last_sweep = Instant::now();
+        let mut reads_waiting = false;
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
+            let wait = if reads_waiting {
+                Duration::ZERO
+            } else {
+                next_tick.saturating_duration_since(Instant::now())
+            };
             match mailbox.recv_timeout(wait) {
                 Ok(Event::Shutdown) => break,
                 Ok(ev) => self.handle(ev),
@@ -186,6 +298,9 @@ impl Driver {
                     Err(_) => break,
                 }
             }
+            for (key, reply) in self.read_queue.take() {
+                self.handle_read(key, reply);
+            }
             let now = Instant::now();
             let mut ticks = 0;
             while now >= next_tick {
@@ -202,8 +317,14 @@ impl Driver {
             }
             // Received snapshots the core did not take are stale by now.
             self.incoming.clear();
-            self.maybe_take_snapshot()?;
             self.serve_reads();
+            if !self.replies.is_empty() {
+                self.replier.deliver(std::mem::take(&mut self.replies));
+            }
+            self.maybe_take_snapshot()?;
+            reads_waiting = self
+                .read_queue
+                .set_round_in_flight(self.raft.read_round_in_flight());
             if now.duration_since(last_sweep) > Duration::from_secs(1) {
                 last_sweep = now;
                 // Clients that gave up leave their reply slots behind.
@@ -213,6 +334,7 @@ impl Driver {
                 break;
             }
         }
+        self.replier.deliver(std::mem::take(&mut self.replies));
         self.refuse_all(Refusal::ShuttingDown);
         // Leave no writer behind on the data directory.
         if let Some(p) = self.saving.take() {
@@ -223,7 +345,11 @@ impl Driver {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Peer(m) => self.raft.step(m),
+            Event::Peers(msgs) => {
+                for m in msgs {
+                    self.raft.step(m);
+                }
+            }
             Event::Unreachable(peer) => self.raft.report_unreachable(&peer),
             Event::SnapshotSent { peer, delivered } => self.raft.report_snapshot(&peer, delivered),
             Event::SnapshotReceived {
@@ -239,29 +365,12 @@ impl Driver {
                     self.proposals.insert(index, (term, reply));
                 }
                 Err(e) => {
-                    let _ = reply.send(Err(self.not_leader(e.leader)));
+                    let why = self.not_leader(e.leader);
+                    self.replies.push(Reply::Write(reply, Err(why)));
                 }
             },
-            Event::Read { key, reply }
-                if cfg!(feature = "bugs")
-                    && self.cfg.has_bug(Bug::StaleRead)
-                    && self.raft.role() == Role::Leader =>
-            {
-                // Seeded bug: trusts its leadership without a ReadIndex round.
-                let _ = reply.send(Ok((self.kv.get(&key).cloned(), self.applied)));
-            }
-            Event::Read { key, reply } => {
-                let ctx = self.next_read_ctx;
-                self.next_read_ctx += 1;
-                match self.raft.read_index(ctx) {
-                    Ok(()) => {
-                        self.reads_unconfirmed.insert(ctx, (key, reply));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(self.not_leader(e.leader)));
-                    }
-                }
-            }
+            // The run loop takes the queued reads.
+            Event::ReadsQueued => {}
             Event::Status { reply } => {
                 let _ = reply.send(NodeStatus {
                     raft: self.raft.status(),
@@ -269,6 +378,28 @@ impl Driver {
                 });
             }
             Event::Shutdown => {}
+        }
+    }
+
+    fn handle_read(&mut self, key: String, reply: ReadReply) {
+        if cfg!(feature = "bugs")
+            && self.cfg.has_bug(Bug::StaleRead)
+            && self.raft.role() == Role::Leader
+        {
+            // Seeded bug: trusts its leadership without a ReadIndex round.
+            let _ = reply.send(Ok((self.kv.get(&key).cloned(), self.applied)));
+            return;
+        }
+        let ctx = self.next_read_ctx;
+        self.next_read_ctx += 1;
+        match self.raft.read_index(ctx) {
+            Ok(()) => {
+                self.reads_unconfirmed.insert(ctx, (key, reply));
+            }
+            Err(e) => {
+                let why = self.not_leader(e.leader);
+                self.replies.push(Reply::Read(reply, Err(why)));
+            }
         }
     }
 
@@ -353,13 +484,11 @@ impl Driver {
                     // Another leader's entry took this position: ours is gone for good.
                     _ => Err(self.not_leader(self.raft.leader().cloned())),
                 };
-                self.outgoing_writes.push((reply, result));
+                self.outgoing_writes.push(Reply::Write(reply, result));
             }
         }
         self.flush_events()?;
-        for (reply, result) in self.outgoing_writes.drain(..) {
-            let _ = reply.send(result);
-        }
+        self.replies.append(&mut self.outgoing_writes);
 
         for r in reads {
             if let Some((key, reply)) = self.reads_unconfirmed.remove(&r.ctx) {
@@ -368,7 +497,8 @@ impl Driver {
         }
         for ctx in failed_reads {
             if let Some((_, reply)) = self.reads_unconfirmed.remove(&ctx) {
-                let _ = reply.send(Err(self.not_leader(self.raft.leader().cloned())));
+                let why = self.not_leader(self.raft.leader().cloned());
+                self.replies.push(Reply::Read(reply, Err(why)));
             }
         }
         Ok(())
@@ -413,7 +543,7 @@ impl Driver {
             let why = Refusal::Unknown {
                 reason: "the entry was covered by a snapshot from the leader",
             };
-            self.outgoing_writes.push((reply, Err(why)));
+            self.outgoing_writes.push(Reply::Write(reply, Err(why)));
         }
         Ok(())
     }
@@ -509,7 +639,8 @@ impl Driver {
             .partition(|(i, _, _)| *i <= applied);
         self.reads_confirmed = waiting;
         for (index, key, reply) in ready {
-            let _ = reply.send(Ok((self.kv.get(&key).cloned(), index)));
+            let value = self.kv.get(&key).cloned();
+            self.replies.push(Reply::Read(reply, Ok((value, index))));
         }
     }
 
@@ -528,6 +659,11 @@ impl Driver {
             let _ = reply.send(Err(why.clone()));
         }
         for (_, _, reply) in std::mem::take(&mut self.reads_confirmed) {
+            let _ = reply.send(Err(why.clone()));
+        }
+        // Later reads wake the driver, and find it gone.
+        self.read_queue.set_round_in_flight(false);
+        for (_, reply) in self.read_queue.take() {
             let _ = reply.send(Err(why.clone()));
         }
     }

@@ -11,10 +11,10 @@ use proto::kv::admin_server::AdminServer;
 use proto::kv::kv_server::KvServer;
 use proto::raft::raft_server::RaftServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
-use crate::driver::{Driver, DriverError, Event};
+use crate::driver::{Driver, DriverError, Event, Replier};
 use crate::events::EventLog;
 use crate::kv::KvState;
 use crate::raft::Raft;
@@ -146,7 +146,16 @@ pub async fn serve(
         storage.snapshots.path().to_path_buf(),
         tx.clone(),
     ));
-    let driver = Driver::new(cfg.clone(), raft, storage, kv, events, peers);
+    let driver = Driver::new(
+        cfg.clone(),
+        raft,
+        storage,
+        kv,
+        events,
+        peers,
+        Replier::spawn(),
+    );
+    let read_queue = driver.read_queue();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let thread = std::thread::Builder::new()
         .name(format!("driver-{}", cfg.id))
@@ -161,6 +170,7 @@ pub async fn serve(
         me: cfg.id.clone(),
         cluster_id: cfg.cluster_id.clone(),
         mailbox: tx.clone(),
+        reads: read_queue,
     };
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
@@ -169,13 +179,21 @@ pub async fn serve(
         )
         .add_service(KvServer::new(KvService(shared.clone())))
         .add_service(AdminServer::new(AdminService(shared)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            // Stop serving on request, or when the driver stops on its own (disk failure).
-            tokio::select! {
-                _ = shutdown => {}
-                _ = done_rx => {}
-            }
-        });
+        // `tcp_nodelay` above applies only to listeners tonic binds itself:
+        // the accepted sockets need it too, or Nagle's algorithm holds a
+        // small response back until the client's delayed ACK (~40 ms), a
+        // stall seen whenever one connection carries several requests at
+        // once (a shared client channel; a peer link's acknowledgements).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move {
+                // Stop serving on request, or when the driver stops on its own (disk failure).
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = done_rx => {}
+                }
+            },
+        );
     let served = server.await;
     let _ = tx.send(Event::Shutdown);
     drop(tx);

@@ -308,6 +308,12 @@ impl Raft {
         Ok(())
     }
 
+    /// Whether a ReadIndex round is waiting for its heartbeats' answers:
+    /// reads asked for now wait for it to end (see `start_read_round`).
+    pub fn read_round_in_flight(&self) -> bool {
+        !self.read_rounds.is_empty()
+    }
+
     /// Storage made the log durable up to `index` (an entry of `term`).
     pub fn on_persisted(&mut self, index: LogIndex, term: Term) {
         self.log.persisted_to(index, term);
@@ -352,6 +358,7 @@ impl Raft {
             || self.snapshot_install.is_some()
             || (!self.pending_reads.is_empty()
                 && self.state == State::Leader
+                && self.read_rounds.is_empty()
                 && self.committed_in_current_term())
             || !self.ready_reads.is_empty()
             || !self.failed_reads.is_empty()
@@ -508,8 +515,8 @@ impl Raft {
         last_log_term: Term,
         pre_vote: bool,
     ) {
-        let up_to_date = self.cfg.bugs.vote_any_log()
-            || self.log.is_up_to_date(last_log_index, last_log_term);
+        let up_to_date =
+            self.cfg.bugs.vote_any_log() || self.log.is_up_to_date(last_log_index, last_log_term);
         let granted = if pre_vote {
             term > self.term && up_to_date && !self.in_lease()
         } else {
@@ -852,8 +859,18 @@ impl Raft {
     /// Reads asked for since the last round share one heartbeat round. A new
     /// leader first waits for its no-op to commit: only then is its commit
     /// index known to cover every earlier acknowledged write.
+    ///
+    /// One round is in flight at a time: reads that arrive meanwhile wait
+    /// for it to end and then share the next. Under load this makes rounds
+    /// as large as the round trip allows instead of one per driver turn, each
+    /// costing a message to and from every follower. (A round whose
+    /// heartbeats were lost is confirmed by the next periodic heartbeat,
+    /// which carries the latest round's number.)
     fn start_read_round(&mut self) {
-        if self.pending_reads.is_empty() || !self.committed_in_current_term() {
+        if self.pending_reads.is_empty()
+            || !self.read_rounds.is_empty()
+            || !self.committed_in_current_term()
+        {
             return;
         }
         self.read_seq += 1;
@@ -1025,4 +1042,40 @@ fn fxhash(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod read_round_tests {
+    use super::super::sim::Sim;
+
+    /// Reads that arrive while a round is in flight wait for it to end and
+    /// then share the next one: no extra heartbeats meanwhile.
+    #[test]
+    fn reads_during_a_round_wait_and_share_the_next() {
+        let mut sim = Sim::new(3, 4);
+        assert!(sim.run_until(500, |s| s.leader().is_some()));
+        let leader = sim.leader().unwrap();
+        sim.propose(&leader, b"w");
+        sim.run(10);
+        let before = sim.messages_in_flight();
+        sim.raft_mut(&leader).read_index(1).unwrap();
+        sim.process(&leader);
+        assert_eq!(sim.messages_in_flight() - before, 2, "one heartbeat each");
+        for ctx in 2..6 {
+            sim.raft_mut(&leader).read_index(ctx).unwrap();
+        }
+        sim.process(&leader);
+        assert!(!sim.raft(&leader).has_ready());
+        assert_eq!(
+            sim.messages_in_flight() - before,
+            2,
+            "no second round while the first is in flight"
+        );
+        assert!(sim.run_until(50, |s| s.nodes[&leader].reads.len() == 5));
+        let reads = &sim.nodes[&leader].reads;
+        assert_eq!(reads[0].0, 1);
+        // The later reads were confirmed by a later round, at a point no
+        // earlier than the first one's.
+        assert!(reads[1..].iter().all(|r| r.1 >= reads[0].1));
+    }
 }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use crate::driver::{Event, NodeStatus, Refusal};
+use crate::driver::{Event, NodeStatus, ReadQueue, Refusal};
 use crate::kv::{Answer, Command, KvState, Op, Outcome, command::MAX_KEY};
 use crate::raft::{Body, Message, NodeId, Term};
 use crate::storage::Snapshot;
@@ -28,6 +28,7 @@ pub struct Shared {
     pub me: NodeId,
     pub cluster_id: String,
     pub mailbox: mpsc::Sender<Event>,
+    pub reads: std::sync::Arc<ReadQueue>,
 }
 
 impl Shared {
@@ -72,9 +73,8 @@ impl pb::raft_server::Raft for RaftService {
                     .map_err(|e| Status::invalid_argument(e.to_string()))?,
             );
         }
-        for m in msgs {
-            self.0.submit(Event::Peer(m))?;
-        }
+        // One event for the batch: the driver wakes once for all of it.
+        self.0.submit(Event::Peers(msgs))?;
         Ok(Response::new(pb::SendAck {}))
     }
 
@@ -308,10 +308,9 @@ impl kvpb::kv_server::Kv for KvService {
         self.0.check_cluster(&r.cluster_id)?;
         check_key(&r.key)?;
         let (tx, rx) = oneshot::channel();
-        self.0.submit(Event::Read {
-            key: r.key,
-            reply: tx,
-        })?;
+        if self.0.reads.push(r.key, tx) {
+            self.0.submit(Event::ReadsQueued)?;
+        }
         match wait(rx, limit).await? {
             Ok((value, index)) => Ok(Response::new(kvpb::KvResponse {
                 status: kvpb::Status::Ok as i32,
