@@ -95,10 +95,7 @@ mod tests {
             ops.push(Op::ok(i * 10_000_000 + (i + 1) * 1_000_000, c));
         }
         ops.sort_by_key(|o| o.time);
-        for (i, o) in ops.iter_mut().enumerate() {
-            o.index = i as u64;
-        }
-        let p = check(&History::new(ops).unwrap());
+        let p = check(&History::numbered(ops).unwrap());
         let l = p.latency_ms["write"];
         assert_eq!(l.count, 100);
         assert_eq!((l.p50, l.p90, l.p99, l.max), (50.0, 90.0, 99.0, 100.0));

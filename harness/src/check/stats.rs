@@ -86,15 +86,7 @@ mod tests {
     use crate::history::{Action, ClientOp, Op, ProcessId};
 
     fn history(ops: Vec<Op>) -> History {
-        let ops = ops
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut o)| {
-                o.index = i as u64;
-                o
-            })
-            .collect();
-        History::new(ops).unwrap()
+        History::numbered(ops).unwrap()
     }
 
     #[test]

@@ -72,21 +72,9 @@ pub fn run(args: &RunArgs) -> Result<Verdict, RunError> {
     run_options(opts)
 }
 
-/// Runs on a fresh runtime; Ctrl-C drops the run, whose cluster kills
-/// every node it started.
+/// Ctrl-C drops the run, whose cluster kills every node it started.
 pub fn run_options(opts: RunOptions) -> Result<Verdict, RunError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RunError::Harness(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(async {
-        tokio::select! {
-            outcome = run::run(opts) => outcome.map(|o| o.verdict),
-            _ = tokio::signal::ctrl_c() => {
-                Err(RunError::Harness("interrupted (Ctrl-C): every node was stopped".into()))
-            }
-        }
-    })
+    crate::suite::block_on(run::run(opts))?.map(|o| o.verdict)
 }
 
 #[cfg(test)]

@@ -166,6 +166,15 @@ enum KeyShape {
 }
 
 impl History {
+    /// Numbers `ops` 0, 1, 2, ... in the order given, then checks them as
+    /// [`History::new`] does: for histories built in code.
+    pub fn numbered(mut ops: Vec<Op>) -> Result<History, InvalidOp> {
+        for (i, o) in ops.iter_mut().enumerate() {
+            o.index = i as u64;
+        }
+        History::new(ops)
+    }
+
     /// Checks the rules of the format and pairs invocations with completions:
     /// indexes increase; a process has at most one operation outstanding; a
     /// completion matches an outstanding invocation of its process (same key

@@ -14,15 +14,7 @@ use crate::history::{Action, ClientOp, History, NodeName, Op, ProcessId};
 const MS: u64 = 1_000_000;
 
 fn numbered(ops: Vec<Op>) -> History {
-    let ops = ops
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut o)| {
-            o.index = i as u64;
-            o
-        })
-        .collect();
-    History::new(ops).expect("a valid history")
+    History::numbered(ops).expect("a valid history")
 }
 
 fn op(p: u64, key: &str, action: Action) -> ClientOp {
