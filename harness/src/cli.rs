@@ -372,7 +372,11 @@ pub enum KvOp {
     /// Read KEY (linearizable).
     Get { key: String },
     /// Set KEY to VALUE.
-    Put { key: String, value: String },
+    Put {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
     /// Set KEY to NEW if it holds --expect VALUE (or, with --absent, no value).
     Cas {
         key: String,
@@ -388,7 +392,11 @@ pub enum KvOp {
         absent: bool,
     },
     /// Append SUFFIX to KEY's value.
-    Append { key: String, suffix: String },
+    Append {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        suffix: String,
+    },
     /// The node's role, term, leader and log positions.
     Status,
 }

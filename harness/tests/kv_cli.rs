@@ -110,7 +110,8 @@ fn a_cluster_started_by_hand_elects_a_leader_and_serves_every_operation() {
             .success()
     );
     assert!(kv(&addrs[0], &["append", "k", "3"]).status.success());
-    assert_eq!(stdout(&kv(&addrs[0], &["get", "k"])), "23");
+    assert!(kv(&addrs[0], &["append", "k", "-4"]).status.success());
+    assert_eq!(stdout(&kv(&addrs[0], &["get", "k"])), "23-4");
     assert_eq!(stdout(&kv(&addrs[0], &["get", "nothing"])), "(absent)");
 
     // A node that is not there is a clear error, not a hang.
