@@ -101,7 +101,7 @@ pub async fn run_one(name: String, group: String, opts: RunOptions) -> RunRecord
                 summary,
             })
         }
-        Err(e) => Err(describe(&e)),
+        Err(e) => Err(e.to_string()),
     };
     RunRecord {
         name,
@@ -110,10 +110,6 @@ pub async fn run_one(name: String, group: String, opts: RunOptions) -> RunRecord
         seconds: started.elapsed().as_secs_f64(),
         outcome,
     }
-}
-
-fn describe(e: &RunError) -> String {
-    e.to_string()
 }
 
 /// Jepsen's test-all status: any crash beats any anomaly beats any
