@@ -11,3 +11,24 @@ pub mod state;
 
 pub use command::{Command, CommandError, Op};
 pub use state::{Answer, KvState, Outcome};
+
+/// Shorthands for the state machine's unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use bytes::Bytes;
+
+    use super::{Command, Op};
+
+    pub fn cmd(client_id: u64, seq: u64, key: &str, op: Op) -> Command {
+        Command {
+            client_id,
+            seq,
+            key: key.into(),
+            op,
+        }
+    }
+
+    pub fn b(s: &str) -> Bytes {
+        Bytes::from(s.to_string())
+    }
+}

@@ -206,20 +206,8 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::{Command, Op};
-
-    fn cmd(client_id: u64, seq: u64, key: &str, op: Op) -> Command {
-        Command {
-            client_id,
-            seq,
-            key: key.into(),
-            op,
-        }
-    }
-
-    fn b(s: &str) -> Bytes {
-        Bytes::from(s.to_string())
-    }
+    use crate::kv::Op;
+    use crate::kv::test_support::{b, cmd};
 
     fn busy_state() -> KvState {
         let mut s = KvState::default();

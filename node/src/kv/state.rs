@@ -148,19 +148,7 @@ impl KvState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cmd(client_id: u64, seq: u64, key: &str, op: Op) -> Command {
-        Command {
-            client_id,
-            seq,
-            key: key.into(),
-            op,
-        }
-    }
-
-    fn b(s: &str) -> Bytes {
-        Bytes::from(s.to_string())
-    }
+    use crate::kv::test_support::{b, cmd};
 
     #[test]
     fn put_cas_append() {
