@@ -37,7 +37,7 @@ failover:
 nightly:
     cargo test --workspace
     cargo run --release -p harness -- test-all --nodes 3,5 --time-limit 60 --test-count 2 --store nightly --junit nightly/junit.xml
-    cargo run --release -p harness --features bugs -- selftest --bugs stale-read,vote-any-log,lazy-persist,no-dedup --within 120 --store nightly/selftest
+    cargo run --release -p harness --features bugs -- selftest --within 120 --store nightly/selftest
 
 # Every seeded bug against the harness, 10 seeds each (catch-rate table).
 selftest SEEDS="10":

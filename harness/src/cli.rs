@@ -165,7 +165,8 @@ pub struct RunArgs {
     /// Nodes in the cluster.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
-    /// Faults: none, all, or a comma list of partition, kill, pause.
+    /// Faults: none, all (partition, kill, pause), or a comma list of
+    /// partition, kill, pause, figure8 (README: what figure8 does).
     #[arg(long, default_value = "none", value_parser = parse_nemeses)]
     pub nemesis: NemesisList,
     /// Record the history but do not check it (exit 0 unless the run failed).

@@ -57,6 +57,12 @@ pub struct Args {
     #[arg(long, default_value_t = 4096)]
     pub snapshot_every: u64,
 
+    /// Largest AppendEntries a leader sends, in bytes of entries (one entry
+    /// always goes, however large). Smaller means a follower that is far
+    /// behind catches up over more round trips.
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    pub max_append_bytes: u64,
+
     /// Turn on a seeded bug (self-test builds only): stale-read, vote-any-log,
     /// commit-old-term, lazy-persist, no-dedup. Repeatable.
     #[arg(long = "bug", hide = !cfg!(feature = "bugs"))]
@@ -146,6 +152,7 @@ impl Args {
                 FsyncArg::Never => FsyncPolicy::Never,
             },
             snapshot_every: self.snapshot_every,
+            max_append_bytes: self.max_append_bytes as usize,
             bugs,
         })
     }

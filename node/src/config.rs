@@ -67,6 +67,8 @@ pub struct NodeConfig {
     pub fsync: FsyncPolicy,
     /// Take a snapshot after this many applied entries; 0 = never.
     pub snapshot_every: u64,
+    /// Bound on the entries of one AppendEntries, in bytes.
+    pub max_append_bytes: usize,
     pub bugs: Vec<Bug>,
 }
 
@@ -88,6 +90,7 @@ impl NodeConfig {
         cfg.heartbeat_ticks = ticks(self.heartbeat);
         cfg.election_ticks = ticks(self.election_timeout);
         cfg.seed = seed;
+        cfg.max_append_bytes = self.max_append_bytes;
         cfg.bugs.vote_any_log = self.has_bug(Bug::VoteAnyLog);
         cfg.bugs.commit_old_term = self.has_bug(Bug::CommitOldTerm);
         cfg

@@ -284,7 +284,7 @@ pub async fn find_leader(
             (s.role == "leader").then_some((id, s.term))
         }
     });
-    let found = futures_join_all(queries).await;
+    let found = join_all(queries).await;
     found.into_iter().flatten().max_by_key(|(_, term)| *term)
 }
 
@@ -306,8 +306,9 @@ pub async fn wait_for_leader(
     }
 }
 
-/// Runs futures concurrently and collects their outputs in order.
-async fn futures_join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
+/// Runs futures concurrently, each on a task of its own, and collects their
+/// outputs in order.
+pub(crate) async fn join_all<F>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,

@@ -8,8 +8,11 @@
 //! - `partition`: the shapes of network partitions (pure functions), and
 //!   `cut`: the nemesis that applies them through the proxies.
 //! - `schedule`: when faults start and stop during a run.
+//! - `figure8`: a scripted sequence of partitions and slow links that walks
+//!   the cluster through Figure 8 of the Raft paper.
 
 pub mod cut;
+pub mod figure8;
 pub mod kill;
 pub mod partition;
 pub mod pause;
@@ -29,16 +32,21 @@ pub enum Kind {
     Partition,
     Kill,
     Pause,
+    Figure8,
 }
 
 impl Kind {
+    /// What `all` means: the faults that mix freely. `figure8` steers the
+    /// network itself, so it is only ever asked for by name.
     pub const ALL: [Kind; 3] = [Kind::Partition, Kind::Kill, Kind::Pause];
+    pub const KNOWN: [Kind; 4] = [Kind::Partition, Kind::Kill, Kind::Pause, Kind::Figure8];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Partition => "partition",
             Kind::Kill => "kill",
             Kind::Pause => "pause",
+            Kind::Figure8 => "figure8",
         }
     }
 
@@ -53,38 +61,49 @@ impl Kind {
         }
         let mut kinds = Vec::new();
         for part in s.split(',').map(str::trim) {
-            let k = Kind::ALL
+            let k = Kind::KNOWN
                 .into_iter()
                 .find(|k| k.name() == part)
                 .ok_or_else(|| {
-                    format!("unknown nemesis `{part}`; known: none, all, partition, kill, pause")
+                    format!(
+                        "unknown nemesis `{part}`; known: none, all, partition, kill, pause, figure8"
+                    )
                 })?;
             if !kinds.contains(&k) {
                 kinds.push(k);
             }
         }
         kinds.sort();
+        if kinds.contains(&Kind::Figure8) && kinds.contains(&Kind::Partition) {
+            return Err("figure8 shapes the network itself; it cannot run with partition".into());
+        }
         Ok(kinds)
     }
 
-    /// `shapes`: the partition shapes to draw from; `targets`: the nodes
-    /// kills and pauses hit (empty: all of them).
-    pub fn build(
+    /// Runs this nemesis until the schedule ends. `shapes`: the partition
+    /// shapes to draw from; `targets`: the nodes kills and pauses hit
+    /// (empty: all of them).
+    pub async fn run(
         self,
-        shapes: &[partition::Shape],
-        targets: &[targets::Target],
-    ) -> Box<dyn Nemesis> {
-        match self {
-            Kind::Partition => Box::new(cut::PartitionNemesis::with_shapes(shapes.to_vec())),
+        shapes: Vec<partition::Shape>,
+        targets: Vec<targets::Target>,
+        schedule: schedule::Schedule,
+        shared: std::sync::Arc<schedule::Shared>,
+        seed: u64,
+    ) {
+        let nemesis: Box<dyn Nemesis> = match self {
+            Kind::Partition => Box::new(cut::PartitionNemesis::with_shapes(shapes)),
             Kind::Kill => Box::new(kill::KillNemesis {
-                targets: targets.to_vec(),
+                targets,
                 ..Default::default()
             }),
             Kind::Pause => Box::new(pause::PauseNemesis {
-                targets: targets.to_vec(),
+                targets,
                 ..Default::default()
             }),
-        }
+            Kind::Figure8 => return figure8::run(schedule, shared, seed).await,
+        };
+        schedule::run(nemesis, schedule, shared, seed).await
     }
 }
 

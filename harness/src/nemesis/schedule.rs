@@ -112,7 +112,7 @@ async fn act(nemesis: &mut dyn Nemesis, start: bool, shared: &Shared, rng: &mut 
 }
 
 /// Sleeps until `t`, or until `end` if that comes first; returns whether `t` was reached.
-async fn sleep_until(t: Instant, end: Instant) -> bool {
+pub(crate) async fn sleep_until(t: Instant, end: Instant) -> bool {
     let wake = t.min(end);
     tokio::time::sleep_until(wake.into()).await;
     t <= end

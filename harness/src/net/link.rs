@@ -2,6 +2,7 @@
 //! link's policy (open or cut, stamped with a generation) and its counters.
 //!
 //! - [`CutMode`]: what a cut link does with new connections.
+//! - [`LinkState`]: open, cut, or slow.
 //! - [`Policy`]: the value every connection task watches. Each change bumps
 //!   the generation, so a task can tell "the link changed since I started"
 //!   even when it wakes up only after a cut *and* a heal (a watch channel
@@ -28,11 +29,16 @@ pub enum CutMode {
     Refuse,
 }
 
-/// Whether a link forwards.
+/// Whether and how a link forwards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LinkState {
+pub enum LinkState {
     Open,
     Cut(CutMode),
+    /// Forwards, but every byte from the source reaches the target this
+    /// much later (replies are not held back). What is still on its way
+    /// when the link changes again is lost, as packets in flight are when a
+    /// slow link fails.
+    Delay(std::time::Duration),
 }
 
 /// The current state of a link and how many times it has changed.

@@ -24,8 +24,7 @@ use std::sync::Mutex;
 
 use thiserror::Error;
 
-use link::LinkState;
-pub use link::{CutMode, LinkStats};
+pub use link::{CutMode, LinkState, LinkStats};
 use proxy::Proxy;
 
 /// An ordered pair of node ids (from, to): the connections `from` opens to
@@ -132,39 +131,42 @@ impl Net {
         links: impl IntoIterator<Item = &'a Link>,
         mode: CutMode,
     ) -> Result<(), NetError> {
-        let mut cut = HashSet::new();
-        for link in links {
+        let states: BTreeMap<Link, LinkState> = links
+            .into_iter()
+            .map(|link| (link.clone(), LinkState::Cut(mode)))
+            .collect();
+        self.shape(&states)
+    }
+
+    /// Puts every link in `states` in its state and opens every other one.
+    /// A link whose state changes closes its connections (a slow link's
+    /// bytes in flight are lost); unknown links are an error and leave the
+    /// network unchanged.
+    pub fn shape(&self, states: &BTreeMap<Link, LinkState>) -> Result<(), NetError> {
+        for link in states.keys() {
             self.proxy(&link.0, &link.1)?;
-            cut.insert(link);
         }
         let _guard = self.control.lock().unwrap_or_else(|e| e.into_inner());
         for (link, proxy) in &self.proxies {
-            let state = if cut.contains(link) {
-                LinkState::Cut(mode)
-            } else {
-                LinkState::Open
-            };
+            let state = states.get(link).copied().unwrap_or(LinkState::Open);
             proxy.policy.send_if_modified(|p| p.set(state));
         }
-        tracing::debug!(links = cut.len(), ?mode, "network cut");
+        tracing::debug!(links = states.len(), "network shaped");
         Ok(())
     }
 
     /// Opens every link. Connections held by a blackhole are closed, so their
     /// clients reconnect and get through.
     pub fn heal(&self) {
-        let _guard = self.control.lock().unwrap_or_else(|e| e.into_inner());
-        for proxy in self.proxies.values() {
-            proxy.policy.send_if_modified(|p| p.set(LinkState::Open));
-        }
-        tracing::debug!("network healed");
+        // No link named, so none unknown: this cannot fail.
+        let _ = self.shape(&BTreeMap::new());
     }
 
     /// The links cut now.
     pub fn cut_links(&self) -> BTreeSet<Link> {
         self.proxies
             .iter()
-            .filter(|(_, proxy)| proxy.policy.borrow().state != LinkState::Open)
+            .filter(|(_, proxy)| matches!(proxy.policy.borrow().state, LinkState::Cut(_)))
             .map(|(link, _)| link.clone())
             .collect()
     }

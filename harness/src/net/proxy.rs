@@ -134,7 +134,13 @@ async fn serve(
         LinkState::Open => {
             tokio::select! {
                 () = changed => Counters::add(&counters.severed, 1),
-                () = forward(inbound, target, &counters) => {}
+                () = forward(inbound, target, Duration::ZERO, &counters) => {}
+            }
+        }
+        LinkState::Delay(delay) => {
+            tokio::select! {
+                () = changed => Counters::add(&counters.severed, 1),
+                () = forward(inbound, target, delay, &counters) => {}
             }
         }
     }
@@ -149,8 +155,8 @@ async fn discard(mut inbound: TcpStream, counters: &Counters) {
 }
 
 /// Connects to the target and copies both ways until both directions have
-/// ended or one fails.
-async fn forward(mut inbound: TcpStream, target: SocketAddr, counters: &Counters) {
+/// ended or one fails; the source's bytes are held back by `delay`.
+async fn forward(mut inbound: TcpStream, target: SocketAddr, delay: Duration, counters: &Counters) {
     let outbound = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await;
     let Ok(Ok(mut outbound)) = outbound else {
         Counters::add(&counters.target_unreachable, 1);
@@ -162,10 +168,57 @@ async fn forward(mut inbound: TcpStream, target: SocketAddr, counters: &Counters
     Counters::add(&counters.forwarded, 1);
     let (mut in_read, mut in_write) = inbound.split();
     let (mut out_read, mut out_write) = outbound.split();
-    let _ = tokio::try_join!(
-        pump(&mut in_read, &mut out_write, &counters.bytes_forward),
-        pump(&mut out_read, &mut in_write, &counters.bytes_backward),
-    );
+    if delay.is_zero() {
+        let _ = tokio::try_join!(
+            pump(&mut in_read, &mut out_write, &counters.bytes_forward),
+            pump(&mut out_read, &mut in_write, &counters.bytes_backward),
+        );
+    } else {
+        let _ = tokio::try_join!(
+            pump_delayed(&mut in_read, &mut out_write, delay, &counters.bytes_forward),
+            pump(&mut out_read, &mut in_write, &counters.bytes_backward),
+        );
+    }
+}
+
+/// Copies one direction, each chunk written `delay` after it was read.
+/// Reading goes on meanwhile, so the delay does not cut the bandwidth; what
+/// is queued dies with the future when the connection is severed.
+async fn pump_delayed<R, W>(
+    from: &mut R,
+    to: &mut W,
+    delay: Duration,
+    bytes: &std::sync::atomic::AtomicU64,
+) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (queue, mut due) =
+        tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let read = async move {
+        let mut buf = vec![0; BUFFER];
+        loop {
+            let n = from.read(&mut buf).await?;
+            // An empty chunk carries the end of stream, delayed like the rest.
+            let _ = queue.send((tokio::time::Instant::now() + delay, buf[..n].to_vec()));
+            if n == 0 {
+                return io::Result::Ok(());
+            }
+        }
+    };
+    let write = async move {
+        while let Some((at, chunk)) = due.recv().await {
+            tokio::time::sleep_until(at).await;
+            if chunk.is_empty() {
+                break;
+            }
+            to.write_all(&chunk).await?;
+            Counters::add(bytes, chunk.len() as u64);
+        }
+        to.shutdown().await
+    };
+    tokio::try_join!(read, write).map(|_| ())
 }
 
 /// Copies one direction. On end of stream it passes the half-close on, so

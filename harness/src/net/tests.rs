@@ -383,3 +383,29 @@ async fn shutdown_returns_once_listeners_are_closed() {
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
     assert!(closed_within(&mut open, PROMPT).await);
 }
+
+#[tokio::test]
+async fn a_slow_link_delivers_late_and_loses_what_is_in_flight_when_cut() {
+    let (_a, _b, net) = two_nodes().await;
+    let delay = Duration::from_millis(200);
+    net.shape(&BTreeMap::from([(link("a", "b"), LinkState::Delay(delay))]))
+        .unwrap();
+    let mut s = connect(&net, "a", "b").await;
+    let sent = Instant::now();
+    assert!(echoes(&mut s, b"slow", WORKS).await);
+    let took = sent.elapsed();
+    assert!(
+        took >= delay,
+        "echoed after {took:?}, before the {delay:?} delay"
+    );
+    // The opposite direction is a link of its own and stays fast.
+    let mut back = connect(&net, "b", "a").await;
+    assert!(echoes(&mut back, b"fast", delay / 2).await);
+
+    // Bytes still held back when the link is cut never arrive.
+    s.write_all(b"doomed").await.unwrap();
+    net.cut([&link("a", "b")], CutMode::Blackhole).unwrap();
+    assert!(closed_within(&mut s, PROMPT).await);
+    assert_eq!(net.link_stats("a", "b").unwrap().bytes_forward, 4);
+    assert_eq!(net.cut_links(), BTreeSet::from([link("a", "b")]));
+}

@@ -175,8 +175,9 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     let mut nemeses = Vec::new();
     for (i, kind) in opts.nemeses.iter().enumerate() {
         let seed = opts.seed ^ (0x9e37_79b9 * (i as u64 + 1));
-        nemeses.push(tokio::spawn(schedule::run(
-            kind.build(&opts.partition_shapes, &opts.fault_targets),
+        nemeses.push(tokio::spawn(kind.run(
+            opts.partition_shapes.clone(),
+            opts.fault_targets.clone(),
             sched.clone(),
             shared.clone(),
             seed,
