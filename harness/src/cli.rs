@@ -351,6 +351,10 @@ pub struct BenchArgs {
     /// Extra flag for every node (repeatable).
     #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// Threads of the load generator. One keeps the client's CPU (and its
+    /// thread hand-offs) off the nodes' backs when they share the machine.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub client_threads: u64,
 }
 
 #[derive(Debug, Args, Clone)]

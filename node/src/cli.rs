@@ -63,6 +63,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
     pub max_append_bytes: u64,
 
+    /// Threads serving gRPC. The Raft driver and the WAL writer have threads
+    /// of their own, so one is enough for a node that shares its machine with
+    /// the rest of a local cluster (more only add hand-offs there); raise it
+    /// for a node alone on a many-core machine.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: u64,
+
     /// Turn on a seeded bug (self-test builds only): stale-read, vote-any-log,
     /// commit-old-term, lazy-persist, no-dedup. Repeatable.
     #[arg(long = "bug", hide = !cfg!(feature = "bugs"))]
@@ -174,6 +181,7 @@ where
             return code;
         }
     };
+    let threads = args.threads as usize;
     let cfg = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -189,7 +197,7 @@ where
         )
         .try_init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .enable_all()
         .build()
     {

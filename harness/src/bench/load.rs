@@ -34,8 +34,13 @@ struct Shared {
     stop: AtomicBool,
     /// Recording starts after the warm-up.
     recording: AtomicBool,
-    /// Nanoseconds since `epoch` of the latest acknowledged write.
+    /// Nanoseconds since `epoch` of the latest acknowledged write that was
+    /// sent after `killed_at`.
     last_write_ok: AtomicU64,
+    /// Nanoseconds since `epoch` of the latest leader kill. A write sent
+    /// before it may still be answered by the dying leader, which says
+    /// nothing about failover.
+    killed_at: AtomicU64,
     epoch: Instant,
 }
 
@@ -91,6 +96,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
         stop: AtomicBool::new(false),
         recording: AtomicBool::new(opts.failover > 0),
         last_write_ok: AtomicU64::new(0),
+        killed_at: AtomicU64::new(0),
         epoch: Instant::now(),
     });
     let workload = if opts.failover > 0 {
@@ -149,6 +155,8 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
         nodes: opts.nodes,
         workload,
         concurrency: opts.concurrency,
+        client_threads: opts.client_threads,
+        node_args: opts.node_args.clone(),
         value_size: opts.value_size,
         seconds,
         ops,
@@ -178,6 +186,7 @@ async fn kill_leader_and_time(
         return Err(RunError::Harness("no leader to kill within 10 s".into()));
     };
     let killed_at = shared.epoch.elapsed().as_nanos() as u64;
+    shared.killed_at.store(killed_at, Ordering::SeqCst);
     cluster
         .kill(&leader)
         .map_err(|e| RunError::Harness(e.to_string()))?;
@@ -253,7 +262,8 @@ async fn worker(
                 }
             }
             Ok(_) => {
-                if write {
+                let sent = started.duration_since(shared.epoch).as_nanos() as u64;
+                if write && sent > shared.killed_at.load(Ordering::SeqCst) {
                     let now = shared.epoch.elapsed().as_nanos() as u64;
                     shared.last_write_ok.fetch_max(now, Ordering::SeqCst);
                 }

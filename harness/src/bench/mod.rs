@@ -46,6 +46,7 @@ pub struct BenchOptions {
     pub failover: u32,
     pub store: PathBuf,
     pub node_args: Vec<String>,
+    pub client_threads: usize,
 }
 
 /// Latency percentiles in milliseconds.
@@ -104,6 +105,10 @@ pub struct BenchReport {
     pub nodes: usize,
     pub workload: BenchWorkload,
     pub concurrency: usize,
+    /// Threads of the load generator.
+    pub client_threads: usize,
+    /// Extra node flags, as given.
+    pub node_args: Vec<String>,
     pub value_size: usize,
     pub seconds: f64,
     pub ops: u64,
@@ -121,11 +126,12 @@ impl BenchReport {
     pub fn render(&self) -> String {
         let l = &self.latency_ms;
         let mut s = format!(
-            "{} {:?} ops, {} clients, {}-byte values, {} nodes: {:.0} ops/s ({} ops in {:.1} s, {} errors)\n\
+            "{} {:?} ops, {} clients on {} thread(s), {}-byte values, {} nodes: {:.0} ops/s ({} ops in {:.1} s, {} errors)\n\
              latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n",
             self.ops,
             self.workload,
             self.concurrency,
+            self.client_threads,
             self.value_size,
             self.nodes,
             self.ops_per_sec,

@@ -25,8 +25,11 @@ pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
         failover: args.failover,
         store: args.store.clone(),
         node_args: args.node_args.clone(),
+        client_threads: args.client_threads as usize,
     };
-    let report = suite::block_on(async { bench::load::run(&opts).await })??;
+    let report = suite::block_on_threads(Some(opts.client_threads), async {
+        bench::load::run(&opts).await
+    })??;
     print!("{}", report.render());
     Ok(Verdict::Valid)
 }

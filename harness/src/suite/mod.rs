@@ -176,7 +176,19 @@ pub fn table(records: &[RunRecord]) -> String {
 /// A multi-threaded runtime for a whole suite; Ctrl-C ends the suite and
 /// the cluster of the run in progress with it.
 pub fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, RunError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    block_on_threads(None, fut)
+}
+
+/// [`block_on`] with `threads` worker threads (None: one per core).
+pub fn block_on_threads<F: std::future::Future>(
+    threads: Option<usize>,
+    fut: F,
+) -> Result<F::Output, RunError> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(n.max(1));
+    }
+    let rt = builder
         .enable_all()
         .build()
         .map_err(|e| RunError::Harness(format!("cannot start the async runtime: {e}")))?;
