@@ -769,22 +769,26 @@ impl Raft {
     fn broadcast_heartbeat(&mut self) {
         let peers: Vec<NodeId> = self.cfg.peers.clone();
         for peer in peers {
-            let pr = &self.progress[&peer];
-            // Anchor the heartbeat at what the follower is known to hold so it
-            // is accepted even while appends are still in flight.
-            let (prev_index, prev_term) = match self.log.term(pr.match_index) {
-                Some(t) => (pr.match_index, t),
-                None => (LogIndex(0), Term(0)),
-            };
-            let body = Body::AppendRequest {
-                prev_log_index: prev_index,
-                prev_log_term: prev_term,
-                entries: Vec::new(),
-                leader_commit: self.log.committed.min(pr.match_index),
-                read_ctx: self.read_seq,
-            };
-            self.send(peer, body);
+            self.send_heartbeat(peer);
         }
+    }
+
+    fn send_heartbeat(&mut self, peer: NodeId) {
+        let pr = &self.progress[&peer];
+        // Anchor the heartbeat at what the follower is known to hold so it
+        // is accepted even while appends are still in flight.
+        let (prev_index, prev_term) = match self.log.term(pr.match_index) {
+            Some(t) => (pr.match_index, t),
+            None => (LogIndex(0), Term(0)),
+        };
+        let body = Body::AppendRequest {
+            prev_log_index: prev_index,
+            prev_log_term: prev_term,
+            entries: Vec::new(),
+            leader_commit: self.log.committed.min(pr.match_index),
+            read_ctx: self.read_seq,
+        };
+        self.send(peer, body);
     }
 
     fn broadcast_append(&mut self) {
@@ -882,7 +886,23 @@ impl Raft {
         if self.cfg.peers.is_empty() {
             self.release_reads();
         } else {
-            self.broadcast_heartbeat();
+            self.send_read_heartbeats();
+        }
+    }
+
+    /// A round needs the acks of a majority, not of everyone: its heartbeats
+    /// go to just enough followers, those that answered the latest rounds.
+    /// This spares the other followers (and the leader their answers) most
+    /// of the read traffic. A chosen follower that does not answer is
+    /// covered by the periodic heartbeat, which goes to all and carries the
+    /// latest round's number; whoever answers it is chosen next.
+    fn send_read_heartbeats(&mut self) {
+        let needed = quorum::majority(self.cfg.peers.len() + 1) - 1;
+        let mut peers: Vec<NodeId> = self.cfg.peers.clone();
+        // Stable: among equals, configuration order.
+        peers.sort_by_key(|p| std::cmp::Reverse(self.progress[p].read_acked));
+        for peer in peers.into_iter().take(needed) {
+            self.send_heartbeat(peer);
         }
     }
 
@@ -1060,7 +1080,11 @@ mod read_round_tests {
         let before = sim.messages_in_flight();
         sim.raft_mut(&leader).read_index(1).unwrap();
         sim.process(&leader);
-        assert_eq!(sim.messages_in_flight() - before, 2, "one heartbeat each");
+        assert_eq!(
+            sim.messages_in_flight() - before,
+            1,
+            "one heartbeat, to a majority"
+        );
         for ctx in 2..6 {
             sim.raft_mut(&leader).read_index(ctx).unwrap();
         }
@@ -1068,7 +1092,7 @@ mod read_round_tests {
         assert!(!sim.raft(&leader).has_ready());
         assert_eq!(
             sim.messages_in_flight() - before,
-            2,
+            1,
             "no second round while the first is in flight"
         );
         assert!(sim.run_until(50, |s| s.nodes[&leader].reads.len() == 5));
@@ -1077,5 +1101,41 @@ mod read_round_tests {
         // The later reads were confirmed by a later round, at a point no
         // earlier than the first one's.
         assert!(reads[1..].iter().all(|r| r.1 >= reads[0].1));
+    }
+
+    /// Rounds go to the followers that answer; when the one chosen is gone,
+    /// the periodic heartbeat confirms the round and the other takes over.
+    #[test]
+    fn a_round_whose_follower_is_gone_is_confirmed_by_the_next_heartbeat() {
+        let mut sim = Sim::new(5, 9);
+        assert!(sim.run_until(500, |s| s.leader().is_some()));
+        let leader = sim.leader().unwrap();
+        sim.propose(&leader, b"w");
+        sim.run(20);
+        let before = sim.messages_in_flight();
+        sim.raft_mut(&leader).read_index(1).unwrap();
+        sim.process(&leader);
+        assert_eq!(
+            sim.messages_in_flight() - before,
+            2,
+            "two of four followers"
+        );
+        assert!(sim.run_until(50, |s| s.nodes[&leader].reads.len() == 1));
+
+        // Crash the followers the next round would go to.
+        let mut chosen: Vec<_> = sim.raft(&leader).cfg.peers.clone();
+        chosen.sort_by_key(|p| std::cmp::Reverse(sim.raft(&leader).progress[p].read_acked));
+        for p in chosen.iter().take(2) {
+            sim.crash(p);
+        }
+        sim.raft_mut(&leader).read_index(2).unwrap();
+        let heartbeat = u64::from(sim.raft(&leader).cfg.heartbeat_ticks);
+        assert!(
+            sim.run_until(3 * heartbeat + 5, |s| s.nodes[&leader].reads.len() == 2),
+            "the round was not confirmed by the survivors"
+        );
+        // And the next round goes to the survivors straight away.
+        sim.raft_mut(&leader).read_index(3).unwrap();
+        assert!(sim.run_until(5, |s| s.nodes[&leader].reads.len() == 3));
     }
 }
