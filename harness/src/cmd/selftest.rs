@@ -101,7 +101,8 @@ pub const PLANS: [Plan; 5] = [
         node_args: &[],
     },
     // A retried append applied twice shows as a duplicate token: kills and
-    // pauses leave requests in doubt, and clients retry them elsewhere.
+    // pauses of the leader leave requests in doubt after they were
+    // replicated, and clients retry them at the next leader.
     Plan {
         bug: "no-dedup",
         nodes: 3,
@@ -109,7 +110,7 @@ pub const PLANS: [Plan; 5] = [
         workload: Workload::Append,
         interval: 2.0,
         shapes: &[],
-        targets: &[],
+        targets: &[Target::Leader],
         keys: 4,
         rate: 300.0,
         concurrency: 10,

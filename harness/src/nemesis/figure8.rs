@@ -140,7 +140,7 @@ impl Round<'_> {
         let others: Vec<String> = rest.iter().filter(|i| **i != x).cloned().collect();
         let now = self.statuses(&self.ids).await;
         let last = |id: &String| now.get(id).map_or(0, |s| s.last_log_index);
-        let mut by_length = others.clone();
+        let mut by_length = others;
         by_length.sort_by_key(|id| std::cmp::Reverse(last(id)));
         let y: Vec<String> = by_length.into_iter().take(majority - 1).collect();
         let y_last = y.iter().map(last).max().unwrap_or(0);
