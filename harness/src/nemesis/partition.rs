@@ -61,7 +61,10 @@ pub enum Shape {
     /// Every node sees a majority, no two the same majority (module docs).
     MajoritiesRing,
     /// Two halves that cannot talk, and one node in the middle that talks to
-    /// both and can win an election in either.
+    /// both and can win an election in either. The leader, when known, is
+    /// never the middle: it sits at one end, so the far end falls behind
+    /// yet can still reach a voter (with the leader in the middle nothing
+    /// happens at all).
     Bridge,
 }
 
@@ -159,7 +162,8 @@ impl Partition {
 }
 
 /// Computes a partition of `nodes` of the given shape. `leader` matters only
-/// for [`Shape::IsolateLeader`]; `pick(n)` must return a number in `0..n`.
+/// for [`Shape::IsolateLeader`] and [`Shape::Bridge`]; `pick(n)` must
+/// return a number in `0..n`.
 pub fn partition(
     shape: Shape,
     nodes: &[String],
@@ -194,6 +198,9 @@ pub fn partition(
         }
         Shape::Bridge => {
             shuffle(&mut nodes, pick);
+            if nodes.first().map(String::as_str) == leader {
+                nodes.swap(0, 1 + below(pick, n - 1));
+            }
             let (bridge, rest) = nodes.split_first().expect("n >= 3");
             let (left, right) = rest.split_at(rest.len() / 2);
             let with_bridge = |side: &[String]| [side, std::slice::from_ref(bridge)].concat();
@@ -501,6 +508,19 @@ mod tests {
             let sizes: BTreeSet<usize> = nodes.iter().map(|x| view(p, nodes, x).len()).collect();
             assert_eq!(sizes, BTreeSet::from([2, 3]));
         });
+    }
+
+    #[test]
+    fn the_leader_is_never_the_bridge() {
+        let nodes: Vec<String> = (1..=3).map(|i| format!("n{i}")).collect();
+        for seed in 0..50 {
+            let p = partition(Shape::Bridge, &nodes, Some("n2"), &mut rng(seed)).unwrap();
+            assert!(
+                !p.connected("n2", "n1") || !p.connected("n2", "n3"),
+                "seed {seed}: the leader n2 reaches both ends: {:?}",
+                p.groups
+            );
+        }
     }
 
     #[test]
