@@ -36,7 +36,7 @@ failover:
 # What the nightly workflow runs: tests, the fault matrix with JUnit, the self-test.
 nightly:
     cargo test --workspace
-    cargo run --release -p harness -- test-all --nodes 3,5 --time-limit 60 --test-count 2 --store nightly --junit nightly/junit.xml
+    cargo run --release -p harness -- test-all --nodes 3,5 --time-limit 60 --test-count 2 --nemeses 'none;partition;kill;pause;all;figure8' --store nightly --junit nightly/junit.xml
     cargo run --release -p harness --features bugs -- selftest --within 120 --store nightly/selftest
 
 # Every seeded bug against the harness, 10 seeds each (catch-rate table).
