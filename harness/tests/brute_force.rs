@@ -9,7 +9,8 @@
 //!
 //! The histories are random, not from a correct store, so about half are
 //! invalid. Times are drawn from a small range so equal timestamps are
-//! common. Seeds are printed on failure; `BRUTE_FORCE_SEED=N` reruns one.
+//! common. Seeds are printed on failure; `BRUTE_FORCE_SEED=N` reruns one,
+//! `BRUTE_FORCE_CASES=N` runs more (seeds 0..N).
 
 mod common;
 
@@ -270,6 +271,10 @@ fn random_history(rng: &mut Rng, append: bool) -> History {
 }
 
 fn agree_on_random_histories(append: bool, cases: u64) {
+    let cases = match std::env::var("BRUTE_FORCE_CASES") {
+        Ok(s) => s.parse().expect("BRUTE_FORCE_CASES is a number"),
+        Err(_) => cases,
+    };
     let (start, count) = match std::env::var("BRUTE_FORCE_SEED") {
         Ok(s) => (s.parse().expect("BRUTE_FORCE_SEED is a number"), 1),
         Err(_) => (0, cases),

@@ -14,7 +14,7 @@ use super::model::{Model, StateId};
 use crate::history::Value;
 
 /// An append-model operation with what it observed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AppendOp {
     Append(i64),
     /// A read that returned the list with this id (see [`AppendModel::read`]).
@@ -97,6 +97,10 @@ impl Model for AppendModel {
     /// appends (which succeed in every state) can follow.
     fn is_dead(&self, state: StateId) -> bool {
         !self.readable[state as usize]
+    }
+
+    fn always_succeeds(&self, op: &AppendOp) -> bool {
+        matches!(op, AppendOp::Append(_))
     }
 
     fn describe_state(&self, state: StateId) -> Value {

@@ -22,7 +22,9 @@ pub type StateId = u32;
 /// A sequential specification, instantiated once per key.
 pub trait Model {
     /// An operation as the model sees it: its arguments and what it returned.
-    type Op;
+    /// Equal ops are interchangeable: the search uses that to try only one
+    /// order of equal ops whose outcome is unknown.
+    type Op: Eq + Hash;
 
     /// The state before any operation.
     fn init(&mut self) -> StateId;
@@ -49,6 +51,15 @@ pub trait Model {
     /// a state: whatever could follow could follow without it, so leaving it
     /// out is at least as good.
     fn is_dead(&self, _state: StateId) -> bool {
+        false
+    }
+
+    /// Whether `op` succeeds in every state (an append). A model whose
+    /// [`Model::is_dead`] can say true must say true here for every such op:
+    /// the search treats an op for which this is false as one that cannot
+    /// follow a dead state, so a required op of that kind still waiting
+    /// makes a dead state a dead end.
+    fn always_succeeds(&self, _op: &Self::Op) -> bool {
         false
     }
 

@@ -5,7 +5,7 @@ use super::model::{Interner, Model, StateId};
 use crate::history::Value;
 
 /// A register operation with what it observed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RegisterOp {
     /// A read that returned this value (`None`: absent).
     Read(Option<i64>),

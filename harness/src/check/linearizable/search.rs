@@ -150,7 +150,8 @@ impl Links {
 }
 
 /// The set of linearized ops, as two bitsets (required ops, optional ops)
-/// with an incrementally maintained hash (XOR of a random word per member).
+/// with an incrementally maintained hash of the required part (XOR of a
+/// random word per member).
 struct LinSet {
     req: Vec<u64>,
     opt: Vec<u64>,
@@ -173,7 +174,7 @@ impl LinSet {
             req_top: 0,
             opt_top: 0,
             hash: 0,
-            zobrist: (0..required + optional)
+            zobrist: (0..required)
                 .map(|i| mix(u64::from(i) ^ 0x5851_f42d_4c95_7f2d))
                 .collect(),
             required,
@@ -181,8 +182,8 @@ impl LinSet {
     }
 
     fn set(&mut self, slot: u32) {
-        self.hash ^= self.zobrist[slot as usize];
         if slot < self.required {
+            self.hash ^= self.zobrist[slot as usize];
             let w = slot as usize / 64;
             self.req[w] |= 1 << (slot % 64);
             self.req_top = self.req_top.max(w + 1);
@@ -197,9 +198,18 @@ impl LinSet {
         }
     }
 
+    fn contains(&self, slot: u32) -> bool {
+        let (words, i) = if slot < self.required {
+            (&self.req, slot)
+        } else {
+            (&self.opt, slot - self.required)
+        };
+        words[i as usize / 64] & 1 << (i % 64) != 0
+    }
+
     fn clear(&mut self, slot: u32) {
-        self.hash ^= self.zobrist[slot as usize];
         if slot < self.required {
+            self.hash ^= self.zobrist[slot as usize];
             let w = slot as usize / 64;
             self.req[w] &= !(1 << (slot % 64));
             self.full = self.full.min(w);
@@ -257,14 +267,23 @@ const NONE: u32 = u32::MAX;
 
 struct MemoEntry {
     next: u32,
+    /// The model state, shifted left, and the after-optional flag in bit 0.
     state: u32,
     start: u32,
-    len: u32,
+    req_len: u32,
+    opt_len: u32,
 }
 
-/// The configurations already explored: (linearized set, state, last op
-/// optional). Sets are stored in one arena of words; entries with the same
-/// hash are chained.
+/// The configurations already explored, each a dead end: (linearized set,
+/// state, last op optional). Entries with the same required ops and state
+/// are chained; sets are stored in one arena of words.
+///
+/// A configuration is also a dead end when an explored one has the same
+/// required ops and state, a subset of its optional ops and a flag no
+/// stricter: that one had every choice this one has, and more optional ops
+/// left to use. Unknown outcomes make such near-copies common (the same
+/// state reached with different optional ops spent), so the memo looks for
+/// them, not only for equal configurations.
 #[derive(Default)]
 struct Memo {
     heads: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
@@ -273,17 +292,28 @@ struct Memo {
 }
 
 impl Memo {
-    /// Records the configuration; false if it was already there.
+    /// Records the configuration; false if it, or one that covers it, was
+    /// already there.
     fn insert(&mut self, hash: u64, state: u32, set: &mut LinSet) -> bool {
         let (header, req, opt) = set.canonical();
-        let len = 1 + req.len() + opt.len();
         let head = self.heads.get(&hash).copied().unwrap_or(NONE);
         let mut e = head;
         while e != NONE {
             let entry = &self.entries[e as usize];
-            if entry.state == state && entry.len as usize == len {
-                let w = &self.words[entry.start as usize..][..len];
-                if w[0] == header && &w[1..1 + req.len()] == req && &w[1 + req.len()..] == opt {
+            if entry.state >> 1 == state >> 1
+                && entry.state & 1 <= state & 1
+                && entry.req_len as usize == req.len()
+                && entry.opt_len as usize <= opt.len()
+            {
+                let w = &self.words[entry.start as usize..];
+                let (stored_req, stored_opt) = w[1..].split_at(req.len());
+                if w[0] == header
+                    && stored_req == req
+                    && stored_opt[..entry.opt_len as usize]
+                        .iter()
+                        .zip(opt)
+                        .all(|(s, o)| s & !o == 0)
+                {
                     return false;
                 }
             }
@@ -298,7 +328,8 @@ impl Memo {
             next: head,
             state,
             start,
-            len: len as u32,
+            req_len: req.len() as u32,
+            opt_len: opt.len() as u32,
         });
         self.heads.insert(hash, id);
         true
@@ -362,6 +393,11 @@ struct Search<'a, M: Model> {
     /// Rank in time order of each main node and each optional node.
     main_rank: Vec<u32>,
     opt_rank: Vec<u32>,
+    /// For each optional slot, the optional slot called last before it with
+    /// an equal op (`NONE`: none). Equal optional ops are interchangeable
+    /// once both are called, so the search linearizes them in call order
+    /// only: any order using the later one first has a twin that swaps them.
+    twin_before: Vec<u32>,
 }
 
 impl<'a, M: Model> Search<'a, M> {
@@ -401,6 +437,14 @@ impl<'a, M: Model> Search<'a, M> {
                 opt_rank[node as usize] = rank as u32;
             }
         }
+        let mut last_with_op: HashMap<&M::Op, u32> = HashMap::new();
+        let twin_before = (required..ops.len() as u32)
+            .map(|slot| {
+                last_with_op
+                    .insert(&ops[call_order[slot as usize]].op, slot)
+                    .unwrap_or(NONE)
+            })
+            .collect();
         Search {
             model,
             ops,
@@ -410,6 +454,7 @@ impl<'a, M: Model> Search<'a, M> {
             opt: Links::new(1 + optional as usize, &opt_order),
             main_rank,
             opt_rank,
+            twin_before,
         }
     }
 
@@ -447,6 +492,11 @@ impl<'a, M: Model> Search<'a, M> {
             boundary: HEAD,
         };
         let mut required_left = self.required;
+        // Required ops that can fail in some state (reads): while one is
+        // left, a dead state is a dead end.
+        let mut constrained_left = (0..self.required)
+            .filter(|&slot| !self.model.always_succeeds(self.op(slot)))
+            .count();
         let mut cursor = Cursor::Main(self.main.next(HEAD));
         let mut until_clock = CLOCK_EVERY;
         loop {
@@ -476,6 +526,11 @@ impl<'a, M: Model> Search<'a, M> {
                             || self.opt_rank[n as usize]
                                 < self.main_rank[here.boundary as usize]) =>
                 {
+                    let twin = self.twin_before[(n - 1) as usize];
+                    if twin != NONE && !set.contains(twin) {
+                        cursor = Cursor::Opt(self.opt.next(n));
+                        continue;
+                    }
                     Some(self.required + n - 1)
                 }
                 Cursor::Opt(_) => None,
@@ -495,13 +550,15 @@ impl<'a, M: Model> Search<'a, M> {
                 here = frame.saved;
                 cursor = if frame.slot < self.required {
                     required_left += 1;
+                    constrained_left +=
+                        usize::from(!self.model.always_succeeds(self.op(frame.slot)));
                     Cursor::Main(self.main.next(1 + 2 * frame.slot))
                 } else {
                     Cursor::Opt(self.opt.next(1 + frame.slot - self.required))
                 };
                 continue;
             };
-            if let Some(next) = self.next_state(&here, slot) {
+            if let Some(next) = self.next_state(&here, slot, constrained_left, &stack) {
                 let optional = slot >= self.required;
                 if next >= 1 << 31 {
                     // The cache key keeps one bit for the flag.
@@ -511,7 +568,7 @@ impl<'a, M: Model> Search<'a, M> {
                 }
                 let key_state = next << 1 | u32::from(optional);
                 set.set(slot);
-                if memo.insert(set.hash ^ mix(u64::from(key_state)), key_state, &mut set) {
+                if memo.insert(set.hash ^ mix(u64::from(next)), key_state, &mut set) {
                     if memo.bytes() > limits.memo_bytes {
                         return SearchResult::Unknown(GiveUp::Memory {
                             bytes: memo.bytes(),
@@ -531,6 +588,7 @@ impl<'a, M: Model> Search<'a, M> {
                     };
                     if !optional {
                         required_left -= 1;
+                        constrained_left -= usize::from(!self.model.always_succeeds(self.op(slot)));
                     }
                     cursor = Cursor::Main(self.main.next(HEAD));
                     continue;
@@ -545,18 +603,43 @@ impl<'a, M: Model> Search<'a, M> {
     }
 
     /// The state after linearizing `slot` here, or `None` if the model
-    /// rejects it or one of the rules for optional ops leaves it out.
-    fn next_state(&mut self, here: &Here, slot: u32) -> Option<StateId> {
+    /// rejects it, it leads into a dead end, or one of the rules for
+    /// optional ops leaves it out. `constrained_left`: required ops not yet
+    /// linearized that can fail in some state.
+    fn next_state(
+        &mut self,
+        here: &Here,
+        slot: u32,
+        constrained_left: usize,
+        stack: &[Frame],
+    ) -> Option<StateId> {
         let optional = slot >= self.required;
         let op = self.op(slot);
         if here.after_optional && self.model.is_blind(op) {
             return None;
         }
         let next = self.model.step(here.state, op)?;
-        // An optional op that leaves the state as it was gains nothing: the
-        // configuration without it can do all that the one with it can.
-        if optional && (next == here.state || self.model.is_dead(next)) {
-            return None;
+        // An optional op that leads back to a state held since the last
+        // required op (or leaves it as it was) gains nothing: the
+        // configuration without the optional ops since then can do all that
+        // this one can, and has more left to use.
+        if optional {
+            if next == here.state || self.model.is_dead(next) {
+                return None;
+            }
+            let since_required = stack.iter().rev().take_while(|f| f.slot >= self.required);
+            if since_required.map(|f| f.saved.state).any(|s| s == next) {
+                return None;
+            }
+        }
+        // No op that can fail succeeds after a dead state, so one still
+        // waiting could never be linearized: without this, the search would
+        // walk every order of the ops that always succeed before finding out.
+        if !optional && self.model.is_dead(next) {
+            let this = usize::from(!self.model.always_succeeds(op));
+            if constrained_left > this {
+                return None;
+            }
         }
         Some(next)
     }
