@@ -242,9 +242,19 @@ pub struct TestAllArgs {
     /// Runs of each (nemesis set, size) cell.
     #[arg(long, default_value_t = 1)]
     pub test_count: u32,
-    /// Write a JUnit XML report here: one testcase per run.
+    /// Write a JUnit XML report here: one testcase per run (and per bug
+    /// and seed of --selftest).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// After the matrix, the seeded-bug self-test (needs `--features
+    /// bugs`): every bug, --test-count seeds each, each allowed
+    /// --selftest-within seconds of load on fresh clusters; a bug not
+    /// caught fails the suite (exit 1) as an invalid run does.
+    #[arg(long)]
+    pub selftest: bool,
+    /// Run time allowed to catch each bug in --selftest.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_secs)]
+    pub selftest_within: f64,
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -270,6 +280,10 @@ pub struct SelftestArgs {
     /// Where run directories are created.
     #[arg(long, default_value = "histories/selftest")]
     pub store: PathBuf,
+    /// Write a JUnit XML report here: one testcase per bug and seed, a
+    /// failure when the bug was not caught.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// `--nemeses` of test-all.
@@ -355,6 +369,11 @@ pub struct BenchArgs {
     /// thread hand-offs) off the nodes' backs when they share the machine.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub client_threads: u64,
+    /// How clients reach the nodes: stream (the calls of the workers that
+    /// share a connection travel together on one `Kv.Stream`) or unary
+    /// (one RPC per call).
+    #[arg(long, default_value = "stream", value_parser = crate::bench::BenchApi::parse)]
+    pub api: crate::bench::BenchApi,
 }
 
 #[derive(Debug, Args, Clone)]

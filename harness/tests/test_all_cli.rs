@@ -80,3 +80,19 @@ fn bad_matrix_flags_exit_254() {
         assert_eq!(out.status.code(), Some(254), "{args:?}");
     }
 }
+
+/// Without the node's seeded bugs there is nothing to self-test: refused
+/// before any run, naming the build flag.
+#[cfg(not(feature = "bugs"))]
+#[test]
+fn selftest_without_the_bugs_feature_is_bad_arguments() {
+    for args in [&["test-all", "--selftest"][..], &["selftest"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{args:?}: {err}");
+        assert!(err.contains("--features bugs"), "{args:?}: {err}");
+    }
+}

@@ -120,9 +120,9 @@ pub struct ReadQueue {
 }
 
 impl ReadQueue {
-    /// Queues a read. True if the driver must be woken for it.
-    pub fn push(&self, key: String, reply: ReadReply) -> bool {
-        self.lock().push((key, reply));
+    /// Queues reads. True if the driver must be woken for them.
+    pub fn push_all(&self, reads: Vec<(String, ReadReply)>) -> bool {
+        self.lock().extend(reads);
         // After the push: a driver that clears the flag then looks at the
         // queue either finds this read or is woken for it.
         !self.round_in_flight.load(Ordering::SeqCst)
@@ -171,6 +171,8 @@ pub enum Event {
         cmd: Command,
         reply: WriteReply,
     },
+    /// Proposals that arrived together (a batch of a client stream).
+    ProposeMany(Vec<(Command, WriteReply)>),
     /// Reads were put in the [`ReadQueue`].
     ReadsQueued,
     Status {
@@ -360,15 +362,12 @@ impl Driver {
                 self.incoming.push((snapshot, *state));
                 self.raft.step(msg);
             }
-            Event::Propose { cmd, reply } => match self.raft.propose(cmd.encode()) {
-                Ok((index, term)) => {
-                    self.proposals.insert(index, (term, reply));
+            Event::Propose { cmd, reply } => self.propose(cmd, reply),
+            Event::ProposeMany(proposals) => {
+                for (cmd, reply) in proposals {
+                    self.propose(cmd, reply);
                 }
-                Err(e) => {
-                    let why = self.not_leader(e.leader);
-                    self.replies.push(Reply::Write(reply, Err(why)));
-                }
-            },
+            }
             // The run loop takes the queued reads.
             Event::ReadsQueued => {}
             Event::Status { reply } => {
@@ -378,6 +377,18 @@ impl Driver {
                 });
             }
             Event::Shutdown => {}
+        }
+    }
+
+    fn propose(&mut self, cmd: Command, reply: WriteReply) {
+        match self.raft.propose(cmd.encode()) {
+            Ok((index, term)) => {
+                self.proposals.insert(index, (term, reply));
+            }
+            Err(e) => {
+                let why = self.not_leader(e.leader);
+                self.replies.push(Reply::Write(reply, Err(why)));
+            }
         }
     }
 

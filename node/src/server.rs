@@ -19,7 +19,8 @@ use crate::events::EventLog;
 use crate::kv::KvState;
 use crate::raft::Raft;
 use crate::storage::{Storage, StorageError};
-use crate::transport::services::{AdminService, KvService, RaftService, Shared};
+use crate::transport::kv_service::KvService;
+use crate::transport::services::{AdminService, RaftService, Shared};
 use crate::transport::{Outbox, Peers};
 
 #[derive(Debug, thiserror::Error)]

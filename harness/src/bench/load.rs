@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use node::client::{NodeClient, is_not_leader};
+use node::client::{KvResponse, NodeClient, StreamClient, is_not_leader};
 
-use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
+use super::{BenchApi, BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
 use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
 use crate::run::RunError;
 use crate::sim::Rng;
@@ -24,10 +24,50 @@ const WARM_UP: Duration = Duration::from_secs(1);
 /// client competes with the nodes for the CPU.
 const WORKERS_PER_CONNECTION: usize = 64;
 
+/// A connection the workers share, as the bench's `--api` says.
+#[derive(Clone)]
+enum Conn {
+    Unary(Box<NodeClient>),
+    Stream(StreamClient),
+}
+
+impl Conn {
+    fn new(api: BenchApi, addr: &str) -> Result<Conn, RunError> {
+        let bad = |e: node::client::BadAddress| RunError::Harness(e.to_string());
+        Ok(match api {
+            BenchApi::Unary => Conn::Unary(Box::new(
+                NodeClient::new(addr, "bench", OP_TIMEOUT).map_err(bad)?,
+            )),
+            BenchApi::Stream => {
+                Conn::Stream(StreamClient::new(addr, "bench", OP_TIMEOUT).map_err(bad)?)
+            }
+        })
+    }
+
+    async fn put(
+        &mut self,
+        key: &str,
+        value: Bytes,
+        session: (u64, u64),
+    ) -> Result<KvResponse, tonic::Status> {
+        match self {
+            Conn::Unary(c) => c.put(key, value, session, OP_TIMEOUT).await,
+            Conn::Stream(c) => c.put(key, value, session, OP_TIMEOUT).await,
+        }
+    }
+
+    async fn get(&mut self, key: &str) -> Result<KvResponse, tonic::Status> {
+        match self {
+            Conn::Unary(c) => c.get(key, OP_TIMEOUT).await,
+            Conn::Stream(c) => c.get(key, OP_TIMEOUT).await,
+        }
+    }
+}
+
 struct Shared {
     addrs: Vec<(String, SocketAddr)>,
     /// For each node, the connections the workers share (they reconnect by themselves).
-    conns: Vec<Vec<NodeClient>>,
+    conns: Vec<Vec<Conn>>,
     cluster_id: String,
     /// Index into `addrs` of the node believed to lead.
     leader: AtomicUsize,
@@ -81,10 +121,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
     for (_, addr) in &addrs {
         let mut node = Vec::new();
         for _ in 0..per_node {
-            node.push(
-                NodeClient::new(&addr.to_string(), "bench", OP_TIMEOUT)
-                    .map_err(|e| RunError::Harness(e.to_string()))?,
-            );
+            node.push(Conn::new(opts.api, &addr.to_string())?);
         }
         conns.push(node);
     }
@@ -156,6 +193,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
         workload,
         concurrency: opts.concurrency,
         client_threads: opts.client_threads,
+        api: opts.api,
         node_args: opts.node_args.clone(),
         value_size: opts.value_size,
         seconds,
@@ -215,7 +253,7 @@ async fn worker(
     keys: usize,
 ) -> WorkerResult {
     let mut rng = Rng::new(w as u64 + 1);
-    let mut conns: Vec<NodeClient> = shared
+    let mut conns: Vec<Conn> = shared
         .conns
         .iter()
         .map(|node| node[w % node.len()].clone())
@@ -239,10 +277,9 @@ async fn worker(
         let started = Instant::now();
         let result = if write {
             seq += 1;
-            conn.put(&key, value.clone(), (client_id, seq), OP_TIMEOUT)
-                .await
+            conn.put(&key, value.clone(), (client_id, seq)).await
         } else {
-            conn.get(&key, OP_TIMEOUT).await
+            conn.get(&key).await
         };
         match result {
             Ok(resp) if is_not_leader(&resp) => {

@@ -35,6 +35,34 @@ impl BenchWorkload {
     }
 }
 
+/// How the load reaches the nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchApi {
+    /// One unary RPC per call.
+    Unary,
+    /// The calls of the workers sharing a connection go together on one
+    /// `Kv.Stream`.
+    Stream,
+}
+
+impl BenchApi {
+    pub fn parse(s: &str) -> Result<BenchApi, String> {
+        match s {
+            "unary" => Ok(BenchApi::Unary),
+            "stream" => Ok(BenchApi::Stream),
+            _ => Err(format!("unknown api {s:?}; expected stream or unary")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchApi::Unary => "unary",
+            BenchApi::Stream => "stream",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     pub nodes: usize,
@@ -47,6 +75,7 @@ pub struct BenchOptions {
     pub store: PathBuf,
     pub node_args: Vec<String>,
     pub client_threads: usize,
+    pub api: BenchApi,
 }
 
 /// Latency percentiles in milliseconds.
@@ -107,6 +136,7 @@ pub struct BenchReport {
     pub concurrency: usize,
     /// Threads of the load generator.
     pub client_threads: usize,
+    pub api: BenchApi,
     /// Extra node flags, as given.
     pub node_args: Vec<String>,
     pub value_size: usize,
@@ -126,12 +156,13 @@ impl BenchReport {
     pub fn render(&self) -> String {
         let l = &self.latency_ms;
         let mut s = format!(
-            "{} {:?} ops, {} clients on {} thread(s), {}-byte values, {} nodes: {:.0} ops/s ({} ops in {:.1} s, {} errors)\n\
+            "{} {:?} ops, {} clients on {} thread(s) ({} calls), {}-byte values, {} nodes: {:.0} ops/s ({} ops in {:.1} s, {} errors)\n\
              latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n",
             self.ops,
             self.workload,
             self.concurrency,
             self.client_threads,
+            self.api.name(),
             self.value_size,
             self.nodes,
             self.ops_per_sec,

@@ -7,6 +7,7 @@
 //! - [`stats`]: outcome counts; nothing succeeded means unknown.
 //! - [`perf`]: latency percentiles and throughput (informative).
 //! - [`summary`]: the results in words, for the terminal.
+//! - [`evidence`]: when the first anomaly became visible.
 //! - This file: [`Results`] (the shape of `results.json`), and the entry
 //!   points [`check_history`], [`check_run_dir`] and [`check_path`].
 //!
@@ -50,6 +51,7 @@
 //! summary prints them as "skipped", never as "valid".
 
 pub mod election;
+pub mod evidence;
 pub mod linearizable;
 pub mod perf;
 pub mod state_machine;

@@ -26,6 +26,7 @@ pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
         store: args.store.clone(),
         node_args: args.node_args.clone(),
         client_threads: args.client_threads as usize,
+        api: args.api,
     };
     let report = suite::block_on_threads(Some(opts.client_threads), async {
         bench::load::run(&opts).await

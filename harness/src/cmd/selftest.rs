@@ -12,6 +12,7 @@ use crate::nemesis::partition::Shape;
 use crate::nemesis::targets::Target;
 use crate::run::{RunError, RunOptions};
 use crate::sim::Workload;
+use crate::suite::junit::{self, Case, CaseOutcome};
 use crate::suite::{self, RunRecord};
 
 /// How to expose one bug: the faults and load a tester would pick for it.
@@ -123,8 +124,12 @@ pub const PLANS: [Plan; 5] = [
 pub struct Trial {
     pub bug: &'static str,
     pub seed: u64,
-    /// Run time (load) spent until the catch, or in all if not caught.
+    /// Run time (load) spent, until the catch or in all.
     pub run_seconds: f64,
+    /// Run time until the anomaly was visible: the load of the attempts
+    /// before the one that caught the bug, plus how far into that one the
+    /// first anomaly was complete (its whole load if no time is known).
+    pub caught_after: Option<f64>,
     /// The checkers that caught it, in the run that did.
     pub caught_by: Vec<&'static str>,
     pub runs: Vec<RunRecord>,
@@ -134,103 +139,190 @@ impl Trial {
     pub fn caught(&self) -> bool {
         !self.caught_by.is_empty()
     }
+
+    /// The trial as a JUnit case: it passes when the bug was caught.
+    pub fn case(&self, within: f64) -> Case {
+        let dirs: Vec<String> = self
+            .runs
+            .iter()
+            .map(|r| match &r.outcome {
+                Ok(f) => format!("{}: {}", r.verdict_word(), f.dir.display()),
+                Err(e) => format!("crashed: {e}"),
+            })
+            .collect();
+        let crashed = self.runs.iter().find_map(|r| r.outcome.as_ref().err());
+        let outcome = match (self.caught(), crashed) {
+            (true, _) => CaseOutcome::Pass,
+            (false, Some(e)) => CaseOutcome::Error {
+                message: format!("an attempt crashed: {}", e.lines().next().unwrap_or("")),
+                text: e.clone(),
+            },
+            (false, None) => CaseOutcome::Failure {
+                kind: "not-caught".into(),
+                message: format!(
+                    "seeded bug {} not caught in {:.0} s of run time (allowed {within:.0} s)",
+                    self.bug, self.run_seconds
+                ),
+                text: dirs.join("\n"),
+            },
+        };
+        let out = match self.caught_after {
+            Some(t) => format!(
+                "caught by {} after {t:.1} s of run time\n{}",
+                self.caught_by.join(", "),
+                dirs.join("\n")
+            ),
+            None => dirs.join("\n"),
+        };
+        Case {
+            group: format!("selftest.{}", self.bug),
+            name: format!("{} seed {}", self.bug, self.seed),
+            seconds: self.runs.iter().map(|r| r.seconds).sum(),
+            outcome,
+            out,
+        }
+    }
 }
 
-pub fn run(args: &SelftestArgs) -> anyhow::Result<Verdict> {
-    if !cfg!(feature = "bugs") {
-        return Err(RunError::BadArgs(
-            "this harness was built without the node's seeded bugs; run \
-             `cargo run --release -p harness --features bugs -- selftest`"
-                .into(),
-        )
-        .into());
-    }
-    let plans: Vec<Plan> = if args.bugs.is_empty() {
-        PLANS.to_vec()
-    } else {
-        args.bugs
-            .iter()
-            .map(|b| {
-                PLANS.iter().find(|p| p.bug == b).cloned().ok_or_else(|| {
-                    let known: Vec<&str> = PLANS.iter().map(|p| p.bug).collect();
-                    RunError::BadArgs(format!(
-                        "--bugs {b}: unknown; known bugs are {}",
-                        known.join(", ")
-                    ))
+/// What a self-test runs: which bugs, how many seeds, how long.
+#[derive(Clone, Debug)]
+pub struct SelftestPlan {
+    pub plans: Vec<Plan>,
+    pub seeds: u32,
+    pub first_seed: u64,
+    pub within: f64,
+    pub attempt: f64,
+    pub store: std::path::PathBuf,
+}
+
+impl SelftestPlan {
+    /// Every bug, or the ones named (an unknown name is bad arguments).
+    pub fn new(
+        bugs: &[String],
+        seeds: u32,
+        first_seed: u64,
+        within: f64,
+        attempt: f64,
+        store: std::path::PathBuf,
+    ) -> Result<SelftestPlan, RunError> {
+        if !cfg!(feature = "bugs") {
+            return Err(RunError::BadArgs(
+                "this harness was built without the node's seeded bugs; build it with \
+                 `--features bugs` (e.g. `cargo run --release -p harness --features bugs -- selftest`)"
+                    .into(),
+            ));
+        }
+        let plans = if bugs.is_empty() {
+            PLANS.to_vec()
+        } else {
+            bugs.iter()
+                .map(|b| {
+                    PLANS.iter().find(|p| p.bug == b).cloned().ok_or_else(|| {
+                        let known: Vec<&str> = PLANS.iter().map(|p| p.bug).collect();
+                        RunError::BadArgs(format!(
+                            "--bugs {b}: unknown; known bugs are {}",
+                            known.join(", ")
+                        ))
+                    })
                 })
-            })
-            .collect::<Result<_, _>>()?
-    };
-    let trials = suite::block_on(async {
+                .collect::<Result<_, _>>()?
+        };
+        Ok(SelftestPlan {
+            plans,
+            seeds,
+            first_seed,
+            within,
+            attempt,
+            store,
+        })
+    }
+
+    /// Runs every seed of every bug, printing a line as each ends.
+    pub async fn run(&self) -> Vec<Trial> {
         let mut trials = Vec::new();
-        for plan in &plans {
-            for i in 0..args.seeds {
-                let seed = args.first_seed + u64::from(i);
-                let t = trial(plan, seed, args).await;
+        for plan in &self.plans {
+            for i in 0..self.seeds {
+                let seed = self.first_seed + u64::from(i);
+                let t = trial(plan, seed, self).await;
                 println!(
                     "=== {:<16} seed {seed:<4} {}",
                     plan.bug,
-                    if t.caught() {
-                        format!(
-                            "caught by {} after {:.0} s of run time",
+                    match t.caught_after {
+                        Some(after) if t.caught() => format!(
+                            "caught by {} after {after:.1} s of run time",
                             t.caught_by.join(", "),
-                            t.run_seconds
-                        )
-                    } else {
-                        format!("NOT caught in {:.0} s of run time", t.run_seconds)
+                        ),
+                        _ => format!("NOT caught in {:.0} s of run time", t.run_seconds),
                     }
                 );
                 trials.push(t);
             }
         }
         trials
-    })?;
+    }
+}
+
+pub fn run(args: &SelftestArgs) -> anyhow::Result<Verdict> {
+    let plan = SelftestPlan::new(
+        &args.bugs,
+        args.seeds,
+        args.first_seed,
+        args.within,
+        args.attempt,
+        args.store.clone(),
+    )?;
+    let trials = suite::block_on(plan.run())?;
     print!("{}", table(&trials));
-    Ok(if trials_all_caught(&trials) {
+    if let Some(path) = &args.junit {
+        let cases: Vec<Case> = trials.iter().map(|t| t.case(plan.within)).collect();
+        junit::write(path, "harness selftest", &cases)
+            .map_err(|e| RunError::Store(format!("cannot write {}: {e}", path.display())))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(if trials.iter().all(Trial::caught) {
         Verdict::Valid
     } else {
         Verdict::Invalid
     })
 }
 
-fn trials_all_caught(trials: &[Trial]) -> bool {
-    trials.iter().all(Trial::caught)
-}
-
 /// Fresh clusters, one attempt after another, until a checker catches the
-/// bug or `--within` seconds of load have run.
-async fn trial(plan: &Plan, seed: u64, args: &SelftestArgs) -> Trial {
+/// bug or `within` seconds of load have run.
+async fn trial(plan: &Plan, seed: u64, st: &SelftestPlan) -> Trial {
     let mut t = Trial {
         bug: plan.bug,
         seed,
         run_seconds: 0.0,
+        caught_after: None,
         caught_by: Vec::new(),
         runs: Vec::new(),
     };
     let mut attempt = 0u64;
-    while t.run_seconds + 1.0 < args.within {
-        let secs = args.attempt.min(args.within - t.run_seconds);
-        let opts = options(plan, seed * 1000 + attempt, secs, args);
+    while t.run_seconds + 1.0 < st.within {
+        let secs = st.attempt.min(st.within - t.run_seconds);
+        let opts = options(plan, seed * 1000 + attempt, secs, &st.store);
         let name = format!("{} seed {seed} attempt {}", plan.bug, attempt + 1);
         let r = suite::run_one(name, format!("selftest.{}", plan.bug), opts).await;
         println!("--- {}", r.line());
+        let before = t.run_seconds;
         t.run_seconds += secs;
         attempt += 1;
-        let caught = r
-            .outcome
-            .as_ref()
-            .map(|f| f.caught_by.clone())
-            .unwrap_or_default();
+        let caught = r.outcome.as_ref().ok().filter(|f| !f.caught_by.is_empty());
+        if let Some(f) = caught {
+            t.caught_by = f.caught_by.clone();
+            // An anomaly may first show in the recovery phase (a lost
+            // write at the final reads), after the load.
+            t.caught_after = Some(before + f.anomaly_at.unwrap_or(f.load_seconds));
+        }
         t.runs.push(r);
-        if !caught.is_empty() {
-            t.caught_by = caught;
+        if t.caught() {
             break;
         }
     }
     t
 }
 
-pub fn options(plan: &Plan, seed: u64, secs: f64, args: &SelftestArgs) -> RunOptions {
+pub fn options(plan: &Plan, seed: u64, secs: f64, store: &std::path::Path) -> RunOptions {
     let label = plan
         .nemeses
         .iter()
@@ -251,7 +343,7 @@ pub fn options(plan: &Plan, seed: u64, secs: f64, args: &SelftestArgs) -> RunOpt
         partition_shapes: plan.shapes.to_vec(),
         fault_targets: plan.targets.to_vec(),
         seed,
-        store: args.store.join(plan.bug),
+        store: store.join(plan.bug),
         node_bin: None,
         no_check: false,
         snapshot_every: None,
@@ -304,11 +396,7 @@ pub fn table(trials: &[Trial]) -> String {
     bugs.dedup();
     for bug in bugs {
         let mine: Vec<&Trial> = trials.iter().filter(|t| t.bug == bug).collect();
-        let mut secs: Vec<f64> = mine
-            .iter()
-            .filter(|t| t.caught())
-            .map(|t| t.run_seconds)
-            .collect();
+        let mut secs: Vec<f64> = mine.iter().filter_map(|t| t.caught_after).collect();
         secs.sort_by(f64::total_cmp);
         let mut checkers: Vec<&str> = mine
             .iter()
@@ -316,7 +404,7 @@ pub fn table(trials: &[Trial]) -> String {
             .collect();
         checkers.sort();
         checkers.dedup();
-        let fmt = |x: Option<&f64>| x.map_or("-".to_string(), |s| format!("{s:.0}"));
+        let fmt = |x: Option<&f64>| x.map_or("-".to_string(), |s| format!("{s:.1}"));
         let _ = writeln!(
             out,
             "{bug:<16} {:>3}/{:<3} {:>12} {:>12}  {}",

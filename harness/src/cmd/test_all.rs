@@ -1,14 +1,31 @@
 //! `harness test-all`: every nemesis set × cluster size × --test-count, one
 //! normal run each, then a table, JUnit if asked, and Jepsen's exit status.
+//! With `--selftest`, the seeded-bug self-test follows in the same suite.
 
 use crate::check::Verdict;
 use crate::cli::TestAllArgs;
 use crate::cmd::run::reproduce_command;
+use crate::cmd::selftest::{self, SelftestPlan, Trial};
 use crate::run::RunError;
-use crate::suite::{self, RunRecord, SuiteStatus, junit};
+use crate::suite::junit::{self, Case};
+use crate::suite::{self, RunRecord, SuiteStatus};
 
 pub fn run(args: &TestAllArgs) -> anyhow::Result<Verdict> {
     let base_seed = args.load.seed.unwrap_or_else(super::run::random_seed);
+    // Checked before any run: a missing feature is bad arguments, now.
+    let selftest = args
+        .selftest
+        .then(|| {
+            SelftestPlan::new(
+                &[],
+                args.test_count,
+                base_seed,
+                args.selftest_within,
+                20.0,
+                args.load.store.join("selftest"),
+            )
+        })
+        .transpose()?;
     let mut cells = Vec::new();
     for set in &args.nemeses.0 {
         for &nodes in &args.nodes.0 {
@@ -24,7 +41,7 @@ pub fn run(args: &TestAllArgs) -> anyhow::Result<Verdict> {
         }
     }
     println!("test-all: {} runs (first seed {base_seed})", cells.len());
-    let records = suite::block_on(async {
+    let (records, trials) = suite::block_on(async {
         let mut records: Vec<RunRecord> = Vec::new();
         let total = cells.len();
         for (i, (name, group, opts)) in cells.into_iter().enumerate() {
@@ -33,17 +50,52 @@ pub fn run(args: &TestAllArgs) -> anyhow::Result<Verdict> {
             println!("--- {}", r.line());
             records.push(r);
         }
-        records
+        let trials = match &selftest {
+            Some(plan) => {
+                println!(
+                    "\n=== self-test: every seeded bug, {} seed(s) each",
+                    plan.seeds
+                );
+                plan.run().await
+            }
+            None => Vec::new(),
+        };
+        (records, trials)
     })?;
     print!("{}", suite::table(&records));
+    if selftest.is_some() {
+        print!("{}", selftest::table(&trials));
+    }
     if let Some(path) = &args.junit {
-        junit::write(path, "harness test-all", &records)
+        let within = args.selftest_within;
+        let cases: Vec<Case> = records
+            .iter()
+            .map(Case::from)
+            .chain(trials.iter().map(|t| t.case(within)))
+            .collect();
+        junit::write(path, "harness test-all", &cases)
             .map_err(|e| RunError::Store(format!("cannot write {}: {e}", path.display())))?;
         println!("wrote {}", path.display());
     }
-    match suite::exit_status(&records) {
-        SuiteStatus::Done(v) => Ok(v),
+    status(&records, &trials)
+}
+
+/// Jepsen's test-all status, with the self-test folded in: a bug not
+/// caught is as bad as an anomaly, or a crash if one of its attempts
+/// crashed (the harness, not the checkers, may be what failed).
+fn status(records: &[RunRecord], trials: &[Trial]) -> anyhow::Result<Verdict> {
+    let attempts_crashed = trials
+        .iter()
+        .filter(|t| !t.caught())
+        .flat_map(|t| &t.runs)
+        .any(|r| r.outcome.is_err());
+    match suite::exit_status(records) {
         SuiteStatus::Crashed => Err(anyhow::anyhow!("at least one run crashed (see the table)")),
+        _ if attempts_crashed => Err(anyhow::anyhow!(
+            "a seeded bug was not caught and one of its attempts crashed (see its lines above)"
+        )),
+        SuiteStatus::Done(_) if !trials.iter().all(Trial::caught) => Ok(Verdict::Invalid),
+        SuiteStatus::Done(v) => Ok(v),
     }
 }
 
@@ -90,4 +142,102 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
         words.push(format!("--node-arg={a}"));
     }
     words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::suite::Finished;
+
+    fn run(verdict: Verdict) -> RunRecord {
+        RunRecord {
+            name: "kill n3 #1".into(),
+            group: "test-all.kill".into(),
+            seed: 1,
+            seconds: 3.0,
+            outcome: Ok(Finished {
+                dir: "d".into(),
+                verdict,
+                ops: (1, 0, 0),
+                faults: 1,
+                caught_by: vec![],
+                anomaly_at: None,
+                load_seconds: 3.0,
+                summary: String::new(),
+            }),
+        }
+    }
+
+    fn trial(caught: bool, crashed: bool) -> Trial {
+        let mut attempt = run(Verdict::Valid);
+        if crashed {
+            attempt.outcome = Err("no leader".into());
+        }
+        Trial {
+            bug: "stale-read",
+            seed: 1,
+            run_seconds: 20.0,
+            caught_after: caught.then_some(7.5),
+            caught_by: if caught { vec!["linearizable"] } else { vec![] },
+            runs: vec![attempt],
+        }
+    }
+
+    #[test]
+    fn a_bug_not_caught_fails_the_suite_like_an_anomaly() {
+        let valid = [run(Verdict::Valid)];
+        assert_eq!(
+            status(&valid, &[trial(true, false)]).unwrap(),
+            Verdict::Valid
+        );
+        assert_eq!(
+            status(&valid, &[trial(true, false), trial(false, false)]).unwrap(),
+            Verdict::Invalid
+        );
+        // A crash matters only where the bug went uncaught.
+        assert_eq!(
+            status(&valid, &[trial(true, true)]).unwrap(),
+            Verdict::Valid
+        );
+        assert!(status(&valid, &[trial(false, true)]).is_err());
+        // The matrix's own verdicts still count.
+        assert_eq!(
+            status(&[run(Verdict::Unknown)], &[trial(true, false)]).unwrap(),
+            Verdict::Unknown
+        );
+    }
+
+    #[test]
+    fn self_test_cases_pass_when_caught_and_say_why_when_not() {
+        let cases = [
+            trial(true, false).case(60.0),
+            trial(false, false).case(60.0),
+        ];
+        let xml = junit::render("harness test-all", &cases);
+        let doc = roxmltree::Document::parse(&xml).expect("well-formed");
+        let tc: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert_eq!(tc.len(), 2);
+        assert_eq!(tc[0].attribute("classname"), Some("selftest.stale-read"));
+        assert!(!tc[0].children().any(|c| c.has_tag_name("failure")));
+        let out = tc[0]
+            .children()
+            .find(|c| c.has_tag_name("system-out"))
+            .unwrap();
+        assert!(out.text().unwrap().contains("after 7.5 s"), "{xml}");
+        let failure = tc[1]
+            .children()
+            .find(|c| c.has_tag_name("failure"))
+            .unwrap();
+        assert_eq!(failure.attribute("type"), Some("not-caught"));
+        assert!(
+            failure
+                .attribute("message")
+                .unwrap()
+                .contains("stale-read not caught"),
+            "{xml}"
+        );
+    }
 }

@@ -18,6 +18,12 @@ use serde_json::Value as Json;
 
 use super::HistoryError;
 
+/// An RFC 3339 time (as events and run.json write them) as Unix ns.
+pub fn wall_ns(s: &str) -> Option<i128> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    Some(t.timestamp_nanos_opt()? as i128)
+}
+
 /// A Raft role, as logged in `role` events.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {

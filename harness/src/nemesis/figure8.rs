@@ -44,8 +44,8 @@ use crate::cluster::join_all;
 use crate::net::{CutMode, Link, LinkState};
 use crate::sim::Rng;
 
-/// One-way delay of the slow links. Well under the nodes' RPC deadline
-/// (half the 300 ms election timeout), far over the Status polling period.
+/// One-way delay of the slow links. Under the nodes' RPC deadline (half
+/// the default 250 ms election timeout), far over the Status polling period.
 const DELAY: Duration = Duration::from_millis(100);
 /// In step 2, how long A may lead before it is cut off even though its
 /// commit index has not moved: its election entry has reached Y by then.

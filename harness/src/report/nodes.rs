@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use super::faults::Fault;
 use super::html::{esc, href_segment, thousands};
 use crate::history::History;
-use crate::history::events::{EventKind, NodeLog, Role};
+use crate::history::events::{EventKind, NodeLog, Role, wall_ns};
 
 /// Maps node wall-clock times to history time.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,12 +64,6 @@ impl Clock {
         let ns = wall_ns(wall?)? - self.origin;
         Some(ns.clamp(0, end as i128) as u64)
     }
-}
-
-/// An RFC 3339 time as Unix ns.
-fn wall_ns(s: &str) -> Option<i128> {
-    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
-    Some(t.timestamp_nanos_opt()? as i128)
 }
 
 /// A stretch of time in one role.

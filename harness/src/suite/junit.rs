@@ -1,69 +1,142 @@
-//! JUnit XML, the format CI systems read: one `<testcase>` per run; an
-//! invalid or undecided run is a `<failure>` carrying the anomaly in words,
-//! a crashed run an `<error>`.
+//! JUnit XML, the format CI systems read: one `<testcase>` per run of the
+//! matrix (an invalid or undecided run is a `<failure>` carrying the anomaly
+//! in words, a crashed run an `<error>`) and per seed of the self-test (a
+//! bug not caught is a `<failure>`).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use super::RunRecord;
 
-pub fn render(suite: &str, records: &[RunRecord]) -> String {
-    let count = |w: &str| records.iter().filter(|r| r.verdict_word() == w).count();
-    let failures = count("invalid") + count("unknown");
-    let errors = count("crashed");
-    let time: f64 = records.iter().map(|r| r.seconds).sum();
+/// One testcase, as CI systems show it.
+#[derive(Debug)]
+pub struct Case {
+    /// Groups cases (`test-all.partition`, `selftest.stale-read`).
+    pub group: String,
+    pub name: String,
+    pub seconds: f64,
+    pub outcome: CaseOutcome,
+    /// Shown with the case: where its run directories are.
+    pub out: String,
+}
+
+#[derive(Debug)]
+pub enum CaseOutcome {
+    Pass,
+    /// The case ran and its verdict was wrong (`type`: why).
+    Failure {
+        kind: String,
+        message: String,
+        text: String,
+    },
+    /// The case could not run to a verdict.
+    Error {
+        message: String,
+        text: String,
+    },
+}
+
+impl From<&RunRecord> for Case {
+    /// A run of the matrix passes when every checker found it valid.
+    fn from(r: &RunRecord) -> Case {
+        let (outcome, out) = match &r.outcome {
+            Ok(f) => {
+                let word = r.verdict_word();
+                let outcome = if word == "valid" {
+                    CaseOutcome::Pass
+                } else {
+                    let message = if f.caught_by.is_empty() {
+                        format!("{word}: a checker could not decide")
+                    } else {
+                        format!("{word}: {}", f.caught_by.join(", "))
+                    };
+                    CaseOutcome::Failure {
+                        kind: word.to_string(),
+                        message,
+                        text: f.summary.clone(),
+                    }
+                };
+                (
+                    outcome,
+                    format!("run directory: {}\n{}", f.dir.display(), r.line()),
+                )
+            }
+            Err(e) => (
+                CaseOutcome::Error {
+                    message: first_line(e).to_string(),
+                    text: e.clone(),
+                },
+                String::new(),
+            ),
+        };
+        Case {
+            group: r.group.clone(),
+            name: format!("{} seed {}", r.name, r.seed),
+            seconds: r.seconds,
+            outcome,
+            out,
+        }
+    }
+}
+
+pub fn render(suite: &str, cases: &[Case]) -> String {
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Failure { .. }))
+        .count();
+    let errors = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Error { .. }))
+        .count();
+    let time: f64 = cases.iter().map(|c| c.seconds).sum();
     let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S");
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,
         "<testsuites name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">",
         esc(suite),
-        records.len()
+        cases.len()
     );
     let _ = writeln!(
         x,
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{time:.3}\" timestamp=\"{stamp}\">",
         esc(suite),
-        records.len()
+        cases.len()
     );
-    for r in records {
+    for c in cases {
         let _ = writeln!(
             x,
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
-            esc(&r.group),
-            esc(&format!("{} seed {}", r.name, r.seed)),
-            r.seconds
+            esc(&c.group),
+            esc(&c.name),
+            c.seconds
         );
-        match &r.outcome {
-            Ok(f) => {
-                let word = r.verdict_word();
-                if word != "valid" {
-                    let message = if f.caught_by.is_empty() {
-                        format!("{word}: a checker could not decide")
-                    } else {
-                        format!("{word}: {}", f.caught_by.join(", "))
-                    };
-                    let _ = writeln!(
-                        x,
-                        "      <failure type=\"{word}\" message=\"{}\">{}</failure>",
-                        esc(&message),
-                        esc(&f.summary)
-                    );
-                }
+        match &c.outcome {
+            CaseOutcome::Pass => {}
+            CaseOutcome::Failure {
+                kind,
+                message,
+                text,
+            } => {
                 let _ = writeln!(
                     x,
-                    "      <system-out>{}</system-out>",
-                    esc(&format!("run directory: {}\n{}", f.dir.display(), r.line()))
+                    "      <failure type=\"{}\" message=\"{}\">{}</failure>",
+                    esc(kind),
+                    esc(message),
+                    esc(text)
                 );
             }
-            Err(e) => {
+            CaseOutcome::Error { message, text } => {
                 let _ = writeln!(
                     x,
                     "      <error type=\"crashed\" message=\"{}\">{}</error>",
-                    esc(first_line(e)),
-                    esc(e)
+                    esc(message),
+                    esc(text)
                 );
             }
+        }
+        if !c.out.is_empty() {
+            let _ = writeln!(x, "      <system-out>{}</system-out>", esc(&c.out));
         }
         x.push_str("    </testcase>\n");
     }
@@ -71,11 +144,11 @@ pub fn render(suite: &str, records: &[RunRecord]) -> String {
     x
 }
 
-pub fn write(path: &Path, suite: &str, records: &[RunRecord]) -> std::io::Result<()> {
+pub fn write(path: &Path, suite: &str, cases: &[Case]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, render(suite, records))
+    std::fs::write(path, render(suite, cases))
 }
 
 fn first_line(s: &str) -> &str {
@@ -124,6 +197,8 @@ mod tests {
                     } else {
                         vec![]
                     },
+                    anomaly_at: None,
+                    load_seconds: 2.0,
                     summary: "key k1: read 3 <but> \"4\" & \u{1}".into(),
                 })
                 .map_err(str::to_string),
@@ -132,15 +207,14 @@ mod tests {
 
     #[test]
     fn failures_errors_and_passes_are_well_formed() {
-        let xml = render(
-            "harness <test-all>",
-            &[
-                rec("kill n3 #1", Ok(Verdict::Valid)),
-                rec("kill n3 #2", Ok(Verdict::Invalid)),
-                rec("kill n3 #3", Ok(Verdict::Unknown)),
-                rec("kill n3 #4", Err("no leader <elected>")),
-            ],
-        );
+        let records = [
+            rec("kill n3 #1", Ok(Verdict::Valid)),
+            rec("kill n3 #2", Ok(Verdict::Invalid)),
+            rec("kill n3 #3", Ok(Verdict::Unknown)),
+            rec("kill n3 #4", Err("no leader <elected>")),
+        ];
+        let cases: Vec<Case> = records.iter().map(Case::from).collect();
+        let xml = render("harness <test-all>", &cases);
         let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
         let root = doc.root_element();
         assert_eq!(root.tag_name().name(), "testsuites");

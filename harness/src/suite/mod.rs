@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::check::{Results, Verdict, summary};
+use crate::check::{Results, Verdict, evidence, summary};
 use crate::run::{self, RunError, RunOptions};
 
 /// One run of a suite, as it ended.
@@ -31,6 +31,10 @@ pub struct Finished {
     pub faults: u64,
     /// Checkers whose verdict was invalid.
     pub caught_by: Vec<&'static str>,
+    /// Seconds into the run at which the first anomaly was visible.
+    pub anomaly_at: Option<f64>,
+    /// Seconds of load the run had.
+    pub load_seconds: f64,
     /// The terminal summary, with the anomaly in words.
     pub summary: String,
 }
@@ -85,12 +89,13 @@ pub async fn run_one(name: String, group: String, opts: RunOptions) -> RunRecord
     let started = Instant::now();
     let outcome = match run::run(opts).await {
         Ok(o) => {
-            let (caught_by, summary) = match &o.results {
+            let (caught_by, anomaly_at, summary) = match &o.results {
                 Some(r) => (
                     caught_by(r),
+                    evidence::first_anomaly_secs(r),
                     summary::render(r, &o.dir.display().to_string()),
                 ),
-                None => (Vec::new(), String::new()),
+                None => (Vec::new(), None, String::new()),
             };
             Ok(Finished {
                 dir: o.dir,
@@ -98,6 +103,8 @@ pub async fn run_one(name: String, group: String, opts: RunOptions) -> RunRecord
                 ops: o.ops,
                 faults: o.faults,
                 caught_by,
+                anomaly_at,
+                load_seconds: o.load_seconds,
                 summary,
             })
         }
@@ -219,6 +226,8 @@ mod tests {
                     ops: (1, 2, 3),
                     faults: 4,
                     caught_by: vec![],
+                    anomaly_at: None,
+                    load_seconds: 1.0,
                     summary: String::new(),
                 }),
                 None => Err("boom".into()),

@@ -1,6 +1,7 @@
-//! The three gRPC services one node serves. Handlers check the cluster id and
-//! the request, hand it to the driver's mailbox and wait (bounded) for the
-//! answer; they never touch Raft state themselves.
+//! The peer and admin services, and what every service shares. Handlers
+//! check the cluster id and the request, hand it to the driver's mailbox and
+//! wait (bounded) for the answer; they never touch Raft state themselves.
+//! The client `Kv` service is in [`super::kv_service`].
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -13,15 +14,11 @@ use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use crate::driver::{Event, NodeStatus, ReadQueue, Refusal};
-use crate::kv::{Answer, Command, KvState, Op, Outcome, command::MAX_KEY};
+use super::kv_service::wait;
+use crate::driver::{Event, NodeStatus, ReadQueue};
+use crate::kv::KvState;
 use crate::raft::{Body, Message, NodeId, Term};
 use crate::storage::Snapshot;
-
-/// Longest a client request waits when it sets no deadline of its own.
-pub const DEFAULT_CLIENT_DEADLINE: Duration = Duration::from_secs(5);
-/// Longest a client request waits even if it asks for more.
-pub const MAX_CLIENT_DEADLINE: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Shared {
@@ -32,7 +29,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn check_cluster(&self, cluster_id: &str) -> Result<(), Status> {
+    pub(super) fn check_cluster(&self, cluster_id: &str) -> Result<(), Status> {
         if cluster_id != self.cluster_id {
             return Err(Status::failed_precondition(format!(
                 "cluster id `{cluster_id}` does not match this node's `{}`",
@@ -42,7 +39,7 @@ impl Shared {
         Ok(())
     }
 
-    fn submit(&self, ev: Event) -> Result<(), Status> {
+    pub(super) fn submit(&self, ev: Event) -> Result<(), Status> {
         self.mailbox
             .send(ev)
             .map_err(|_| Status::unavailable("node is shutting down"))
@@ -179,202 +176,6 @@ impl pb::raft_server::Raft for RaftService {
 /// The largest snapshot file a node accepts from a leader.
 pub const MAX_SNAPSHOT_BYTES: usize = 4 << 30;
 
-// ---- Kv (clients) ----------------------------------------------------------
-
-pub struct KvService(pub Shared);
-
-/// The deadline the client asked for (the `grpc-timeout` header), bounded.
-fn deadline<T>(req: &Request<T>) -> Duration {
-    let asked = req
-        .metadata()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout);
-    asked
-        .unwrap_or(DEFAULT_CLIENT_DEADLINE)
-        .min(MAX_CLIENT_DEADLINE)
-}
-
-/// `grpc-timeout` is up to 8 digits and a unit: H, M, S, m (ms), u (µs), n (ns).
-fn parse_grpc_timeout(v: &str) -> Option<Duration> {
-    if v.len() < 2 || v.len() > 9 {
-        return None;
-    }
-    let (num, unit) = v.split_at(v.len() - 1);
-    let n: u64 = num.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
-async fn wait<T>(rx: oneshot::Receiver<T>, limit: Duration) -> Result<T, Status> {
-    match tokio::time::timeout(limit, rx).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(_)) => Err(Status::unavailable(
-            "node stopped before answering; outcome unknown",
-        )),
-        Err(_) => Err(Status::deadline_exceeded(format!(
-            "no answer within {} ms; the operation may or may not take effect",
-            limit.as_millis()
-        ))),
-    }
-}
-
-fn not_leader(leader: Option<NodeId>, addr: Option<String>) -> kvpb::KvResponse {
-    kvpb::KvResponse {
-        status: kvpb::Status::NotLeader as i32,
-        value: None,
-        leader_id: leader.map(|l| l.0).unwrap_or_default(),
-        leader_addr: addr.unwrap_or_default(),
-        index: 0,
-    }
-}
-
-fn refusal(r: Refusal) -> Result<Response<kvpb::KvResponse>, Status> {
-    match r {
-        Refusal::NotLeader { leader, addr } => Ok(Response::new(not_leader(leader, addr))),
-        Refusal::ShuttingDown => Err(Status::unavailable(
-            "node is shutting down; outcome unknown",
-        )),
-        Refusal::Unknown { reason } => {
-            Err(Status::unavailable(format!("{reason}; outcome unknown")))
-        }
-    }
-}
-
-fn check_key(key: &str) -> Result<(), Status> {
-    if key.is_empty() {
-        return Err(Status::invalid_argument("key is empty"));
-    }
-    if key.len() > MAX_KEY {
-        return Err(Status::invalid_argument(format!(
-            "key is {} bytes, the limit is {MAX_KEY}",
-            key.len()
-        )));
-    }
-    Ok(())
-}
-
-impl KvService {
-    async fn write(
-        &self,
-        cmd: Command,
-        limit: Duration,
-    ) -> Result<Response<kvpb::KvResponse>, Status> {
-        cmd.validate()
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let (tx, rx) = oneshot::channel();
-        self.0.submit(Event::Propose { cmd, reply: tx })?;
-        match wait(rx, limit).await? {
-            Ok(answer) => answer_to_response(answer),
-            Err(r) => refusal(r),
-        }
-    }
-}
-
-fn answer_to_response(a: Answer) -> Result<Response<kvpb::KvResponse>, Status> {
-    let status = match a.outcome {
-        Outcome::Ok => kvpb::Status::Ok,
-        Outcome::Mismatch => kvpb::Status::Mismatch,
-        Outcome::Stale => {
-            return Err(Status::aborted(
-                "request is older than this client's latest; its outcome is no longer known",
-            ));
-        }
-    };
-    Ok(Response::new(kvpb::KvResponse {
-        status: status as i32,
-        value: a.value,
-        leader_id: String::new(),
-        leader_addr: String::new(),
-        index: a.index.0,
-    }))
-}
-
-#[tonic::async_trait]
-impl kvpb::kv_server::Kv for KvService {
-    async fn get(
-        &self,
-        req: Request<kvpb::GetRequest>,
-    ) -> Result<Response<kvpb::KvResponse>, Status> {
-        let limit = deadline(&req);
-        let r = req.into_inner();
-        self.0.check_cluster(&r.cluster_id)?;
-        check_key(&r.key)?;
-        let (tx, rx) = oneshot::channel();
-        if self.0.reads.push(r.key, tx) {
-            self.0.submit(Event::ReadsQueued)?;
-        }
-        match wait(rx, limit).await? {
-            Ok((value, index)) => Ok(Response::new(kvpb::KvResponse {
-                status: kvpb::Status::Ok as i32,
-                value,
-                leader_id: String::new(),
-                leader_addr: String::new(),
-                index: index.0,
-            })),
-            Err(r) => refusal(r),
-        }
-    }
-
-    async fn put(
-        &self,
-        req: Request<kvpb::PutRequest>,
-    ) -> Result<Response<kvpb::KvResponse>, Status> {
-        let limit = deadline(&req);
-        let r = req.into_inner();
-        self.0.check_cluster(&r.cluster_id)?;
-        let cmd = Command {
-            client_id: r.client_id,
-            seq: r.seq,
-            key: r.key,
-            op: Op::Put { value: r.value },
-        };
-        self.write(cmd, limit).await
-    }
-
-    async fn cas(
-        &self,
-        req: Request<kvpb::CasRequest>,
-    ) -> Result<Response<kvpb::KvResponse>, Status> {
-        let limit = deadline(&req);
-        let r = req.into_inner();
-        self.0.check_cluster(&r.cluster_id)?;
-        let cmd = Command {
-            client_id: r.client_id,
-            seq: r.seq,
-            key: r.key,
-            op: Op::Cas {
-                expected: r.expected,
-                new: r.new,
-            },
-        };
-        self.write(cmd, limit).await
-    }
-
-    async fn append(
-        &self,
-        req: Request<kvpb::AppendRequest>,
-    ) -> Result<Response<kvpb::KvResponse>, Status> {
-        let limit = deadline(&req);
-        let r = req.into_inner();
-        self.0.check_cluster(&r.cluster_id)?;
-        let cmd = Command {
-            client_id: r.client_id,
-            seq: r.seq,
-            key: r.key,
-            op: Op::Append { suffix: r.suffix },
-        };
-        self.write(cmd, limit).await
-    }
-}
-
 // ---- Admin -----------------------------------------------------------------
 
 pub struct AdminService(pub Shared);
@@ -407,20 +208,5 @@ impl kvpb::admin_server::Admin for AdminService {
             members: s.members.into_iter().map(|m| m.0).collect(),
             cluster_id,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_header() {
-        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_grpc_timeout("5x"), None);
-        assert_eq!(parse_grpc_timeout("m"), None);
-        assert_eq!(parse_grpc_timeout("123456789m"), None);
     }
 }

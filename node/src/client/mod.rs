@@ -1,6 +1,14 @@
-//! A thin client for one node's `Kv` and `Admin` services. It does not retry
+//! Thin clients for one node's `Kv` and `Admin` services. They do not retry
 //! or follow redirects: callers decide what an outcome means (the harness
 //! records it; tests retry at the leader).
+//!
+//! - [`NodeClient`]: one unary RPC per call.
+//! - [`StreamClient`]: calls of many concurrent callers share one
+//!   `Kv.Stream` (see `stream.rs`).
+
+mod stream;
+
+pub use stream::StreamClient;
 
 use std::time::Duration;
 
@@ -33,14 +41,7 @@ impl NodeClient {
         cluster_id: &str,
         connect_timeout: Duration,
     ) -> Result<NodeClient, BadAddress> {
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| BadAddress {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })?
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let channel = channel(addr, connect_timeout)?;
         Ok(NodeClient {
             cluster_id: cluster_id.to_string(),
             kv: KvClient::new(channel.clone()),
@@ -132,6 +133,18 @@ impl NodeClient {
         };
         Self::bounded(timeout, self.admin.status(Self::req(msg, timeout))).await
     }
+}
+
+/// A channel to `addr` that connects on first use.
+fn channel(addr: &str, connect_timeout: Duration) -> Result<Channel, BadAddress> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| BadAddress {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
 }
 
 /// Whether a response is a definite "not the leader" refusal.
