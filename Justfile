@@ -33,11 +33,11 @@ fsync:
 failover:
     cargo test --release -p node --test failover_timing -- --ignored --nocapture
 
-# What the nightly workflow runs: tests, the fault matrix with JUnit, the self-test.
+# What the nightly workflow runs: tests, then the fault matrix and the
+# seeded-bug self-test in one suite, with JUnit.
 nightly:
     cargo test --workspace
-    cargo run --release -p harness -- test-all --nodes 3,5 --time-limit 60 --test-count 2 --nemeses 'none;partition;kill;pause;all;figure8' --store nightly --junit nightly/junit.xml
-    cargo run --release -p harness --features bugs -- selftest --within 120 --store nightly/selftest
+    cargo run --release -p harness --features bugs -- test-all --nodes 3,5 --time-limit 60 --test-count 2 --nemeses 'none;partition;kill;pause;all;figure8' --selftest --selftest-within 120 --store nightly --junit nightly/junit.xml
 
 # Every seeded bug against the harness, 10 seeds each (catch-rate table).
 selftest SEEDS="10":

@@ -67,10 +67,7 @@ impl NodeClient {
     }
 
     pub async fn get(&mut self, key: &str, timeout: Duration) -> Result<KvResponse, tonic::Status> {
-        let msg = pb::GetRequest {
-            cluster_id: self.cluster_id.clone(),
-            key: key.to_string(),
-        };
+        let msg = request::get(&self.cluster_id, key);
         Self::bounded(timeout, self.kv.get(Self::req(msg, timeout))).await
     }
 
@@ -81,13 +78,7 @@ impl NodeClient {
         session: (u64, u64),
         timeout: Duration,
     ) -> Result<KvResponse, tonic::Status> {
-        let msg = pb::PutRequest {
-            cluster_id: self.cluster_id.clone(),
-            key: key.to_string(),
-            value,
-            client_id: session.0,
-            seq: session.1,
-        };
+        let msg = request::put(&self.cluster_id, key, value, session);
         Self::bounded(timeout, self.kv.put(Self::req(msg, timeout))).await
     }
 
@@ -99,14 +90,7 @@ impl NodeClient {
         session: (u64, u64),
         timeout: Duration,
     ) -> Result<KvResponse, tonic::Status> {
-        let msg = pb::CasRequest {
-            cluster_id: self.cluster_id.clone(),
-            key: key.to_string(),
-            expected,
-            new,
-            client_id: session.0,
-            seq: session.1,
-        };
+        let msg = request::cas(&self.cluster_id, key, expected, new, session);
         Self::bounded(timeout, self.kv.cas(Self::req(msg, timeout))).await
     }
 
@@ -117,13 +101,7 @@ impl NodeClient {
         session: (u64, u64),
         timeout: Duration,
     ) -> Result<KvResponse, tonic::Status> {
-        let msg = pb::AppendRequest {
-            cluster_id: self.cluster_id.clone(),
-            key: key.to_string(),
-            suffix,
-            client_id: session.0,
-            seq: session.1,
-        };
+        let msg = request::append(&self.cluster_id, key, suffix, session);
         Self::bounded(timeout, self.kv.append(Self::req(msg, timeout))).await
     }
 
@@ -132,6 +110,61 @@ impl NodeClient {
             cluster_id: self.cluster_id.clone(),
         };
         Self::bounded(timeout, self.admin.status(Self::req(msg, timeout))).await
+    }
+}
+
+/// The requests both clients send.
+mod request {
+    use bytes::Bytes;
+    use proto::kv as pb;
+
+    pub fn get(cluster_id: &str, key: &str) -> pb::GetRequest {
+        pb::GetRequest {
+            cluster_id: cluster_id.to_string(),
+            key: key.to_string(),
+        }
+    }
+
+    pub fn put(cluster_id: &str, key: &str, value: Bytes, session: (u64, u64)) -> pb::PutRequest {
+        pb::PutRequest {
+            cluster_id: cluster_id.to_string(),
+            key: key.to_string(),
+            value,
+            client_id: session.0,
+            seq: session.1,
+        }
+    }
+
+    pub fn cas(
+        cluster_id: &str,
+        key: &str,
+        expected: Option<Bytes>,
+        new: Bytes,
+        session: (u64, u64),
+    ) -> pb::CasRequest {
+        pb::CasRequest {
+            cluster_id: cluster_id.to_string(),
+            key: key.to_string(),
+            expected,
+            new,
+            client_id: session.0,
+            seq: session.1,
+        }
+    }
+
+    pub fn append(
+        cluster_id: &str,
+        key: &str,
+        suffix: Bytes,
+        session: (u64, u64),
+    ) -> pb::AppendRequest {
+        pb::AppendRequest {
+            cluster_id: cluster_id.to_string(),
+            key: key.to_string(),
+            suffix,
+            client_id: session.0,
+            seq: session.1,
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
-use super::{BadAddress, KvResponse, channel};
+use super::{BadAddress, KvResponse, channel, request};
 
 /// Calls in one message, at most (the node refuses more).
 const MAX_CALLS: usize = 1024;
@@ -62,10 +62,7 @@ impl StreamClient {
     }
 
     pub async fn get(&self, key: &str, timeout: Duration) -> Answer {
-        let op = Op::Get(pb::GetRequest {
-            cluster_id: self.cluster_id.clone(),
-            key: key.to_string(),
-        });
+        let op = Op::Get(request::get(&self.cluster_id, key));
         self.call(op, timeout).await
     }
 
@@ -76,13 +73,7 @@ impl StreamClient {
         session: (u64, u64),
         timeout: Duration,
     ) -> Answer {
-        let op = Op::Put(pb::PutRequest {
-            cluster_id: self.cluster_id.clone(),
-            key: key.to_string(),
-            value,
-            client_id: session.0,
-            seq: session.1,
-        });
+        let op = Op::Put(request::put(&self.cluster_id, key, value, session));
         self.call(op, timeout).await
     }
 
@@ -94,14 +85,7 @@ impl StreamClient {
         session: (u64, u64),
         timeout: Duration,
     ) -> Answer {
-        let op = Op::Cas(pb::CasRequest {
-            cluster_id: self.cluster_id.clone(),
-            key: key.to_string(),
-            expected,
-            new,
-            client_id: session.0,
-            seq: session.1,
-        });
+        let op = Op::Cas(request::cas(&self.cluster_id, key, expected, new, session));
         self.call(op, timeout).await
     }
 
@@ -112,13 +96,7 @@ impl StreamClient {
         session: (u64, u64),
         timeout: Duration,
     ) -> Answer {
-        let op = Op::Append(pb::AppendRequest {
-            cluster_id: self.cluster_id.clone(),
-            key: key.to_string(),
-            suffix,
-            client_id: session.0,
-            seq: session.1,
-        });
+        let op = Op::Append(request::append(&self.cluster_id, key, suffix, session));
         self.call(op, timeout).await
     }
 
