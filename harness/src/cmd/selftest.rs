@@ -36,19 +36,26 @@ pub struct Plan {
 }
 
 pub const PLANS: [Plan; 5] = [
-    // A deposed leader keeps answering reads from its own state: cut the
-    // leader off (partitions) or freeze it (pauses) while the others move on.
+    // A deposed leader keeps answering reads from its own state. Cut the
+    // leader off: until check-quorum deposes it (one to two election
+    // timeouts later) it still answers reads, while the others elect a
+    // leader and commit writes. In 29 caught runs, 28 anomalies fell in
+    // that window, ~0.4 s into an isolate-leader partition, and one after a
+    // paused leader resumed; pauses mostly froze the window away, so the
+    // plan cuts links only. Clients homed at the old leader spend most of
+    // the window stuck on writes it cannot commit: more of them are free
+    // to read when there are more clients.
     Plan {
         bug: "stale-read",
         nodes: 3,
-        nemeses: &[Kind::Partition, Kind::Pause],
+        nemeses: &[Kind::Partition],
         workload: Workload::Register,
         interval: 1.0,
         shapes: &[Shape::IsolateLeader],
         targets: &[],
         keys: 2,
         rate: 500.0,
-        concurrency: 12,
+        concurrency: 30,
         node_args: &[],
     },
     // A lagging node wins an election and overwrites committed entries.

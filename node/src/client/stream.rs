@@ -17,7 +17,7 @@ use proto::kv as pb;
 use proto::kv::kv_call::Op;
 use proto::kv::kv_client::KvClient;
 use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
@@ -121,8 +121,13 @@ impl StreamClient {
 }
 
 /// An open stream: where calls go and where replies come from.
+///
+/// The outgoing side is unbounded so that the task never waits to send
+/// while replies wait to be read (with both sides' buffers full, the node
+/// would wait for us to read and we for it to read). What it holds is
+/// bounded by the callers, each of which waits for its answer.
 struct Link {
-    send: mpsc::Sender<pb::KvCalls>,
+    send: mpsc::UnboundedSender<pb::KvCalls>,
     replies: Streaming<pb::KvReplies>,
 }
 
@@ -169,7 +174,7 @@ async fn run(
                     msg.calls.push(pb::KvCall { id, timeout_ms, op: Some(o.op) });
                 }
                 let sent = match &link {
-                    Some(l) => l.send.send(msg).await.is_ok(),
+                    Some(l) => l.send.send(msg).is_ok(),
                     None => false,
                 };
                 if !sent {
@@ -196,8 +201,8 @@ async fn run(
 }
 
 async fn open(kv: &mut KvClient<Channel>, timeout: Duration) -> Result<Link, Status> {
-    let (send, rx) = mpsc::channel(64);
-    match tokio::time::timeout(timeout, kv.stream(ReceiverStream::new(rx))).await {
+    let (send, rx) = mpsc::unbounded_channel();
+    match tokio::time::timeout(timeout, kv.stream(UnboundedReceiverStream::new(rx))).await {
         Ok(Ok(response)) => Ok(Link {
             send,
             replies: response.into_inner(),
