@@ -227,6 +227,11 @@ pub struct LoadArgs {
     /// (repeatable).
     #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
+    /// How the workers reach the nodes: unary (one RPC per operation) or
+    /// stream (the workers' operations to a node share one `Kv.Stream`,
+    /// so the checkers judge that path under faults too).
+    #[arg(long, default_value = "unary", value_parser = node::client::Api::parse)]
+    pub api: node::client::Api,
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -372,8 +377,8 @@ pub struct BenchArgs {
     /// How clients reach the nodes: stream (the calls of the workers that
     /// share a connection travel together on one `Kv.Stream`) or unary
     /// (one RPC per call).
-    #[arg(long, default_value = "stream", value_parser = crate::bench::BenchApi::parse)]
-    pub api: crate::bench::BenchApi,
+    #[arg(long, default_value = "stream", value_parser = node::client::Api::parse)]
+    pub api: node::client::Api,
 }
 
 #[derive(Debug, Args, Clone)]

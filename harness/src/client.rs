@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node::client::{KvResponse, NodeClient};
+use node::client::{Conn, KvResponse, NodeClient};
 use tonic::Code;
 
 use crate::history::{Action, Cas, Value};
@@ -120,7 +120,7 @@ pub struct Client {
     workload: Workload,
     cluster_id: String,
     addrs: Vec<(String, SocketAddr)>,
-    conns: HashMap<String, NodeClient>,
+    conns: HashMap<String, Conn>,
     home: usize,
     /// The node the current attempt goes to.
     target: usize,
@@ -151,6 +151,15 @@ impl Client {
         }
     }
 
+    /// Uses these connections (one per node, as `addrs`) instead of its
+    /// own: the workers' shared streams.
+    pub fn sharing(mut self, shared: &[Conn]) -> Client {
+        for ((id, _), conn) in self.addrs.iter().zip(shared) {
+            self.conns.insert(id.clone(), conn.clone());
+        }
+        self
+    }
+
     /// Starts a new session: a new process must not share the old one's
     /// (client, seq) space, or a late duplicate could be answered from it.
     pub fn new_session(&mut self, client_id: u64) {
@@ -163,17 +172,19 @@ impl Client {
         &self.addrs[self.home].0
     }
 
-    fn conn(&mut self, i: usize) -> NodeClient {
+    fn conn(&mut self, i: usize) -> Conn {
         let (id, addr) = &self.addrs[i];
         self.conns
             .entry(id.clone())
             .or_insert_with(|| {
-                NodeClient::new(
-                    &addr.to_string(),
-                    &self.cluster_id,
-                    Duration::from_millis(500),
-                )
-                .expect("node addresses are socket addresses")
+                Conn::Unary(Box::new(
+                    NodeClient::new(
+                        &addr.to_string(),
+                        &self.cluster_id,
+                        Duration::from_millis(500),
+                    )
+                    .expect("node addresses are socket addresses"),
+                ))
             })
             .clone()
     }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use node::client::{KvResponse, NodeClient, StreamClient, is_not_leader};
+use node::client::{Conn, is_not_leader};
 
-use super::{BenchApi, BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
+use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
 use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
 use crate::run::RunError;
 use crate::sim::Rng;
@@ -23,46 +23,6 @@ const WARM_UP: Duration = Duration::from_secs(1);
 /// response a system call of its own) on this 2-core machine, where the
 /// client competes with the nodes for the CPU.
 const WORKERS_PER_CONNECTION: usize = 64;
-
-/// A connection the workers share, as the bench's `--api` says.
-#[derive(Clone)]
-enum Conn {
-    Unary(Box<NodeClient>),
-    Stream(StreamClient),
-}
-
-impl Conn {
-    fn new(api: BenchApi, addr: &str) -> Result<Conn, RunError> {
-        let bad = |e: node::client::BadAddress| RunError::Harness(e.to_string());
-        Ok(match api {
-            BenchApi::Unary => Conn::Unary(Box::new(
-                NodeClient::new(addr, "bench", OP_TIMEOUT).map_err(bad)?,
-            )),
-            BenchApi::Stream => {
-                Conn::Stream(StreamClient::new(addr, "bench", OP_TIMEOUT).map_err(bad)?)
-            }
-        })
-    }
-
-    async fn put(
-        &mut self,
-        key: &str,
-        value: Bytes,
-        session: (u64, u64),
-    ) -> Result<KvResponse, tonic::Status> {
-        match self {
-            Conn::Unary(c) => c.put(key, value, session, OP_TIMEOUT).await,
-            Conn::Stream(c) => c.put(key, value, session, OP_TIMEOUT).await,
-        }
-    }
-
-    async fn get(&mut self, key: &str) -> Result<KvResponse, tonic::Status> {
-        match self {
-            Conn::Unary(c) => c.get(key, OP_TIMEOUT).await,
-            Conn::Stream(c) => c.get(key, OP_TIMEOUT).await,
-        }
-    }
-}
 
 struct Shared {
     addrs: Vec<(String, SocketAddr)>,
@@ -121,7 +81,10 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
     for (_, addr) in &addrs {
         let mut node = Vec::new();
         for _ in 0..per_node {
-            node.push(Conn::new(opts.api, &addr.to_string())?);
+            node.push(
+                Conn::new(opts.api, &addr.to_string(), "bench", OP_TIMEOUT)
+                    .map_err(|e| RunError::Harness(e.to_string()))?,
+            );
         }
         conns.push(node);
     }
@@ -277,9 +240,10 @@ async fn worker(
         let started = Instant::now();
         let result = if write {
             seq += 1;
-            conn.put(&key, value.clone(), (client_id, seq)).await
+            conn.put(&key, value.clone(), (client_id, seq), OP_TIMEOUT)
+                .await
         } else {
-            conn.get(&key).await
+            conn.get(&key, OP_TIMEOUT).await
         };
         match result {
             Ok(resp) if is_not_leader(&resp) => {

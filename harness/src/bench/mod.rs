@@ -12,6 +12,7 @@ pub mod load;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use node::client::Api;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -35,34 +36,6 @@ impl BenchWorkload {
     }
 }
 
-/// How the load reaches the nodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BenchApi {
-    /// One unary RPC per call.
-    Unary,
-    /// The calls of the workers sharing a connection go together on one
-    /// `Kv.Stream`.
-    Stream,
-}
-
-impl BenchApi {
-    pub fn parse(s: &str) -> Result<BenchApi, String> {
-        match s {
-            "unary" => Ok(BenchApi::Unary),
-            "stream" => Ok(BenchApi::Stream),
-            _ => Err(format!("unknown api {s:?}; expected stream or unary")),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            BenchApi::Unary => "unary",
-            BenchApi::Stream => "stream",
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     pub nodes: usize,
@@ -75,7 +48,11 @@ pub struct BenchOptions {
     pub store: PathBuf,
     pub node_args: Vec<String>,
     pub client_threads: usize,
-    pub api: BenchApi,
+    pub api: Api,
+}
+
+fn api_name<S: serde::Serializer>(api: &Api, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(api.name())
 }
 
 /// Latency percentiles in milliseconds.
@@ -136,7 +113,8 @@ pub struct BenchReport {
     pub concurrency: usize,
     /// Threads of the load generator.
     pub client_threads: usize,
-    pub api: BenchApi,
+    #[serde(serialize_with = "api_name")]
+    pub api: Api,
     /// Extra node flags, as given.
     pub node_args: Vec<String>,
     pub value_size: usize,

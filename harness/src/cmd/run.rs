@@ -31,6 +31,7 @@ impl LoadArgs {
             snapshot_every: self.snapshot_every,
             check_budget: self.budget.duration(),
             node_args: self.node_args.clone(),
+            api: self.api,
             command,
         }
     }

@@ -141,6 +141,9 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
     for a in &opts.node_args {
         words.push(format!("--node-arg={a}"));
     }
+    if opts.api != node::client::Api::Unary {
+        words.extend(["--api".into(), opts.api.name().into()]);
+    }
     words
 }
 

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use node::client::{Api, Conn};
 use serde_json::json;
 
 pub use options::RunOptions;
@@ -144,6 +145,21 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         end,
         cluster_id: cluster_id.clone(),
         addrs: addrs.clone(),
+        shared: match opts.api {
+            Api::Unary => Vec::new(),
+            Api::Stream => addrs
+                .iter()
+                .map(|(_, a)| {
+                    Conn::new(
+                        Api::Stream,
+                        &a.to_string(),
+                        &cluster_id,
+                        Duration::from_millis(500),
+                    )
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| RunError::Harness(e.to_string()))?,
+        },
     });
     let keys = Arc::new(Mutex::new(KeyPool::new(opts.keys, opts.ops_per_key)));
     let generator = Arc::new(Generator::new(opts.workload, token_counter()));

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub check_budget: Duration,
     /// Extra flags for every node (timing, seeded bugs).
     pub node_args: Vec<String>,
+    /// How the workers reach the nodes.
+    pub api: node::client::Api,
     /// The command line, for the report's "reproduce with".
     pub command: String,
 }
@@ -124,6 +126,7 @@ impl RunOptions {
             "snapshot_every": self.snapshot_every,
             "check_budget": self.check_budget.as_secs_f64(),
             "node_args": self.node_args,
+            "api": self.api.name(),
             "client_timeout": self.client_timeout().as_secs_f64(),
         })
     }

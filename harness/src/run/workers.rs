@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::recorder::Recorder;
+use node::client::Conn;
+
 use crate::client::{Client, Outcome};
 use crate::history::{Action, ClientOp, NodeName, OpType, ProcessId};
 use crate::sim::{Rng, Workload};
@@ -22,6 +24,9 @@ pub struct WorkerSpec {
     pub end: Instant,
     pub cluster_id: String,
     pub addrs: Vec<(String, SocketAddr)>,
+    /// With `--api stream`: one stream per node (as `addrs`), shared by
+    /// every worker; empty: each worker's own unary connections.
+    pub shared: Vec<Conn>,
 }
 
 impl WorkerSpec {
@@ -84,7 +89,8 @@ pub async fn run_worker(
         spec.addrs.clone(),
         worker,
         spec.timeout,
-    );
+    )
+    .sharing(&spec.shared);
     client.new_session(procs.client_id());
     // Operations are scheduled on the clock, not after each other's
     // latency, so the total rate holds while operations are fast; after a
@@ -135,7 +141,8 @@ pub async fn final_reads(
                 spec.addrs.clone(),
                 r,
                 spec.timeout,
-            );
+            )
+            .sharing(&spec.shared);
             let mut missed = 0;
             loop {
                 let Some(key) = keys.lock().unwrap_or_else(|e| e.into_inner()).pop() else {

@@ -5,6 +5,7 @@
 //! - [`NodeClient`]: one unary RPC per call.
 //! - [`StreamClient`]: calls of many concurrent callers share one
 //!   `Kv.Stream` (see `stream.rs`).
+//! - [`Conn`]: either, for callers that let the user pick ([`Api`]).
 
 mod stream;
 
@@ -178,6 +179,106 @@ fn channel(addr: &str, connect_timeout: Duration) -> Result<Channel, BadAddress>
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .connect_lazy())
+}
+
+/// Which of the node's client APIs to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// One unary RPC per call.
+    Unary,
+    /// Calls of everyone sharing the connection go together on `Kv.Stream`.
+    Stream,
+}
+
+impl Api {
+    pub fn parse(s: &str) -> Result<Api, String> {
+        match s {
+            "unary" => Ok(Api::Unary),
+            "stream" => Ok(Api::Stream),
+            _ => Err(format!("unknown api {s:?}; expected unary or stream")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Unary => "unary",
+            Api::Stream => "stream",
+        }
+    }
+}
+
+/// A connection to one node over either API; clones share it.
+#[derive(Clone)]
+pub enum Conn {
+    Unary(Box<NodeClient>),
+    Stream(StreamClient),
+}
+
+impl Conn {
+    /// A connection to `addr` (HOST:PORT); a stream's task runs on the
+    /// current tokio runtime.
+    pub fn new(
+        api: Api,
+        addr: &str,
+        cluster_id: &str,
+        connect_timeout: Duration,
+    ) -> Result<Conn, BadAddress> {
+        Ok(match api {
+            Api::Unary => Conn::Unary(Box::new(NodeClient::new(
+                addr,
+                cluster_id,
+                connect_timeout,
+            )?)),
+            Api::Stream => Conn::Stream(StreamClient::new(addr, cluster_id, connect_timeout)?),
+        })
+    }
+
+    pub async fn get(&mut self, key: &str, timeout: Duration) -> Result<KvResponse, tonic::Status> {
+        match self {
+            Conn::Unary(c) => c.get(key, timeout).await,
+            Conn::Stream(c) => c.get(key, timeout).await,
+        }
+    }
+
+    pub async fn put(
+        &mut self,
+        key: &str,
+        value: Bytes,
+        session: (u64, u64),
+        timeout: Duration,
+    ) -> Result<KvResponse, tonic::Status> {
+        match self {
+            Conn::Unary(c) => c.put(key, value, session, timeout).await,
+            Conn::Stream(c) => c.put(key, value, session, timeout).await,
+        }
+    }
+
+    pub async fn cas(
+        &mut self,
+        key: &str,
+        expected: Option<Bytes>,
+        new: Bytes,
+        session: (u64, u64),
+        timeout: Duration,
+    ) -> Result<KvResponse, tonic::Status> {
+        match self {
+            Conn::Unary(c) => c.cas(key, expected, new, session, timeout).await,
+            Conn::Stream(c) => c.cas(key, expected, new, session, timeout).await,
+        }
+    }
+
+    pub async fn append(
+        &mut self,
+        key: &str,
+        suffix: Bytes,
+        session: (u64, u64),
+        timeout: Duration,
+    ) -> Result<KvResponse, tonic::Status> {
+        match self {
+            Conn::Unary(c) => c.append(key, suffix, session, timeout).await,
+            Conn::Stream(c) => c.append(key, suffix, session, timeout).await,
+        }
+    }
 }
 
 /// Whether a response is a definite "not the leader" refusal.
