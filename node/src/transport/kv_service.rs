@@ -212,14 +212,19 @@ fn read_response(
     r: Result<(Option<Bytes>, LogIndex), Refusal>,
 ) -> Result<kvpb::KvResponse, Status> {
     match r {
-        Ok((value, index)) => Ok(kvpb::KvResponse {
-            status: kvpb::Status::Ok as i32,
-            value,
-            leader_id: String::new(),
-            leader_addr: String::new(),
-            index: index.0,
-        }),
+        Ok((value, index)) => Ok(answered(kvpb::Status::Ok, value, index)),
         Err(r) => refusal(r),
+    }
+}
+
+/// The answer of a call the state machine served.
+fn answered(status: kvpb::Status, value: Option<Bytes>, index: LogIndex) -> kvpb::KvResponse {
+    kvpb::KvResponse {
+        status: status as i32,
+        value,
+        leader_id: String::new(),
+        leader_addr: String::new(),
+        index: index.0,
     }
 }
 
@@ -237,13 +242,7 @@ fn write_response(r: Result<Answer, Refusal>) -> Result<kvpb::KvResponse, Status
             ));
         }
     };
-    Ok(kvpb::KvResponse {
-        status: status as i32,
-        value: a.value,
-        leader_id: String::new(),
-        leader_addr: String::new(),
-        index: a.index.0,
-    })
+    Ok(answered(status, a.value, a.index))
 }
 
 pub struct KvService(pub Shared);
