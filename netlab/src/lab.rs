@@ -338,10 +338,10 @@ impl Lab {
         }
         let state = self.lock();
         let mut all = BTreeMap::new();
-        for from in 0..self.nodes.len() {
+        for (from, sent_by) in tx.iter().enumerate() {
             for to in (0..self.nodes.len()).filter(|&t| t != from) {
                 let (a, b) = (addr::node_addr(from), addr::node_addr(to));
-                let sent = tx[from].get(&b).copied().unwrap_or_default();
+                let sent = sent_by.get(&b).copied().unwrap_or_default();
                 let received = rx[to].get(&a).copied().unwrap_or_default();
                 let emulator = state.emulators[from]
                     .as_ref()

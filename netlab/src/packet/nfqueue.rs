@@ -254,10 +254,10 @@ impl NfQueue {
                     _ if errno != 0 => self.verdict_errors += 1,
                     _ => {}
                 }
-            } else if kind == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET {
-                if let Some(q) = parse_packet(body) {
-                    out.push(q);
-                }
+            } else if kind == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET
+                && let Some(q) = parse_packet(body)
+            {
+                out.push(q);
             }
             data = &data[len.next_multiple_of(4).min(data.len())..];
         }
