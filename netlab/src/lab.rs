@@ -28,6 +28,7 @@ use crate::ns::NetNs;
 use crate::packet::emulator::{Emulator, Plan};
 use crate::packet::faults::{PacketFaults, Rate};
 use crate::rules::{self, RATED_CLASS, Set};
+use crate::setedit::{Change, SetEditor};
 use crate::stats::{self, LinkStats};
 use crate::tool::{self, Tool};
 
@@ -44,6 +45,8 @@ pub struct Lab {
     index: HashMap<String, usize>,
     home: NetNs,
     namespaces: Vec<NetNs>,
+    /// Per node: the netlink socket that edits its sets.
+    editors: Vec<Mutex<SetEditor>>,
     seed: u64,
     state: Mutex<State>,
 }
@@ -107,11 +110,22 @@ impl Lab {
         let namespaces = (0..nodes.len())
             .map(|_| NetNs::create())
             .collect::<Result<Vec<_>, _>>()?;
+        let editors = namespaces
+            .iter()
+            .map(|ns| {
+                let editor = ns.run(SetEditor::open)?;
+                editor.map(Mutex::new).map_err(|e| NetlabError::Io {
+                    what: "opening an nftables netlink socket".into(),
+                    source: e,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let lab = Lab {
             nodes: nodes.to_vec(),
             index,
             home,
             namespaces,
+            editors,
             seed,
             state: Mutex::new(State {
                 rates: vec![None; nodes.len()],
@@ -187,10 +201,7 @@ impl Lab {
         }
         let results = self.in_parallel(changes.keys().copied(), |to| {
             let (add, remove) = &changes[&to];
-            self.nft(
-                to,
-                &rules::set_changes(&[(Set::Cut, add.clone(), remove.clone())]),
-            )
+            self.edit(to, &[(Set::Cut, add.clone(), remove.clone())])
         });
         let mut first_error = None;
         for (to, result) in results {
@@ -478,7 +489,7 @@ impl Lab {
             }
         }
         let addrs = |s: &BTreeSet<usize>| s.iter().map(|&t| addr::node_addr(t)).collect::<Vec<_>>();
-        let batch = rules::set_changes(&[
+        let changes = [
             (
                 Set::Impaired,
                 addrs(&(&emu_want - &emu_now)),
@@ -489,26 +500,22 @@ impl Lab {
                 addrs(&(&rated_want - &rated_now)),
                 addrs(&(&rated_now - &rated_want)),
             ),
-        ]);
-        self.nft(from, &batch)?;
+        ];
+        self.edit(from, &changes)?;
         if rate.is_none() && was.is_some() {
             tc(&["qdisc", "del", "dev", NODE_IFACE, "root"])?;
         }
         Ok(())
     }
 
-    fn nft(&self, node: usize, batch: &str) -> Result<(), NetlabError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        tool::run(
-            &self.namespaces[node],
-            &self.place(node),
-            Tool::Nft,
-            &["-f", "-"],
-            Some(batch),
-        )?;
-        Ok(())
+    /// Applies `changes` to node `node`'s sets, atomically.
+    fn edit(&self, node: usize, changes: &[Change]) -> Result<(), NetlabError> {
+        let mut editor = self.editors[node].lock().unwrap_or_else(|e| e.into_inner());
+        editor.apply(changes).map_err(|e| NetlabError::Tool {
+            command: format!("nftables set change {changes:?}"),
+            place: self.place(node),
+            detail: e.to_string(),
+        })
     }
 
     /// Runs `job` for each node on its own thread; results in node order.

@@ -31,11 +31,13 @@
 pub mod addr;
 mod error;
 mod lab;
+mod netlink;
 mod ns;
 pub mod packet;
 mod preflight;
 pub mod probe;
 mod rules;
+mod setedit;
 mod stats;
 pub mod testing;
 mod tool;

@@ -6,7 +6,8 @@
 //! - our nftables table `inet netlab`, whose sets start empty. A cut, a
 //!   packet fault or a rate only ever adds elements to a set, and undoing
 //!   it deletes exactly those elements: no rule is added or removed while
-//!   the network runs, and a batch of element changes is atomic.
+//!   the network runs, and a batch of element changes is atomic (sent over
+//!   netlink by `crate::setedit`).
 //!   - `cut`: sources whose packets this node drops, in `prerouting` at
 //!     priority `raw` (before conntrack: an established connection is not
 //!     spared, its packets are dropped like any other, so it stalls).
@@ -23,7 +24,6 @@
 //! Packets the emulator re-injects (duplicates) carry [`MARK_INJECTED`] and
 //! are never marked for the queue again.
 
-use std::fmt::Write;
 use std::net::Ipv4Addr;
 
 /// Our nftables table, in family `inet`.
@@ -49,7 +49,7 @@ pub(crate) enum Set {
 }
 
 impl Set {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Set::Cut => "cut",
             Set::Impaired => "impaired",
@@ -112,26 +112,6 @@ pub(crate) fn queue_rule_args(op: &'static str) -> Vec<&'static str> {
     ]
 }
 
-/// One atomic batch: add `add` to and delete `remove` from each set.
-/// Empty when there is nothing to change.
-pub(crate) fn set_changes(changes: &[(Set, Vec<Ipv4Addr>, Vec<Ipv4Addr>)]) -> String {
-    let mut batch = String::new();
-    for (set, add, remove) in changes {
-        let name = set.name();
-        if !remove.is_empty() {
-            let _ = writeln!(
-                batch,
-                "delete element inet {TABLE} {name} {{ {} }}",
-                join(remove)
-            );
-        }
-        if !add.is_empty() {
-            let _ = writeln!(batch, "add element inet {TABLE} {name} {{ {} }}", join(add));
-        }
-    }
-    batch
-}
-
 fn join(addrs: &[Ipv4Addr]) -> String {
     addrs
         .iter()
@@ -159,18 +139,5 @@ mod tests {
         assert!(t.contains("elements = { 198.18.1.2, 198.18.1.3 }"));
         assert!(t.contains("ip saddr @cut drop"));
         assert!(!node_table(&[]).contains("elements"));
-    }
-
-    #[test]
-    fn changes_delete_before_adding_and_skip_empty_sets() {
-        let a = Ipv4Addr::new(198, 18, 1, 1);
-        let b = Ipv4Addr::new(198, 18, 1, 2);
-        let batch = set_changes(&[(Set::Cut, vec![a], vec![b]), (Set::Rated, vec![], vec![])]);
-        assert_eq!(
-            batch,
-            "delete element inet netlab cut { 198.18.1.2 }\n\
-             add element inet netlab cut { 198.18.1.1 }\n"
-        );
-        assert!(set_changes(&[(Set::Impaired, vec![], vec![])]).is_empty());
     }
 }
