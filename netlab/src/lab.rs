@@ -637,6 +637,63 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_without_its_emulator_lets_packets_through() {
+        crate::testing::isolated(
+            "lab::tests::a_queue_without_its_emulator_lets_packets_through",
+            || {
+                let lab = Lab::build(&ids(2), 1).unwrap();
+                let gap = std::time::Duration::from_micros(500);
+                let settle = std::time::Duration::from_millis(200);
+                // Marked for the queue, no emulator ever bound: bypass.
+                lab.edit(0, &[(Set::Impaired, vec![addr::node_addr(1)], vec![])])
+                    .unwrap();
+                let d =
+                    crate::probe::udp_delivery(&lab, "n1", "n2", 7001, 200, gap, settle).unwrap();
+                assert_eq!(d.received, 200, "{d:?}");
+                lab.edit(0, &[(Set::Impaired, vec![], vec![addr::node_addr(1)])])
+                    .unwrap();
+
+                // An emulator delaying every packet goes away (as if it died)
+                // while its link is still marked: packets pass again, at once.
+                let slow = PacketFaults::delay(std::time::Duration::from_millis(300));
+                let link = ("n1".to_string(), "n2".to_string());
+                lab.impair(&[(link, slow)].into_iter().collect()).unwrap();
+                let rtt = crate::probe::udp_round_trips(
+                    &lab,
+                    "n1",
+                    "n2",
+                    7002,
+                    1,
+                    std::time::Duration::from_secs(2),
+                )
+                .unwrap();
+                assert!(
+                    rtt[0].unwrap() >= std::time::Duration::from_millis(300),
+                    "{rtt:?}"
+                );
+                lab.lock().emulators[0].take();
+                let d =
+                    crate::probe::udp_delivery(&lab, "n1", "n2", 7003, 200, gap, settle).unwrap();
+                assert_eq!(d.received, 200, "{d:?}");
+                let rtt = crate::probe::udp_round_trips(
+                    &lab,
+                    "n1",
+                    "n2",
+                    7004,
+                    5,
+                    std::time::Duration::from_secs(2),
+                )
+                .unwrap();
+                assert!(
+                    rtt.iter()
+                        .all(|r| r.unwrap() < std::time::Duration::from_millis(100)),
+                    "{rtt:?}"
+                );
+            },
+        );
+    }
+
+    #[test]
     fn packet_faults_touch_every_link_of_a_target_both_ways() {
         let links = links_touching(&ids(3), &["n2".to_string()]);
         let want: BTreeSet<Link> = [("n1", "n2"), ("n2", "n1"), ("n2", "n3"), ("n3", "n2")]

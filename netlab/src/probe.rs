@@ -258,6 +258,9 @@ pub fn udp_delivery(
     let there = SocketAddr::from((addr_of(lab, to)?, port));
     let here = SocketAddr::from((addr_of(lab, from)?, port));
     let sink = run_at(lab, to, || UdpSocket::bind(there))?.map_err(io_error("binding the sink"))?;
+    // Room for every datagram even if the counting thread falls behind:
+    // what is lost must be the network's doing.
+    grow_receive_buffer(&sink, 32 << 20);
     let source =
         run_at(lab, from, || UdpSocket::bind(here))?.map_err(io_error("binding the source"))?;
     sink.set_read_timeout(Some(Duration::from_millis(20)))
@@ -375,6 +378,21 @@ pub fn tcp_throughput(
         let _ = writer.join();
         Ok((received as f64 * 8.0 / elapsed, intact))
     })
+}
+
+/// Raises a socket's receive buffer past the system limit (we are root);
+/// best effort.
+fn grow_receive_buffer(socket: &impl std::os::fd::AsRawFd, bytes: libc::c_int) {
+    // SAFETY: an int option, by pointer with its size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&raw const bytes).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// A counter of `/proc/net/snmp` in `node`'s namespace, e.g.
