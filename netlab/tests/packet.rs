@@ -45,23 +45,23 @@ fn delay_adds_its_time_to_round_trips() {
         );
         lab.impair(&both).unwrap();
         let slow = round_trips(&lab, 7002, 60);
-        let (min, median, max) = (
-            ms(slow[0]),
-            ms(probe::percentile(&slow, 50.0)),
-            ms(slow[59]),
-        );
-        assert!((85.0..120.0).contains(&median), "median {median} ms");
-        assert!(min > 40.0 && max < 180.0, "min {min} ms, max {max} ms");
+        // Medians and inner percentiles: a loaded machine (tests run in
+        // parallel on two cores) wakes threads late, which only adds.
+        let pct = |p| ms(probe::percentile(&slow, p));
+        let (p10, median, p90) = (pct(10.0), pct(50.0), pct(90.0));
+        assert!((85.0..125.0).contains(&median), "median {median} ms");
+        assert!(p10 > 60.0, "p10 {p10} ms");
         assert!(
-            max - min > 10.0,
-            "jitter must spread the round trips: {min}..{max} ms"
+            p90 - p10 > 10.0,
+            "jitter must spread the round trips: p10 {p10}, p90 {p90} ms"
         );
 
-        // Figure 8's slow link: a fixed 100 ms, one way only.
+        // Figure 8's slow link: a fixed 100 ms, one way only; never early.
         lab.impair(&one_way(PacketFaults::delay(Duration::from_millis(100))))
             .unwrap();
         let fixed = round_trips(&lab, 7003, 10);
-        assert!(ms(fixed[0]) >= 100.0 && ms(fixed[9]) < 130.0, "{fixed:?}");
+        let median = ms(probe::percentile(&fixed, 50.0));
+        assert!(ms(fixed[0]) >= 100.0 && median < 130.0, "{fixed:?}");
 
         lab.unimpair().unwrap();
         let after = round_trips(&lab, 7004, 20);
