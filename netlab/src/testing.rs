@@ -19,10 +19,9 @@
 //! namespaces cannot run ([`crate::check`]), the test prints why and
 //! passes as skipped.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Set in the child to the name of the test it runs.
 const CHILD_ENV: &str = "NETLAB_ISOLATED_TEST";
@@ -51,35 +50,12 @@ pub fn isolated(name: &str, body: impl FnOnce()) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     die_with_parent(&mut cmd);
-    let mut child = cmd.spawn().expect("run the test binary again");
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the test's child") {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let (out, err) = (
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    );
+    let child = cmd.spawn().expect("run the test binary again");
+    let crate::tool::Finished {
+        status,
+        stdout: out,
+        stderr: err,
+    } = crate::tool::finish(child, TIMEOUT);
     print!("{out}");
     eprint!("{err}");
     let status = status.unwrap_or_else(|| panic!("{name}: no result within {TIMEOUT:?}"));

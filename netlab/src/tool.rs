@@ -3,7 +3,7 @@
 //! batch of `nft` is applied atomically).
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::NetlabError;
@@ -83,35 +83,14 @@ pub(crate) fn run(
         let mut input = child.stdin.take().expect("piped stdin");
         let _ = input.write_all(script.as_bytes());
     }
-    // Outputs are small: read them after exit, through threads so that a
-    // full pipe cannot block the child.
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(fail(format!("no answer within {TIMEOUT:?}")));
-            }
-            Err(e) => return Err(fail(e.to_string())),
-        }
+    let Finished {
+        status,
+        stdout,
+        stderr,
+    } = finish(child, TIMEOUT);
+    let Some(status) = status else {
+        return Err(fail(format!("no answer within {TIMEOUT:?}")));
     };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
     if !status.success() {
         let detail = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
         return Err(fail(if detail.is_empty() {
@@ -121,6 +100,57 @@ pub(crate) fn run(
         }));
     }
     Ok(stdout)
+}
+
+/// How a child with piped stdout and stderr ended.
+pub(crate) struct Finished {
+    /// `None`: it ran past the timeout and was killed.
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Waits for `child` at most `timeout` (then kills it), reading its piped
+/// outputs on threads of their own so that a full pipe never blocks it.
+pub(crate) fn finish(mut child: Child, timeout: Duration) -> Finished {
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    Finished {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 /// Whether `program` is an executable somewhere on `PATH`.

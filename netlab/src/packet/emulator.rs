@@ -314,26 +314,17 @@ impl Worker {
     }
 
     fn admit(&mut self, q: Queued, now: Instant, queue: &mut NfQueue, raw: &OwnedFd) {
-        let Some(to) = destination(&q.packet) else {
-            return release(
-                Release::Verdict {
-                    id: q.id,
-                    packet: None,
-                },
-                queue,
-                raw,
-            );
-        };
         let all_counters = self.counters.clone();
-        let (Some(link), Some(counters)) = (self.links.get_mut(&to), all_counters.get(&to)) else {
-            return release(
-                Release::Verdict {
-                    id: q.id,
-                    packet: None,
-                },
-                queue,
-                raw,
-            );
+        let target = destination(&q.packet).and_then(|to| {
+            let state = self.links.get_mut(&to)?;
+            Some((to, state, all_counters.get(&to)?))
+        });
+        let Some((to, link, counters)) = target else {
+            let pass = Release::Verdict {
+                id: q.id,
+                packet: None,
+            };
+            return release(pass, queue, raw);
         };
         let rng = &mut self.rng;
         Counters::bump(&counters.queued);

@@ -179,17 +179,22 @@ impl PacketFaults {
         } != PacketFaults::default()
     }
 
+    /// The four chance-driven behaviors, by name.
+    fn chances(&self) -> [(&'static str, Option<Chance>); 4] {
+        [
+            ("loss", self.loss),
+            ("duplicate", self.duplicate),
+            ("reorder", self.reorder),
+            ("corrupt", self.corrupt),
+        ]
+    }
+
     /// Rejects probabilities and correlations outside `0..=1`, a zero
     /// rate, and reordering without a delay.
     pub fn validate(&self) -> Result<(), NetlabError> {
         let bad = |what: String| Err(NetlabError::InvalidFaults(what));
         let unit = |x: f64| (0.0..=1.0).contains(&x);
-        for (name, chance) in [
-            ("loss", self.loss),
-            ("duplicate", self.duplicate),
-            ("reorder", self.reorder),
-            ("corrupt", self.corrupt),
-        ] {
+        for (name, chance) in self.chances() {
             if let Some(c) = chance
                 && !(unit(c.probability) && unit(c.correlation))
             {
@@ -225,12 +230,7 @@ impl PacketFaults {
                        "correlation": d.correlation}),
             );
         }
-        for (name, c) in [
-            ("loss", self.loss),
-            ("duplicate", self.duplicate),
-            ("reorder", self.reorder),
-            ("corrupt", self.corrupt),
-        ] {
+        for (name, c) in self.chances() {
             if let Some(c) = c {
                 v.insert(name.into(), chance(c));
             }
@@ -255,12 +255,7 @@ impl fmt::Display for PacketFaults {
                 pct(d.correlation)
             ));
         }
-        for (name, c) in [
-            ("loss", self.loss),
-            ("duplicate", self.duplicate),
-            ("reorder", self.reorder),
-            ("corrupt", self.corrupt),
-        ] {
+        for (name, c) in self.chances() {
             if let Some(c) = c {
                 parts.push(format!(
                     "{name} {} {}",
