@@ -694,6 +694,12 @@ mod tests {
     }
 
     #[test]
+    fn a_lab_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Lab>();
+    }
+
+    #[test]
     fn packet_faults_touch_every_link_of_a_target_both_ways() {
         let links = links_touching(&ids(3), &["n2".to_string()]);
         let want: BTreeSet<Link> = [("n1", "n2"), ("n2", "n1"), ("n2", "n3"), ("n3", "n2")]
