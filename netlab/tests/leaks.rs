@@ -177,5 +177,8 @@ fn dropping_a_network_removes_everything_it_made() {
             let in_use = netns_in_use();
             namespaces.iter().all(|n| !in_use.contains(n))
         }));
+        // A run after a run (test-all) builds again in the same place.
+        let again = Lab::build(&nodes, 2).unwrap();
+        again.cut(&between(&["n1"], &["n3"])).unwrap();
     });
 }
