@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use crate::error::{Error, Unavailable};
+use crate::error::{Error, Reason, Unavailable};
 use crate::model::Options;
 
 const DEV_FUSE: &str = "/dev/fuse";
@@ -17,8 +17,9 @@ pub fn check_available() -> Result<(), Unavailable> {
     RESULT.get_or_init(probe).clone()
 }
 
-fn unavailable(missing: &str, fix: &str) -> Unavailable {
+fn unavailable(reason: Reason, missing: &str, fix: &str) -> Unavailable {
     Unavailable {
+        reason,
         missing: missing.into(),
         fix: fix.into(),
     }
@@ -33,6 +34,7 @@ fn probe() -> Result<(), Unavailable> {
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(unavailable(
+                Reason::NoDevice,
                 "no /dev/fuse",
                 "load the fuse module (modprobe fuse), or give the container the device \
                  (docker run --device /dev/fuse --cap-add SYS_ADMIN)",
@@ -40,6 +42,7 @@ fn probe() -> Result<(), Unavailable> {
         }
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             return Err(unavailable(
+                Reason::NotPermitted,
                 "no permission to open /dev/fuse",
                 "run as root (or make /dev/fuse read-write for this user and install fuse3 \
                  for fusermount3)",
@@ -47,6 +50,7 @@ fn probe() -> Result<(), Unavailable> {
         }
         Err(e) => {
             return Err(unavailable(
+                Reason::NoDevice,
                 &format!("cannot open /dev/fuse ({e})"),
                 "check the fuse module (modprobe fuse)",
             ));
@@ -63,6 +67,7 @@ fn probe_mount(dir: &std::path::Path) -> Result<(), Unavailable> {
     for d in [&mnt, &backing] {
         std::fs::create_dir_all(d).map_err(|e| {
             unavailable(
+                Reason::ProbeFailed,
                 &format!("cannot make a probe directory {} ({e})", d.display()),
                 "make the temporary directory writable (TMPDIR)",
             )
@@ -75,18 +80,21 @@ fn probe_mount(dir: &std::path::Path) -> Result<(), Unavailable> {
     match crate::mount(&mnt, &backing, options) {
         Ok(m) => m.unmount().map_err(|e| {
             unavailable(
+                Reason::ProbeFailed,
                 &format!("a probe mount did not unmount ({e})"),
                 "check for a stuck FUSE mount under the temporary directory",
             )
         }),
         Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => {
             Err(unavailable(
+                Reason::NotPermitted,
                 "no permission to mount (not root, or no CAP_SYS_ADMIN)",
                 "run as root, e.g. docker run --cap-add SYS_ADMIN --device /dev/fuse, or install \
                  fuse3 so fusermount3 can mount for a user",
             ))
         }
         Err(e) => Err(unavailable(
+            Reason::ProbeFailed,
             &format!("a probe mount failed ({e})"),
             "run as root with /dev/fuse and CAP_SYS_ADMIN (or install fuse3 for fusermount3)",
         )),

@@ -35,6 +35,19 @@ impl Error {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{missing}; {fix}")]
 pub struct Unavailable {
+    pub reason: Reason,
     pub missing: String,
     pub fix: String,
+}
+
+/// What kind of thing is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No FUSE device: the module is not loaded or the container lacks it.
+    NoDevice,
+    /// Not allowed to open the device or to mount.
+    NotPermitted,
+    /// Everything seemed there, yet a probe mount failed: a fault of this
+    /// machine or of lazyfs itself, not a missing prerequisite.
+    ProbeFailed,
 }

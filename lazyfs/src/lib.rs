@@ -46,7 +46,7 @@ mod sys;
 mod undo;
 
 pub use available::check_available;
-pub use error::{Error, Unavailable};
+pub use error::{Error, Reason, Unavailable};
 pub use model::{
     DURABLE_MODEL_HELP, LossReport, Metadata, Options, POWER_LOSS_HELP, PowerLoss,
     STRICT_MODEL_HELP, Stats,

@@ -208,8 +208,9 @@ impl Mounted {
             }
             Err(e) => return Err(Error::io("unmount", &self.mountpoint, e)),
         }
+        // Unmounted above: join only (fuser's own unmount would try again).
         session
-            .umount_and_join()
+            .join()
             .map_err(|e| Error::io("stop serving", &self.mountpoint, e))?;
         let mut state = self.shared.state();
         state.commit_all();
