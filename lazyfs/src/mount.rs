@@ -228,13 +228,34 @@ impl Mounted {
     }
 }
 
-/// Ends a FUSE connection through the fusectl file system, if mounted.
+/// Ends a FUSE connection through the fusectl file system: requests in
+/// flight and to come fail, and the serving threads see the end. Where
+/// fusectl is not mounted (it usually is at /sys/fs/fuse/connections), it
+/// is mounted for the moment on a temporary directory.
 fn abort_connection(dev: u64) {
-    let minor = libc::minor(dev);
-    let path = format!("/sys/fs/fuse/connections/{minor}/abort");
-    if let Err(e) = std::fs::write(&path, "1") {
-        tracing::warn!("could not abort the FUSE connection ({path}): {e}");
+    // The kernel names a connection by its (anonymous, major 0) device.
+    let id = libc::minor(dev).to_string();
+    let standard = Path::new("/sys/fs/fuse/connections");
+    let result = if standard.join(&id).exists() {
+        std::fs::write(standard.join(&id).join("abort"), "1")
+    } else {
+        abort_through_temporary_fusectl(&id)
+    };
+    if let Err(e) = result {
+        tracing::warn!("could not abort FUSE connection {id}: {e}");
     }
+}
+
+fn abort_through_temporary_fusectl(id: &str) -> io::Result<()> {
+    let dir = std::env::temp_dir().join(format!("lazyfs-fusectl-{}-{id}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = sys::mount_fusectl(&dir).and_then(|()| {
+        let wrote = std::fs::write(dir.join(id).join("abort"), "1");
+        let unmounted = sys::umount(&dir, true);
+        wrote.and(unmounted)
+    });
+    let _ = std::fs::remove_dir(&dir);
+    result
 }
 
 impl Drop for Mounted {

@@ -282,6 +282,23 @@ pub(crate) fn umount(path: &Path, detach: bool) -> io::Result<()> {
     check(unsafe { libc::umount2(path.as_ptr(), flags) }).map(drop)
 }
 
+/// Mounts the FUSE control file system (where connections can be aborted)
+/// at `dir`.
+pub(crate) fn mount_fusectl(dir: &Path) -> io::Result<()> {
+    let dir = cstr(dir.as_os_str())?;
+    // SAFETY: valid NUL-terminated strings; no data.
+    check(unsafe {
+        libc::mount(
+            c"fusectl".as_ptr(),
+            dir.as_ptr(),
+            c"fusectl".as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    })
+    .map(drop)
+}
+
 pub(crate) fn geteuid() -> u32 {
     // SAFETY: no arguments, cannot fail.
     unsafe { libc::geteuid() }
