@@ -185,31 +185,31 @@ fn owner(req: &Request) -> (u32, u32) {
     (req.uid(), req.gid())
 }
 
+/// What a setattr asks to change.
+struct AttrChange {
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    size: Option<u64>,
+    atime: Option<TimeOrNow>,
+    mtime: Option<TimeOrNow>,
+}
+
 impl LazyFs {
-    fn setattr_inner(
-        &self,
-        ino: Ino,
-        mode: Option<u32>,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        size: Option<u64>,
-        atime: Option<TimeOrNow>,
-        mtime: Option<TimeOrNow>,
-        fh: Option<FileHandle>,
-    ) -> R<Stat> {
+    fn setattr_inner(&self, ino: Ino, c: AttrChange, fh: Option<FileHandle>) -> R<Stat> {
         let open = match fh {
             Some(fh) => Some(self.0.file(fh)?),
             None => None,
         };
         let mut state = self.0.state();
-        if mode.is_some() || uid.is_some() || gid.is_some() {
-            state.set_owner(ino, mode, uid, gid)?;
+        if c.mode.is_some() || c.uid.is_some() || c.gid.is_some() {
+            state.set_owner(ino, c.mode, c.uid, c.gid)?;
         }
-        if let Some(size) = size {
+        if let Some(size) = c.size {
             state.set_size(ino, open.as_ref().map(|o| &o.file), size)?;
         }
-        if atime.is_some() || mtime.is_some() {
-            sys::utimens(state.fd(ino)?, atime.map(timespec), mtime.map(timespec))
+        if c.atime.is_some() || c.mtime.is_some() {
+            sys::utimens(state.fd(ino)?, c.atime.map(timespec), c.mtime.map(timespec))
                 .map_err(errno)?;
         }
         state.stat(ino)
@@ -292,7 +292,15 @@ impl Filesystem for LazyFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        match self.setattr_inner(ino.0, mode, uid, gid, size, atime, mtime, fh) {
+        let change = AttrChange {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+        };
+        match self.setattr_inner(ino.0, change, fh) {
             Ok(st) => reply.attr(&TTL, &attr(ino.0, &st)),
             Err(e) => reply.error(e),
         }

@@ -199,33 +199,26 @@ mod tests {
     }
 
     #[test]
-    fn a_create_over_a_removed_name_builds_on_the_removal() {
+    fn a_new_name_over_a_removed_one_builds_on_the_removal() {
+        // Committing the new "x" without the removal of the old one would
+        // leave two objects to put back at one name.
         let mut j = Journal::default();
         let removed = Change::Removed {
             at: e(1, "x"),
             ino: 10,
             shadow: "0".into(),
         };
+        let moved_in = Change::Renamed {
+            from: e(3, "y"),
+            to: e(1, "x"),
+            ino: 12,
+            replaced: None,
+        };
         j.record(removed.clone(), None);
-        j.record(added(1, "x", 11), None);
-        j.record(added(3, "y", 12), None);
-        // Committing the new "x" alone would leave two objects to restore
-        // at one name.
-        let mut j2 = Journal::default();
-        j2.record(removed.clone(), None);
-        j2.record(
-            Change::Renamed {
-                from: e(3, "y"),
-                to: e(1, "x"),
-                ino: 12,
-                replaced: None,
-            },
-            None,
-        );
-        let c = j2.commit_dir(3);
-        assert_eq!(c.len(), 2);
-        assert_eq!(c[0], removed);
-        assert_eq!(j.commit_dir(1).len(), 2);
+        j.record(added(1, "unrelated", 13), None);
+        j.record(moved_in.clone(), None);
+        assert_eq!(j.commit_dir(3), vec![removed, moved_in]);
+        assert_eq!(j.take_for_undo(), vec![added(1, "unrelated", 13)]);
     }
 
     #[test]

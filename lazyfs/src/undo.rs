@@ -23,7 +23,7 @@ use crate::sys;
 /// The granularity a torn write is cut at: a disk sector.
 pub(crate) const SECTOR: u64 = 512;
 
-const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// The old content of a changed range.
 #[derive(Debug)]

@@ -50,6 +50,9 @@ fn child(dirs: String) -> ! {
             Ok(())
         });
     }
+    // Never waited for: it dies with this process (PDEATHSIG), which is
+    // the point.
+    #[allow(clippy::zombie_processes)]
     let grandchild = grandchild.spawn().unwrap();
     println!("ready {}", grandchild.id());
     loop {
