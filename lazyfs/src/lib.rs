@@ -26,9 +26,25 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Not supported, refused with an error: extended attributes (`EOPNOTSUPP`),
-//! device nodes (`EPERM`), `fallocate` modes that shift data
-//! (`EOPNOTSUPP`), `RENAME_WHITEOUT` (`EINVAL`).
+//! Supported: regular files, directories, hard links, symlinks, fifos and
+//! sockets; read, write, truncate, `fallocate` (plain, keep-size, punch,
+//! zero-range), shared mmaps (read-only and writable: `msync` is an
+//! fsync), `O_SYNC`/`O_DSYNC`, rename with `RENAME_NOREPLACE` and
+//! `RENAME_EXCHANGE`, statfs, flock and fcntl locks (kept by the kernel,
+//! between the processes of this machine). Refused with an error: extended
+//! attributes (`EOPNOTSUPP`), device nodes (`EPERM`), `fallocate` modes
+//! that shift data (`EOPNOTSUPP`), `RENAME_WHITEOUT` (`EINVAL`), creating
+//! `.lazyfs` at the root (`EACCES`: the shadow directory's name).
+//!
+//! The FUSE server runs on threads of the process that mounts. That
+//! process must never mmap files of its own mount: unmapping a dirty
+//! mapping waits for the kernel to write it back while holding the
+//! process's memory-map lock, which the serving threads need too, a
+//! deadlock no signal breaks. Plain reads and writes from it are fine; the
+//! processes under test (other processes) may map anything.
+//!
+//! Power-on needs nothing from lazyfs: after [`Mounted::power_off`] the
+//! mount serves on, with what survived, to whatever is started next.
 
 mod available;
 mod data;
@@ -54,4 +70,10 @@ pub use model::{
 pub use mount::{FS_TYPE, Mounted, mount};
 pub use namespace::{
     MountEntry, detach_stale_mounts, enter_private_mount_namespace, lazyfs_mounts,
+};
+
+// The harness shares one mount between its nemesis and its cluster code.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Mounted>();
 };
