@@ -102,6 +102,18 @@ pub enum PowerLoss {
     },
 }
 
+impl PowerLoss {
+    /// The [`PowerLoss`] a flag value names: `all`, or `torn` (cut with
+    /// `seed`).
+    pub fn parse(s: &str, seed: u64) -> Option<PowerLoss> {
+        match s {
+            "all" => Some(PowerLoss::All),
+            "torn" => Some(PowerLoss::Torn { seed }),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for PowerLoss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

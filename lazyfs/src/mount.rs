@@ -34,6 +34,11 @@ pub struct Mounted {
 /// (an existing directory, neither inside the other), serving requests on
 /// threads of this process.
 ///
+/// `backing` may be `mountpoint` itself: the mount then covers the
+/// directory and works on what is underneath (reached through descriptors
+/// opened before mounting), so a node's data directory keeps its path and,
+/// once unmounted, shows what the node left there.
+///
 /// What `backing` holds is taken as durable. Its `.lazyfs` entry is the
 /// mount's shadow directory (where unlinked files wait until the unlink is
 /// durable), hidden from the mount and emptied again at unmount. The
@@ -52,7 +57,9 @@ pub fn mount(mountpoint: &Path, backing: &Path, options: Options) -> Result<Moun
     };
     let mountpoint = canon(mountpoint, "find the mount point")?;
     let backing = canon(backing, "find the backing directory")?;
-    if mountpoint.starts_with(&backing) || backing.starts_with(&mountpoint) {
+    if mountpoint != backing
+        && (mountpoint.starts_with(&backing) || backing.starts_with(&mountpoint))
+    {
         return Err(Error::Invalid(format!(
             "the mount point {} and the backing directory {} must not be one inside the other",
             mountpoint.display(),

@@ -407,3 +407,28 @@ fn unmount_keeps_what_was_written_as_a_clean_shutdown_does() {
         "the shadow directory is removed"
     );
 }
+
+#[test]
+fn a_directory_can_be_mounted_over_itself_and_shows_what_survived_after() {
+    if !common::available() {
+        return;
+    }
+    let dir = tempfile::tempdir_in(common::test_root()).unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("before"), b"durable").unwrap();
+    let m = lazyfs::mount(&data, &data, Default::default()).unwrap();
+    assert_eq!(fs::read(data.join("before")).unwrap(), b"durable");
+    fs::write(data.join("before"), b"overwritten").unwrap();
+    fs::write(data.join("new"), b"new").unwrap();
+    let r = m.power_off(PowerLoss::All).unwrap();
+    assert_eq!(r.files_lost, 1, "{r:?}");
+    assert_eq!(fs::read(data.join("before")).unwrap(), b"durable");
+    m.unmount().unwrap();
+    let names: Vec<_> = fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["before"]);
+    assert_eq!(fs::read(data.join("before")).unwrap(), b"durable");
+}

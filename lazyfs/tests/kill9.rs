@@ -1,8 +1,10 @@
 //! kill -9 of a process that mounted lazyfs inside its private mount
-//! namespace leaves no mount anywhere and the backing directory intact.
+//! namespace leaves no mount anywhere and the backing directory intact;
+//! where FUSE cannot run, one line says what is missing.
 //!
-//! A test of its own (no libtest harness): the child is this binary again,
-//! and it must unshare its mount namespace before any thread starts.
+//! A test of its own (no libtest harness): the children are this binary
+//! again, and they must unshare their mount namespace before any thread
+//! starts.
 
 mod common;
 
@@ -14,24 +16,78 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CHILD_ENV: &str = "LAZYFS_KILL9_CHILD";
+const UNAVAILABLE_ENV: &str = "LAZYFS_UNAVAILABLE_CHILD";
 
 fn main() {
     if let Ok(dirs) = std::env::var(CHILD_ENV) {
         child(dirs);
     }
-    match lazyfs::check_available() {
-        Ok(()) => {}
-        Err(e) if e.reason == lazyfs::Reason::ProbeFailed => panic!("lazyfs probe failed: {e}"),
-        Err(e) => {
-            println!("kill9: skipped: lazyfs cannot run here: {e}");
-            return;
-        }
+    if let Ok(how) = std::env::var(UNAVAILABLE_ENV) {
+        unavailable_child(&how);
+        return;
+    }
+    if !common::available() {
+        return;
     }
     entering_a_namespace_late_is_refused();
     println!("test entering_a_namespace_late_is_refused ... ok");
     kill_9_leaves_no_mount_and_the_backing_intact();
     println!("test kill_9_leaves_no_mount_and_the_backing_intact ... ok");
-    println!("kill9: 2 passed, 0 failed");
+    where_fuse_cannot_run_one_line_says_what_is_missing();
+    println!("test where_fuse_cannot_run_one_line_says_what_is_missing ... ok");
+    println!("kill9: 3 passed, 0 failed");
+}
+
+/// Takes FUSE away (no /dev/fuse, or not root) in a namespace of its own,
+/// then prints what `check_available` says.
+fn unavailable_child(how: &str) {
+    lazyfs::enter_private_mount_namespace().unwrap();
+    match how {
+        "no-device" => {
+            // SAFETY: valid strings; an empty /dev in this namespace only.
+            let r = unsafe {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    c"/dev".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            };
+            assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
+        }
+        "not-root" => {
+            // SAFETY: plain system calls; nobody's ids.
+            unsafe {
+                assert_eq!(libc::setgid(65534), 0);
+                assert_eq!(libc::setuid(65534), 0);
+            }
+        }
+        other => panic!("unknown child role {other}"),
+    }
+    match lazyfs::check_available() {
+        Ok(()) => println!("available"),
+        Err(e) => println!("{:?}: {e}", e.reason),
+    }
+}
+
+fn where_fuse_cannot_run_one_line_says_what_is_missing() {
+    let said = |how: &str| {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .env(UNAVAILABLE_ENV, how)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let line = said("no-device");
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.starts_with("NoDevice: no /dev/fuse"), "{line}");
+    assert!(line.contains("modprobe fuse"), "{line}");
+    let line = said("not-root");
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.starts_with("NotPermitted: "), "{line}");
+    assert!(line.contains("run as root"), "{line}");
 }
 
 /// The child: private namespace, mount, a grandchild using the mount (as a

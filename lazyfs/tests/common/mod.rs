@@ -32,17 +32,24 @@ pub struct Fixture {
     pub dir: tempfile::TempDir,
 }
 
-/// A fixture, or `None` (after saying why) where FUSE cannot run.
-pub fn fixture(metadata: Metadata) -> Option<Fixture> {
+/// Whether FUSE runs here; says why not.
+pub fn available() -> bool {
     match lazyfs::check_available() {
-        Ok(()) => {}
+        Ok(()) => true,
         // A probe that failed where everything seemed there is a bug to
         // see, not a reason to skip.
         Err(e) if e.reason == lazyfs::Reason::ProbeFailed => panic!("lazyfs probe failed: {e}"),
         Err(e) => {
             eprintln!("skipped: lazyfs cannot run here: {e}");
-            return None;
+            false
         }
+    }
+}
+
+/// A fixture, or `None` (after saying why) where FUSE cannot run.
+pub fn fixture(metadata: Metadata) -> Option<Fixture> {
+    if !available() {
+        return None;
     }
     let dir = tempfile::tempdir_in(test_root()).unwrap();
     let mnt = dir.path().join("mnt");
