@@ -46,10 +46,11 @@ impl State {
         from_mmap: bool,
     ) -> R<u32> {
         let size = file.metadata().map_err(errno)?.len();
-        let inode = self.inode_mut(ino)?;
+        let spill = self.shadow.as_fd();
+        let inode = self.inodes.get_mut(&ino).ok_or(Errno::ESTALE)?;
         inode
             .data
-            .before_write(file, offset, data.len() as u64, size)
+            .before_write(file, spill, offset, data.len() as u64, size)
             .map_err(errno)?;
         file.write_all_at(data, offset).map_err(errno)?;
         let c = &mut self.counters;
@@ -73,9 +74,11 @@ impl State {
         };
         let old = file.metadata().map_err(errno)?.len();
         let at_once = !self.strict();
-        self.inode_mut(ino)?
+        let spill = self.shadow.as_fd();
+        let inode = self.inodes.get_mut(&ino).ok_or(Errno::ESTALE)?;
+        inode
             .data
-            .before_resize(file, old, size, at_once)
+            .before_resize(file, spill, old, size, at_once)
             .map_err(errno)?;
         file.set_len(size).map_err(errno)
     }
@@ -126,12 +129,13 @@ impl State {
         } else {
             size.max(end)
         };
-        let log = &mut self.inode_mut(ino)?.data;
+        let spill = self.shadow.as_fd();
+        let log = &mut self.inodes.get_mut(&ino).ok_or(Errno::ESTALE)?.data;
         if mode & (PUNCH | ZERO) != 0 {
-            log.before_zero(file, offset, len, size, new_size)
+            log.before_zero(file, spill, offset, len, size, new_size)
                 .map_err(errno)?;
         } else {
-            log.before_resize(file, size, new_size, false)
+            log.before_resize(file, spill, size, new_size, false)
                 .map_err(errno)?;
         }
         sys::fallocate(file, mode, offset, len).map_err(errno)

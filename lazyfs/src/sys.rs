@@ -247,6 +247,44 @@ pub(crate) fn fallocate(file: &File, mode: libc::c_int, offset: u64, len: u64) -
     .map(drop)
 }
 
+/// Copies `len` bytes from `src` at `src_off` to `dst` at `dst_off`, in the
+/// kernel.
+pub(crate) fn copy_range(
+    src: &File,
+    src_off: u64,
+    dst: &File,
+    dst_off: u64,
+    len: u64,
+) -> io::Result<()> {
+    let (mut off_in, mut off_out) = (src_off as libc::loff_t, dst_off as libc::loff_t);
+    let mut left = len as usize;
+    while left > 0 {
+        // SAFETY: valid descriptors and offsets owned by this frame.
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off_in,
+                dst.as_raw_fd(),
+                &mut off_out,
+                left,
+                0,
+            )
+        };
+        match n {
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            // Past the end of `src`: the rest reads as zeros.
+            0 => return dst.set_len(dst.metadata()?.len().max(off_out as u64 + left as u64)),
+            n => left -= n as usize,
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn fstatvfs(fd: BorrowedFd<'_>) -> io::Result<libc::statvfs> {
     let file = reopen(fd, libc::O_RDONLY | libc::O_DIRECTORY)?;
     // SAFETY: zeroed statvfs is a valid out-buffer.

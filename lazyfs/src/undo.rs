@@ -8,6 +8,10 @@
 //! durable (`fsync`/`fdatasync`) forgets the log, so memory follows what is
 //! written between two syncs, never the file's size.
 //!
+//! Old content of a megabyte or more goes to an unnamed temporary file in
+//! the shadow directory instead of memory (truncating a large file keeps
+//! it out of the heap).
+//!
 //! Undoing the changes newest first restores the file as it was at the last
 //! sync; undoing only the changes after a cut keeps a prefix of them (a torn
 //! power-off). Changes marked `at_once` (truncates under the durable metadata
@@ -15,6 +19,7 @@
 
 use std::fs::File;
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 
 use crate::rng::Rng;
@@ -22,6 +27,9 @@ use crate::sys;
 
 /// The granularity a torn write is cut at: a disk sector.
 pub(crate) const SECTOR: u64 = 512;
+
+/// Old content at least this long is kept in a file, not in memory.
+const SPILL_AT: u64 = 1 << 20;
 
 static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
@@ -33,6 +41,8 @@ enum Saved {
     /// It held only zeros.
     Zeros,
     Bytes(Vec<u8>),
+    /// In an unnamed temporary file, from its start.
+    Spilled(File),
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -96,10 +106,12 @@ impl DataLog {
     }
 
     /// Call before writing `len` bytes at `offset` into `file` (open for
-    /// reading) whose size is `size`.
+    /// reading) whose size is `size`. `spill` is the directory for old
+    /// content too large for memory.
     pub fn before_write(
         &mut self,
         file: &File,
+        spill: BorrowedFd<'_>,
         offset: u64,
         len: u64,
         size: u64,
@@ -120,13 +132,15 @@ impl DataLog {
             last.new_size = offset + len;
             return Ok(());
         }
-        self.push(file, Kind::Write, offset, len, size, size.max(offset + len))
+        let new_size = size.max(offset + len);
+        self.push(file, spill, Kind::Write, offset, len, size, new_size)
     }
 
     /// Call before the size of `file` goes from `old_size` to `new_size`.
     pub fn before_resize(
         &mut self,
         file: &File,
+        spill: BorrowedFd<'_>,
         old_size: u64,
         new_size: u64,
         at_once: bool,
@@ -141,6 +155,7 @@ impl DataLog {
         };
         self.push(
             file,
+            spill,
             Kind::Other { at_once },
             offset,
             len,
@@ -154,6 +169,7 @@ impl DataLog {
     pub fn before_zero(
         &mut self,
         file: &File,
+        spill: BorrowedFd<'_>,
         offset: u64,
         len: u64,
         old_size: u64,
@@ -161,6 +177,7 @@ impl DataLog {
     ) -> io::Result<()> {
         self.push(
             file,
+            spill,
             Kind::Other { at_once: false },
             offset,
             len,
@@ -169,9 +186,11 @@ impl DataLog {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         file: &File,
+        spill: BorrowedFd<'_>,
         kind: Kind,
         offset: u64,
         len: u64,
@@ -181,6 +200,16 @@ impl DataLog {
         let end = (offset + len).min(old_size);
         let saved = if offset >= end {
             Saved::Nothing
+        } else if end - offset >= SPILL_AT {
+            let tmp = sys::openat(
+                spill,
+                std::ffi::OsStr::new("."),
+                libc::O_TMPFILE | libc::O_RDWR,
+                0o600,
+            )?;
+            let tmp = File::from(tmp);
+            sys::copy_range(file, offset, &tmp, 0, end - offset)?;
+            Saved::Spilled(tmp)
         } else {
             let mut buf = vec![0u8; (end - offset) as usize];
             read_full(file, &mut buf, offset)?;
@@ -280,6 +309,7 @@ fn undo_one(file: &File, c: &Change, kept: u64) -> io::Result<()> {
             Saved::Nothing => {}
             Saved::Zeros => write_zeros(file, from, saved_end - from)?,
             Saved::Bytes(b) => file.write_all_at(&b[skip..], from)?,
+            Saved::Spilled(tmp) => sys::copy_range(tmp, skip as u64, file, from, saved_end - from)?,
         }
     }
     let size = c.old_size.max(if kept > 0 { from } else { 0 });
@@ -324,11 +354,13 @@ fn read_full(file: &File, buf: &mut [u8], mut offset: u64) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     struct Subject {
         file: File,
         log: DataLog,
-        _dir: tempfile::TempDir,
+        dir: File,
+        _tmp: tempfile::TempDir,
     }
 
     impl Subject {
@@ -344,7 +376,8 @@ mod tests {
             Subject {
                 file,
                 log: DataLog::default(),
-                _dir: dir,
+                dir: File::open(dir.path()).unwrap(),
+                _tmp: dir,
             }
         }
         fn size(&self) -> u64 {
@@ -353,14 +386,20 @@ mod tests {
         fn write(&mut self, offset: u64, data: &[u8]) {
             let size = self.size();
             self.log
-                .before_write(&self.file, offset, data.len() as u64, size)
+                .before_write(
+                    &self.file,
+                    self.dir.as_fd(),
+                    offset,
+                    data.len() as u64,
+                    size,
+                )
                 .unwrap();
             self.file.write_all_at(data, offset).unwrap();
         }
         fn truncate(&mut self, to: u64, at_once: bool) {
             let size = self.size();
             self.log
-                .before_resize(&self.file, size, to, at_once)
+                .before_resize(&self.file, self.dir.as_fd(), size, to, at_once)
                 .unwrap();
             self.file.set_len(to).unwrap();
         }
@@ -441,6 +480,18 @@ mod tests {
         s.write(5, b"xyz");
         s.log.undo(&s.file, Cut::All).unwrap();
         assert_eq!(s.content(), b"01234");
+    }
+
+    #[test]
+    fn large_old_content_goes_to_a_file_not_memory() {
+        let big: Vec<u8> = (0..3 << 20).map(|i| (i % 253) as u8).collect();
+        let mut s = Subject::new(&big);
+        s.truncate(100, false);
+        assert_eq!(s.log.memory(), 0, "3 MiB cut off, kept in a file");
+        s.write(50, &vec![1u8; 2 << 20]);
+        assert_eq!(s.log.memory(), 50, "50 bytes overwritten, kept in memory");
+        s.log.undo(&s.file, Cut::All).unwrap();
+        assert_eq!(s.content(), big);
     }
 
     #[test]

@@ -311,12 +311,15 @@ fn a_large_file_written_and_synced_survives_and_leaves_nothing_in_memory() {
     assert_eq!(stats.pending_data_changes, 0);
     assert_eq!(stats.undo_memory, 0);
     // Overwriting it keeps what was overwritten (until the next sync), not
-    // the whole file.
+    // the whole file; cutting it keeps the lost tail in a file, not memory.
     file.write_all_at(&[7u8; 4096], 10 * MB as u64).unwrap();
+    assert_eq!(f.m().stats().undo_memory, 4096);
+    file.set_len(MB as u64).unwrap();
     assert_eq!(f.m().stats().undo_memory, 4096);
     drop(file);
     let r = f.power_off();
     assert_eq!(r.bytes_lost, 4096);
+    assert_eq!(r.data_changes_lost, 2);
     let back = f.read("big").unwrap();
     assert_eq!(back.len(), 100 * MB);
     for (i, c) in back.chunks(MB).enumerate() {
