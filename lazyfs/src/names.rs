@@ -291,7 +291,7 @@ impl State {
         }
     }
 
-    /// Undoes one pending change (power-off).
+    /// Undoes one pending change (power-off); the caller unpins it.
     pub fn undo_change(&mut self, change: &Change) -> io::Result<Undid> {
         let undid = match change {
             Change::Added { at, ino } => {
@@ -359,7 +359,6 @@ impl State {
                 }
             }
         };
-        self.unpin(change);
         Ok(undid)
     }
 }

@@ -33,7 +33,9 @@ impl State {
 
         for change in self.journal.take_for_undo() {
             let what = self.describe(&change);
-            match self.undo_change(&change) {
+            let undid = self.undo_change(&change);
+            self.unpin(&change);
+            match undid {
                 Ok(undid) => {
                     report.files_lost += undid.lost;
                     report.names_restored += undid.restored;
@@ -96,6 +98,7 @@ impl State {
             // Unlinked for good: nothing of it can be seen again.
             inode.data.discard();
             inode.durable_owner = None;
+            self.forget_key(ino);
             return Ok(());
         }
         if !inode.data.is_empty() {

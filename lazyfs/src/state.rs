@@ -192,14 +192,13 @@ impl State {
         if State::hidden(parent, name) {
             return Err(Errno::ENOENT);
         }
-        let dir = self.fd(parent)?;
-        let st = sys::fstatat(dir, name).map_err(errno)?;
-        if let Some(&ino) = self.by_key.get(&key(&st)) {
+        let st = sys::fstatat(self.fd(parent)?, name).map_err(errno)?;
+        if let Some(ino) = self.known(&st) {
             return Ok((ino, st));
         }
-        let fd = sys::open_path(dir, name).map_err(errno)?;
+        let fd = sys::open_path(self.fd(parent)?, name).map_err(errno)?;
         let st = sys::fstat(fd.as_fd()).map_err(errno)?;
-        if let Some(&ino) = self.by_key.get(&key(&st)) {
+        if let Some(ino) = self.known(&st) {
             return Ok((ino, st));
         }
         let ino = self.next_ino;
@@ -220,6 +219,24 @@ impl State {
             },
         );
         Ok((ino, st))
+    }
+
+    /// The inode the backing object `st` describes, if known. (A mapped
+    /// number cannot have been reused for another file: the inode's
+    /// `O_PATH` descriptor keeps the object, deleted or not, and so its
+    /// number, until the inode is dropped along with its mapping.)
+    fn known(&self, st: &Stat) -> Option<Ino> {
+        self.by_key.get(&key(st)).copied()
+    }
+
+    /// Unmaps the backing object of `ino` (it has no name left).
+    pub fn forget_key(&mut self, ino: Ino) {
+        if let Some(inode) = self.inodes.get_mut(&ino)
+            && let Some(k) = inode.key.take()
+            && self.by_key.get(&k) == Some(&ino)
+        {
+            self.by_key.remove(&k);
+        }
     }
 
     /// A lookup on behalf of the kernel: one more reference.
@@ -272,11 +289,7 @@ impl State {
         if sys::fstat(inode.fd.as_fd()).is_ok_and(|st| st.st_nlink == 0) {
             undone = inode.data.discard();
             inode.durable_owner = None;
-            if let Some(k) = inode.key.take()
-                && self.by_key.get(&k) == Some(&ino)
-            {
-                self.by_key.remove(&k);
-            }
+            self.forget_key(ino);
         }
         self.maybe_drop(ino);
         undone

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 
@@ -434,4 +434,43 @@ fn a_directory_can_be_mounted_over_itself_and_shows_what_survived_after() {
         .collect();
     assert_eq!(names, ["before"]);
     assert_eq!(fs::read(data.join("before")).unwrap(), b"durable");
+}
+
+#[test]
+fn files_made_after_a_power_off_never_alias_the_lost_ones() {
+    // The backing file system reuses the inode numbers of deleted files;
+    // the lost ones are still held here (open files) while new ones are
+    // made.
+    let f = fixture!();
+    fs::create_dir(f.path("d")).unwrap();
+    let held: Vec<File> = (0..20)
+        .map(|i| {
+            let file = f.write(&format!("d/{i}"), b"lost");
+            file.sync_all().unwrap();
+            file
+        })
+        .collect();
+    f.fsync_dir("d");
+    let lost: Vec<u64> = held.iter().map(|h| h.metadata().unwrap().ino()).collect();
+    let backing: Vec<u64> = (0..20)
+        .map(|i| fs::metadata(f.disk.join(format!("d/{i}"))).unwrap().ino())
+        .collect();
+    f.power_off();
+    assert!(!f.exists("d"));
+    for i in 0..20 {
+        f.write(&format!("n{i}"), format!("new {i}").as_bytes());
+    }
+    let reused = (0..20)
+        .filter(|i| backing.contains(&fs::metadata(f.disk.join(format!("n{i}"))).unwrap().ino()))
+        .count();
+    for i in 0..20 {
+        assert_eq!(
+            f.read(&format!("n{i}")).unwrap(),
+            format!("new {i}").as_bytes(),
+            "{reused} backing inode numbers were reused"
+        );
+        let ino = fs::metadata(f.path(&format!("n{i}"))).unwrap().ino();
+        assert!(!lost.contains(&ino), "n{i} took a lost inode");
+    }
+    drop(held);
 }
