@@ -99,15 +99,21 @@ impl Shared {
         FileHandle(fh)
     }
 
-    /// Waits out the injected fsync delay; returns the power-off epoch the
-    /// fsync started in.
-    fn fsync_wait(&self) -> u64 {
+    /// An fsync of any kind: waits out the injected delay (without the
+    /// lock, so other requests go on), then makes durable what `commit`
+    /// says, unless the power went meanwhile (then the fsync never
+    /// completed).
+    fn sync(&self, commit: impl FnOnce(&mut State) -> R<()>) -> R<()> {
         let epoch = self.state().epoch;
         let delay = Duration::from_nanos(self.fsync_delay_ns.load(Ordering::Relaxed));
         if !delay.is_zero() {
             std::thread::sleep(delay);
         }
-        epoch
+        let mut state = self.state();
+        if state.epoch != epoch {
+            return Err(Errno::EIO);
+        }
+        commit(&mut state)
     }
 }
 
@@ -497,13 +503,7 @@ impl Filesystem for LazyFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let epoch = self.0.fsync_wait();
-        let mut state = self.0.state();
-        if state.epoch != epoch {
-            // The power went while this fsync waited: it never completed.
-            return reply.error(Errno::EIO);
-        }
-        reply_empty(reply, state.sync_file(ino.0, datasync));
+        reply_empty(reply, self.0.sync(|s| s.sync_file(ino.0, datasync)));
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -559,12 +559,7 @@ impl Filesystem for LazyFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let epoch = self.0.fsync_wait();
-        let mut state = self.0.state();
-        if state.epoch != epoch {
-            return reply.error(Errno::EIO);
-        }
-        reply_empty(reply, state.sync_dir(ino.0, datasync));
+        reply_empty(reply, self.0.sync(|s| s.sync_dir(ino.0, datasync)));
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -41,7 +41,8 @@ pub struct Mounted {
 ///
 /// What `backing` holds is taken as durable. Its `.lazyfs` entry is the
 /// mount's shadow directory (where unlinked files wait until the unlink is
-/// durable), hidden from the mount and emptied again at unmount. The
+/// durable): one found there is left by a mount that did not end cleanly
+/// and is deleted; it is hidden from the mount and removed at unmount. The
 /// backing files are never fsynced for real: the machine does not lose
 /// power, the mount does.
 pub fn mount(mountpoint: &Path, backing: &Path, options: Options) -> Result<Mounted, Error> {
@@ -95,8 +96,13 @@ pub fn mount(mountpoint: &Path, backing: &Path, options: Options) -> Result<Moun
     };
     config.n_threads = Some(options.threads);
     config.clone_fd = options.threads > 1;
-    let session = Session::new(LazyFs(shared.clone()), &mountpoint, &config)
-        .map_err(|e| Error::io("mount a FUSE filesystem at", &mountpoint, e))?;
+    let session = match Session::new(LazyFs(shared.clone()), &mountpoint, &config) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(backing.join(SHADOW));
+            return Err(Error::io("mount a FUSE filesystem at", &mountpoint, e));
+        }
+    };
     let notifier = session.notifier();
     let session = session
         .spawn()
@@ -197,8 +203,8 @@ impl Mounted {
         let connection = std::fs::metadata(&self.mountpoint)
             .ok()
             .map(|m| std::os::unix::fs::MetadataExt::dev(&m));
-        match sys::umount(&self.mountpoint, false) {
-            Ok(()) => {}
+        let joined = match sys::umount(&self.mountpoint, false) {
+            Ok(()) => session.join(),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                 // Still in use: detach it from the tree and end the
                 // connection, so nothing can block on it.
@@ -207,18 +213,15 @@ impl Mounted {
                 if let Some(dev) = connection {
                     abort_connection(dev);
                 }
+                session.join()
             }
-            // EINVAL: no longer mounted (someone unmounted it).
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                // Not root: fuser unmounts through fusermount3.
-            }
+            // No longer mounted (someone unmounted it).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => session.join(),
+            // Not root: fuser unmounts through fusermount3.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => session.umount_and_join(),
             Err(e) => return Err(Error::io("unmount", &self.mountpoint, e)),
-        }
-        // Unmounted above: join only (fuser's own unmount would try again).
-        session
-            .join()
-            .map_err(|e| Error::io("stop serving", &self.mountpoint, e))?;
+        };
+        joined.map_err(|e| Error::io("stop serving", &self.mountpoint, e))?;
         let mut state = self.shared.state();
         state.commit_all();
         drop(state);
