@@ -74,6 +74,8 @@ pub(crate) struct Shared {
     pub state: Mutex<State>,
     pub handles: Mutex<Handles>,
     pub fsync_delay_ns: AtomicU64,
+    /// Fsyncs now waiting out the delay.
+    pub fsyncs_waiting: AtomicU64,
 }
 
 impl Shared {
@@ -107,7 +109,9 @@ impl Shared {
         let epoch = self.state().epoch;
         let delay = Duration::from_nanos(self.fsync_delay_ns.load(Ordering::Relaxed));
         if !delay.is_zero() {
+            self.fsyncs_waiting.fetch_add(1, Ordering::Relaxed);
             std::thread::sleep(delay);
+            self.fsyncs_waiting.fetch_sub(1, Ordering::Relaxed);
         }
         let mut state = self.state();
         if state.epoch != epoch {

@@ -185,5 +185,7 @@ pub struct Stats {
     pub fsyncs: u64,
     pub fdatasyncs: u64,
     pub dir_fsyncs: u64,
+    /// Fsyncs waiting out the fsync delay right now.
+    pub fsyncs_waiting: u64,
     pub power_offs: u64,
 }

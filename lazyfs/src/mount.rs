@@ -77,6 +77,7 @@ pub fn mount(mountpoint: &Path, backing: &Path, options: Options) -> Result<Moun
         state: Mutex::new(state),
         handles: Mutex::new(Handles::default()),
         fsync_delay_ns: AtomicU64::new(duration_ns(options.fsync_delay)),
+        fsyncs_waiting: AtomicU64::new(0),
     });
 
     let mut config = Config::default();
@@ -181,7 +182,9 @@ impl Mounted {
     }
 
     pub fn stats(&self) -> Stats {
-        self.shared.state().stats()
+        let mut stats = self.shared.state().stats();
+        stats.fsyncs_waiting = self.shared.fsyncs_waiting.load(Ordering::Relaxed);
+        stats
     }
 
     /// Unmounts as a clean shutdown would: what was written is kept (the

@@ -366,6 +366,7 @@ impl State {
             fsyncs: c.fsyncs,
             fdatasyncs: c.fdatasyncs,
             dir_fsyncs: c.dir_fsyncs,
+            fsyncs_waiting: 0,
             power_offs: c.power_offs,
         }
     }

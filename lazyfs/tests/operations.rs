@@ -118,21 +118,21 @@ fn the_fsync_delay_slows_every_kind_of_sync_and_can_be_lifted() {
             .unwrap();
         w.write_all_at(b"y", 0).unwrap();
     });
-    // Other requests go on while an fsync waits.
-    let slow = std::thread::scope(|s| {
+    // Other requests go on while an fsync waits (a long wait, so a slow
+    // machine cannot blur the order).
+    let long = Duration::from_secs(3);
+    f.m().set_fsync_delay(long);
+    std::thread::scope(|s| {
         let sync = s.spawn(|| file.sync_all().unwrap());
-        std::thread::sleep(Duration::from_millis(50));
-        let started = Instant::now();
-        f.read("w").unwrap();
-        let read_took = started.elapsed();
+        common::wait_until("the fsync waits", || f.m().stats().fsyncs_waiting > 0);
+        assert_eq!(f.read("w").unwrap(), b"y");
+        assert!(!sync.is_finished(), "the read waited for the fsync");
         sync.join().unwrap();
-        read_took
     });
-    assert!(slow < delay, "a read waited {slow:?} behind an fsync");
     f.m().set_fsync_delay(Duration::ZERO);
     let started = Instant::now();
     file.sync_all().unwrap();
-    assert!(started.elapsed() < delay);
+    assert!(started.elapsed() < long, "the delay was lifted");
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn an_fsync_waiting_when_the_power_goes_makes_nothing_durable() {
     file.write_all_at(b"new", 0).unwrap();
     std::thread::scope(|s| {
         let sync = s.spawn(|| file.sync_all());
-        std::thread::sleep(Duration::from_millis(100));
+        common::wait_until("the fsync waits", || f.m().stats().fsyncs_waiting > 0);
         f.m().power_off(PowerLoss::All).unwrap();
         let err = sync.join().unwrap().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO));

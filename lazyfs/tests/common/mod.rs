@@ -24,6 +24,18 @@ pub fn test_root() -> &'static Path {
     })
 }
 
+/// Waits (at most ten seconds) until `ready` holds.
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 pub struct Fixture {
     // Declared first: unmounted before the directory is removed.
     pub mounted: Option<Mounted>,
