@@ -259,7 +259,8 @@ fn a_killed_writer_leaves_only_what_it_synced() {
     let mut out = child.stdout.take().unwrap();
     let mut buf = [0u8; 7];
     io::Read::read_exact(&mut out, &mut buf).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let size = || fs::metadata(f.path("log")).unwrap().len();
+    common::wait_until("it writes past the sync", || size() > 150 * 12);
     child.kill().unwrap();
     child.wait().unwrap();
     let written = fs::metadata(f.path("log")).unwrap().len();
