@@ -379,10 +379,10 @@ fn to_io(e: Errno) -> io::Error {
     io::Error::from_raw_os_error(e.code())
 }
 
+/// New files belong to the caller, not to this process. (A daemon that is
+/// not root cannot give them away: they stay its own.)
 fn set_owner(file: &File, (uid, gid): (u32, u32)) {
-    if sys::geteuid() != uid || uid != 0 {
-        let _ = sys::chown(file.as_fd(), Some(uid), Some(gid));
-    }
+    let _ = sys::chown(file.as_fd(), Some(uid), Some(gid));
 }
 
 fn dir_is_empty(state: &State, ino: Ino) -> R<bool> {
