@@ -9,9 +9,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::check::DEFAULT_BUDGET;
 use crate::nemesis::Kind;
-use crate::nemesis::partition::Shape;
+use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
-use crate::sim::Workload;
+use crate::workload::Workload;
 
 /// Jepsen-style fault injection and consistency checking for the Raft KV node.
 #[derive(Debug, Parser)]
@@ -190,7 +190,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
     /// register: read/write/cas of small integers; append: unique tokens.
-    #[arg(long, default_value = "register", value_parser = parse_workload)]
+    #[arg(long, default_value = "register", value_parser = Workload::parse)]
     pub workload: Workload,
     /// Keys in use at once.
     #[arg(long, default_value_t = 8)]
@@ -321,16 +321,6 @@ fn parse_sizes(s: &str) -> Result<Sizes, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Sizes)
-}
-
-fn parse_workload(s: &str) -> Result<Workload, String> {
-    match s {
-        "register" => Ok(Workload::Register),
-        "append" => Ok(Workload::Append),
-        _ => Err(format!(
-            "unknown workload {s:?}; expected register or append"
-        )),
-    }
 }
 
 /// `--nemesis` as one value (a comma list), not repeated flags.

@@ -22,7 +22,7 @@ use node::client::{Conn, KvResponse, NodeClient};
 use tonic::Code;
 
 use crate::history::{Action, Cas, Value};
-use crate::sim::Workload;
+use crate::workload::Workload;
 
 /// Attempts of one operation, redirects and retries together.
 const MAX_HOPS: u32 = 10;

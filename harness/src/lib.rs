@@ -4,6 +4,7 @@
 //! - [`history`]: the history format (types, JSONL, Jepsen EDN, node event logs).
 //! - [`check`]: the checkers and `results.json`; they depend on `history` only.
 //! - [`sim`]: a simulated linearizable store that generates histories.
+//! - [`rng`]: the seeded random numbers every choice of a run comes from.
 //! - [`cli`]: the command line; [`cmd`]: one module per subcommand.
 
 pub mod bench;
@@ -16,6 +17,7 @@ pub mod history;
 pub mod nemesis;
 pub mod net;
 pub mod report;
+pub mod rng;
 pub mod run;
 pub mod sim;
 pub mod suite;

@@ -16,7 +16,8 @@ use proptest::prelude::*;
 use harness::check::Verdict;
 use harness::check::linearizable::{self, LinearizableOptions};
 use harness::history::{Action, History, Op, Operation, Outcome, Value};
-use harness::sim::{SimConfig, Simulation, Workload, simulate};
+use harness::sim::{SimConfig, Simulation, simulate};
+use harness::workload::Workload;
 
 fn options() -> LinearizableOptions {
     LinearizableOptions {

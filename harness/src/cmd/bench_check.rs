@@ -7,7 +7,8 @@ use std::time::Instant;
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::cli::BenchCheckArgs;
 use crate::history::{Action, History, Op, OpType, Payload, Value, jsonl::write_jsonl, read_jsonl};
-use crate::sim::{SimConfig, Workload, simulate};
+use crate::sim::{SimConfig, simulate};
+use crate::workload::Workload;
 
 pub fn run(args: &BenchCheckArgs) -> io::Result<Verdict> {
     let base = SimConfig {

@@ -8,12 +8,12 @@ use std::time::Duration;
 use crate::check::Verdict;
 use crate::cli::SelftestArgs;
 use crate::nemesis::Kind;
-use crate::nemesis::partition::Shape;
+use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
 use crate::run::{RunError, RunOptions};
-use crate::sim::Workload;
 use crate::suite::junit::{self, Case, CaseOutcome};
 use crate::suite::{self, RunRecord};
+use crate::workload::Workload;
 
 /// How to expose one bug: the faults and load a tester would pick for it.
 #[derive(Clone, Debug)]
@@ -375,10 +375,7 @@ pub fn options(plan: &Plan, seed: u64, secs: f64, store: &std::path::Path) -> Ru
                 }
                 extra
             },
-            match plan.workload {
-                Workload::Register => "register",
-                Workload::Append => "append",
-            },
+            plan.workload.name(),
             plan.keys,
             plan.rate,
             plan.concurrency,

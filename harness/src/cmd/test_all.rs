@@ -119,7 +119,7 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
         "--rate".into(),
         opts.rate.to_string(),
         "--workload".into(),
-        opts.workload_name().into(),
+        opts.workload.name().into(),
         "--keys".into(),
         opts.keys.to_string(),
         "--ops-per-key".into(),

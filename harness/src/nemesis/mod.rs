@@ -3,20 +3,19 @@
 //!
 //! - `targets`: which nodes a fault hits (one, the leader, a minority, a
 //!   majority, all).
-//! - `kill`: SIGKILL, later a restart on the same data dir.
-//! - `pause`: SIGSTOP, later SIGCONT.
-//! - `partition`: the shapes of network partitions (pure functions), and
-//!   `cut`: the nemesis that applies them through the proxies.
+//! - `process`: `kill` (SIGKILL, later a restart on the same data dir) and
+//!   `pause` (SIGSTOP, later SIGCONT).
+//! - `partition`: the nemesis that cuts links through the proxies, in the
+//!   `shapes` of network partitions (pure functions).
 //! - `schedule`: when faults start and stop during a run.
 //! - `figure8`: a scripted sequence of partitions and slow links that walks
 //!   the cluster through Figure 8 of the Raft paper.
 
-pub mod cut;
 pub mod figure8;
-pub mod kill;
 pub mod partition;
-pub mod pause;
+pub mod process;
 pub mod schedule;
+pub mod shapes;
 pub mod targets;
 
 use std::fmt;
@@ -24,7 +23,8 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::sim::Rng;
+use crate::rng::Rng;
+use process::Signal;
 
 /// The kinds of fault, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,22 +85,16 @@ impl Kind {
     /// (empty: all of them).
     pub async fn run(
         self,
-        shapes: Vec<partition::Shape>,
+        shapes: Vec<shapes::Shape>,
         targets: Vec<targets::Target>,
         schedule: schedule::Schedule,
         shared: std::sync::Arc<schedule::Shared>,
         seed: u64,
     ) {
         let nemesis: Box<dyn Nemesis> = match self {
-            Kind::Partition => Box::new(cut::PartitionNemesis::with_shapes(shapes)),
-            Kind::Kill => Box::new(kill::KillNemesis {
-                targets,
-                ..Default::default()
-            }),
-            Kind::Pause => Box::new(pause::PauseNemesis {
-                targets,
-                ..Default::default()
-            }),
+            Kind::Partition => Box::new(partition::PartitionNemesis::with_shapes(shapes)),
+            Kind::Kill => Box::new(process::ProcessNemesis::new(Signal::Kill, targets)),
+            Kind::Pause => Box::new(process::ProcessNemesis::new(Signal::Pause, targets)),
             Kind::Figure8 => return figure8::run(schedule, shared, seed).await,
         };
         schedule::run(nemesis, schedule, shared, seed).await

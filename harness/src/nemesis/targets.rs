@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::sim::Rng;
+use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -15,8 +15,7 @@ use std::fmt::Write as _;
 
 use super::View;
 use super::html::{esc, fmt_time, op_brief, thousands, truncate};
-use super::svg::{Svg, TimeScale, time_ticks};
-use super::timeline::{LEFT, RIGHT, WIDTH};
+use super::svg::{LEFT, RIGHT, Svg, TimeScale, WIDTH, time_ticks};
 use crate::check::Results;
 use crate::check::linearizable::{Failure, OpSummary};
 use crate::history::Operation;

@@ -13,6 +13,16 @@ use serde_json::Value as Json;
 use super::html::truncate;
 use crate::history::{History, Payload};
 
+/// A fixed CSS class per fault kind (kinds come from the input: never a class).
+pub fn kind_class(kind: &str) -> &'static str {
+    match kind {
+        "partition" => "fk-partition",
+        "kill" => "fk-kill",
+        "pause" => "fk-pause",
+        _ => "fk-other",
+    }
+}
+
 /// One fault, in history time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {

@@ -1,15 +1,24 @@
 //! A small SVG writer and the scales the charts share.
 //!
+//! - [`WIDTH`], [`LEFT`], [`RIGHT`]: the layout every chart shares, so
+//!   that one instant has one x on the whole page.
 //! - [`Svg`]: appends elements to a string; every text and title goes
 //!   through [`esc`], class names are the report's own constants.
 //! - [`TimeScale`]: history time (ns) to x; all charts of a report use the
-//!   same range, so a fault lines up across the timeline and the latency
-//!   and throughput plots.
+//!   same range ([`TimeScale::chart`]), so a fault lines up across the
+//!   timeline and the latency and throughput plots.
 //! - [`time_ticks`]: round tick positions with labels.
 
 use std::fmt::Write as _;
 
 use super::html::esc;
+
+/// Width of every chart, in SVG units (about pixels on a laptop screen).
+pub const WIDTH: f64 = 1200.0;
+/// Room for row labels left of every chart's plot.
+pub const LEFT: f64 = 110.0;
+/// Room right of every chart's plot, for the last tick's label.
+pub const RIGHT: f64 = 14.0;
 
 /// Writes one `<svg>` element.
 pub struct Svg {
@@ -195,6 +204,12 @@ impl TimeScale {
             x0,
             x1,
         }
+    }
+
+    /// The time axis every chart of the report shares: the whole history,
+    /// `[0, end]`, across the plot between [`LEFT`] and [`RIGHT`].
+    pub fn chart(end: u64) -> TimeScale {
+        TimeScale::new(0, end, LEFT, WIDTH - RIGHT)
     }
 
     /// x of `t`, clamped to the plot.

@@ -20,36 +20,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use super::View;
+use super::faults::kind_class;
 use super::html::{esc, fmt_time, op_class, op_title, thousands, truncate};
 use super::nodes::node_colour;
-use super::svg::{Svg, TimeScale, time_ticks};
+use super::svg::{LEFT, Svg, TimeScale, WIDTH, time_ticks};
 use crate::history::{Operation, ProcessId};
 
-/// Width of every chart, in SVG units (about pixels on a laptop screen).
-pub const WIDTH: f64 = 1200.0;
-/// Room for row labels on the left.
-pub const LEFT: f64 = 110.0;
-pub const RIGHT: f64 = 14.0;
 /// More lanes than this are folded onto the first ones.
 pub const MAX_LANES: usize = 40;
 
 const LANE_H: f64 = 11.0;
 const ROW_H: f64 = 18.0;
-
-/// The time axis every chart of the report shares.
-pub fn scale(view: &View<'_>) -> TimeScale {
-    TimeScale::new(0, view.end, LEFT, WIDTH - RIGHT)
-}
-
-/// A fixed CSS class per fault kind (kinds come from the input: never a class).
-pub fn kind_class(kind: &str) -> &'static str {
-    match kind {
-        "partition" => "fk-partition",
-        "kill" => "fk-kill",
-        "pause" => "fk-pause",
-        _ => "fk-other",
-    }
-}
 
 /// Client lanes (see the module doc).
 pub struct Lanes {
@@ -133,7 +114,7 @@ pub struct Drawn {
 }
 
 pub fn timeline(view: &View<'_>) -> Drawn {
-    let sc = scale(view);
+    let sc = TimeScale::chart(view.end);
     let span = sc.span();
     let ops = &view.ops;
     let Lanes {

@@ -6,9 +6,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::nemesis::Kind;
-use crate::nemesis::partition::Shape;
+use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
-use crate::sim::Workload;
+use crate::workload::Workload;
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -101,20 +101,13 @@ impl RunOptions {
         }
     }
 
-    pub fn workload_name(&self) -> &'static str {
-        match self.workload {
-            Workload::Register => "register",
-            Workload::Append => "append",
-        }
-    }
-
     pub fn to_json(&self) -> Value {
         json!({
             "nodes": self.nodes,
             "time_limit": self.time_limit.as_secs_f64(),
             "concurrency": self.concurrency,
             "rate": self.rate,
-            "workload": self.workload_name(),
+            "workload": self.workload.name(),
             "keys": self.keys,
             "ops_per_key": self.ops_per_key,
             "nemesis": self.nemeses.iter().map(|k| k.name()).collect::<Vec<_>>(),

@@ -11,7 +11,8 @@ use node::client::Conn;
 
 use crate::client::{Client, Outcome};
 use crate::history::{Action, ClientOp, NodeName, OpType, ProcessId};
-use crate::sim::{Rng, Workload};
+use crate::rng::Rng;
+use crate::workload::Workload;
 use crate::workload::{Generator, KeyPool, ProcessNumbers};
 
 #[derive(Clone)]
