@@ -279,7 +279,7 @@ pub async fn find_leader(
         let addr = addr.to_string();
         let cluster_id = cluster_id.to_string();
         async move {
-            let mut c = node::client::NodeClient::new(&addr, &cluster_id, timeout).ok()?;
+            let c = node::client::NodeClient::new(&addr, &cluster_id, timeout).ok()?;
             let s = c.status(timeout).await.ok()?;
             (s.role == "leader").then_some((id, s.term))
         }

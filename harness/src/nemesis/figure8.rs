@@ -270,7 +270,7 @@ impl Round<'_> {
             .iter()
             .filter(|(id, _)| ids.contains(id))
             .map(|(id, c)| {
-                let (id, mut c) = (id.clone(), c.clone());
+                let (id, c) = (id.clone(), c.clone());
                 async move { (id, c.status(STATUS_TIMEOUT).await.ok()) }
             });
         join_all(asks)
