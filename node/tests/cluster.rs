@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use node::client::{CallError, ErrorKind, NodeClient, Reply, Request};
+use node::client::{CallError, ErrorKind, NodeClient, Reply, Request, Session};
 use support::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +130,7 @@ async fn kv_api_and_not_leader_redirects() {
     };
 
     // A follower refuses without touching state, and names the leader.
-    let r = call(&c.client(f), Request::put("x", b("1"), (5, 1))).await;
+    let r = call(&c.client(f), Session::new(5, 1).put("x", b("1"))).await;
     let named = Reply::NotLeader {
         leader_id: Some(c.nodes[l].id.clone()),
         leader_addr: Some(c.nodes[l].addr.clone()),
@@ -141,25 +141,25 @@ async fn kv_api_and_not_leader_redirects() {
 
     let value = |r: Result<Reply, CallError>| r.unwrap().value().cloned();
     assert_eq!(value(call(&leader, Request::get("x")).await), None);
-    call(&leader, Request::put("x", b("1"), (5, 1)))
+    call(&leader, Session::new(5, 1).put("x", b("1")))
         .await
         .unwrap();
     // Cas: mismatch reports the current value; a match swaps.
-    let r = call(&leader, Request::cas("x", Some(b("9")), b("2"), (5, 2))).await;
+    let r = call(&leader, Session::new(5, 2).cas("x", Some(b("9")), b("2"))).await;
     assert!(
         matches!(&r, Ok(Reply::Mismatch { current: Some(v), .. }) if *v == b("1")),
         "{r:?}"
     );
-    let r = call(&leader, Request::cas("x", Some(b("1")), b("2"), (5, 3))).await;
+    let r = call(&leader, Session::new(5, 3).cas("x", Some(b("1")), b("2"))).await;
     assert!(matches!(r, Ok(Reply::Done { .. })), "{r:?}");
-    let r = call(&leader, Request::cas("new", None, b("a"), (5, 4))).await;
+    let r = call(&leader, Session::new(5, 4).cas("new", None, b("a"))).await;
     assert!(matches!(r, Ok(Reply::Done { .. })), "{r:?}");
-    call(&leader, Request::append("log", b("a,"), (5, 5)))
+    call(&leader, Session::new(5, 5).append("log", b("a,")))
         .await
         .unwrap();
-    let first = call(&leader, Request::append("log", b("b,"), (5, 6))).await;
+    let first = call(&leader, Session::new(5, 6).append("log", b("b,"))).await;
     // A retried request is applied once and answered the same way.
-    let again = call(&leader, Request::append("log", b("b,"), (5, 6))).await;
+    let again = call(&leader, Session::new(5, 6).append("log", b("b,"))).await;
     assert!(matches!(again, Ok(Reply::Done { .. })), "{again:?}");
     assert_eq!(again, first);
     assert_eq!(
@@ -173,11 +173,11 @@ async fn kv_api_and_not_leader_redirects() {
     let e = call(&stranger, Request::get("x")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::FailedPrecondition);
     assert!(e.message.contains("cluster id"), "{e}");
-    let e = call(&leader, Request::put("", b("1"), (5, 7)))
+    let e = call(&leader, Session::new(5, 7).put("", b("1")))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgument);
-    let e = call(&leader, Request::put("k", b("1"), (0, 1)))
+    let e = call(&leader, Session::new(0, 1).put("k", b("1")))
         .await
         .unwrap_err();
     assert!(e.message.contains("client_id"), "{e}");

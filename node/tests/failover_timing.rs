@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use node::client::{Reply, Request};
+use node::client::{Reply, Session};
 use support::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,7 +52,7 @@ async fn failover_time_after_leader_kill() {
                     continue;
                 }
                 seq += 1;
-                let probe = Request::put("probe", "v", (round as u64 + 1000, seq));
+                let probe = Session::new(round as u64 + 1000, seq).put("probe", "v");
                 match c.client(i).call(probe, Duration::from_millis(100)).await {
                     Ok(r) if !r.is_not_leader() => {
                         write.push(t0.elapsed());

@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node::client::{ErrorKind, Reply, Request, StreamClient};
+use node::client::{ErrorKind, Reply, Request, Session, StreamClient};
 use proto::kv as pb;
 use support::{CLUSTER, Cluster};
 use tonic::Code;
@@ -31,7 +31,7 @@ async fn stream_calls_answer_as_the_unary_calls_do() {
 
     // A follower refuses without touching state and names the leader.
     let r = stream(&c, (l + 1) % 3)
-        .call(Request::put("x", b("1"), (5, 1)), T)
+        .call(Session::new(5, 1).put("x", b("1")), T)
         .await;
     assert_eq!(
         r,
@@ -43,28 +43,28 @@ async fn stream_calls_answer_as_the_unary_calls_do() {
 
     let value = |r: Result<Reply, _>| r.unwrap().value().cloned();
     assert_eq!(value(s.call(Request::get("x"), T).await), None);
-    let put = s.call(Request::put("x", b("1"), (5, 1)), T).await;
+    let put = s.call(Session::new(5, 1).put("x", b("1")), T).await;
     assert!(matches!(put, Ok(Reply::Done { .. })), "{put:?}");
     let r = s
-        .call(Request::cas("x", Some(b("9")), b("2"), (5, 2)), T)
+        .call(Session::new(5, 2).cas("x", Some(b("9")), b("2")), T)
         .await;
     assert!(
         matches!(&r, Ok(Reply::Mismatch { current: Some(v), .. }) if *v == b("1")),
         "{r:?}"
     );
     let r = s
-        .call(Request::cas("x", Some(b("1")), b("2"), (5, 3)), T)
+        .call(Session::new(5, 3).cas("x", Some(b("1")), b("2")), T)
         .await;
     assert!(matches!(r, Ok(Reply::Done { .. })), "{r:?}");
-    s.call(Request::append("log", b("a,"), (5, 4)), T)
+    s.call(Session::new(5, 4).append("log", b("a,")), T)
         .await
         .unwrap();
-    let first = s.call(Request::append("log", b("b,"), (5, 5)), T).await;
+    let first = s.call(Session::new(5, 5).append("log", b("b,")), T).await;
     // A retry, over the unary API this time, is applied once and answered
     // the same way: both paths share the client sessions.
     let again = c
         .client(l)
-        .call(Request::append("log", b("b,"), (5, 5)), T)
+        .call(Session::new(5, 5).append("log", b("b,")), T)
         .await;
     assert_eq!(again, first);
     assert_eq!(value(s.call(Request::get("log"), T).await), Some(b("a,b,")));
@@ -72,12 +72,12 @@ async fn stream_calls_answer_as_the_unary_calls_do() {
     // Bad calls are refused one by one, with the unary API's codes, and
     // the stream goes on serving.
     let e = s
-        .call(Request::put("", b("1"), (5, 6)), T)
+        .call(Session::new(5, 6).put("", b("1")), T)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e:?}");
     let e = s
-        .call(Request::put("k", b("1"), (0, 1)), T)
+        .call(Session::new(0, 1).put("k", b("1")), T)
         .await
         .unwrap_err();
     assert!(e.message.contains("client_id"), "{e}");
@@ -99,7 +99,7 @@ async fn concurrent_calls_on_one_stream_each_get_their_own_answer() {
         tasks.push(tokio::spawn(async move {
             let key = format!("k{i}");
             let w = s
-                .call(Request::put(&key, b(&format!("v{i}")), (100 + i, 1)), T)
+                .call(Session::new(100 + i, 1).put(&key, b(&format!("v{i}"))), T)
                 .await;
             let r = s.call(Request::get(&key), T).await;
             (i, w, r)
@@ -132,7 +132,9 @@ async fn calls_cut_off_by_a_dying_node_end_unknown_and_the_next_call_reconnects(
     let mut c = Cluster::start(1, &[]);
     c.leader(Duration::from_secs(10)).await.expect("a leader");
     let s = stream(&c, 0);
-    s.call(Request::put("k", b("1"), (1, 1)), T).await.unwrap();
+    s.call(Session::new(1, 1).put("k", b("1")), T)
+        .await
+        .unwrap();
 
     // Calls keep going while the node is killed: each ends either answered
     // or unknown (UNAVAILABLE / DEADLINE_EXCEEDED), never as a definite
@@ -145,7 +147,7 @@ async fn calls_cut_off_by_a_dying_node_end_unknown_and_the_next_call_reconnects(
             let mut seq = 1;
             while Instant::now() < until {
                 seq += 1;
-                let put = Request::put("k", b(&seq.to_string()), (1, seq));
+                let put = Session::new(1, seq).put("k", b(&seq.to_string()));
                 let r = s.call(put, Duration::from_millis(500)).await;
                 let unknown = matches!(&r, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Timeout));
                 outcomes.push((r.is_ok(), unknown));

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node::client::Request;
+use node::client::Session;
 use support::Cluster;
 
 fn knob(name: &str, default: u64) -> u64 {
@@ -110,7 +110,7 @@ async fn restart_time_after_a_million_writes() {
                 seq += 1;
                 let key = format!("key{}", i % keys);
                 loop {
-                    let put = Request::put(&key, value.clone(), (t + 1, seq));
+                    let put = Session::new(t + 1, seq).put(&key, value.clone());
                     let r = client.call(put, Duration::from_secs(10)).await;
                     if r.is_ok_and(|r| !r.is_not_leader()) {
                         break;

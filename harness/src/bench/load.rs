@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use node::client::{Conn, Reply, Request};
+use node::client::{Conn, Reply, Request, Session};
 
 use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
 use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
@@ -240,7 +240,7 @@ async fn worker(
         let started = Instant::now();
         let request = if write {
             seq += 1;
-            Request::put(key, value.clone(), (client_id, seq))
+            Session::new(client_id, seq).put(key, value.clone())
         } else {
             Request::get(key)
         };

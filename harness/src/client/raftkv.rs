@@ -222,9 +222,9 @@ fn request(workload: Workload, key: &str, action: &Action, session: Session) -> 
     let value = |v: i64| encode(workload, v);
     match action {
         Action::Read(_) => Request::get(key),
-        Action::Write(v) => Request::put(key, value(*v), session),
-        Action::Cas(cas) => Request::cas(key, cas.expected.map(value), value(cas.new), session),
-        Action::Append(v) => Request::append(key, value(*v), session),
+        Action::Write(v) => session.put(key, value(*v)),
+        Action::Cas(cas) => session.cas(key, cas.expected.map(value), value(cas.new)),
+        Action::Append(v) => session.append(key, value(*v)),
     }
 }
 
@@ -339,7 +339,7 @@ mod tests {
         ]);
         let outcome = c.perform("k", &Action::Write(4)).await;
         assert_eq!(outcome, Outcome::Ok(Action::Write(4)));
-        let put = Request::put("k", "4", (7, 1));
+        let put = Session::new(7, 1).put("k", "4");
         assert_eq!(
             script.asked(),
             [("n1".to_string(), put.clone()), ("n3".to_string(), put)]

@@ -89,8 +89,8 @@ fn to_request(op: &KvOp) -> Option<Request> {
     Some(match op {
         KvOp::Status => return None,
         KvOp::Get { key } => Request::get(key),
-        KvOp::Put { key, value } => Request::put(key, bytes(value), session),
-        KvOp::Append { key, suffix } => Request::append(key, bytes(suffix), session),
+        KvOp::Put { key, value } => session.put(key, bytes(value)),
+        KvOp::Append { key, suffix } => session.append(key, bytes(suffix)),
         KvOp::Cas {
             key,
             expect,
@@ -102,7 +102,7 @@ fn to_request(op: &KvOp) -> Option<Request> {
             } else {
                 expect.as_deref().map(bytes)
             };
-            Request::cas(key, expected, bytes(new), session)
+            session.cas(key, expected, bytes(new))
         }
     })
 }

@@ -16,10 +16,11 @@
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use node::client::{Api, Conn, Reply, Request};
+//! use node::client::{Api, Conn, Reply, Session};
 //!
 //! let conn = Conn::new(Api::Unary, "127.0.0.1:7001", "raftkv", Duration::from_millis(500))?;
-//! let put = Request::put("color", "blue", (7, 1)); // session: client 7, update 1
+//! // Update 1 of client 7: sent again after a lost answer, it is applied once.
+//! let put = Session::new(7, 1).put("color", "blue");
 //! match conn.call(put, Duration::from_secs(1)).await {
 //!     Ok(Reply::Done { index, .. }) => println!("applied at {index}"),
 //!     Ok(Reply::NotLeader { leader_addr, .. }) => println!("ask {leader_addr:?}"),

@@ -21,13 +21,50 @@ pub struct Session {
     pub seq: u64,
 }
 
-impl From<(u64, u64)> for Session {
-    fn from((client_id, seq): (u64, u64)) -> Session {
+impl Session {
+    /// Update `seq` of client `client_id`.
+    pub fn new(client_id: u64, seq: u64) -> Session {
         Session { client_id, seq }
+    }
+
+    /// A write of `value` to `key`, as this update.
+    pub fn put(self, key: impl Into<String>, value: impl Into<Bytes>) -> Request {
+        Request::Put {
+            key: key.into(),
+            value: value.into(),
+            session: self,
+        }
+    }
+
+    /// A compare-and-set of `key` from `expected` (`None`: absent) to
+    /// `new`, as this update.
+    pub fn cas(
+        self,
+        key: impl Into<String>,
+        expected: Option<Bytes>,
+        new: impl Into<Bytes>,
+    ) -> Request {
+        Request::Cas {
+            key: key.into(),
+            expected,
+            new: new.into(),
+            session: self,
+        }
+    }
+
+    /// An append of `suffix` to `key`, as this update.
+    pub fn append(self, key: impl Into<String>, suffix: impl Into<Bytes>) -> Request {
+        Request::Append {
+            key: key.into(),
+            suffix: suffix.into(),
+            session: self,
+        }
     }
 }
 
-/// One key-value request, the same whichever API carries it.
+/// One key-value request, the same whichever API carries it. A read is
+/// made with [`Request::get`], an update within its session
+/// ([`Session::put`], [`Session::cas`], [`Session::append`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// A linearizable read of `key`.
@@ -70,47 +107,6 @@ impl Request {
     /// A read of `key`.
     pub fn get(key: impl Into<String>) -> Request {
         Request::Get { key: key.into() }
-    }
-
-    /// A write of `value` to `key`.
-    pub fn put(
-        key: impl Into<String>,
-        value: impl Into<Bytes>,
-        session: impl Into<Session>,
-    ) -> Request {
-        Request::Put {
-            key: key.into(),
-            value: value.into(),
-            session: session.into(),
-        }
-    }
-
-    /// A compare-and-set of `key` from `expected` (`None`: absent) to `new`.
-    pub fn cas(
-        key: impl Into<String>,
-        expected: Option<Bytes>,
-        new: impl Into<Bytes>,
-        session: impl Into<Session>,
-    ) -> Request {
-        Request::Cas {
-            key: key.into(),
-            expected,
-            new: new.into(),
-            session: session.into(),
-        }
-    }
-
-    /// An append of `suffix` to `key`.
-    pub fn append(
-        key: impl Into<String>,
-        suffix: impl Into<Bytes>,
-        session: impl Into<Session>,
-    ) -> Request {
-        Request::Append {
-            key: key.into(),
-            suffix: suffix.into(),
-            session: session.into(),
-        }
     }
 
     /// Whether the request only reads: it has no effect, so a read that
@@ -443,7 +439,7 @@ mod tests {
 
     #[test]
     fn requests_travel_with_their_cluster_and_session() {
-        let op = Request::cas("k", None, "v", (3, 4)).into_op("c");
+        let op = Session::new(3, 4).cas("k", None, "v").into_op("c");
         assert_eq!(
             op,
             Op::Cas(pb::CasRequest {
@@ -456,6 +452,6 @@ mod tests {
             })
         );
         assert!(Request::get("k").is_read());
-        assert!(!Request::append("k", "x", (1, 1)).is_read());
+        assert!(!Session::new(1, 1).append("k", "x").is_read());
     }
 }

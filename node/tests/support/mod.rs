@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use node::client::{NodeClient, Request};
+use node::client::{NodeClient, Request, Session};
 
 pub const CLUSTER: &str = "test-cluster";
 
@@ -137,7 +137,7 @@ impl Cluster {
             let Some(l) = self.leader(Duration::from_secs(2)).await else {
                 continue;
             };
-            let put = Request::put(key, value.to_string(), session);
+            let put = Session::new(session.0, session.1).put(key, value.to_string());
             match self.client(l).call(put, Duration::from_secs(1)).await {
                 Ok(r) if !r.is_not_leader() => return true,
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
