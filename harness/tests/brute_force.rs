@@ -284,7 +284,7 @@ fn agree_on_random_histories(append: bool, cases: u64) {
         let mut rng = Rng::new(seed ^ if append { 0x00a9_9e4d } else { 0 });
         let h = random_history(&mut rng, append);
         let want = reference_verdict(&h, append);
-        let got = linearizable::check(&h, &common::lin_options());
+        let got = linearizable::check(&h, &common::histories::lin_options());
         assert_eq!(
             got.valid,
             want,
