@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cli::{Running, expect_status, harness, text};
+use common::cli::{Running, expect_status, harness};
 
 #[test]
 fn a_small_matrix_passes_and_writes_junit() {
@@ -69,7 +69,7 @@ fn selftest_without_the_bugs_feature_is_bad_arguments() {
     for args in [&["test-all", "--selftest"][..], &["selftest"][..]] {
         let out = harness(args);
         expect_status(&out, 254);
-        let err = text(&out.stderr);
+        let err = common::cli::text(&out.stderr);
         assert!(err.contains("--features bugs"), "{args:?}: {err}");
     }
 }
