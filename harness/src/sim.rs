@@ -24,12 +24,15 @@ use crate::workload::Workload;
 /// The shape of a simulated run.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// The seed of every random choice: the same config gives the same history.
     pub seed: u64,
     /// Client operations to invoke.
     pub ops: usize,
+    /// Keys the operations pick from.
     pub keys: usize,
     /// Workers issuing operations at the same time.
     pub concurrency: usize,
+    /// Which operations are issued.
     pub workload: Workload,
     /// Fraction of operations whose outcome is unknown.
     pub info_rate: f64,
@@ -66,12 +69,15 @@ impl Default for SimConfig {
 /// When an operation took effect, and the key's state just before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effect {
+    /// The linearization point (history time, ns).
     pub time: u64,
+    /// The key's value just before it.
     pub before: Value,
 }
 
 /// A generated history.
 pub struct Simulation {
+    /// The history's operations, in order.
     pub ops: Vec<Op>,
     /// Invocation index -> effect, for operations that took effect (only
     /// with [`SimConfig::record_effects`]).
@@ -79,10 +85,12 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// The history (the simulator's are always well formed).
     pub fn history(&self) -> History {
         History::new(self.ops.clone()).expect("the simulator writes well-formed histories")
     }
 
+    /// The history, without a copy.
     pub fn into_history(self) -> History {
         History::new(self.ops).expect("the simulator writes well-formed histories")
     }

@@ -50,6 +50,8 @@ struct WorkerResult {
     errors: u64,
 }
 
+/// Starts a fresh cluster in a new bench directory, drives the closed-loop
+/// workers (or times leader kills), stops the cluster and writes `bench.json`.
 pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
     let dir = opts.store.join(format!(
         "bench-{}",

@@ -10,6 +10,8 @@ use crate::history::{Action, History, Op, OpType, Payload, Value, jsonl::write_j
 use crate::sim::{SimConfig, simulate};
 use crate::workload::Workload;
 
+/// Runs `harness bench-check`: prints how long each checker took on each
+/// scenario.
 pub fn run(args: &BenchCheckArgs) -> io::Result<Verdict> {
     let base = SimConfig {
         seed: args.seed,

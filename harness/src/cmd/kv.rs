@@ -9,6 +9,8 @@ use crate::check::Verdict;
 use crate::cli::{KvArgs, KvOp};
 use crate::run::RunError;
 
+/// Runs `harness kv`: one request, following redirects to the leader, the
+/// answer printed. A cas mismatch or no known leader is `Invalid` (exit 1).
 pub fn run(args: &KvArgs) -> Result<Verdict, RunError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -10,6 +10,8 @@ use crate::run::RunError;
 use crate::suite::junit::{self, Case};
 use crate::suite::{self, RunRecord, SuiteStatus};
 
+/// Runs `harness test-all`: the matrix, then the self-test if asked; prints the
+/// table and writes JUnit if asked.
 pub fn run(args: &TestAllArgs) -> anyhow::Result<Verdict> {
     let base_seed = args.load.seed.unwrap_or_else(super::run::random_seed);
     // Checked before any run: a missing feature is bad arguments, now.

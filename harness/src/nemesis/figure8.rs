@@ -8,12 +8,12 @@
 //!
 //! 1. A is cut off. It goes on taking writes it cannot commit until it
 //!    notices (check-quorum). The others elect a leader X over slow links
-//!    (every byte [`DELAY`] late), and X is cut off the moment it leads, so
+//!    (every byte `DELAY` late), and X is cut off the moment it leads, so
 //!    its election entry reaches no one.
 //! 2. A comes back to a bare majority Y (the others stay cut off), its links
 //!    to them slow. With the longest log, A wins, and catches Y up with the
 //!    entries of its old term, in as many AppendEntries as their size needs.
-//!    As soon as A's commit index moves (or [`CUT_AFTER`] delays after it
+//!    As soon as A's commit index moves (or `CUT_AFTER` delays after it
 //!    leads, if it never does), A is cut off. A catch-up message reaches Y
 //!    at least one delay before anything sent in answer to its reply, so a
 //!    leader that commits on the reply to an old-term message is cut off

@@ -29,9 +29,13 @@ use process::Signal;
 /// The kinds of fault, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// Network partitions through the proxies.
     Partition,
+    /// SIGKILL, then a restart on the same data dir.
     Kill,
+    /// SIGSTOP, then SIGCONT.
     Pause,
+    /// Figure 8 of the Raft paper, played with partitions and slow links.
     Figure8,
 }
 
@@ -39,8 +43,10 @@ impl Kind {
     /// What `all` means: the faults that mix freely. `figure8` steers the
     /// network itself, so it is only ever asked for by name.
     pub const ALL: [Kind; 3] = [Kind::Partition, Kind::Kill, Kind::Pause];
+    /// Every kind `--nemesis` accepts by name.
     pub const KNOWN: [Kind; 4] = [Kind::Partition, Kind::Kill, Kind::Pause, Kind::Figure8];
 
+    /// The name on the command line and in the history (`start-<name>`).
     pub fn name(self) -> &'static str {
         match self {
             Kind::Partition => "partition",
@@ -109,15 +115,18 @@ impl fmt::Display for Kind {
 
 /// What a nemesis may use to act.
 pub struct Ctx<'a> {
+    /// The cluster to act on.
     pub cluster: &'a mut Cluster,
     /// The current leader, if one was found just before acting.
     pub leader: Option<String>,
+    /// The nemesis's own random numbers, seeded for the run.
     pub rng: &'a mut Rng,
 }
 
 /// A fault injector. `start` is only called when no fault of this nemesis
 /// is in force, `stop` only when one is.
 pub trait Nemesis: Send {
+    /// Which kind of fault it injects.
     fn kind(&self) -> Kind;
     /// Injects a fault; returns its description for the history.
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError>;

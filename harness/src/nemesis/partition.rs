@@ -9,6 +9,7 @@ use super::{Ctx, Kind, Nemesis};
 use crate::cluster::ClusterError;
 use crate::net::CutMode;
 
+/// Cuts the network into a shape drawn at each start; heals it all on stop.
 #[derive(Default)]
 pub struct PartitionNemesis {
     active: Option<shapes::Partition>,
@@ -17,6 +18,7 @@ pub struct PartitionNemesis {
 }
 
 impl PartitionNemesis {
+    /// A nemesis that draws its shapes from `shapes` (empty: all of them).
     pub fn with_shapes(shapes: Vec<Shape>) -> PartitionNemesis {
         PartitionNemesis {
             active: None,

@@ -78,6 +78,7 @@ impl Shape {
         Shape::Bridge,
     ];
 
+    /// The name on the command line and in the history.
     pub fn name(self) -> &'static str {
         match self {
             Shape::RandomHalves => "random-halves",
@@ -118,13 +119,23 @@ impl FromStr for Shape {
 /// Why a partition could not be computed.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PartitionError {
+    /// A name `--partition-shapes` does not know.
     #[error(
         "unknown partition shape {0:?} (expected random-halves, isolate-one, \
          isolate-leader, majorities-ring or bridge)"
     )]
     UnknownShape(String),
+    /// The cluster is too small for the shape.
     #[error("partition shape {shape} needs at least {min} nodes, the cluster has {n}")]
-    TooFewNodes { shape: Shape, min: usize, n: usize },
+    TooFewNodes {
+        /// The shape asked for.
+        shape: Shape,
+        /// The nodes it needs at least.
+        min: usize,
+        /// The nodes there are.
+        n: usize,
+    },
+    /// A node id given twice.
     #[error("node id {0:?} is given twice")]
     DuplicateNode(String),
 }
@@ -132,6 +143,7 @@ pub enum PartitionError {
 /// One partition: which links to cut, and who can still talk to whom.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Partition {
+    /// The shape it was drawn from.
     pub shape: Shape,
     /// Who can talk to whom, for the history and the report.
     /// - random-halves, isolate-*: the groups; nodes talk only within one.

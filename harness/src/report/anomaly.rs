@@ -28,8 +28,11 @@ const ORDER_SHOWN: usize = 12;
 /// An operation to point at on the main timeline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mark {
+    /// History index of the failing operation's invocation.
     pub op: u64,
+    /// A short label: the key.
     pub label: String,
+    /// The checker's sentence saying what is wrong.
     pub sentence: String,
 }
 
@@ -269,6 +272,7 @@ fn linearizability(
     );
 }
 
+/// Section 4: each anomaly on its own terms (or why there is none to show).
 pub fn section(view: &View<'_>) -> String {
     let mut out = String::new();
     let Some(r) = view.input.results.as_ref() else {

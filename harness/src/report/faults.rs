@@ -28,7 +28,9 @@ pub fn kind_class(kind: &str) -> &'static str {
 pub struct Fault {
     /// `partition`, `kill`, `pause`, or another name from the history.
     pub kind: String,
+    /// When it started (history time, ns).
     pub start: u64,
+    /// When it ended (the end of the history if it never did).
     pub end: u64,
     /// The targets in words: `n1, n2 (majority)`, `bridge: n1 n2 | n1 n3`.
     pub targets: String,
@@ -54,8 +56,11 @@ impl Fault {
 /// A nemesis event without duration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Marker {
+    /// When it happened (history time, ns).
     pub time: u64,
+    /// The nemesis operation (`recover`, `node-exited`, ...).
     pub f: String,
+    /// Its value, in short.
     pub detail: String,
 }
 

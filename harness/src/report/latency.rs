@@ -247,6 +247,8 @@ pub fn throughput_chart(view: &View<'_>) -> String {
     svg.finish()
 }
 
+/// Section 3: the latency chart, the throughput chart and a note on what was
+/// merged.
 pub fn section(view: &View<'_>) -> String {
     let mut out = String::new();
     let (lat, marks) = latency_chart(view);

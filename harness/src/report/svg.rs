@@ -79,6 +79,7 @@ impl Svg {
         self.close(title);
     }
 
+    /// A line from (`x1`, `y1`) to (`x2`, `y2`).
     pub fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, class: &str) {
         let _ = write!(
             self.out,
@@ -121,6 +122,7 @@ impl Svg {
         );
     }
 
+    /// A circle; `title` becomes its tooltip.
     pub fn circle(&mut self, x: f64, y: f64, r: f64, class: &str, title: Option<&str>) {
         let _ = write!(
             self.out,
@@ -159,6 +161,7 @@ impl Svg {
         let _ = write!(self.out, "<g class=\"{class}\">");
     }
 
+    /// Closes the group [`Svg::group`] opened.
     pub fn end_group(&mut self) {
         self.out.push_str("</g>");
     }
@@ -181,6 +184,7 @@ impl Svg {
             .unwrap_or("g")
     }
 
+    /// The finished `<svg>` element.
     pub fn finish(mut self) -> String {
         self.out.push_str("</svg>");
         self.out
@@ -190,13 +194,19 @@ impl Svg {
 /// Maps history time (ns) in `[t0, t1]` to x in `[x0, x1]`.
 #[derive(Clone, Copy, Debug)]
 pub struct TimeScale {
+    /// The first time shown, in ns.
     pub t0: u64,
+    /// The last time shown, in ns.
     pub t1: u64,
+    /// The x of `t0`.
     pub x0: f64,
+    /// The x of `t1`.
     pub x1: f64,
 }
 
 impl TimeScale {
+    /// A scale from `[t0, t1]` to `[x0, x1]`; an empty range is widened to 1
+    /// ns.
     pub fn new(t0: u64, t1: u64, x0: f64, x1: f64) -> TimeScale {
         TimeScale {
             t0,

@@ -43,11 +43,14 @@ const LEADER_WAIT: Duration = Duration::from_secs(30);
 /// How long the final reads may keep retrying.
 const FINAL_READS_WITHIN: Duration = Duration::from_secs(30);
 
+/// Why a run, or a subcommand that starts nodes, could not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Bad flags or an unusable store: exit 254.
     #[error("{0}")]
     BadArgs(String),
+    /// The store (run directory, history, `run.json`) could not be written:
+    /// exit 254, as the user's `--store` is at fault.
     #[error("{0}")]
     Store(String),
     /// The harness could not do its job: exit 255.
@@ -56,6 +59,8 @@ pub enum RunError {
 }
 
 impl RunError {
+    /// Whether the user's input was at fault (exit 254) rather than the harness
+    /// (255).
     pub fn is_bad_input(&self) -> bool {
         matches!(self, RunError::BadArgs(_) | RunError::Store(_))
     }
@@ -63,8 +68,11 @@ impl RunError {
 
 /// What a finished run produced.
 pub struct RunOutcome {
+    /// The run directory.
     pub dir: PathBuf,
+    /// The overall verdict (`Valid` when the checkers were skipped).
     pub verdict: Verdict,
+    /// The checkers' results, unless skipped with `--no-check`.
     pub results: Option<check::Results>,
     /// Client operations ended ok, fail, info.
     pub ops: (u64, u64, u64),

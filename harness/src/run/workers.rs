@@ -15,15 +15,22 @@ use crate::rng::Rng;
 use crate::workload::Workload;
 use crate::workload::{Generator, KeyPool, ProcessNumbers};
 
+/// What every worker of a run shares.
 #[derive(Clone)]
 pub struct WorkerSpec {
+    /// What the workers do.
     pub workload: Workload,
+    /// How many workers there are.
     pub concurrency: usize,
     /// Operations per second over all workers; 0 = as fast as answers come.
     pub rate: f64,
+    /// How long one operation may take, redirects and retries included.
     pub timeout: Duration,
+    /// When the workers stop starting operations.
     pub end: Instant,
+    /// The cluster id requests carry.
     pub cluster_id: String,
+    /// Each node's id and client address.
     pub addrs: Vec<(String, SocketAddr)>,
     /// With `--api stream`: one stream per node (as `addrs`), shared by
     /// every worker; empty: each worker's own unary connections.
@@ -106,6 +113,9 @@ pub async fn perform(
     }
 }
 
+/// Worker `worker`: operations on random keys at its share of the rate until
+/// `spec.end`, each recorded; after an unknown outcome it continues as a new
+/// process with a new session.
 pub async fn run_worker(
     worker: usize,
     spec: Arc<WorkerSpec>,

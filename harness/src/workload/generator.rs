@@ -12,6 +12,7 @@ use crate::workload::Workload;
 /// which is where linearizability bugs hide.
 pub const REGISTER_VALUES: u64 = 5;
 
+/// Draws the workers' next operations.
 pub struct Generator {
     workload: Workload,
     /// Append tokens are unique across the whole run (hence per key).
@@ -19,10 +20,14 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// A generator for `workload`; `tokens` numbers the append tokens of the
+    /// whole run.
     pub fn new(workload: Workload, tokens: Arc<AtomicI64>) -> Generator {
         Generator { workload, tokens }
     }
 
+    /// The next operation: read, write or cas of a small integer, or read or
+    /// append of a unique token.
     pub fn next(&self, rng: &mut Rng) -> Action {
         match self.workload {
             Workload::Register => match rng.below(3) {

@@ -13,6 +13,7 @@ pub struct KeyPool {
 }
 
 impl KeyPool {
+    /// A pool of `slots` keys, each used for `ops_per_key` operations.
     pub fn new(slots: usize, ops_per_key: u64) -> KeyPool {
         let mut pool = KeyPool {
             slots: Vec::new(),

@@ -29,6 +29,8 @@ pub struct Lanes {
     pub folded: bool,
 }
 
+/// Assigns each operation of `ops` (in invocation order) a lane; operations
+/// without completion last until `end`.
 pub fn lanes(ops: &[Operation<'_>], end: u64) -> Lanes {
     // Each process's span: first invocation to last completion.
     let mut spans: HashMap<ProcessId, (u64, u64)> = HashMap::new();
