@@ -9,18 +9,20 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::check::DEFAULT_BUDGET;
 use crate::nemesis::Kind;
-use crate::nemesis::partition::Shape;
+use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
-use crate::sim::Workload;
+use crate::workload::Workload;
 
 /// Jepsen-style fault injection and consistency checking for the Raft KV node.
 #[derive(Debug, Parser)]
 #[command(name = "harness", version)]
 pub struct Cli {
+    /// The subcommand and its flags.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands; each variant's text is its `--help`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a local cluster, drive clients while injecting faults, record
@@ -78,14 +80,17 @@ pub enum Command {
     BenchCheck(BenchCheckArgs),
 }
 
+/// `harness check PATH`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// A run directory, a history.jsonl, or a Jepsen history.edn.
     pub path: PathBuf,
+    /// How long the checkers may take.
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
 
+/// `harness report PATH`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// A run directory, a history.jsonl, or a Jepsen history.edn.
@@ -98,6 +103,7 @@ pub struct ReportArgs {
     /// then shows the history without verdicts.
     #[arg(long)]
     pub no_check: bool,
+    /// How long the checkers may take when they run.
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -112,6 +118,7 @@ pub struct BudgetArgs {
 }
 
 impl BudgetArgs {
+    /// The budget as a duration.
     pub fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.check_budget)
     }
@@ -124,6 +131,7 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `harness bench-check`: the checkers timed on simulated histories.
 #[derive(Debug, Args)]
 pub struct BenchCheckArgs {
     /// Run one custom scenario with this many operations instead of the
@@ -145,6 +153,7 @@ pub struct BenchCheckArgs {
     /// Use the append workload instead of registers.
     #[arg(long)]
     pub append: bool,
+    /// Seed of the simulated histories.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Also time writing the history to a temporary history.jsonl and
@@ -156,10 +165,12 @@ pub struct BenchCheckArgs {
     /// for a failure, which explores every order before it gives up).
     #[arg(long)]
     pub corrupt_read: bool,
+    /// How long the checkers may take.
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
 
+/// `harness run`: one run.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// Nodes in the cluster.
@@ -172,6 +183,7 @@ pub struct RunArgs {
     /// Record the history but do not check it (exit 0 unless the run failed).
     #[arg(long)]
     pub no_check: bool,
+    /// Everything else about the run.
     #[command(flatten)]
     pub load: LoadArgs,
 }
@@ -190,7 +202,7 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 200.0)]
     pub rate: f64,
     /// register: read/write/cas of small integers; append: unique tokens.
-    #[arg(long, default_value = "register", value_parser = parse_workload)]
+    #[arg(long, default_value = "register", value_parser = Workload::parse)]
     pub workload: Workload,
     /// Keys in use at once.
     #[arg(long, default_value_t = 8)]
@@ -232,10 +244,12 @@ pub struct LoadArgs {
     /// so the checkers judge that path under faults too).
     #[arg(long, default_value = "unary", value_parser = node::client::Api::parse)]
     pub api: node::client::Api,
+    /// How long the checkers may take.
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
 
+/// `harness test-all`: a matrix of runs.
 #[derive(Debug, Args, Clone)]
 pub struct TestAllArgs {
     /// Nemesis sets to run, separated by `;`, each as for `run --nemesis`.
@@ -260,10 +274,12 @@ pub struct TestAllArgs {
     /// Run time allowed to catch each bug in --selftest.
     #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_secs)]
     pub selftest_within: f64,
+    /// Everything about each run but the cluster size and the faults.
     #[command(flatten)]
     pub load: LoadArgs,
 }
 
+/// `harness selftest`: the seeded bugs, each run until caught.
 #[derive(Debug, Args, Clone)]
 pub struct SelftestArgs {
     /// Seeded bugs to run, comma-separated (default: all of them).
@@ -323,16 +339,6 @@ fn parse_sizes(s: &str) -> Result<Sizes, String> {
         .map(Sizes)
 }
 
-fn parse_workload(s: &str) -> Result<Workload, String> {
-    match s {
-        "register" => Ok(Workload::Register),
-        "append" => Ok(Workload::Append),
-        _ => Err(format!(
-            "unknown workload {s:?}; expected register or append"
-        )),
-    }
-}
-
 /// `--nemesis` as one value (a comma list), not repeated flags.
 #[derive(Debug, Clone)]
 pub struct NemesisList(pub Vec<Kind>);
@@ -341,8 +347,10 @@ fn parse_nemeses(s: &str) -> Result<NemesisList, String> {
     Kind::parse_list(s).map(NemesisList)
 }
 
+/// `harness bench`: load and failover timing.
 #[derive(Debug, Args, Clone)]
 pub struct BenchArgs {
+    /// Nodes in the cluster.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
     /// Closed-loop clients.
@@ -381,6 +389,7 @@ pub struct BenchArgs {
     pub api: node::client::Api,
 }
 
+/// `harness kv`: one request by hand.
 #[derive(Debug, Args, Clone)]
 pub struct KvArgs {
     /// Any node of the cluster.
@@ -392,24 +401,34 @@ pub struct KvArgs {
     /// Seconds to wait for an answer.
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = parse_secs)]
     pub timeout: f64,
+    /// What to ask.
     #[command(subcommand)]
     pub op: KvOp,
 }
 
+/// The requests `harness kv` sends.
 #[derive(Debug, Subcommand, Clone)]
 pub enum KvOp {
     /// Read KEY (linearizable).
-    Get { key: String },
+    Get {
+        /// The key read.
+        key: String,
+    },
     /// Set KEY to VALUE.
     Put {
+        /// The key written.
         key: String,
+        /// Its new value.
         #[arg(allow_hyphen_values = true)]
         value: String,
     },
     /// Set KEY to NEW if it holds --expect VALUE (or, with --absent, no value).
     Cas {
+        /// The key compared and written.
         key: String,
+        /// Its new value.
         new: String,
+        /// The value KEY must hold.
         #[arg(
             long,
             value_name = "VALUE",
@@ -417,12 +436,15 @@ pub enum KvOp {
             conflicts_with = "absent"
         )]
         expect: Option<String>,
+        /// Set KEY only if it has no value.
         #[arg(long)]
         absent: bool,
     },
     /// Append SUFFIX to KEY's value.
     Append {
+        /// The key written.
         key: String,
+        /// What is added at the end of its value.
         #[arg(allow_hyphen_values = true)]
         suffix: String,
     },

@@ -1,7 +1,7 @@
 //! The `harness` binary: parse the command line, run the subcommand, and
-//! map its outcome to the exit status of SPEC.md, here and nowhere else:
-//! 0 valid, 1 invalid, 2 unknown, 254 bad arguments or input, 255 the
-//! harness itself failed.
+//! map its outcome to the exit status of `docs/contract.md`, here and
+//! nowhere else: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or
+//! input, 255 the harness itself failed.
 
 use std::process::ExitCode;
 

@@ -11,60 +11,28 @@
 //! effect or not, possibly long after the client gave up. A worker whose
 //! operation ended unknown continues as a new process, as in Jepsen.
 //!
-//! [`Rng`] is a small seeded generator (splitmix64), so a history is a pure
-//! function of its [`SimConfig`].
+//! Its randomness is a seeded [`Rng`], so a history is a pure function of
+//! its [`SimConfig`].
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::history::{Action, Cas, ClientOp, History, Key, Op, OpType, ProcessId, Value};
-
-/// splitmix64: tiny, fast, and good enough for test data.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-}
-
-/// Which operations the workers issue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Workload {
-    /// read, write, cas on integer registers.
-    Register,
-    /// read and append on lists.
-    Append,
-}
+use crate::rng::Rng;
+use crate::workload::Workload;
 
 /// The shape of a simulated run.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// The seed of every random choice: the same config gives the same history.
     pub seed: u64,
     /// Client operations to invoke.
     pub ops: usize,
+    /// Keys the operations pick from.
     pub keys: usize,
     /// Workers issuing operations at the same time.
     pub concurrency: usize,
+    /// Which operations are issued.
     pub workload: Workload,
     /// Fraction of operations whose outcome is unknown.
     pub info_rate: f64,
@@ -101,12 +69,15 @@ impl Default for SimConfig {
 /// When an operation took effect, and the key's state just before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effect {
+    /// The linearization point (history time, ns).
     pub time: u64,
+    /// The key's value just before it.
     pub before: Value,
 }
 
 /// A generated history.
 pub struct Simulation {
+    /// The history's operations, in order.
     pub ops: Vec<Op>,
     /// Invocation index -> effect, for operations that took effect (only
     /// with [`SimConfig::record_effects`]).
@@ -114,10 +85,12 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// The history (the simulator's are always well formed).
     pub fn history(&self) -> History {
         History::new(self.ops.clone()).expect("the simulator writes well-formed histories")
     }
 
+    /// The history, without a copy.
     pub fn into_history(self) -> History {
         History::new(self.ops).expect("the simulator writes well-formed histories")
     }

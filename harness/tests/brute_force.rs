@@ -17,7 +17,7 @@ mod common;
 use harness::check::Verdict;
 use harness::check::linearizable;
 use harness::history::{Action, Cas, ClientOp, History, MISMATCH, Op, Outcome, ProcessId, Value};
-use harness::sim::Rng;
+use harness::rng::Rng;
 
 /// Register state: absent or a value. Append state: the list.
 #[derive(Clone, Debug, PartialEq)]
@@ -284,7 +284,7 @@ fn agree_on_random_histories(append: bool, cases: u64) {
         let mut rng = Rng::new(seed ^ if append { 0x00a9_9e4d } else { 0 });
         let h = random_history(&mut rng, append);
         let want = reference_verdict(&h, append);
-        let got = linearizable::check(&h, &common::lin_options());
+        let got = linearizable::check(&h, &common::histories::lin_options());
         assert_eq!(
             got.valid,
             want,

@@ -1,41 +1,18 @@
-//! `harness check` as a user runs it: the exit status of SPEC.md, the
+//! `harness check` as a user runs it: the exit status of docs/contract.md, the
 //! summary, errors that name the file and line, and results.json in a run
 //! directory.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn harness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .output()
-        .expect("the harness binary runs")
-}
+use std::path::Path;
 
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../histories/examples")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn status(out: &Output) -> i32 {
-    out.status.code().expect("exited normally")
-}
+use common::cli::{TempFile, examples, expect_status, harness, status, text};
 
 #[test]
 fn the_valid_example_exits_0() {
     let path = examples().join("valid/history.jsonl");
     let out = harness(&["check", path.to_str().unwrap()]);
-    assert_eq!(
-        status(&out),
-        0,
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let stdout = text(&out.stdout);
+    let stdout = expect_status(&out, 0);
     assert!(stdout.contains("linearizable   valid"), "{stdout}");
     assert!(stdout.contains("election       skipped"), "{stdout}");
     assert!(stdout.contains("result: valid"), "{stdout}");
@@ -45,14 +22,7 @@ fn the_valid_example_exits_0() {
 fn the_stale_read_example_exits_1_and_says_why() {
     let path = examples().join("stale-read/history.jsonl");
     let out = harness(&["check", path.to_str().unwrap()]);
-    assert_eq!(
-        status(&out),
-        1,
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let stdout = text(&out.stdout);
+    let stdout = expect_status(&out, 1);
     assert!(stdout.contains("linearizable   INVALID"), "{stdout}");
     assert!(
         stdout.contains("read of x returned 1 at 7.00 ms, but the only value it could see was 2 (written by op 2 at 4.00 ms)"),
@@ -63,26 +33,21 @@ fn the_stale_read_example_exits_1_and_says_why() {
 
 #[test]
 fn a_malformed_line_exits_254_naming_file_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.jsonl");
-    std::fs::write(
-        &path,
-        concat!(
+    let file = TempFile::with_lines(
+        "history.jsonl",
+        &[
             r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","key":"a","value":null}"#,
-            "\n",
             r#"{"index":1,"time":2,"process":0,"type":"okay","f":"read","key":"a","value":null}"#,
-            "\n"
-        ),
-    )
-    .unwrap();
-    let out = harness(&["check", path.to_str().unwrap()]);
+        ],
+    );
+    let out = harness(&["check", file.arg()]);
     assert_eq!(status(&out), 254);
     let stderr = text(&out.stderr);
     assert_eq!(
         stderr.trim(),
         format!(
             "error: {}:2: field \"type\": expected one of invoke, ok, fail, info",
-            path.display()
+            file.path.display()
         )
     );
 }
@@ -94,7 +59,7 @@ fn a_missing_file_and_bad_flags_exit_254() {
     assert!(text(&out.stderr).starts_with("error: /nonexistent/history.jsonl:"));
     let path = examples().join("valid/history.jsonl");
     let out = harness(&["check", path.to_str().unwrap(), "--check-budget", "-1"]);
-    assert_eq!(status(&out), 254, "{}", text(&out.stderr));
+    expect_status(&out, 254);
     assert_eq!(status(&harness(&["check"])), 254);
     assert_eq!(status(&harness(&["frobnicate"])), 254);
     assert_eq!(status(&harness(&["check", "--help"])), 0);
@@ -102,45 +67,36 @@ fn a_missing_file_and_bad_flags_exit_254() {
 
 #[test]
 fn a_history_where_nothing_succeeded_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.jsonl");
-    std::fs::write(
-        &path,
-        concat!(
+    let file = TempFile::with_lines(
+        "history.jsonl",
+        &[
             r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"write","key":"a","value":1}"#,
-            "\n",
             r#"{"index":1,"time":2,"process":0,"type":"info","f":"write","key":"a","value":1,"error":"timeout"}"#,
-            "\n"
-        ),
-    )
-    .unwrap();
-    let out = harness(&["check", path.to_str().unwrap()]);
-    assert_eq!(status(&out), 2, "{}", text(&out.stdout));
+        ],
+    );
+    let out = harness(&["check", file.arg()]);
+    expect_status(&out, 2);
     assert!(text(&out.stdout).contains("no client operation succeeded"));
 }
 
 #[test]
 fn a_jepsen_edn_history_is_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.edn");
-    let edn = r#"{:type :invoke, :f :write, :value [0 1], :process 0, :time 100, :index 0}
-{:type :ok, :f :write, :value [0 1], :process 0, :time 200, :index 1}
-{:type :info, :f :start, :value nil, :process :nemesis, :time 250, :index 2}
-{:type :invoke, :f :read, :value #jepsen.independent.Tuple{:key 0, :value nil}, :process 1, :time 300, :index 3}
-{:type :ok, :f :read, :value #jepsen.independent.Tuple{:key 0, :value 1}, :process 1, :time 400, :index 4}
-"#;
-    std::fs::write(&path, edn).unwrap();
-    let out = harness(&["check", path.to_str().unwrap()]);
-    assert_eq!(
-        status(&out),
-        0,
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
+    let file = TempFile::with_lines(
+        "history.edn",
+        &[
+            "{:type :invoke, :f :write, :value [0 1], :process 0, :time 100, :index 0}",
+            "{:type :ok, :f :write, :value [0 1], :process 0, :time 200, :index 1}",
+            "{:type :info, :f :start, :value nil, :process :nemesis, :time 250, :index 2}",
+            "{:type :invoke, :f :read, :value #jepsen.independent.Tuple{:key 0, :value nil}, :process 1, :time 300, :index 3}",
+            "{:type :ok, :f :read, :value #jepsen.independent.Tuple{:key 0, :value 1}, :process 1, :time 400, :index 4}",
+        ],
     );
-    std::fs::write(&path, edn.replace(":value 1}", ":value 2}")).unwrap();
+    let (path, edn) = (&file.path, std::fs::read_to_string(&file.path).unwrap());
+    let out = harness(&["check", file.arg()]);
+    expect_status(&out, 0);
+    std::fs::write(path, edn.replace(":value 1}", ":value 2}")).unwrap();
     assert_eq!(status(&harness(&["check", path.to_str().unwrap()])), 1);
-    std::fs::write(&path, edn.replace(":time 300", ":time 300 :process")).unwrap();
+    std::fs::write(path, edn.replace(":time 300", ":time 300 :process")).unwrap();
     let out = harness(&["check", path.to_str().unwrap()]);
     assert_eq!(status(&out), 254);
     assert!(
@@ -181,7 +137,7 @@ fn a_run_directory_gets_results_json() {
     )
     .unwrap();
     let out = harness(&["check", dir.path().to_str().unwrap()]);
-    assert_eq!(status(&out), 0, "{}", text(&out.stdout));
+    expect_status(&out, 0);
     let r = results(dir.path());
     assert_eq!(r["valid"], true);
     for checker in ["linearizable", "election", "state-machine", "stats", "perf"] {
@@ -214,7 +170,7 @@ fn two_leaders_in_a_term_make_a_run_invalid() {
     events += r#"{"time":"2026-11-22T10:00:00.391000Z","node":"n3","ev"#;
     std::fs::write(&n3, events).unwrap();
     let out = harness(&["check", dir.path().to_str().unwrap()]);
-    assert_eq!(status(&out), 1, "{}", text(&out.stdout));
+    expect_status(&out, 1);
     let stdout = text(&out.stdout);
     assert!(stdout.contains("term 2: two leaders: n2 at 2026-11-22T10:00:00.382000Z, n3 at 2026-11-22T10:00:00.390000Z"), "{stdout}");
     assert!(

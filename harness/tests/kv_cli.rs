@@ -1,9 +1,10 @@
 //! The README's by-hand cluster: three nodes started with `harness node`
 //! (the node built into the harness) and driven with `harness kv`.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use testkit::free_port;
 
 struct Nodes(Vec<Child>);
 
@@ -14,14 +15,6 @@ impl Drop for Nodes {
             let _ = c.wait();
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn kv(node: &str, args: &[&str]) -> Output {

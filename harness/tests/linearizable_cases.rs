@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{check, history, lin, lin_options, lin_verdict};
+use common::histories::{check, history, lin, lin_options, lin_verdict};
 use harness::check::Verdict::{self, Invalid, Unknown, Valid};
 use harness::check::linearizable::{self, LinearizableOptions};
 

@@ -12,11 +12,13 @@ mod common;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use testkit::repeatable;
 
 use harness::check::Verdict;
 use harness::check::linearizable::{self, LinearizableOptions};
 use harness::history::{Action, History, Op, Operation, Outcome, Value};
-use harness::sim::{SimConfig, Simulation, Workload, simulate};
+use harness::sim::{SimConfig, Simulation, simulate};
+use harness::workload::Workload;
 
 fn options() -> LinearizableOptions {
     LinearizableOptions {
@@ -79,26 +81,6 @@ fn ok_reads<'h>(h: &'h History) -> Vec<Operation<'h>> {
     h.operations()
         .filter(|o| o.f() == harness::history::F::Read && o.outcome() == Outcome::Ok)
         .collect()
-}
-
-/// The same cases on every run, so that CI is repeatable; set
-/// `PROPTEST_RNG_SEED` (and `PROPTEST_CASES`) to explore others.
-fn repeatable(cases: u32) -> ProptestConfig {
-    let env = ProptestConfig::default();
-    let set = |name| std::env::var_os(name).is_some();
-    ProptestConfig {
-        cases: if set("PROPTEST_CASES") {
-            env.cases
-        } else {
-            cases
-        },
-        rng_seed: if set("PROPTEST_RNG_SEED") {
-            env.rng_seed
-        } else {
-            proptest::test_runner::RngSeed::Fixed(0x5eed_0001)
-        },
-        ..env
-    }
 }
 
 proptest! {

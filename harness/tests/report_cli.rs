@@ -4,40 +4,12 @@
 //! directory's report, and the headless-browser check of
 //! `scripts/report-screenshot.sh` (skipped, with a message, without Chromium).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn harness(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .output()
-        .expect("the harness binary runs")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn status(out: &Output) -> i32 {
-    out.status.code().expect("exited normally")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
+use common::cli::{TempFile, copy_dir, examples, expect_status, harness, root, status, text};
 
 /// Parses a report as XML (it is written XHTML-compatible) and checks the
 /// five sections and the charts are there; returns the text.
@@ -79,10 +51,9 @@ fn check_well_formed(path: &Path) -> String {
 
 #[test]
 fn report_of_every_example_is_well_formed() {
-    let examples = root().join("histories/examples");
     let tmp = tempfile::tempdir().unwrap();
     let mut seen = 0;
-    for e in std::fs::read_dir(&examples).unwrap() {
+    for e in std::fs::read_dir(examples()).unwrap() {
         let dir = e.unwrap().path();
         if !dir.join("history.jsonl").is_file() {
             continue;
@@ -93,14 +64,7 @@ fn report_of_every_example_is_well_formed() {
         let copy = tmp.path().join(&name);
         copy_dir(&dir, &copy);
         let out = harness(&["report", copy.to_str().unwrap()]);
-        assert_eq!(
-            status(&out),
-            0,
-            "{name}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        assert!(text(&out.stdout).contains("report.html"));
+        assert!(expect_status(&out, 0).contains("report.html"), "{name}");
         let html = check_well_formed(&copy.join("report.html"));
         assert!(
             !copy.join("results.json").exists(),
@@ -147,20 +111,18 @@ fn report_of_every_example_is_well_formed() {
 
 #[test]
 fn report_of_a_jepsen_edn_history_says_there_are_no_node_logs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("history.edn");
-    std::fs::write(
-        &path,
-        "{:type :invoke, :f :write, :value [0 1], :process 0, :time 100, :index 0}\n\
-         {:type :ok, :f :write, :value [0 1], :process 0, :time 200, :index 1}\n\
-         {:type :info, :f :start, :value nil, :process :nemesis, :time 250, :index 2}\n\
-         {:type :invoke, :f :read, :value [0 nil], :process 1, :time 300, :index 3}\n\
-         {:type :ok, :f :read, :value [0 1], :process 1, :time 400, :index 4}\n",
-    )
-    .unwrap();
-    let out = harness(&["report", path.to_str().unwrap()]);
-    assert_eq!(status(&out), 0, "{}", text(&out.stderr));
-    let html = check_well_formed(&tmp.path().join("report.html"));
+    let file = TempFile::with_lines(
+        "history.edn",
+        &[
+            "{:type :invoke, :f :write, :value [0 1], :process 0, :time 100, :index 0}",
+            "{:type :ok, :f :write, :value [0 1], :process 0, :time 200, :index 1}",
+            "{:type :info, :f :start, :value nil, :process :nemesis, :time 250, :index 2}",
+            "{:type :invoke, :f :read, :value [0 nil], :process 1, :time 300, :index 3}",
+            "{:type :ok, :f :read, :value [0 1], :process 1, :time 400, :index 4}",
+        ],
+    );
+    expect_status(&harness(&["report", file.arg()]), 0);
+    let html = check_well_formed(&file.dir.path().join("report.html"));
     assert!(html.contains("No node event logs: this is a history imported from Jepsen EDN"));
     assert!(html.contains("verdict v-valid"));
 }
@@ -177,14 +139,14 @@ fn report_on_bad_input_names_the_file_and_line_and_exits_254() {
     )
     .unwrap();
     let out = harness(&["report", dir.to_str().unwrap()]);
-    assert_eq!(status(&out), 254, "{}", text(&out.stdout));
+    expect_status(&out, 254);
     let err = text(&out.stderr);
     assert!(err.contains("history.jsonl:2:"), "{err}");
     assert!(!dir.join("report.html").exists());
 
     // A malformed results.json.
     let dir = tmp.path().join("run2");
-    copy_dir(&root().join("histories/examples/stale-read"), &dir);
+    copy_dir(&examples().join("stale-read"), &dir);
     std::fs::write(dir.join("results.json"), "{\n  \"valid\": maybe\n}\n").unwrap();
     let out = harness(&["report", dir.to_str().unwrap()]);
     assert_eq!(status(&out), 254);
@@ -206,9 +168,9 @@ fn report_on_bad_input_names_the_file_and_line_and_exits_254() {
 fn check_of_a_run_directory_rewrites_its_report() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("valid");
-    copy_dir(&root().join("histories/examples/valid"), &dir);
+    copy_dir(&examples().join("valid"), &dir);
     let out = harness(&["check", dir.to_str().unwrap()]);
-    assert_eq!(status(&out), 0, "{}", text(&out.stderr));
+    expect_status(&out, 0);
     assert!(dir.join("results.json").is_file());
     let html = check_well_formed(&dir.join("report.html"));
     assert!(html.contains("verdict v-valid"));
@@ -234,7 +196,7 @@ fn report_screenshot_script_skips_without_chromium() {
         .env("PATH", empty.path())
         .output()
         .unwrap();
-    assert_eq!(status(&out), 0, "{}", text(&out.stderr));
+    expect_status(&out, 0);
     assert!(text(&out.stdout).contains("no chromium found"));
     assert!(text(&out.stdout).contains("skipping"));
 }
@@ -257,7 +219,7 @@ fn report_renders_in_headless_chromium_when_present() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("stale-read");
-    copy_dir(&root().join("histories/examples/stale-read"), &dir);
+    copy_dir(&examples().join("stale-read"), &dir);
     let png = tmp.path().join("shot.png");
     let out = Command::new(bash)
         .arg(root().join("scripts/report-screenshot.sh"))
@@ -267,13 +229,7 @@ fn report_renders_in_headless_chromium_when_present() {
         .env("HARNESS", env!("CARGO_BIN_EXE_harness"))
         .output()
         .unwrap();
-    assert_eq!(
-        status(&out),
-        0,
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    expect_status(&out, 0);
     let bytes = std::fs::read(&png).unwrap();
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
     assert!(bytes.len() > 20_000, "not blank: {} bytes", bytes.len());

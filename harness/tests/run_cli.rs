@@ -2,115 +2,18 @@
 //! clients, the run directory, exit codes, and no node left behind — also
 //! when the harness is interrupted or killed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli::{Running, read_json};
 use serde_json::Value;
 
-/// A harness process that is killed if the test fails before it ends.
-struct Harness {
-    child: Child,
-    store: tempfile::TempDir,
-}
-
-impl Harness {
-    fn start(args: &[&str]) -> Harness {
-        let store = tempfile::tempdir().unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_harness"))
-            .arg("run")
-            .args(["--store", store.path().to_str().unwrap()])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the harness binary runs");
-        Harness { child, store }
-    }
-
-    /// Waits for the exit, at most `within`; returns the code and output.
-    fn wait(&mut self, within: Duration) -> (i32, String) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut out = String::new();
-                use std::io::Read;
-                if let Some(mut s) = self.child.stdout.take() {
-                    s.read_to_string(&mut out).unwrap();
-                }
-                if let Some(mut s) = self.child.stderr.take() {
-                    s.read_to_string(&mut out).unwrap();
-                }
-                return (status.code().unwrap_or(-1), out);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "harness still running after {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn latest(&self) -> PathBuf {
-        let link = self.store.path().join("latest");
-        std::fs::canonicalize(&link).expect("store/latest points at the run")
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Anything still holding our store is a node the harness leaked:
-        // kill it so one failing test does not leave processes around.
-        for pid in processes_mentioning(self.store.path()) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-    }
-}
-
-/// Pids of live processes whose command line mentions `path`.
-fn processes_mentioning(path: &Path) -> Vec<u32> {
-    let needle = path.to_str().unwrap().as_bytes();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let zombie = std::fs::read_to_string(entry.path().join("stat"))
-            .map(|s| s.contains(") Z "))
-            .unwrap_or(true);
-        if !zombie && cmdline.windows(needle.len()).any(|w| w == needle) {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
-/// Nodes get SIGKILL from the harness or the kernel; give the kernel a
-/// moment to reap them before looking.
-fn assert_no_nodes_left(store: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = processes_mentioning(store);
-        if left.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node processes left behind: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+/// `harness run --store TMP ARGS`, the arguments as one would type them.
+fn run(args: &str) -> Running {
+    Running::start("run", &args.split_whitespace().collect::<Vec<_>>())
 }
 
 fn history(dir: &Path) -> Vec<Value> {
@@ -123,20 +26,9 @@ fn history(dir: &Path) -> Vec<Value> {
 
 #[test]
 fn a_run_with_every_fault_is_recorded_checked_and_cleaned_up() {
-    let mut h = Harness::start(&[
-        "--time-limit",
-        "6",
-        "--nemesis",
-        "all",
-        "--nemesis-interval",
-        "0.7",
-        "--seed",
-        "11",
-        "--concurrency",
-        "6",
-    ]);
-    let (code, out) = h.wait(Duration::from_secs(120));
-    assert_eq!(code, 0, "{out}");
+    let mut h =
+        run("--time-limit 6 --nemesis all --nemesis-interval 0.7 --seed 11 --concurrency 6");
+    let out = h.expect_exit(Duration::from_secs(120), 0);
     assert!(out.contains("result: valid"), "{out}");
     let dir = h.latest();
     for f in ["history.jsonl", "results.json", "run.json"] {
@@ -182,50 +74,26 @@ fn a_run_with_every_fault_is_recorded_checked_and_cleaned_up() {
     assert_eq!(run["seed"], 11);
     assert!(run["command"].as_str().unwrap().contains("--seed 11"));
     assert!(run["finished"].is_string());
-    assert_no_nodes_left(h.store.path());
+    h.assert_no_nodes_left();
 }
 
 #[test]
 fn an_append_run_without_faults_is_valid() {
-    let mut h = Harness::start(&[
-        "--time-limit",
-        "2",
-        "--workload",
-        "append",
-        "--nodes",
-        "1",
-        "--seed",
-        "3",
-    ]);
-    let (code, out) = h.wait(Duration::from_secs(60));
-    assert_eq!(code, 0, "{out}");
+    let mut h = run("--time-limit 2 --workload append --nodes 1 --seed 3");
+    h.expect_exit(Duration::from_secs(60), 0);
     let ops = history(&h.latest());
     assert!(ops.iter().any(|o| o["f"] == "append" && o["type"] == "ok"));
-    assert_no_nodes_left(h.store.path());
+    h.assert_no_nodes_left();
 }
 
 #[test]
 fn workers_sharing_streams_under_every_fault_keep_the_history_valid() {
     // Kv.Stream batches many calls per message: the checkers judge that
     // path under kills, pauses and partitions as they judge the unary one.
-    let mut h = Harness::start(&[
-        "--time-limit",
-        "6",
-        "--nemesis",
-        "all",
-        "--nemesis-interval",
-        "0.7",
-        "--workload",
-        "append",
-        "--api",
-        "stream",
-        "--concurrency",
-        "8",
-        "--seed",
-        "12",
-    ]);
-    let (code, out) = h.wait(Duration::from_secs(120));
-    assert_eq!(code, 0, "{out}");
+    let mut h = run(
+        "--time-limit 6 --nemesis all --nemesis-interval 0.7 --workload append --api stream --concurrency 8 --seed 12",
+    );
+    let out = h.expect_exit(Duration::from_secs(120), 0);
     assert!(out.contains("result: valid"), "{out}");
     let dir = h.latest();
     assert_eq!(read_json(&dir.join("run.json"))["options"]["api"], "stream");
@@ -237,37 +105,30 @@ fn workers_sharing_streams_under_every_fault_keep_the_history_valid() {
             .any(|o| o["process"] == "nemesis" && o["f"] == "start-kill"),
         "no kill in the run"
     );
-    assert_no_nodes_left(h.store.path());
+    h.assert_no_nodes_left();
 }
 
 #[test]
 fn bad_flags_exit_254_and_name_the_flag() {
     for (args, needle) in [
-        (&["--nemesis", "flood"][..], "flood"),
-        (&["--nodes", "0"][..], "--nodes"),
-        (&["--workload", "bank"][..], "bank"),
-        (&["--time-limit", "-3"][..], "-3"),
-        (
-            &["--node-bin", "/nonexistent/node"][..],
-            "/nonexistent/node",
-        ),
-        (
-            &["--partition-shapes", "isolate-leader,zigzag"][..],
-            "zigzag",
-        ),
-        (&["--nemesis", "figure8,partition"][..], "figure8"),
-        (&["--api", "carrier-pigeon"][..], "carrier-pigeon"),
+        ("--nemesis flood", "flood"),
+        ("--nodes 0", "--nodes"),
+        ("--workload bank", "bank"),
+        ("--time-limit -3", "-3"),
+        ("--node-bin /nonexistent/node", "/nonexistent/node"),
+        ("--partition-shapes isolate-leader,zigzag", "zigzag"),
+        ("--nemesis figure8,partition", "figure8"),
+        ("--api carrier-pigeon", "carrier-pigeon"),
     ] {
-        let mut h = Harness::start(args);
-        let (code, out) = h.wait(Duration::from_secs(30));
-        assert_eq!(code, 254, "{args:?}: {out}");
+        let mut h = run(args);
+        let out = h.expect_exit(Duration::from_secs(30), 254);
         assert!(out.contains(needle), "{args:?}: {out}");
     }
 }
 
 #[test]
 fn interrupting_a_run_stops_every_node() {
-    let mut h = Harness::start(&["--time-limit", "60", "--nemesis", "kill", "--seed", "5"]);
+    let mut h = run("--time-limit 60 --nemesis kill --seed 5");
     // Wait until the cluster is up and clients are running.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -281,51 +142,35 @@ fn interrupting_a_run_stops_every_node() {
         assert!(Instant::now() < deadline, "the run never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        !processes_mentioning(h.store.path()).is_empty(),
-        "nodes are running"
-    );
+    assert!(!h.nodes().is_empty(), "nodes are running");
     let pid = h.child.id().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    let (code, out) = h.wait(Duration::from_secs(30));
-    assert_eq!(code, 255, "{out}");
+    let out = h.expect_exit(Duration::from_secs(30), 255);
     assert!(out.contains("interrupted"), "{out}");
-    assert_no_nodes_left(h.store.path());
+    h.assert_no_nodes_left();
 }
 
 #[test]
 fn a_killed_harness_takes_its_nodes_with_it() {
-    let mut h = Harness::start(&["--time-limit", "60", "--seed", "6"]);
+    let mut h = run("--time-limit 60 --seed 6");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while processes_mentioning(h.store.path()).len() < 3 {
+    while h.nodes().len() < 3 {
         assert!(Instant::now() < deadline, "nodes never started");
         std::thread::sleep(Duration::from_millis(50));
     }
     h.child.kill().unwrap();
     h.wait(Duration::from_secs(10));
-    assert_no_nodes_left(h.store.path());
+    h.assert_no_nodes_left();
 }
 
 #[test]
 fn nodes_that_fall_behind_catch_up_by_snapshot_and_the_run_stays_valid() {
     // Kills of about a second at 300 ops/s leave a node hundreds of
     // entries behind, far past the leader's compaction every 20.
-    let mut h = Harness::start(&[
-        "--time-limit",
-        "12",
-        "--nemesis",
-        "kill,partition",
-        "--nemesis-interval",
-        "1",
-        "--snapshot-every",
-        "20",
-        "--rate",
-        "300",
-        "--seed",
-        "17",
-    ]);
-    let (code, out) = h.wait(Duration::from_secs(120));
-    assert_eq!(code, 0, "{out}");
+    let mut h = run(
+        "--time-limit 12 --nemesis kill,partition --nemesis-interval 1 --snapshot-every 20 --rate 300 --seed 17",
+    );
+    h.expect_exit(Duration::from_secs(120), 0);
     let dir = h.latest();
     let mut taken = 0;
     let mut installed = 0;
@@ -351,30 +196,17 @@ fn nodes_that_fall_behind_catch_up_by_snapshot_and_the_run_stays_valid() {
     );
     let run = read_json(&dir.join("run.json"));
     assert_eq!(run["options"]["snapshot_every"], 20);
-    assert_no_nodes_left(h.store.path());
+    h.assert_no_nodes_left();
 }
 
 #[test]
 fn the_figure8_nemesis_walks_a_correct_cluster_through_figure_8_without_loss() {
     // Small AppendEntries, so the old leader's entries need several; the
     // correct node still commits nothing of an old term by counting.
-    let mut h = Harness::start(&[
-        "--time-limit",
-        "14",
-        "--nemesis",
-        "figure8",
-        "--nemesis-interval",
-        "1",
-        "--concurrency",
-        "30",
-        "--rate",
-        "500",
-        "--node-arg=--max-append-bytes=512",
-        "--seed",
-        "5",
-    ]);
-    let (code, out) = h.wait(Duration::from_secs(120));
-    assert_eq!(code, 0, "{out}");
+    let mut h = run(
+        "--time-limit 14 --nemesis figure8 --nemesis-interval 1 --concurrency 30 --rate 500 --node-arg=--max-append-bytes=512 --seed 5",
+    );
+    let out = h.expect_exit(Duration::from_secs(120), 0);
     let ops = history(&h.latest());
     let steps: Vec<&str> = ops
         .iter()
@@ -390,5 +222,5 @@ fn the_figure8_nemesis_walks_a_correct_cluster_through_figure_8_without_loss() {
         .filter(|o| o["f"] == "stop-figure8" && o["value"]["leader"].is_string())
         .count();
     assert!(finished >= 1, "no round finished: {out}");
-    assert_no_nodes_left(h.store.path());
+    h.assert_no_nodes_left();
 }

@@ -1,49 +1,34 @@
 //! `harness test-all` as CI runs it: a matrix of short runs, the table, the
 //! exit status, and JUnit XML that a parser accepts.
 
-use std::process::Command;
+mod common;
+
 use std::time::Duration;
+
+use common::cli::{Running, expect_status, harness};
 
 #[test]
 fn a_small_matrix_passes_and_writes_junit() {
-    let store = tempfile::tempdir().unwrap();
-    let junit = store.path().join("out/junit.xml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "test-all",
+    let junit = tempfile::tempdir().unwrap();
+    let junit = junit.path().join("out/junit.xml");
+    let mut h = Running::start(
+        "test-all",
+        &[
             "--nemeses",
             "none;kill,pause",
             "--nodes",
             "3",
             "--time-limit",
             "3",
-        ])
-        .args(["--nemesis-interval", "0.8", "--seed", "21", "--store"])
-        .arg(store.path())
-        .arg("--junit")
-        .arg(&junit)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("test-all did not finish in 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+            "--nemesis-interval",
+            "0.8",
+            "--seed",
+            "21",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
     );
-    assert_eq!(status.code(), Some(0), "{text}");
+    let text = h.expect_exit(Duration::from_secs(120), 0);
     assert!(
         text.contains("2 runs: 2 valid, 0 invalid, 0 unknown, 0 crashed"),
         "{text}"
@@ -72,12 +57,7 @@ fn bad_matrix_flags_exit_254() {
         &["--nodes", "3,x"][..],
         &["--nodes", "0"][..],
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-            .arg("test-all")
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(254), "{args:?}");
+        expect_status(&harness(&[&["test-all"][..], args].concat()), 254);
     }
 }
 
@@ -87,12 +67,9 @@ fn bad_matrix_flags_exit_254() {
 #[test]
 fn selftest_without_the_bugs_feature_is_bad_arguments() {
     for args in [&["test-all", "--selftest"][..], &["selftest"][..]] {
-        let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-            .args(args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(254), "{args:?}: {err}");
+        let out = harness(args);
+        expect_status(&out, 254);
+        let err = common::cli::text(&out.stderr);
         assert!(err.contains("--features bugs"), "{args:?}: {err}");
     }
 }

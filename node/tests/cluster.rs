@@ -6,6 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use node::client::{CallError, ErrorKind, NodeClient, Reply, Request, Session};
 use support::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,51 +121,66 @@ async fn kv_api_and_not_leader_redirects() {
     let c = Cluster::start(3, &[]);
     let l = c.leader(Duration::from_secs(10)).await.expect("a leader");
     let f = (l + 1) % 3;
-    let mut leader = c.client(l);
+    let leader = c.client(l);
     let t = Duration::from_secs(2);
     let b = |s: &str| bytes::Bytes::from(s.to_string());
+    let call = |client: &NodeClient, request| {
+        let client = client.clone();
+        async move { client.call(request, t).await }
+    };
 
     // A follower refuses without touching state, and names the leader.
-    let r = c.client(f).put("x", b("1"), (5, 1), t).await.unwrap();
-    assert!(node::client::is_not_leader(&r));
-    assert_eq!(r.leader_id, c.nodes[l].id);
-    assert_eq!(r.leader_addr, c.nodes[l].addr);
-    let r = c.client(f).get("x", t).await.unwrap();
-    assert!(node::client::is_not_leader(&r));
+    let r = call(&c.client(f), Session::new(5, 1).put("x", b("1"))).await;
+    let named = Reply::NotLeader {
+        leader_id: Some(c.nodes[l].id.clone()),
+        leader_addr: Some(c.nodes[l].addr.clone()),
+    };
+    assert_eq!(r, Ok(named.clone()));
+    let r = call(&c.client(f), Request::get("x")).await;
+    assert_eq!(r, Ok(named));
 
-    assert_eq!(leader.get("x", t).await.unwrap().value, None);
-    leader.put("x", b("1"), (5, 1), t).await.unwrap();
+    let value = |r: Result<Reply, CallError>| r.unwrap().value().cloned();
+    assert_eq!(value(call(&leader, Request::get("x")).await), None);
+    call(&leader, Session::new(5, 1).put("x", b("1")))
+        .await
+        .unwrap();
     // Cas: mismatch reports the current value; a match swaps.
-    let r = leader
-        .cas("x", Some(b("9")), b("2"), (5, 2), t)
+    let r = call(&leader, Session::new(5, 2).cas("x", Some(b("9")), b("2"))).await;
+    assert!(
+        matches!(&r, Ok(Reply::Mismatch { current: Some(v), .. }) if *v == b("1")),
+        "{r:?}"
+    );
+    let r = call(&leader, Session::new(5, 3).cas("x", Some(b("1")), b("2"))).await;
+    assert!(matches!(r, Ok(Reply::Done { .. })), "{r:?}");
+    let r = call(&leader, Session::new(5, 4).cas("new", None, b("a"))).await;
+    assert!(matches!(r, Ok(Reply::Done { .. })), "{r:?}");
+    call(&leader, Session::new(5, 5).append("log", b("a,")))
         .await
         .unwrap();
-    assert_eq!(r.status, proto::kv::Status::Mismatch as i32);
-    assert_eq!(r.value, Some(b("1")));
-    let r = leader
-        .cas("x", Some(b("1")), b("2"), (5, 3), t)
-        .await
-        .unwrap();
-    assert_eq!(r.status, proto::kv::Status::Ok as i32);
-    let r = leader.cas("new", None, b("a"), (5, 4), t).await.unwrap();
-    assert_eq!(r.status, proto::kv::Status::Ok as i32);
-    leader.append("log", b("a,"), (5, 5), t).await.unwrap();
-    leader.append("log", b("b,"), (5, 6), t).await.unwrap();
+    let first = call(&leader, Session::new(5, 6).append("log", b("b,"))).await;
     // A retried request is applied once and answered the same way.
-    let again = leader.append("log", b("b,"), (5, 6), t).await.unwrap();
-    assert_eq!(again.status, proto::kv::Status::Ok as i32);
-    assert_eq!(leader.get("log", t).await.unwrap().value, Some(b("a,b,")));
-    assert_eq!(leader.get("x", t).await.unwrap().value, Some(b("2")));
+    let again = call(&leader, Session::new(5, 6).append("log", b("b,"))).await;
+    assert!(matches!(again, Ok(Reply::Done { .. })), "{again:?}");
+    assert_eq!(again, first);
+    assert_eq!(
+        value(call(&leader, Request::get("log")).await),
+        Some(b("a,b,"))
+    );
+    assert_eq!(value(call(&leader, Request::get("x")).await), Some(b("2")));
 
     // Wrong cluster id and bad requests are refused with a reason.
-    let mut stranger = node::client::NodeClient::new(&c.nodes[l].addr, "other", t).unwrap();
-    let e = stranger.get("x", t).await.unwrap_err();
-    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
-    assert!(e.message().contains("cluster id"), "{}", e.message());
-    let e = leader.put("", b("1"), (5, 7), t).await.unwrap_err();
-    assert_eq!(e.code(), tonic::Code::InvalidArgument);
-    let e = leader.put("k", b("1"), (0, 1), t).await.unwrap_err();
-    assert!(e.message().contains("client_id"), "{}", e.message());
+    let stranger = NodeClient::new(&c.nodes[l].addr, "other", t).unwrap();
+    let e = call(&stranger, Request::get("x")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::FailedPrecondition);
+    assert!(e.message.contains("cluster id"), "{e}");
+    let e = call(&leader, Session::new(5, 7).put("", b("1")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    let e = call(&leader, Session::new(0, 1).put("k", b("1")))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("client_id"), "{e}");
 
     let s = leader.status(t).await.unwrap();
     assert_eq!(s.role, "leader");

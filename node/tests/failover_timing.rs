@@ -10,8 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use node::client::is_not_leader;
+use node::client::{Reply, Session};
 use support::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,28 +52,16 @@ async fn failover_time_after_leader_kill() {
                     continue;
                 }
                 seq += 1;
-                let r = c
-                    .client(i)
-                    .put(
-                        "probe",
-                        Bytes::from_static(b"v"),
-                        (round as u64 + 1000, seq),
-                        Duration::from_millis(100),
-                    )
-                    .await;
-                match r {
-                    Ok(r) if !is_not_leader(&r) => {
+                let probe = Session::new(round as u64 + 1000, seq).put("probe", "v");
+                match c.client(i).call(probe, Duration::from_millis(100)).await {
+                    Ok(r) if !r.is_not_leader() => {
                         write.push(t0.elapsed());
                         elect.push(elected.unwrap_or(t0.elapsed()));
                         break 'outer;
                     }
-                    Ok(r)
-                        if !r.leader_id.is_empty()
-                            && r.leader_id != c.nodes[old].id
-                            && elected.is_none() =>
-                    {
-                        elected = Some(t0.elapsed())
-                    }
+                    Ok(Reply::NotLeader {
+                        leader_id: Some(l), ..
+                    }) if l != c.nodes[old].id && elected.is_none() => elected = Some(t0.elapsed()),
                     _ => {}
                 }
             }

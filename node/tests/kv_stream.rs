@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use node::client::{StreamClient, is_not_leader};
+use node::client::{ErrorKind, Reply, Request, Session, StreamClient};
 use proto::kv as pb;
 use support::{CLUSTER, Cluster};
 use tonic::Code;
@@ -31,43 +31,61 @@ async fn stream_calls_answer_as_the_unary_calls_do() {
 
     // A follower refuses without touching state and names the leader.
     let r = stream(&c, (l + 1) % 3)
-        .put("x", b("1"), (5, 1), T)
+        .call(Session::new(5, 1).put("x", b("1")), T)
+        .await;
+    assert_eq!(
+        r,
+        Ok(Reply::NotLeader {
+            leader_id: Some(c.nodes[l].id.clone()),
+            leader_addr: Some(c.nodes[l].addr.clone()),
+        })
+    );
+
+    let value = |r: Result<Reply, _>| r.unwrap().value().cloned();
+    assert_eq!(value(s.call(Request::get("x"), T).await), None);
+    let put = s.call(Session::new(5, 1).put("x", b("1")), T).await;
+    assert!(matches!(put, Ok(Reply::Done { .. })), "{put:?}");
+    let r = s
+        .call(Session::new(5, 2).cas("x", Some(b("9")), b("2")), T)
+        .await;
+    assert!(
+        matches!(&r, Ok(Reply::Mismatch { current: Some(v), .. }) if *v == b("1")),
+        "{r:?}"
+    );
+    let r = s
+        .call(Session::new(5, 3).cas("x", Some(b("1")), b("2")), T)
+        .await;
+    assert!(matches!(r, Ok(Reply::Done { .. })), "{r:?}");
+    s.call(Session::new(5, 4).append("log", b("a,")), T)
         .await
         .unwrap();
-    assert!(is_not_leader(&r));
-    assert_eq!(r.leader_id, c.nodes[l].id);
-    assert_eq!(r.leader_addr, c.nodes[l].addr);
-
-    assert_eq!(s.get("x", T).await.unwrap().value, None);
-    let put = s.put("x", b("1"), (5, 1), T).await.unwrap();
-    assert_eq!(put.status, pb::Status::Ok as i32);
-    let r = s.cas("x", Some(b("9")), b("2"), (5, 2), T).await.unwrap();
-    assert_eq!(r.status, pb::Status::Mismatch as i32);
-    assert_eq!(r.value, Some(b("1")));
-    let r = s.cas("x", Some(b("1")), b("2"), (5, 3), T).await.unwrap();
-    assert_eq!(r.status, pb::Status::Ok as i32);
-    s.append("log", b("a,"), (5, 4), T).await.unwrap();
-    let first = s.append("log", b("b,"), (5, 5), T).await.unwrap();
+    let first = s.call(Session::new(5, 5).append("log", b("b,")), T).await;
     // A retry, over the unary API this time, is applied once and answered
     // the same way: both paths share the client sessions.
-    let again = c.client(l).append("log", b("b,"), (5, 5), T).await.unwrap();
-    assert_eq!((again.status, again.index), (first.status, first.index));
-    assert_eq!(s.get("log", T).await.unwrap().value, Some(b("a,b,")));
+    let again = c
+        .client(l)
+        .call(Session::new(5, 5).append("log", b("b,")), T)
+        .await;
+    assert_eq!(again, first);
+    assert_eq!(value(s.call(Request::get("log"), T).await), Some(b("a,b,")));
 
     // Bad calls are refused one by one, with the unary API's codes, and
     // the stream goes on serving.
-    let e = s.put("", b("1"), (5, 6), T).await.unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
-    let e = s.put("k", b("1"), (0, 1), T).await.unwrap_err();
-    assert!(e.message().contains("client_id"), "{}", e.message());
-    let stranger = pb::kv_call::Op::Get(pb::GetRequest {
-        cluster_id: "another-cluster".into(),
-        key: "x".into(),
-    });
-    let e = s.call(stranger, T).await.unwrap_err();
-    assert_eq!(e.code(), Code::FailedPrecondition);
-    assert!(e.message().contains("cluster id"), "{}", e.message());
-    assert_eq!(s.get("x", T).await.unwrap().value, Some(b("2")));
+    let e = s
+        .call(Session::new(5, 6).put("", b("1")), T)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e:?}");
+    let e = s
+        .call(Session::new(0, 1).put("k", b("1")), T)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("client_id"), "{e}");
+    let stranger = StreamClient::new(&c.nodes[l].addr, "another-cluster", T).unwrap();
+    let e = stranger.call(Request::get("x"), T).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::FailedPrecondition);
+    assert!(e.message.contains("cluster id"), "{e}");
+    assert_eq!(value(s.call(Request::get("x"), T).await), Some(b("2")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,20 +98,25 @@ async fn concurrent_calls_on_one_stream_each_get_their_own_answer() {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             let key = format!("k{i}");
-            let w = s.put(&key, b(&format!("v{i}")), (100 + i, 1), T).await;
-            let r = s.get(&key, T).await;
+            let w = s
+                .call(Session::new(100 + i, 1).put(&key, b(&format!("v{i}"))), T)
+                .await;
+            let r = s.call(Request::get(&key), T).await;
             (i, w, r)
         }));
     }
     let mut indexes = Vec::new();
     for t in tasks {
         let (i, w, r) = t.await.unwrap();
-        let w = w.unwrap_or_else(|e| panic!("put {i}: {e:?}"));
-        assert_eq!(w.status, pb::Status::Ok as i32, "put {i}");
-        indexes.push(w.index);
-        let r = r.unwrap_or_else(|e| panic!("get {i}: {e:?}"));
-        assert_eq!(r.value, Some(b(&format!("v{i}"))), "get {i}");
-        assert!(r.index >= w.index, "get {i} read before its own put");
+        let Ok(Reply::Done { index: written, .. }) = w else {
+            panic!("put {i}: {w:?}");
+        };
+        indexes.push(written);
+        let Ok(Reply::Done { value, index: read }) = r else {
+            panic!("get {i}: {r:?}");
+        };
+        assert_eq!(value, Some(b(&format!("v{i}"))), "get {i}");
+        assert!(read >= written, "get {i} read before its own put");
     }
     indexes.sort_unstable();
     indexes.dedup();
@@ -109,7 +132,9 @@ async fn calls_cut_off_by_a_dying_node_end_unknown_and_the_next_call_reconnects(
     let mut c = Cluster::start(1, &[]);
     c.leader(Duration::from_secs(10)).await.expect("a leader");
     let s = stream(&c, 0);
-    s.put("k", b("1"), (1, 1), T).await.unwrap();
+    s.call(Session::new(1, 1).put("k", b("1")), T)
+        .await
+        .unwrap();
 
     // Calls keep going while the node is killed: each ends either answered
     // or unknown (UNAVAILABLE / DEADLINE_EXCEEDED), never as a definite
@@ -122,15 +147,9 @@ async fn calls_cut_off_by_a_dying_node_end_unknown_and_the_next_call_reconnects(
             let mut seq = 1;
             while Instant::now() < until {
                 seq += 1;
-                let r = s
-                    .put(
-                        "k",
-                        b(&seq.to_string()),
-                        (1, seq),
-                        Duration::from_millis(500),
-                    )
-                    .await;
-                let unknown = matches!(&r, Err(e) if matches!(e.code(), Code::Unavailable | Code::DeadlineExceeded));
+                let put = Session::new(1, seq).put("k", b(&seq.to_string()));
+                let r = s.call(put, Duration::from_millis(500)).await;
+                let unknown = matches!(&r, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Timeout));
                 outcomes.push((r.is_ok(), unknown));
                 if unknown {
                     break;
@@ -155,9 +174,9 @@ async fn calls_cut_off_by_a_dying_node_end_unknown_and_the_next_call_reconnects(
     c.restart(0);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        match s.get("k", Duration::from_millis(500)).await {
-            Ok(r) if !is_not_leader(&r) => {
-                assert!(r.value.is_some());
+        match s.call(Request::get("k"), Duration::from_millis(500)).await {
+            Ok(r) if !r.is_not_leader() => {
+                assert!(r.value().is_some());
                 break;
             }
             _ => {

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use node::client::Session;
 use support::Cluster;
 
 fn knob(name: &str, default: u64) -> u64 {
@@ -100,7 +101,6 @@ async fn restart_time_after_a_million_writes() {
         let next = next.clone();
         let value = Bytes::from(vec![b'v'; value_bytes]);
         tasks.push(tokio::spawn(async move {
-            let mut client = client;
             let mut seq = 0;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -110,10 +110,9 @@ async fn restart_time_after_a_million_writes() {
                 seq += 1;
                 let key = format!("key{}", i % keys);
                 loop {
-                    let r = client
-                        .put(&key, value.clone(), (t + 1, seq), Duration::from_secs(10))
-                        .await;
-                    if r.is_ok_and(|r| !node::client::is_not_leader(&r)) {
+                    let put = Session::new(t + 1, seq).put(&key, value.clone());
+                    let r = client.call(put, Duration::from_secs(10)).await;
+                    if r.is_ok_and(|r| !r.is_not_leader()) {
                         break;
                     }
                 }

@@ -8,10 +8,15 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 
+/// The disk's fsync latency where the nodes write: what a write that must be
+/// durable costs at the least.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct FsyncLatency {
+    /// Appends measured.
     pub samples: u64,
+    /// The median, in milliseconds.
     pub p50_ms: f64,
+    /// The 99th percentile, in milliseconds.
     pub p99_ms: f64,
 }
 

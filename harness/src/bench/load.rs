@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use node::client::{Conn, is_not_leader};
+use node::client::{Conn, Reply, Request, Session};
 
 use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
 use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
+use crate::rng::Rng;
 use crate::run::RunError;
-use crate::sim::Rng;
 
 const OP_TIMEOUT: Duration = Duration::from_secs(1);
 const WARM_UP: Duration = Duration::from_secs(1);
@@ -50,6 +50,8 @@ struct WorkerResult {
     errors: u64,
 }
 
+/// Starts a fresh cluster in a new bench directory, drives the closed-loop
+/// workers (or times leader kills), stops the cluster and writes `bench.json`.
 pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
     let dir = opts.store.join(format!(
         "bench-{}",
@@ -216,7 +218,7 @@ async fn worker(
     keys: usize,
 ) -> WorkerResult {
     let mut rng = Rng::new(w as u64 + 1);
-    let mut conns: Vec<Conn> = shared
+    let conns: Vec<Conn> = shared
         .conns
         .iter()
         .map(|node| node[w % node.len()].clone())
@@ -230,7 +232,7 @@ async fn worker(
     let mut seq = 0;
     while !shared.stop.load(Ordering::Relaxed) {
         let target = shared.leader.load(Ordering::Relaxed);
-        let conn = &mut conns[target];
+        let conn = &conns[target];
         let key = format!("bench-{}", rng.below(keys as u64));
         let write = match workload {
             BenchWorkload::Write => true,
@@ -238,19 +240,18 @@ async fn worker(
             BenchWorkload::Mixed => rng.below(2) == 0,
         };
         let started = Instant::now();
-        let result = if write {
+        let request = if write {
             seq += 1;
-            conn.put(&key, value.clone(), (client_id, seq), OP_TIMEOUT)
-                .await
+            Session::new(client_id, seq).put(key, value.clone())
         } else {
-            conn.get(&key, OP_TIMEOUT).await
+            Request::get(key)
         };
-        match result {
-            Ok(resp) if is_not_leader(&resp) => {
+        match conn.call(request, OP_TIMEOUT).await {
+            Ok(Reply::NotLeader { leader_id, .. }) => {
                 let next = shared
                     .addrs
                     .iter()
-                    .position(|(id, _)| *id == resp.leader_id)
+                    .position(|(id, _)| Some(id) == leader_id.as_ref())
                     .unwrap_or((target + 1) % shared.addrs.len());
                 let _ = shared.leader.compare_exchange(
                     target,
@@ -258,7 +259,7 @@ async fn worker(
                     Ordering::SeqCst,
                     Ordering::SeqCst,
                 );
-                if resp.leader_id.is_empty() {
+                if leader_id.is_none() {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }

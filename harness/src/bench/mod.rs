@@ -15,15 +15,20 @@ use std::time::Duration;
 use node::client::Api;
 use serde::Serialize;
 
+/// What the bench workers send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchWorkload {
+    /// Every request a put (the default, and always with `--failover`).
     Write,
+    /// Every request a linearizable get.
     Read,
+    /// Half puts, half gets.
     Mixed,
 }
 
 impl BenchWorkload {
+    /// Parses `--workload`: `write`, `read` or `mixed`.
     pub fn parse(s: &str) -> Result<BenchWorkload, String> {
         match s {
             "write" => Ok(BenchWorkload::Write),
@@ -36,18 +41,31 @@ impl BenchWorkload {
     }
 }
 
+/// The bench's settings, from `harness bench`'s flags.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
+    /// Nodes in the cluster.
     pub nodes: usize,
+    /// Closed-loop workers: each sends its next request when the last is
+    /// answered.
     pub concurrency: usize,
+    /// Measured load, after a one-second warm-up.
     pub duration: Duration,
+    /// What the workers send.
     pub workload: BenchWorkload,
+    /// Bytes per written value.
     pub value_size: usize,
+    /// Distinct keys the workers pick from.
     pub keys: usize,
+    /// Leader kills to time instead of a timed load (0: none).
     pub failover: u32,
+    /// Where the bench directory (node data, `bench.json`) is created.
     pub store: PathBuf,
+    /// Extra flags for every node.
     pub node_args: Vec<String>,
+    /// Threads of the load generator's runtime.
     pub client_threads: usize,
+    /// How the workers reach the nodes.
     pub api: Api,
 }
 
@@ -58,14 +76,20 @@ fn api_name<S: serde::Serializer>(api: &Api, s: S) -> Result<S::Ok, S::Error> {
 /// Latency percentiles in milliseconds.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Percentiles {
+    /// The median.
     pub p50: f64,
+    /// The 95th percentile.
     pub p95: f64,
+    /// The 99th percentile.
     pub p99: f64,
+    /// The 99.9th percentile.
     pub p999: f64,
+    /// The slowest request.
     pub max: f64,
 }
 
 impl Percentiles {
+    /// The percentiles of a histogram of microseconds.
     pub fn of(h: &hdrhistogram::Histogram<u64>) -> Percentiles {
         let ms = |us: u64| us as f64 / 1000.0;
         Percentiles {
@@ -81,13 +105,19 @@ impl Percentiles {
 /// Milliseconds from SIGKILL of the leader to the next acknowledged write.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Failover {
+    /// Each round's time, sorted.
     pub rounds_ms: Vec<f64>,
+    /// The median round.
     pub median_ms: f64,
+    /// The round at the 90th percentile (an observed round, not an
+    /// interpolation).
     pub p90_ms: f64,
+    /// The slowest round.
     pub max_ms: f64,
 }
 
 impl Failover {
+    /// The summary of the rounds' times (none: all zero).
     pub fn of(mut rounds_ms: Vec<f64>) -> Failover {
         rounds_ms.sort_by(f64::total_cmp);
         let at = |q: f64| {
@@ -106,31 +136,45 @@ impl Failover {
     }
 }
 
+/// What a bench measured: printed, and written to `bench.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
+    /// Nodes in the cluster.
     pub nodes: usize,
+    /// What the workers sent (writes only with `--failover`).
     pub workload: BenchWorkload,
+    /// Closed-loop workers.
     pub concurrency: usize,
     /// Threads of the load generator.
     pub client_threads: usize,
+    /// How the workers reached the nodes.
     #[serde(serialize_with = "api_name")]
     pub api: Api,
     /// Extra node flags, as given.
     pub node_args: Vec<String>,
+    /// Bytes per written value.
     pub value_size: usize,
+    /// Seconds measured.
     pub seconds: f64,
+    /// Requests answered while measuring (not-leader answers excluded).
     pub ops: u64,
+    /// Requests that ended in an error (the workers then tried another node).
     pub errors: u64,
+    /// `ops` per second.
     pub ops_per_sec: f64,
+    /// Latency of the answered requests.
     pub latency_ms: Percentiles,
+    /// The disk's fsync latency where the nodes write.
     pub fsync: Option<fsync::FsyncLatency>,
     /// concurrency ÷ fsync p50: what a closed loop could reach if every
     /// write cost exactly one fsync (writes only).
     pub fsync_bound_ops_per_sec: Option<f64>,
+    /// Leader-kill rounds, with `--failover`.
     pub failover: Option<Failover>,
 }
 
 impl BenchReport {
+    /// The report as the terminal shows it.
     pub fn render(&self) -> String {
         let l = &self.latency_ms;
         let mut s = format!(

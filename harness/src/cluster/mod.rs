@@ -15,26 +15,36 @@ pub use process::{NodeBin, NodeProcess};
 
 use crate::net::Net;
 
+/// Why the cluster could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
+    /// The node binary is missing or cannot be run.
     #[error("{0}")]
     Binary(String),
+    /// A node's directory, log or port could not be set up.
     #[error("{0}")]
     Io(String),
+    /// The proxies could not be started or changed.
     #[error("cannot start the proxies: {0}")]
     Net(String),
+    /// No node became leader in time (the node logs say why).
     #[error("no leader elected within {0:?}; see the node logs under {1}")]
     NoLeader(Duration, String),
+    /// An id that is not a member.
     #[error("unknown node `{0}`")]
     UnknownNode(String),
 }
 
+/// What cluster to start.
 #[derive(Clone, Debug)]
 pub struct ClusterSpec {
+    /// How many nodes (`n1`, `n2`, ...).
     pub nodes: usize,
+    /// What to execute for each node.
     pub bin: NodeBin,
     /// The run directory: nodes live under `DIR/nodes/<id>/`.
     pub dir: PathBuf,
+    /// The cluster id every node is started with and every request carries.
     pub cluster_id: String,
     /// Extra flags for every node (`--snapshot-every`, timing, `--bug`).
     pub node_args: Vec<String>,
@@ -46,34 +56,47 @@ pub struct ClusterSpec {
 /// One member: where it listens, where its files are, and how often it was faulted.
 #[derive(Debug)]
 pub struct Node {
+    /// `n1`, `n2`, ...
     pub id: String,
+    /// Where it serves clients and peers (peers reach it through the proxies).
     pub listen: SocketAddr,
+    /// `nodes/<id>/` under the run directory.
     pub dir: PathBuf,
     args: Vec<String>,
     proc: Option<NodeProcess>,
+    /// How often it was started (the first start counts).
     pub starts: u32,
+    /// How often it was killed.
     pub kills: u32,
+    /// How often it was paused.
     pub pauses: u32,
 }
 
 impl Node {
+    /// Its data directory (WAL, snapshot, events), given as `--data-dir`.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
+    /// Its stdout and stderr, appended across restarts.
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("node.log")
     }
+    /// Whether its process is up (paused counts as up).
     pub fn is_running(&self) -> bool {
         self.proc.is_some()
     }
+    /// Whether its process is stopped by SIGSTOP.
     pub fn is_paused(&self) -> bool {
         self.proc.as_ref().is_some_and(NodeProcess::is_paused)
     }
+    /// Its process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.proc.as_ref().map(NodeProcess::pid)
     }
 }
 
+/// The nodes of one run and the network between them. Dropping it kills every
+/// node.
 pub struct Cluster {
     spec: ClusterSpec,
     nodes: Vec<Node>,
@@ -147,22 +170,27 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The nodes' ids, in order.
     pub fn ids(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.id.clone()).collect()
     }
 
+    /// The nodes, in order.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
     }
 
+    /// The proxies between the nodes, which partitions cut.
     pub fn net(&self) -> &Net {
         &self.net
     }
 
+    /// The cluster id.
     pub fn cluster_id(&self) -> &str {
         &self.spec.cluster_id
     }
 
+    /// The run directory.
     pub fn dir(&self) -> &Path {
         &self.spec.dir
     }
@@ -279,7 +307,7 @@ pub async fn find_leader(
         let addr = addr.to_string();
         let cluster_id = cluster_id.to_string();
         async move {
-            let mut c = node::client::NodeClient::new(&addr, &cluster_id, timeout).ok()?;
+            let c = node::client::NodeClient::new(&addr, &cluster_id, timeout).ok()?;
             let s = c.status(timeout).await.ok()?;
             (s.role == "leader").then_some((id, s.term))
         }

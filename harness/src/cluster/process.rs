@@ -31,6 +31,8 @@ impl NodeBin {
         })
     }
 
+    /// Whether the binary exists and is executable: checked before any node
+    /// starts, so that a wrong `--node-bin` is one clear error.
     pub fn check(&self) -> Result<(), ClusterError> {
         let path = match self {
             NodeBin::NodeMode(p) | NodeBin::External(p) => p,
@@ -59,6 +61,7 @@ impl NodeBin {
     }
 }
 
+/// A running node process; dropping it kills and reaps the process.
 #[derive(Debug)]
 pub struct NodeProcess {
     child: Child,
@@ -98,10 +101,12 @@ impl NodeProcess {
         })
     }
 
+    /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Whether it is stopped by SIGSTOP.
     pub fn is_paused(&self) -> bool {
         self.paused
     }
@@ -112,12 +117,14 @@ impl NodeProcess {
         let _ = self.child.wait();
     }
 
+    /// SIGSTOP: the process keeps its sockets but answers nothing.
     pub fn pause(&mut self) {
         if !self.paused && self.signal(Signal::SIGSTOP) {
             self.paused = true;
         }
     }
 
+    /// SIGCONT after a pause.
     pub fn resume(&mut self) {
         if self.paused && self.signal(Signal::SIGCONT) {
             self.paused = false;

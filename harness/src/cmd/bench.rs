@@ -9,6 +9,7 @@ use crate::cli::BenchArgs;
 use crate::run::RunError;
 use crate::suite;
 
+/// Runs `harness bench` on a runtime with `--client-threads` threads.
 pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
     if args.concurrency == 0 || args.nodes == 0 {
         return Err(RunError::BadArgs(

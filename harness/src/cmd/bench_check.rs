@@ -7,8 +7,11 @@ use std::time::Instant;
 use crate::check::{CheckOptions, Verdict, check_history};
 use crate::cli::BenchCheckArgs;
 use crate::history::{Action, History, Op, OpType, Payload, Value, jsonl::write_jsonl, read_jsonl};
-use crate::sim::{SimConfig, Workload, simulate};
+use crate::sim::{SimConfig, simulate};
+use crate::workload::Workload;
 
+/// Runs `harness bench-check`: prints how long each checker took on each
+/// scenario.
 pub fn run(args: &BenchCheckArgs) -> io::Result<Verdict> {
     let base = SimConfig {
         seed: args.seed,

@@ -4,6 +4,8 @@
 
 pub mod bench;
 pub mod bench_check;
+// Being documented on another branch; the lead removes this allow at merge.
+#[allow(missing_docs)]
 pub mod check;
 pub mod kv;
 pub mod report;

@@ -63,6 +63,7 @@ pub fn reproduce_command(args: &[String], seed: u64) -> String {
     words.join(" ")
 }
 
+/// Runs `harness run` with the command line that reproduces it.
 pub fn run(args: &RunArgs) -> Result<Verdict, RunError> {
     let mut opts = args
         .load

@@ -8,33 +8,42 @@ use std::time::Duration;
 use crate::check::Verdict;
 use crate::cli::SelftestArgs;
 use crate::nemesis::Kind;
-use crate::nemesis::partition::Shape;
+use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
 use crate::run::{RunError, RunOptions};
-use crate::sim::Workload;
 use crate::suite::junit::{self, Case, CaseOutcome};
 use crate::suite::{self, RunRecord};
+use crate::workload::Workload;
 
 /// How to expose one bug: the faults and load a tester would pick for it.
 #[derive(Clone, Debug)]
 pub struct Plan {
+    /// The node's name for the bug (`--bug NAME`).
     pub bug: &'static str,
+    /// Nodes in the cluster.
     pub nodes: usize,
+    /// The faults that should expose it.
     pub nemeses: &'static [Kind],
+    /// The operations that should show it.
     pub workload: Workload,
+    /// Mean seconds between fault starts and stops.
     pub interval: f64,
     /// Partition shapes (empty: all).
     pub shapes: &'static [Shape],
     /// Kill and pause targets (empty: all).
     pub targets: &'static [Target],
+    /// Keys in use at once: few, so that operations meet on them.
     pub keys: usize,
+    /// Operations per second in total.
     pub rate: f64,
+    /// Client workers.
     pub concurrency: usize,
     /// Node flags besides `--bug`: configuration a tester would pick for
     /// the scenario, never a change to the bug.
     pub node_args: &'static [&'static str],
 }
 
+/// The bugs the self-test knows, each with its plan.
 pub const PLANS: [Plan; 5] = [
     // A deposed leader keeps answering reads from its own state. Cut the
     // leader off: until check-quorum deposes it (one to two election
@@ -129,7 +138,9 @@ pub const PLANS: [Plan; 5] = [
 /// One seed of one bug.
 #[derive(Debug)]
 pub struct Trial {
+    /// The bug's name.
     pub bug: &'static str,
+    /// Its seed: attempt `i` runs with seed `1000 * seed + i`.
     pub seed: u64,
     /// Run time (load) spent, until the catch or in all.
     pub run_seconds: f64,
@@ -139,10 +150,12 @@ pub struct Trial {
     pub caught_after: Option<f64>,
     /// The checkers that caught it, in the run that did.
     pub caught_by: Vec<&'static str>,
+    /// Every attempt, the one that caught it last.
     pub runs: Vec<RunRecord>,
 }
 
 impl Trial {
+    /// Whether a checker caught the bug.
     pub fn caught(&self) -> bool {
         !self.caught_by.is_empty()
     }
@@ -194,11 +207,17 @@ impl Trial {
 /// What a self-test runs: which bugs, how many seeds, how long.
 #[derive(Clone, Debug)]
 pub struct SelftestPlan {
+    /// The bugs to run, each with its plan.
     pub plans: Vec<Plan>,
+    /// Seeds per bug.
     pub seeds: u32,
+    /// The first seed; seed `i` of a bug is `first_seed + i`.
     pub first_seed: u64,
+    /// Seconds of load allowed to catch each bug.
     pub within: f64,
+    /// Seconds of load per attempt on a fresh cluster.
     pub attempt: f64,
+    /// Where the attempts' run directories are created.
     pub store: std::path::PathBuf,
 }
 
@@ -269,6 +288,8 @@ impl SelftestPlan {
     }
 }
 
+/// Runs `harness selftest`: every trial, the table, JUnit if asked. `Valid`
+/// (exit 0) only if every bug was caught for every seed.
 pub fn run(args: &SelftestArgs) -> anyhow::Result<Verdict> {
     let plan = SelftestPlan::new(
         &args.bugs,
@@ -329,6 +350,8 @@ async fn trial(plan: &Plan, seed: u64, st: &SelftestPlan) -> Trial {
     t
 }
 
+/// The options of one attempt at `plan` with `seed`, for `secs` seconds of
+/// load.
 pub fn options(plan: &Plan, seed: u64, secs: f64, store: &std::path::Path) -> RunOptions {
     let label = plan
         .nemeses
@@ -375,10 +398,7 @@ pub fn options(plan: &Plan, seed: u64, secs: f64, store: &std::path::Path) -> Ru
                 }
                 extra
             },
-            match plan.workload {
-                Workload::Register => "register",
-                Workload::Append => "append",
-            },
+            plan.workload.name(),
             plan.keys,
             plan.rate,
             plan.concurrency,

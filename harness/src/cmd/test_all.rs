@@ -10,6 +10,8 @@ use crate::run::RunError;
 use crate::suite::junit::{self, Case};
 use crate::suite::{self, RunRecord, SuiteStatus};
 
+/// Runs `harness test-all`: the matrix, then the self-test if asked; prints the
+/// table and writes JUnit if asked.
 pub fn run(args: &TestAllArgs) -> anyhow::Result<Verdict> {
     let base_seed = args.load.seed.unwrap_or_else(super::run::random_seed);
     // Checked before any run: a missing feature is bad arguments, now.
@@ -101,32 +103,29 @@ fn status(records: &[RunRecord], trials: &[Trial]) -> anyhow::Result<Verdict> {
 
 /// A `harness run` command line that repeats one cell of the matrix.
 fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
-    let mut words: Vec<String> = vec![
-        "harness".into(),
-        "run".into(),
-        "--nodes".into(),
-        opts.nodes.to_string(),
-        "--nemesis".into(),
-        if label.is_empty() {
-            "none".into()
-        } else {
-            label.replace('+', ",")
-        },
-        "--time-limit".into(),
-        opts.time_limit.as_secs_f64().to_string(),
-        "--concurrency".into(),
-        opts.concurrency.to_string(),
-        "--rate".into(),
-        opts.rate.to_string(),
-        "--workload".into(),
-        opts.workload_name().into(),
-        "--keys".into(),
-        opts.keys.to_string(),
-        "--ops-per-key".into(),
-        opts.ops_per_key.to_string(),
-        "--nemesis-interval".into(),
-        opts.nemesis_interval.as_secs_f64().to_string(),
+    let nemesis = if label.is_empty() {
+        "none".into()
+    } else {
+        label.replace('+', ",")
+    };
+    let flags = [
+        ("--nodes", opts.nodes.to_string()),
+        ("--nemesis", nemesis),
+        ("--time-limit", opts.time_limit.as_secs_f64().to_string()),
+        ("--concurrency", opts.concurrency.to_string()),
+        ("--rate", opts.rate.to_string()),
+        ("--workload", opts.workload.name().into()),
+        ("--keys", opts.keys.to_string()),
+        ("--ops-per-key", opts.ops_per_key.to_string()),
+        (
+            "--nemesis-interval",
+            opts.nemesis_interval.as_secs_f64().to_string(),
+        ),
     ];
+    let mut words: Vec<String> = vec!["harness".into(), "run".into()];
+    for (flag, value) in flags {
+        words.extend([flag.to_string(), value]);
+    }
     if !opts.partition_shapes.is_empty() {
         let names: Vec<&str> = opts.partition_shapes.iter().map(|s| s.name()).collect();
         words.extend(["--partition-shapes".into(), names.join(",")]);
@@ -184,6 +183,19 @@ mod tests {
             caught_by: if caught { vec!["linearizable"] } else { vec![] },
             runs: vec![attempt],
         }
+    }
+
+    #[test]
+    fn a_cell_is_repeated_by_a_run_command_with_every_option_it_used() {
+        let plan = &selftest::PLANS[0];
+        let opts = selftest::options(plan, 7, 20.0, std::path::Path::new("store"));
+        let words = command_for(&opts, "partition");
+        assert_eq!(
+            words.join(" "),
+            "harness run --nodes 3 --nemesis partition --time-limit 20 --concurrency 30 \
+             --rate 500 --workload register --keys 2 --ops-per-key 200 --nemesis-interval 1 \
+             --partition-shapes isolate-leader --node-arg=--bug=stale-read"
+        );
     }
 
     #[test]

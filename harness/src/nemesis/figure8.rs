@@ -8,12 +8,12 @@
 //!
 //! 1. A is cut off. It goes on taking writes it cannot commit until it
 //!    notices (check-quorum). The others elect a leader X over slow links
-//!    (every byte [`DELAY`] late), and X is cut off the moment it leads, so
+//!    (every byte `DELAY` late), and X is cut off the moment it leads, so
 //!    its election entry reaches no one.
 //! 2. A comes back to a bare majority Y (the others stay cut off), its links
 //!    to them slow. With the longest log, A wins, and catches Y up with the
 //!    entries of its old term, in as many AppendEntries as their size needs.
-//!    As soon as A's commit index moves (or [`CUT_AFTER`] delays after it
+//!    As soon as A's commit index moves (or `CUT_AFTER` delays after it
 //!    leads, if it never does), A is cut off. A catch-up message reaches Y
 //!    at least one delay before anything sent in answer to its reply, so a
 //!    leader that commits on the reply to an old-term message is cut off
@@ -42,7 +42,7 @@ use super::Kind;
 use super::schedule::{Schedule, Shared, sleep_until};
 use crate::cluster::join_all;
 use crate::net::{CutMode, Link, LinkState};
-use crate::sim::Rng;
+use crate::rng::Rng;
 
 /// One-way delay of the slow links. Under the nodes' RPC deadline (half
 /// the default 250 ms election timeout), far over the Status polling period.
@@ -270,7 +270,7 @@ impl Round<'_> {
             .iter()
             .filter(|(id, _)| ids.contains(id))
             .map(|(id, c)| {
-                let (id, mut c) = (id.clone(), c.clone());
+                let (id, c) = (id.clone(), c.clone());
                 async move { (id, c.status(STATUS_TIMEOUT).await.ok()) }
             });
         join_all(asks)

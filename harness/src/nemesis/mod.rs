@@ -3,20 +3,19 @@
 //!
 //! - `targets`: which nodes a fault hits (one, the leader, a minority, a
 //!   majority, all).
-//! - `kill`: SIGKILL, later a restart on the same data dir.
-//! - `pause`: SIGSTOP, later SIGCONT.
-//! - `partition`: the shapes of network partitions (pure functions), and
-//!   `cut`: the nemesis that applies them through the proxies.
+//! - `process`: `kill` (SIGKILL, later a restart on the same data dir) and
+//!   `pause` (SIGSTOP, later SIGCONT).
+//! - `partition`: the nemesis that cuts links through the proxies, in the
+//!   `shapes` of network partitions (pure functions).
 //! - `schedule`: when faults start and stop during a run.
 //! - `figure8`: a scripted sequence of partitions and slow links that walks
 //!   the cluster through Figure 8 of the Raft paper.
 
-pub mod cut;
 pub mod figure8;
-pub mod kill;
 pub mod partition;
-pub mod pause;
+pub mod process;
 pub mod schedule;
+pub mod shapes;
 pub mod targets;
 
 use std::fmt;
@@ -24,14 +23,19 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::sim::Rng;
+use crate::rng::Rng;
+use process::Signal;
 
 /// The kinds of fault, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
+    /// Network partitions through the proxies.
     Partition,
+    /// SIGKILL, then a restart on the same data dir.
     Kill,
+    /// SIGSTOP, then SIGCONT.
     Pause,
+    /// Figure 8 of the Raft paper, played with partitions and slow links.
     Figure8,
 }
 
@@ -39,8 +43,10 @@ impl Kind {
     /// What `all` means: the faults that mix freely. `figure8` steers the
     /// network itself, so it is only ever asked for by name.
     pub const ALL: [Kind; 3] = [Kind::Partition, Kind::Kill, Kind::Pause];
+    /// Every kind `--nemesis` accepts by name.
     pub const KNOWN: [Kind; 4] = [Kind::Partition, Kind::Kill, Kind::Pause, Kind::Figure8];
 
+    /// The name on the command line and in the history (`start-<name>`).
     pub fn name(self) -> &'static str {
         match self {
             Kind::Partition => "partition",
@@ -85,22 +91,16 @@ impl Kind {
     /// (empty: all of them).
     pub async fn run(
         self,
-        shapes: Vec<partition::Shape>,
+        shapes: Vec<shapes::Shape>,
         targets: Vec<targets::Target>,
         schedule: schedule::Schedule,
         shared: std::sync::Arc<schedule::Shared>,
         seed: u64,
     ) {
         let nemesis: Box<dyn Nemesis> = match self {
-            Kind::Partition => Box::new(cut::PartitionNemesis::with_shapes(shapes)),
-            Kind::Kill => Box::new(kill::KillNemesis {
-                targets,
-                ..Default::default()
-            }),
-            Kind::Pause => Box::new(pause::PauseNemesis {
-                targets,
-                ..Default::default()
-            }),
+            Kind::Partition => Box::new(partition::PartitionNemesis::with_shapes(shapes)),
+            Kind::Kill => Box::new(process::ProcessNemesis::new(Signal::Kill, targets)),
+            Kind::Pause => Box::new(process::ProcessNemesis::new(Signal::Pause, targets)),
             Kind::Figure8 => return figure8::run(schedule, shared, seed).await,
         };
         schedule::run(nemesis, schedule, shared, seed).await
@@ -115,15 +115,18 @@ impl fmt::Display for Kind {
 
 /// What a nemesis may use to act.
 pub struct Ctx<'a> {
+    /// The cluster to act on.
     pub cluster: &'a mut Cluster,
     /// The current leader, if one was found just before acting.
     pub leader: Option<String>,
+    /// The nemesis's own random numbers, seeded for the run.
     pub rng: &'a mut Rng,
 }
 
 /// A fault injector. `start` is only called when no fault of this nemesis
 /// is in force, `stop` only when one is.
 pub trait Nemesis: Send {
+    /// Which kind of fault it injects.
     fn kind(&self) -> Kind;
     /// Injects a fault; returns its description for the history.
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError>;

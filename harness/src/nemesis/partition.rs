@@ -1,617 +1,74 @@
-//! Partition shapes for the `partition` nemesis, as pure functions: node
-//! ids (plus the leader when known, and a source of randomness) in, the
-//! links to cut out. The nemesis hands [`Partition::cut`] to
-//! [`Net::cut`](crate::net::Net::cut) and records [`Partition::to_value`] as
-//! its history op's `value`.
-//!
-//! - [`Shape`]: the shapes of Jepsen's `nemesis.combined`, by name.
-//! - [`partition`]: computes one [`Partition`] of a shape.
-//!
-//! Every shape cuts links symmetrically: two nodes either talk both ways or
-//! not at all. (Through the proxies a one-way cut of (i → j) means "i cannot
-//! call j, yet j can still call i and hear back", a different fault.)
-//!
-//! Randomness comes from the caller as `pick(n)`, uniform in `0..n`, so a
-//! run is reproducible from its seed whatever generator the caller uses.
-//! The node ids are sorted first, so their order does not matter either.
-//!
-//! ## Majorities ring
-//!
-//! Every node sees (talks with, counting itself) a majority, but no two
-//! nodes see the same one, so several nodes can each gather votes from a
-//! different majority. The nodes are shuffled onto a ring; each needs
-//! `n / 2` neighbours. With symmetric links that is exactly possible only
-//! when `n * (n / 2)` is even (handshake lemma), which fails for n = 3, 7,
-//! 11, ...: there one node gets one extra neighbour, i.e. sees a majority
-//! plus one. So:
-//!
-//! - each node is linked to its ring neighbours up to distance `n / 4`
-//!   (rounded down) on both sides;
-//! - if `n / 2` is odd and `n` even, each node is also linked to the node
-//!   opposite it on the ring;
-//! - if `n / 2` is odd and `n` odd, with `d = (n - 1) / 2`, positions `i` and
-//!   `i + d` are linked for `i < d`, and the last position (left over) is
-//!   linked to position `d - 1`, which thus sees one node more.
-//!
-//! For n = 3 this leaves a line a – b – c: a and c each see a majority of
-//! two, b sees everyone, and only a ↔ c is cut. It coincides with `bridge`,
-//! the only symmetric cut of three nodes in which every node keeps a majority.
+//! The partition nemesis: network partitions through the harness's proxies
+//! (the nodes are not asked to cooperate), each of a shape drawn from
+//! [`super::shapes`].
 
-use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
+use serde_json::Value;
 
-use serde::Serialize;
-use thiserror::Error;
+use super::shapes::{self, Shape};
+use super::{Ctx, Kind, Nemesis};
+use crate::cluster::ClusterError;
+use crate::net::CutMode;
 
-use crate::net::Link;
-
-/// A partition shape, named as in Jepsen and on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Shape {
-    /// Two random groups of sizes ⌊n/2⌋ and ⌈n/2⌉: a minority and a majority.
-    RandomHalves,
-    /// One random node cut off from all others.
-    IsolateOne,
-    /// The current leader cut off from all others (a random node when the
-    /// leader is unknown), forcing an election among the rest while the old
-    /// leader may still believe it leads.
-    IsolateLeader,
-    /// Every node sees a majority, no two the same majority (module docs).
-    MajoritiesRing,
-    /// Two halves that cannot talk, and one node in the middle that talks to
-    /// both and can win an election in either. The leader, when known, is
-    /// never the middle: it sits at one end, so the far end falls behind
-    /// yet can still reach a voter (with the leader in the middle nothing
-    /// happens at all).
-    Bridge,
+/// Cuts the network into a shape drawn at each start; heals it all on stop.
+#[derive(Default)]
+pub struct PartitionNemesis {
+    active: Option<shapes::Partition>,
+    /// The shapes to draw from; empty: all of them.
+    shapes: Vec<Shape>,
 }
 
-impl Shape {
-    /// Every shape, in the order the nemesis cycles through them.
-    pub const ALL: [Shape; 5] = [
-        Shape::RandomHalves,
-        Shape::IsolateOne,
-        Shape::IsolateLeader,
-        Shape::MajoritiesRing,
-        Shape::Bridge,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Shape::RandomHalves => "random-halves",
-            Shape::IsolateOne => "isolate-one",
-            Shape::IsolateLeader => "isolate-leader",
-            Shape::MajoritiesRing => "majorities-ring",
-            Shape::Bridge => "bridge",
-        }
-    }
-
-    /// The smallest cluster in which the shape cuts something and means
-    /// what it says (a ring of two would have to be whole).
-    pub fn min_nodes(self) -> usize {
-        match self {
-            Shape::RandomHalves | Shape::IsolateOne | Shape::IsolateLeader => 2,
-            Shape::MajoritiesRing | Shape::Bridge => 3,
+impl PartitionNemesis {
+    /// A nemesis that draws its shapes from `shapes` (empty: all of them).
+    pub fn with_shapes(shapes: Vec<Shape>) -> PartitionNemesis {
+        PartitionNemesis {
+            active: None,
+            shapes,
         }
     }
 }
 
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Shape {
-    type Err = PartitionError;
-
-    fn from_str(s: &str) -> Result<Shape, PartitionError> {
-        Shape::ALL
-            .into_iter()
-            .find(|shape| shape.name() == s)
-            .ok_or_else(|| PartitionError::UnknownShape(s.to_string()))
-    }
-}
-
-/// Why a partition could not be computed.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum PartitionError {
-    #[error(
-        "unknown partition shape {0:?} (expected random-halves, isolate-one, \
-         isolate-leader, majorities-ring or bridge)"
-    )]
-    UnknownShape(String),
-    #[error("partition shape {shape} needs at least {min} nodes, the cluster has {n}")]
-    TooFewNodes { shape: Shape, min: usize, n: usize },
-    #[error("node id {0:?} is given twice")]
-    DuplicateNode(String),
-}
-
-/// One partition: which links to cut, and who can still talk to whom.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Partition {
-    pub shape: Shape,
-    /// Who can talk to whom, for the history and the report.
-    /// - random-halves, isolate-*: the groups; nodes talk only within one.
-    /// - bridge: the two sides, each with the bridge node (the only node in both).
-    /// - majorities-ring: one entry per node in ring order, the node first,
-    ///   then the nodes it talks to.
-    ///
-    /// Members are sorted, except that a ring entry starts with its node.
-    pub groups: Vec<Vec<String>>,
-    /// The links to cut: both directions of every pair that must not talk.
-    pub cut: BTreeSet<Link>,
-}
-
-impl Partition {
-    /// The history's nemesis op value:
-    /// `{"shape":"bridge","groups":[["n1","n2"],["n2","n3"]],"cut":[["n1","n3"],["n3","n1"]]}`.
-    pub fn to_value(&self) -> serde_json::Value {
-        // Strings, lists and a set of pairs: serialization cannot fail.
-        serde_json::to_value(self).expect("a partition is plain data")
+impl Nemesis for PartitionNemesis {
+    fn kind(&self) -> Kind {
+        Kind::Partition
     }
 
-    /// Whether `a` and `b` can talk (both directions open). A node always
-    /// talks to itself.
-    pub fn connected(&self, a: &str, b: &str) -> bool {
-        let cut = |x: &str, y: &str| self.cut.contains(&(x.to_string(), y.to_string()));
-        a == b || !(cut(a, b) || cut(b, a))
-    }
-}
-
-/// Computes a partition of `nodes` of the given shape. `leader` matters only
-/// for [`Shape::IsolateLeader`] and [`Shape::Bridge`]; `pick(n)` must
-/// return a number in `0..n`.
-pub fn partition(
-    shape: Shape,
-    nodes: &[String],
-    leader: Option<&str>,
-    pick: &mut impl FnMut(u64) -> u64,
-) -> Result<Partition, PartitionError> {
-    let mut nodes = nodes.to_vec();
-    nodes.sort();
-    if let Some(pair) = nodes.windows(2).find(|pair| pair[0] == pair[1]) {
-        return Err(PartitionError::DuplicateNode(pair[0].clone()));
-    }
-    let n = nodes.len();
-    if n < shape.min_nodes() {
-        let min = shape.min_nodes();
-        return Err(PartitionError::TooFewNodes { shape, min, n });
-    }
-    let (groups, talk) = match shape {
-        Shape::RandomHalves => {
-            shuffle(&mut nodes, pick);
-            let (small, large) = nodes.split_at(n / 2);
-            cliques(vec![small.to_vec(), large.to_vec()])
-        }
-        Shape::IsolateOne => {
-            let victim = below(pick, n);
-            isolate(&nodes, victim)
-        }
-        Shape::IsolateLeader => {
-            let victim = leader
-                .and_then(|leader| nodes.iter().position(|node| node == leader))
-                .unwrap_or_else(|| below(pick, n));
-            isolate(&nodes, victim)
-        }
-        Shape::Bridge => {
-            shuffle(&mut nodes, pick);
-            if nodes.first().map(String::as_str) == leader {
-                nodes.swap(0, 1 + below(pick, n - 1));
-            }
-            let (bridge, rest) = nodes.split_first().expect("n >= 3");
-            let (left, right) = rest.split_at(rest.len() / 2);
-            let with_bridge = |side: &[String]| [side, std::slice::from_ref(bridge)].concat();
-            cliques(vec![with_bridge(left), with_bridge(right)])
-        }
-        Shape::MajoritiesRing => {
-            shuffle(&mut nodes, pick);
-            ring(&nodes)
-        }
-    };
-    let cut = nodes
-        .iter()
-        .flat_map(|a| nodes.iter().map(move |b| (a, b)))
-        .filter(|(a, b)| a != b && !talk.contains(&unordered(a, b)))
-        .map(|(a, b)| (a.clone(), b.clone()))
-        .collect();
-    Ok(Partition { shape, groups, cut })
-}
-
-/// Pairs of nodes that may talk, smaller id first.
-type Talk = BTreeSet<(String, String)>;
-
-fn unordered(a: &str, b: &str) -> (String, String) {
-    let (a, b) = if a <= b { (a, b) } else { (b, a) };
-    (a.to_string(), b.to_string())
-}
-
-/// `pick` within bounds even if the caller's generator is sloppy.
-fn below(pick: &mut impl FnMut(u64) -> u64, n: usize) -> usize {
-    (pick(n as u64) % n as u64) as usize
-}
-
-/// Fisher–Yates.
-fn shuffle(nodes: &mut [String], pick: &mut impl FnMut(u64) -> u64) {
-    for i in (1..nodes.len()).rev() {
-        nodes.swap(i, below(pick, i + 1));
-    }
-}
-
-/// `victim` alone, the rest together.
-fn isolate(nodes: &[String], victim: usize) -> (Vec<Vec<String>>, Talk) {
-    let mut rest = nodes.to_vec();
-    let victim = rest.remove(victim);
-    cliques(vec![vec![victim], rest])
-}
-
-/// Groups whose members all talk with each other (groups may overlap).
-fn cliques(mut groups: Vec<Vec<String>>) -> (Vec<Vec<String>>, Talk) {
-    let mut talk = Talk::new();
-    for group in &mut groups {
-        group.sort();
-        for (i, a) in group.iter().enumerate() {
-            for b in &group[i + 1..] {
-                talk.insert(unordered(a, b));
-            }
-        }
-    }
-    (groups, talk)
-}
-
-/// The majorities ring over `ring` (already shuffled); see the module docs.
-fn ring(ring: &[String]) -> (Vec<Vec<String>>, Talk) {
-    let n = ring.len();
-    let needed = n / 2; // neighbours for a majority counting oneself
-    let mut edges: Vec<(usize, usize)> = Vec::new();
-    for i in 0..n {
-        for d in 1..=needed / 2 {
-            edges.push((i, (i + d) % n));
-        }
-    }
-    if needed % 2 == 1 {
-        if n % 2 == 1 {
-            // No perfect matching exists: pair positions d apart, and link
-            // the one left over to a node that then sees one more.
-            let d = (n - 1) / 2;
-            edges.extend((0..d).map(|i| (i, i + d)));
-            edges.push((n - 1, d - 1));
+    fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
+        let ids = ctx.cluster.ids();
+        let allowed: &[Shape] = if self.shapes.is_empty() {
+            &Shape::ALL
         } else {
-            // Each node with the one opposite it on the ring.
-            edges.extend((0..n / 2).map(|i| (i, i + n / 2)));
-        }
-    }
-    let talk: Talk = edges
-        .iter()
-        .map(|&(i, j)| unordered(&ring[i], &ring[j]))
-        .collect();
-    let views = ring
-        .iter()
-        .map(|node| {
-            let mut others: Vec<String> = ring
-                .iter()
-                .filter(|other| *other != node && talk.contains(&unordered(node, other)))
-                .cloned()
-                .collect();
-            others.sort();
-            [vec![node.clone()], others].concat()
-        })
-        .collect();
-    (views, talk)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashSet;
-
-    use super::*;
-
-    /// splitmix64, so the tests need no generator from elsewhere.
-    fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
-        let mut state = seed;
-        move |n| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            (z ^ (z >> 31)) % n
-        }
-    }
-
-    fn nodes(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("n{i}")).collect()
-    }
-
-    const SIZES: [usize; 3] = [3, 5, 7];
-    const SEEDS: std::ops::Range<u64> = 0..50;
-
-    /// Every (shape, n, seed) the property tests cover.
-    fn each(shape: Shape, sizes: &[usize], mut check: impl FnMut(&[String], &Partition)) {
-        for &n in sizes {
-            let nodes = nodes(n);
-            for seed in SEEDS {
-                let p = partition(shape, &nodes, None, &mut rng(seed)).unwrap();
-                check(&nodes, &p);
-            }
-        }
-    }
-
-    /// The nodes `node` talks with, itself included.
-    fn view(p: &Partition, nodes: &[String], node: &str) -> BTreeSet<String> {
-        nodes
+            &self.shapes
+        };
+        let shapes: Vec<Shape> = allowed
             .iter()
-            .filter(|o| p.connected(node, o))
-            .cloned()
-            .collect()
-    }
-
-    /// Connected components of the "can talk" graph, largest last.
-    fn components(p: &Partition, nodes: &[String]) -> Vec<BTreeSet<String>> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for start in nodes {
-            if seen.contains(start) {
-                continue;
-            }
-            let mut component = BTreeSet::new();
-            let mut todo = vec![start.clone()];
-            while let Some(node) = todo.pop() {
-                if seen.insert(node.clone()) {
-                    component.insert(node.clone());
-                    todo.extend(view(p, nodes, &node));
-                }
-            }
-            out.push(component);
+            .copied()
+            .filter(|s| ids.len() >= s.min_nodes())
+            .collect();
+        if shapes.is_empty() {
+            return Ok(serde_json::json!({"skipped": "too few nodes to partition"}));
         }
-        out.sort_by_key(|c| (c.len(), c.iter().next().cloned()));
-        out
+        let shape = shapes[ctx.rng.below(shapes.len() as u64) as usize];
+        let rng = &mut *ctx.rng;
+        let p = shapes::partition(shape, &ids, ctx.leader.as_deref(), &mut |n| rng.below(n))
+            .map_err(|e| ClusterError::Net(e.to_string()))?;
+        ctx.cluster
+            .net()
+            .cut(&p.cut, CutMode::Blackhole)
+            .map_err(|e| ClusterError::Net(e.to_string()))?;
+        let value = p.to_value();
+        self.active = Some(p);
+        Ok(value)
     }
 
-    fn is_clique(p: &Partition, group: &BTreeSet<String>) -> bool {
-        group
-            .iter()
-            .all(|a| group.iter().all(|b| p.connected(a, b)))
+    fn stop(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
+        ctx.cluster.net().heal();
+        let was = self.active.take().map(|p| p.shape.name());
+        Ok(serde_json::json!({"healed": was}))
     }
 
-    #[test]
-    fn every_shape_cuts_symmetrically_and_only_existing_links() {
-        for shape in Shape::ALL {
-            each(shape, &[3, 4, 5, 6, 7, 9], |nodes, p| {
-                assert!(!p.cut.is_empty(), "{shape} cuts nothing");
-                for (a, b) in &p.cut {
-                    assert_ne!(a, b);
-                    assert!(nodes.contains(a) && nodes.contains(b));
-                    assert!(
-                        p.cut.contains(&(b.clone(), a.clone())),
-                        "{shape}: {a}->{b} one way"
-                    );
-                }
-            });
-        }
-    }
-
-    #[test]
-    fn random_halves_are_two_cliques_of_floor_and_ceil_half() {
-        each(Shape::RandomHalves, &SIZES, |nodes, p| {
-            let n = nodes.len();
-            let parts = components(p, nodes);
-            let sizes: Vec<usize> = parts.iter().map(BTreeSet::len).collect();
-            assert_eq!(sizes, [n / 2, n - n / 2]);
-            assert!(parts.iter().all(|c| is_clique(p, c)));
-            assert_eq!(p.cut.len(), 2 * (n / 2) * (n - n / 2));
-            let groups: Vec<BTreeSet<String>> = p
-                .groups
-                .iter()
-                .map(|g| g.iter().cloned().collect())
-                .collect();
-            assert_eq!(groups, parts);
-        });
-    }
-
-    #[test]
-    fn isolate_one_leaves_one_node_without_links() {
-        each(Shape::IsolateOne, &SIZES, |nodes, p| {
-            let parts = components(p, nodes);
-            assert_eq!(parts.len(), 2);
-            assert_eq!(parts[0].len(), 1);
-            assert!(is_clique(p, &parts[1]));
-            assert_eq!(p.groups[0], parts[0].iter().cloned().collect::<Vec<_>>());
-        });
-    }
-
-    #[test]
-    fn isolate_leader_isolates_the_leader() {
-        for n in SIZES {
-            let nodes = nodes(n);
-            for leader in &nodes {
-                let p = partition(Shape::IsolateLeader, &nodes, Some(leader), &mut rng(1)).unwrap();
-                assert_eq!(view(&p, &nodes, leader), BTreeSet::from([leader.clone()]));
-                assert_eq!(p.groups[0], std::slice::from_ref(leader));
-                let rest: BTreeSet<String> =
-                    nodes.iter().filter(|x| *x != leader).cloned().collect();
-                assert!(is_clique(&p, &rest));
-            }
-        }
-    }
-
-    #[test]
-    fn isolate_leader_without_a_known_leader_isolates_a_random_node() {
-        let nodes = nodes(5);
-        let mut victims = BTreeSet::new();
-        for seed in SEEDS {
-            for leader in [None, Some("n9")] {
-                let p = partition(Shape::IsolateLeader, &nodes, leader, &mut rng(seed)).unwrap();
-                assert_eq!(p.groups[0].len(), 1);
-                victims.insert(p.groups[0][0].clone());
-            }
-        }
-        assert!(victims.len() > 1, "always the same victim: {victims:?}");
-    }
-
-    #[test]
-    fn majorities_ring_every_node_sees_a_different_majority() {
-        for n in 3..=11 {
-            let nodes = nodes(n);
-            let majority = n / 2 + 1;
-            // Exactly a majority each is possible only if n * (majority - 1) is even.
-            let exact = (n * (majority - 1)) % 2 == 0;
-            for seed in SEEDS {
-                let p = partition(Shape::MajoritiesRing, &nodes, None, &mut rng(seed)).unwrap();
-                let views: Vec<BTreeSet<String>> =
-                    nodes.iter().map(|x| view(&p, &nodes, x)).collect();
-                let sizes: Vec<usize> = views.iter().map(BTreeSet::len).collect();
-                assert!(
-                    sizes.iter().all(|&s| s >= majority),
-                    "n={n} seed={seed}: {sizes:?}"
-                );
-                let larger = sizes.iter().filter(|&&s| s > majority).count();
-                assert_eq!(
-                    larger,
-                    if exact { 0 } else { 1 },
-                    "n={n} seed={seed}: {sizes:?}"
-                );
-                assert!(sizes.iter().all(|&s| s <= majority + 1));
-                let distinct: BTreeSet<&BTreeSet<String>> = views.iter().collect();
-                assert_eq!(
-                    distinct.len(),
-                    n,
-                    "n={n} seed={seed}: two nodes see the same set"
-                );
-                // The groups record each node's view, the node first.
-                for group in &p.groups {
-                    let recorded: BTreeSet<String> = group.iter().cloned().collect();
-                    assert_eq!(recorded, view(&p, &nodes, &group[0]));
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn majorities_ring_of_five_is_a_ring() {
-        let nodes = nodes(5);
-        let p = partition(Shape::MajoritiesRing, &nodes, None, &mut rng(7)).unwrap();
-        assert!(nodes.iter().all(|x| view(&p, &nodes, x).len() == 3));
-        assert_eq!(p.cut.len(), 10, "5 of the 10 pairs cut, both ways");
-        assert_eq!(
-            components(&p, &nodes).len(),
-            1,
-            "still connected as a whole"
-        );
-    }
-
-    #[test]
-    fn majorities_ring_of_three_is_a_line() {
-        each(Shape::MajoritiesRing, &[3], |nodes, p| {
-            assert_eq!(p.cut.len(), 2, "one pair cut");
-            let sizes: BTreeSet<usize> = nodes.iter().map(|x| view(p, nodes, x).len()).collect();
-            assert_eq!(sizes, BTreeSet::from([2, 3]));
-        });
-    }
-
-    #[test]
-    fn the_leader_is_never_the_bridge() {
-        let nodes: Vec<String> = (1..=3).map(|i| format!("n{i}")).collect();
-        for seed in 0..50 {
-            let p = partition(Shape::Bridge, &nodes, Some("n2"), &mut rng(seed)).unwrap();
-            assert!(
-                !p.connected("n2", "n1") || !p.connected("n2", "n3"),
-                "seed {seed}: the leader n2 reaches both ends: {:?}",
-                p.groups
-            );
-        }
-    }
-
-    #[test]
-    fn bridge_node_reaches_both_halves_which_do_not_reach_each_other() {
-        each(Shape::Bridge, &SIZES, |nodes, p| {
-            let n = nodes.len();
-            let [left, right] = [&p.groups[0], &p.groups[1]]
-                .map(|g| g.iter().cloned().collect::<BTreeSet<String>>());
-            let bridge: Vec<&String> = left.intersection(&right).collect();
-            assert_eq!(bridge.len(), 1, "exactly one node in both sides");
-            let bridge = bridge[0];
-            assert_eq!(
-                view(p, nodes, bridge).len(),
-                n,
-                "the bridge reaches everyone"
-            );
-            assert!(is_clique(p, &left) && is_clique(p, &right));
-            for a in left.iter().filter(|a| *a != bridge) {
-                for b in right.iter().filter(|b| *b != bridge) {
-                    assert!(!p.connected(a, b), "{a} and {b} talk past the bridge");
-                }
-            }
-            let mut sides = [left.len() - 1, right.len() - 1];
-            sides.sort();
-            assert_eq!(sides, [(n - 1) / 2, n - 1 - (n - 1) / 2]);
-        });
-    }
-
-    #[test]
-    fn same_seed_same_partition_whatever_the_node_order() {
-        for shape in Shape::ALL {
-            for n in SIZES {
-                let forward = nodes(n);
-                let backward: Vec<String> = forward.iter().rev().cloned().collect();
-                let mut seen = BTreeSet::new();
-                for seed in SEEDS {
-                    let p = partition(shape, &forward, None, &mut rng(seed)).unwrap();
-                    let q = partition(shape, &backward, None, &mut rng(seed)).unwrap();
-                    assert_eq!(p, q, "{shape} n={n} seed={seed}");
-                    seen.insert(p.cut);
-                }
-                assert!(
-                    seen.len() > 1,
-                    "{shape} n={n}: every seed gives the same cut"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn too_few_or_duplicate_nodes_are_errors() {
-        let one = nodes(1);
-        assert_eq!(
-            partition(Shape::RandomHalves, &one, None, &mut rng(0)),
-            Err(PartitionError::TooFewNodes {
-                shape: Shape::RandomHalves,
-                min: 2,
-                n: 1
-            })
-        );
-        assert!(partition(Shape::MajoritiesRing, &nodes(2), None, &mut rng(0)).is_err());
-        assert!(partition(Shape::IsolateOne, &nodes(2), None, &mut rng(0)).is_ok());
-        let twice = ["n1".to_string(), "n2".into(), "n1".into()];
-        assert_eq!(
-            partition(Shape::Bridge, &twice, None, &mut rng(0)),
-            Err(PartitionError::DuplicateNode("n1".into()))
-        );
-    }
-
-    #[test]
-    fn shapes_parse_by_their_names() {
-        for shape in Shape::ALL {
-            assert_eq!(shape.name().parse::<Shape>(), Ok(shape));
-            assert_eq!(serde_json::to_value(shape).unwrap(), shape.name());
-        }
-        assert!(matches!(
-            "halves".parse::<Shape>(),
-            Err(PartitionError::UnknownShape(_))
-        ));
-    }
-
-    #[test]
-    fn the_history_value_names_shape_groups_and_cut() {
-        let p = partition(Shape::IsolateLeader, &nodes(3), Some("n2"), &mut rng(0)).unwrap();
-        assert_eq!(
-            p.to_value(),
-            serde_json::json!({
-                "shape": "isolate-leader",
-                "groups": [["n2"], ["n1", "n3"]],
-                "cut": [["n1", "n2"], ["n2", "n1"], ["n2", "n3"], ["n3", "n2"]],
-            })
-        );
+    fn describe(&self) -> Option<String> {
+        self.active
+            .as_ref()
+            .map(|p| format!("partition {}", p.shape.name()))
     }
 }

@@ -9,17 +9,20 @@ use std::time::{Duration, Instant};
 
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::{Cluster, find_leader};
+use crate::rng::Rng;
 use crate::run::recorder::Recorder;
-use crate::sim::Rng;
 
 /// The faults in force, by kind, for the progress display.
 pub type InForce = Arc<Mutex<BTreeMap<Kind, String>>>;
 
+/// When one nemesis acts: a quiet start, then faults and calm periods around
+/// `interval` until `end`.
 #[derive(Clone, Debug)]
 pub struct Schedule {
     /// No faults before this, so the cluster gets going and the history
     /// starts with a healthy baseline.
     pub quiet: Duration,
+    /// The mean length of a fault and of the calm between faults.
     pub interval: Duration,
     /// Faults are stopped by this time.
     pub end: Instant,
@@ -33,11 +36,17 @@ impl Schedule {
     }
 }
 
+/// What every nemesis of a run shares.
 pub struct Shared {
+    /// The cluster to act on.
     pub cluster: Arc<Mutex<Cluster>>,
+    /// Each node's id and client address, to find the leader.
     pub addrs: Vec<(String, SocketAddr)>,
+    /// The cluster id requests carry.
     pub cluster_id: String,
+    /// The history: every fault started and stopped goes into it.
     pub recorder: Arc<Recorder>,
+    /// The faults in force, for the progress line.
     pub in_force: InForce,
 }
 

@@ -2,19 +2,27 @@
 
 use serde::Serialize;
 
-use crate::sim::Rng;
+use crate::rng::Rng;
 
+/// Which nodes a kill or pause hits, as named on the command line and in the
+/// history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Target {
+    /// One node, at random.
     One,
+    /// The current leader (a random node when none is known).
     Leader,
+    /// A random minority: fewer than half.
     Minority,
+    /// A random majority: the cluster loses its quorum.
     Majority,
+    /// Every node: a whole-cluster crash (kill) or freeze (pause).
     All,
 }
 
 impl Target {
+    /// Every target, in order.
     pub const ALL: [Target; 5] = [
         Target::One,
         Target::Leader,
@@ -43,6 +51,7 @@ impl Target {
         }
     }
 
+    /// The name on the command line and in the history.
     pub fn name(self) -> &'static str {
         match self {
             Target::One => "one",

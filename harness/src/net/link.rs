@@ -32,7 +32,9 @@ pub enum CutMode {
 /// Whether and how a link forwards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkState {
+    /// Forwards at once, both ways.
     Open,
+    /// Forwards nothing; how the source notices is the mode's business.
     Cut(CutMode),
     /// Forwards, but every byte from the source reaches the target this
     /// much later (replies are not held back). What is still on its way

@@ -8,8 +8,8 @@
 //! connections through again, and the nodes reconnect by themselves.
 //!
 //! - [`Net`]: starts and owns the proxies; `cut`, `heal`, `stats`.
-//! - [`link`]: the policy a proxy watches, [`CutMode`], [`LinkStats`].
-//! - [`proxy`]: the accept loop and the per-connection forwarding.
+//! - `link`: the policy a proxy watches, [`CutMode`], [`LinkStats`].
+//! - `proxy`: the accept loop and the per-connection forwarding.
 //!
 //! Clients talk to the nodes directly; only node-to-node traffic is proxied.
 
@@ -34,18 +34,31 @@ pub type Link = (String, String);
 /// Why the network could not be set up or changed.
 #[derive(Debug, Error)]
 pub enum NetError {
+    /// A node id given twice.
     #[error("node id {0:?} is given twice")]
     DuplicateNode(String),
+    /// A node id that is empty.
     #[error("empty node id")]
     EmptyNodeId,
+    /// A proxy's port could not be bound.
     #[error("cannot bind a proxy for link {from} -> {to} on 127.0.0.1: {source}")]
     Bind {
+        /// The node that connects through the proxy.
         from: String,
+        /// The node it reaches.
         to: String,
+        /// Why binding failed.
         source: std::io::Error,
     },
+    /// A link between nodes that are not both members, or a node to itself.
     #[error("no link {from} -> {to}: both must be distinct nodes of the cluster")]
-    UnknownLink { from: String, to: String },
+    UnknownLink {
+        /// The node that would connect.
+        from: String,
+        /// The node it would reach.
+        to: String,
+    },
+    /// An id that is not a member.
     #[error("no node {0:?} in the cluster")]
     UnknownNode(String),
 }

@@ -15,8 +15,7 @@ use std::fmt::Write as _;
 
 use super::View;
 use super::html::{esc, fmt_time, op_brief, thousands, truncate};
-use super::svg::{Svg, TimeScale, time_ticks};
-use super::timeline::{LEFT, RIGHT, WIDTH};
+use super::svg::{LEFT, RIGHT, Svg, TimeScale, WIDTH, time_ticks};
 use crate::check::Results;
 use crate::check::linearizable::{Failure, OpSummary};
 use crate::history::Operation;
@@ -29,8 +28,11 @@ const ORDER_SHOWN: usize = 12;
 /// An operation to point at on the main timeline.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mark {
+    /// History index of the failing operation's invocation.
     pub op: u64,
+    /// A short label: the key.
     pub label: String,
+    /// The checker's sentence saying what is wrong.
     pub sentence: String,
 }
 
@@ -270,6 +272,7 @@ fn linearizability(
     );
 }
 
+/// Section 4: each anomaly on its own terms (or why there is none to show).
 pub fn section(view: &View<'_>) -> String {
     let mut out = String::new();
     let Some(r) = view.input.results.as_ref() else {

@@ -13,12 +13,24 @@ use serde_json::Value as Json;
 use super::html::truncate;
 use crate::history::{History, Payload};
 
+/// A fixed CSS class per fault kind (kinds come from the input: never a class).
+pub fn kind_class(kind: &str) -> &'static str {
+    match kind {
+        "partition" => "fk-partition",
+        "kill" => "fk-kill",
+        "pause" => "fk-pause",
+        _ => "fk-other",
+    }
+}
+
 /// One fault, in history time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
     /// `partition`, `kill`, `pause`, or another name from the history.
     pub kind: String,
+    /// When it started (history time, ns).
     pub start: u64,
+    /// When it ended (the end of the history if it never did).
     pub end: u64,
     /// The targets in words: `n1, n2 (majority)`, `bridge: n1 n2 | n1 n3`.
     pub targets: String,
@@ -44,8 +56,11 @@ impl Fault {
 /// A nemesis event without duration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Marker {
+    /// When it happened (history time, ns).
     pub time: u64,
+    /// The nemesis operation (`recover`, `node-exited`, ...).
     pub f: String,
+    /// Its value, in short.
     pub detail: String,
 }
 

@@ -14,9 +14,9 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::View;
+use super::faults::kind_class;
 use super::html::{fmt_duration, op_class, thousands};
-use super::svg::{Svg, TimeScale, nice_step, num, time_ticks};
-use super::timeline::{WIDTH, kind_class, scale};
+use super::svg::{Svg, TimeScale, WIDTH, nice_step, num, time_ticks};
 use crate::history::{F, Outcome};
 
 const LAT_H: f64 = 240.0;
@@ -87,7 +87,7 @@ fn time_axis(svg: &mut Svg, view: &View<'_>, sc: &TimeScale, top: f64, bottom: f
 
 /// The latency chart; returns the SVG and how many marks it drew.
 pub fn latency_chart(view: &View<'_>) -> (String, usize) {
-    let sc = scale(view);
+    let sc = TimeScale::chart(view.end);
     let bottom = TOP + LAT_H;
     let mut svg = Svg::new(WIDTH, bottom + 22.0, "latency", "Latency over time");
     let lats: Vec<u64> = view.ops.iter().filter_map(|o| o.latency()).collect();
@@ -178,7 +178,7 @@ pub fn latency_chart(view: &View<'_>) -> (String, usize) {
 
 /// The throughput chart: completions per second per bucket, by outcome.
 pub fn throughput_chart(view: &View<'_>) -> String {
-    let sc = scale(view);
+    let sc = TimeScale::chart(view.end);
     let bottom = TOP + THR_H;
     let mut svg = Svg::new(WIDTH, bottom + 22.0, "throughput", "Throughput over time");
     let b = bucket_ns(view.end);
@@ -247,6 +247,8 @@ pub fn throughput_chart(view: &View<'_>) -> String {
     svg.finish()
 }
 
+/// Section 3: the latency chart, the throughput chart and a note on what was
+/// merged.
 pub fn section(view: &View<'_>) -> String {
     let mut out = String::new();
     let (lat, marks) = latency_chart(view);

@@ -3,7 +3,7 @@
 //!
 //! - This file: what a report is made from ([`Input`], read by [`load`]
 //!   from a run directory, a `history.jsonl` or a Jepsen `history.edn`),
-//!   what the sections share ([`View`]), and writing the file ([`write`],
+//!   what the sections share ([`View`]), and writing the file ([`write()`],
 //!   [`write_run_report`]).
 //! - [`page`]: the page and its style; [`verdict`]: section 1, the
 //!   verdicts, options and the command that reproduces the run.
@@ -43,24 +43,34 @@ pub enum ReportError {
     /// file and line).
     #[error(transparent)]
     Input(#[from] HistoryError),
+    /// The directory has no `history.jsonl`.
     #[error("{}: not a run directory (no history.jsonl in it)", .0.display())]
     NoHistory(PathBuf),
+    /// The path could not be read.
     #[error("{}: {source}", path.display())]
     NotFound {
+        /// The path.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
     /// `results.json` or `run.json` is not what the harness writes.
     #[error("{}:{line}: {message}", path.display())]
     Json {
+        /// The file.
         path: PathBuf,
+        /// The line of the first error.
         line: usize,
+        /// What is wrong there.
         message: String,
     },
+    /// The report could not be written (the harness's fault: exit 255).
     #[error("{}: could not write the report: {source}", path.display())]
     Write {
+        /// Where it was to go.
         path: PathBuf,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
@@ -76,8 +86,11 @@ impl ReportError {
 /// What the history came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
+    /// A run directory: history, results, `run.json` and node event logs.
     RunDir,
+    /// A bare `history.jsonl`.
     Jsonl,
+    /// A Jepsen `history.edn`.
     Edn,
 }
 
@@ -86,7 +99,9 @@ pub enum Source {
 pub struct Input {
     /// The path the user gave.
     pub path: PathBuf,
+    /// What kind of input the path is.
     pub source: Source,
+    /// The history.
     pub history: History,
     /// The nodes' event logs (none for a bare history or a Jepsen import).
     pub logs: Vec<NodeLog>,
@@ -104,6 +119,7 @@ pub struct LoadOptions {
     /// Run the checkers (in memory, nothing is written) when there is no
     /// `results.json`.
     pub check: bool,
+    /// The checkers' budget when they run.
     pub check_options: CheckOptions,
 }
 
@@ -202,20 +218,26 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, R
 
 /// What the sections share: the input and what is derived from it once.
 pub struct View<'a> {
+    /// What the report is about.
     pub input: &'a Input,
     /// Client operations in invocation order.
     pub ops: Vec<Operation<'a>>,
     /// The last time in the history (ns); every chart spans `[0, end]`.
     pub end: u64,
+    /// The faults, ordered by start.
     pub faults: Vec<faults::Fault>,
+    /// Nemesis events without duration.
     pub markers: Vec<faults::Marker>,
+    /// Every node named anywhere, with what the report says about it.
     pub nodes: Vec<nodes::NodeInfo>,
+    /// How node event times map to history time, when they can.
     pub clock: Option<nodes::Clock>,
     /// Failing operations to point at on the timeline.
     pub anomalies: Vec<anomaly::Mark>,
 }
 
 impl<'a> View<'a> {
+    /// Derives what the sections share from `input`.
     pub fn new(input: &'a Input) -> View<'a> {
         let end = input
             .history

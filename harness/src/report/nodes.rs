@@ -23,6 +23,8 @@ use crate::history::events::{EventKind, NodeLog, Role, wall_ns};
 pub struct Clock {
     /// Unix time of history time 0, in ns.
     pub origin: i128,
+    /// Whether the origin is exact (`history_start` in `run.json`) or guessed
+    /// from the first election.
     pub exact: bool,
 }
 
@@ -69,35 +71,51 @@ impl Clock {
 /// A stretch of time in one role.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RoleSpan {
+    /// When it began (history time, ns).
     pub start: u64,
+    /// When it ended.
     pub end: u64,
     /// `leader`, `candidate`, `follower` or what the node wrote.
     pub role: String,
+    /// The term.
     pub term: u64,
 }
 
 /// Everything the report says about one node.
 #[derive(Clone, Debug, Default)]
 pub struct NodeInfo {
+    /// The node's id.
     pub id: String,
+    /// Its roles over time, from its event log.
     pub roles: Vec<RoleSpan>,
+    /// When it was down (killed), from the faults.
     pub down: Vec<(u64, u64)>,
+    /// When it was paused, from the faults.
     pub paused: Vec<(u64, u64)>,
+    /// Whether it has an event log.
     pub has_log: bool,
+    /// Events in its log.
     pub events: usize,
+    /// Terms it was in.
     pub terms: BTreeSet<u64>,
     /// Terms in which this node said it became leader.
     pub leader_terms: BTreeSet<u64>,
+    /// The last index it applied.
     pub last_applied: Option<u64>,
+    /// Entries it applied.
     pub applies: usize,
+    /// Snapshots it took or installed.
     pub snapshots: usize,
+    /// The index of its last snapshot.
     pub last_snapshot: Option<u64>,
+    /// Lines of its log that could not be read (a torn last line, ...).
     pub warnings: usize,
     /// Process starts, from `run.json` (the first start counts).
     pub starts: Option<u64>,
     /// Kills and pauses: from `run.json` when it has them, else counted
     /// from the history's faults.
     pub kills: u64,
+    /// Pauses, as kills.
     pub pauses: u64,
 }
 

@@ -1,15 +1,24 @@
 //! A small SVG writer and the scales the charts share.
 //!
+//! - [`WIDTH`], [`LEFT`], [`RIGHT`]: the layout every chart shares, so
+//!   that one instant has one x on the whole page.
 //! - [`Svg`]: appends elements to a string; every text and title goes
 //!   through [`esc`], class names are the report's own constants.
 //! - [`TimeScale`]: history time (ns) to x; all charts of a report use the
-//!   same range, so a fault lines up across the timeline and the latency
-//!   and throughput plots.
+//!   same range ([`TimeScale::chart`]), so a fault lines up across the
+//!   timeline and the latency and throughput plots.
 //! - [`time_ticks`]: round tick positions with labels.
 
 use std::fmt::Write as _;
 
 use super::html::esc;
+
+/// Width of every chart, in SVG units (about pixels on a laptop screen).
+pub const WIDTH: f64 = 1200.0;
+/// Room for row labels left of every chart's plot.
+pub const LEFT: f64 = 110.0;
+/// Room right of every chart's plot, for the last tick's label.
+pub const RIGHT: f64 = 14.0;
 
 /// Writes one `<svg>` element.
 pub struct Svg {
@@ -70,6 +79,7 @@ impl Svg {
         self.close(title);
     }
 
+    /// A line from (`x1`, `y1`) to (`x2`, `y2`).
     pub fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, class: &str) {
         let _ = write!(
             self.out,
@@ -112,6 +122,7 @@ impl Svg {
         );
     }
 
+    /// A circle; `title` becomes its tooltip.
     pub fn circle(&mut self, x: f64, y: f64, r: f64, class: &str, title: Option<&str>) {
         let _ = write!(
             self.out,
@@ -150,6 +161,7 @@ impl Svg {
         let _ = write!(self.out, "<g class=\"{class}\">");
     }
 
+    /// Closes the group [`Svg::group`] opened.
     pub fn end_group(&mut self) {
         self.out.push_str("</g>");
     }
@@ -172,6 +184,7 @@ impl Svg {
             .unwrap_or("g")
     }
 
+    /// The finished `<svg>` element.
     pub fn finish(mut self) -> String {
         self.out.push_str("</svg>");
         self.out
@@ -181,13 +194,19 @@ impl Svg {
 /// Maps history time (ns) in `[t0, t1]` to x in `[x0, x1]`.
 #[derive(Clone, Copy, Debug)]
 pub struct TimeScale {
+    /// The first time shown, in ns.
     pub t0: u64,
+    /// The last time shown, in ns.
     pub t1: u64,
+    /// The x of `t0`.
     pub x0: f64,
+    /// The x of `t1`.
     pub x1: f64,
 }
 
 impl TimeScale {
+    /// A scale from `[t0, t1]` to `[x0, x1]`; an empty range is widened to 1
+    /// ns.
     pub fn new(t0: u64, t1: u64, x0: f64, x1: f64) -> TimeScale {
         TimeScale {
             t0,
@@ -195,6 +214,12 @@ impl TimeScale {
             x0,
             x1,
         }
+    }
+
+    /// The time axis every chart of the report shares: the whole history,
+    /// `[0, end]`, across the plot between [`LEFT`] and [`RIGHT`].
+    pub fn chart(end: u64) -> TimeScale {
+        TimeScale::new(0, end, LEFT, WIDTH - RIGHT)
     }
 
     /// x of `t`, clamped to the plot.

@@ -38,6 +38,8 @@ pub fn source_words(view: &View<'_>) -> String {
     }
 }
 
+/// Section 1: the verdict of each checker, the run's options and the command
+/// that reproduces it.
 pub fn section(view: &View<'_>) -> String {
     let input = view.input;
     let mut out = String::new();

@@ -6,31 +6,47 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::nemesis::Kind;
-use crate::nemesis::partition::Shape;
+use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
-use crate::sim::Workload;
+use crate::workload::Workload;
 
+/// Everything a run needs to know, from the flags of `run`, `test-all` or
+/// `selftest`.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
+    /// Nodes in the cluster.
     pub nodes: usize,
+    /// How long the load and the faults last.
     pub time_limit: Duration,
+    /// Client workers.
     pub concurrency: usize,
+    /// Operations per second over all workers; 0: as fast as answers come.
     pub rate: f64,
+    /// What the workers do.
     pub workload: Workload,
+    /// Keys in use at once.
     pub keys: usize,
+    /// Operations on a key before a fresh key replaces it.
     pub ops_per_key: u64,
+    /// The nemeses, each running on its own schedule.
     pub nemeses: Vec<Kind>,
+    /// The mean time between fault starts and stops.
     pub nemesis_interval: Duration,
     /// Partition shapes to draw from; empty: all.
     pub partition_shapes: Vec<Shape>,
     /// Which nodes kills and pauses hit; empty: all targets.
     pub fault_targets: Vec<Target>,
+    /// The seed of every random choice.
     pub seed: u64,
+    /// Where the run directory is created.
     pub store: PathBuf,
     /// `None`: the harness's own executable in node mode.
     pub node_bin: Option<PathBuf>,
+    /// Record the history without checking it.
     pub no_check: bool,
+    /// `--snapshot-every` for every node, when given.
     pub snapshot_every: Option<u64>,
+    /// How long the linearizability checker may take.
     pub check_budget: Duration,
     /// Extra flags for every node (timing, seeded bugs).
     pub node_args: Vec<String>,
@@ -89,6 +105,8 @@ impl RunOptions {
         (self.time_limit / 6).min(Duration::from_secs(5))
     }
 
+    /// The nemeses as the run directory's name shows them: `partition+kill`, or
+    /// `none`.
     pub fn nemesis_label(&self) -> String {
         if self.nemeses.is_empty() {
             "none".into()
@@ -101,20 +119,14 @@ impl RunOptions {
         }
     }
 
-    pub fn workload_name(&self) -> &'static str {
-        match self.workload {
-            Workload::Register => "register",
-            Workload::Append => "append",
-        }
-    }
-
+    /// The options as `run.json` records them.
     pub fn to_json(&self) -> Value {
         json!({
             "nodes": self.nodes,
             "time_limit": self.time_limit.as_secs_f64(),
             "concurrency": self.concurrency,
             "rate": self.rate,
-            "workload": self.workload_name(),
+            "workload": self.workload.name(),
             "keys": self.keys,
             "ops_per_key": self.ops_per_key,
             "nemesis": self.nemeses.iter().map(|k| k.name()).collect::<Vec<_>>(),

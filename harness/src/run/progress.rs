@@ -7,6 +7,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::nemesis::schedule::InForce;
 
+/// Shows how the load goes: elapsed time, operations ok/fail/info, the faults
+/// in force.
 pub struct Progress {
     bar: Option<ProgressBar>,
     total: Duration,
@@ -14,6 +16,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A progress display for a load of `total`.
     pub fn new(total: Duration) -> Progress {
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = ProgressBar::new(total.as_millis() as u64);
@@ -31,6 +34,8 @@ impl Progress {
         }
     }
 
+    /// Shows the state at `elapsed`: on a terminal at once, in a log at most
+    /// every few seconds.
     pub fn update(&mut self, elapsed: Duration, counts: (u64, u64, u64), in_force: &InForce) {
         let faults: Vec<String> = in_force
             .lock()
@@ -77,6 +82,7 @@ impl Progress {
         }
     }
 
+    /// Clears the bar, if any.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

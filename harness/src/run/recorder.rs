@@ -10,11 +10,15 @@ use std::time::Instant;
 
 use crate::history::{ClientOp, HistoryWriter, Op, OpType};
 
+/// Writes the history; shared by every worker and nemesis of a run.
 pub struct Recorder {
     start: Instant,
     writer: Mutex<HistoryWriter>,
+    /// Client operations completed ok.
     pub ok: AtomicU64,
+    /// Client operations that failed.
     pub fail: AtomicU64,
+    /// Client operations with an unknown outcome.
     pub info: AtomicU64,
     /// Faults started (`start-*` nemesis operations).
     pub faults: AtomicU64,
@@ -23,6 +27,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder writing to `path`; history time 0 is `start`.
     pub fn create(path: &Path, start: Instant) -> std::io::Result<Recorder> {
         Ok(Recorder {
             start,
@@ -49,10 +54,12 @@ impl Recorder {
         }
     }
 
+    /// Records the invocation of `op`.
     pub fn invoke(&self, op: &ClientOp) {
         self.write(|t| Op::invoke(t, op.clone()));
     }
 
+    /// Records the completion of `op` as `kind` (ok, fail or info).
     pub fn complete(&self, kind: OpType, op: ClientOp) {
         match kind {
             OpType::Ok => self.ok.fetch_add(1, Ordering::Relaxed),
@@ -62,6 +69,8 @@ impl Recorder {
         self.write(|t| Op::client(t, kind, op));
     }
 
+    /// Records a nemesis operation `f` (`start-kill`, `recover`, ...) with its
+    /// `value`.
     pub fn nemesis(&self, f: &str, value: serde_json::Value) {
         if f.starts_with("start-") {
             self.faults.fetch_add(1, Ordering::Relaxed);
@@ -69,6 +78,7 @@ impl Recorder {
         self.write(|t| Op::nemesis(t, f, value));
     }
 
+    /// Operations completed so far: ok, fail, info.
     pub fn counts(&self) -> (u64, u64, u64) {
         (
             self.ok.load(Ordering::Relaxed),
@@ -77,6 +87,7 @@ impl Recorder {
         )
     }
 
+    /// The first write error, if any; the run must then fail.
     pub fn error(&self) -> Option<String> {
         self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -7,22 +7,30 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::recorder::Recorder;
-use node::client::Conn;
+use node::client::{Api, Conn};
 
 use crate::client::{Client, Outcome};
 use crate::history::{Action, ClientOp, NodeName, OpType, ProcessId};
-use crate::sim::{Rng, Workload};
+use crate::rng::Rng;
+use crate::workload::Workload;
 use crate::workload::{Generator, KeyPool, ProcessNumbers};
 
+/// What every worker of a run shares.
 #[derive(Clone)]
 pub struct WorkerSpec {
+    /// What the workers do.
     pub workload: Workload,
+    /// How many workers there are.
     pub concurrency: usize,
     /// Operations per second over all workers; 0 = as fast as answers come.
     pub rate: f64,
+    /// How long one operation may take, redirects and retries included.
     pub timeout: Duration,
+    /// When the workers stop starting operations.
     pub end: Instant,
+    /// The cluster id requests carry.
     pub cluster_id: String,
+    /// Each node's id and client address.
     pub addrs: Vec<(String, SocketAddr)>,
     /// With `--api stream`: one stream per node (as `addrs`), shared by
     /// every worker; empty: each worker's own unary connections.
@@ -30,6 +38,38 @@ pub struct WorkerSpec {
 }
 
 impl WorkerSpec {
+    /// A worker's connections, one per node: the shared streams, or
+    /// unary connections of its own.
+    fn connections(&self) -> Vec<(String, Conn)> {
+        if !self.shared.is_empty() {
+            let ids = self.addrs.iter().map(|(id, _)| id.clone());
+            return ids.zip(self.shared.iter().cloned()).collect();
+        }
+        self.addrs
+            .iter()
+            .map(|(id, addr)| {
+                let conn = Conn::new(
+                    Api::Unary,
+                    &addr.to_string(),
+                    &self.cluster_id,
+                    Duration::from_millis(500),
+                )
+                .expect("node addresses are socket addresses");
+                (id.clone(), conn)
+            })
+            .collect()
+    }
+
+    /// A client of every node, homed at node `first_target`.
+    fn client(&self, first_target: usize) -> Client {
+        Client::new(
+            self.workload,
+            self.connections(),
+            first_target,
+            self.timeout,
+        )
+    }
+
     /// A random pause before the next operation, averaging the worker's share of the rate.
     fn stagger(&self, rng: &mut Rng) -> Duration {
         if self.rate <= 0.0 {
@@ -73,6 +113,9 @@ pub async fn perform(
     }
 }
 
+/// Worker `worker`: operations on random keys at its share of the rate until
+/// `spec.end`, each recorded; after an unknown outcome it continues as a new
+/// process with a new session.
 pub async fn run_worker(
     worker: usize,
     spec: Arc<WorkerSpec>,
@@ -83,14 +126,7 @@ pub async fn run_worker(
 ) {
     let mut rng = Rng::new(seed);
     let mut procs = ProcessNumbers::new(worker, spec.concurrency);
-    let mut client = Client::new(
-        spec.workload,
-        &spec.cluster_id,
-        spec.addrs.clone(),
-        worker,
-        spec.timeout,
-    )
-    .sharing(&spec.shared);
+    let mut client = spec.client(worker);
     client.new_session(procs.client_id());
     // Operations are scheduled on the clock, not after each other's
     // latency, so the total rate holds while operations are fast; after a
@@ -135,14 +171,7 @@ pub async fn final_reads(
         // Process numbers no worker reaches: workers grow by `concurrency` per unknown outcome.
         let process = 1_000_000_000 + r as u64;
         tasks.push(tokio::spawn(async move {
-            let mut client = Client::new(
-                spec.workload,
-                &spec.cluster_id,
-                spec.addrs.clone(),
-                r,
-                spec.timeout,
-            )
-            .sharing(&spec.shared);
+            let mut client = spec.client(r);
             let mut missed = 0;
             loop {
                 let Some(key) = keys.lock().unwrap_or_else(|e| e.into_inner()).pop() else {

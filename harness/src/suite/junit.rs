@@ -13,25 +13,35 @@ use super::RunRecord;
 pub struct Case {
     /// Groups cases (`test-all.partition`, `selftest.stale-read`).
     pub group: String,
+    /// The case's name: the run's cell or the bug and seed.
     pub name: String,
+    /// How long it took.
     pub seconds: f64,
+    /// How it ended.
     pub outcome: CaseOutcome,
     /// Shown with the case: where its run directories are.
     pub out: String,
 }
 
+/// How a case ended, as JUnit says it.
 #[derive(Debug)]
 pub enum CaseOutcome {
+    /// It passed.
     Pass,
     /// The case ran and its verdict was wrong (`type`: why).
     Failure {
+        /// The kind of failure (`invalid`, `unknown`, `not-caught`).
         kind: String,
+        /// One line: what was wrong.
         message: String,
+        /// The details: the summary, with the anomaly in words.
         text: String,
     },
     /// The case could not run to a verdict.
     Error {
+        /// One line: why it could not run.
         message: String,
+        /// The details.
         text: String,
     },
 }
@@ -79,6 +89,7 @@ impl From<&RunRecord> for Case {
     }
 }
 
+/// The JUnit XML of `cases`, as one suite named `suite`.
 pub fn render(suite: &str, cases: &[Case]) -> String {
     let failures = cases
         .iter()
@@ -144,6 +155,7 @@ pub fn render(suite: &str, cases: &[Case]) -> String {
     x
 }
 
+/// Writes the JUnit XML to `path`, creating its directory.
 pub fn write(path: &Path, suite: &str, cases: &[Case]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;

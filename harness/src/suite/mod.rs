@@ -17,17 +17,24 @@ pub struct RunRecord {
     pub name: String,
     /// Groups runs in JUnit (`test-all.partition`).
     pub group: String,
+    /// The run's seed.
     pub seed: u64,
+    /// How long it took, set-up to verdict.
     pub seconds: f64,
+    /// How it ended; `Err`: the run crashed, and why.
     pub outcome: Result<Finished, String>,
 }
 
 /// A run that got as far as a verdict.
 #[derive(Debug)]
 pub struct Finished {
+    /// Its run directory.
     pub dir: PathBuf,
+    /// The overall verdict.
     pub verdict: Verdict,
+    /// Client operations ended ok, fail, info.
     pub ops: (u64, u64, u64),
+    /// Faults started.
     pub faults: u64,
     /// Checkers whose verdict was invalid.
     pub caught_by: Vec<&'static str>,
@@ -40,6 +47,7 @@ pub struct Finished {
 }
 
 impl RunRecord {
+    /// `valid`, `invalid`, `unknown` or `crashed`.
     pub fn verdict_word(&self) -> &'static str {
         match &self.outcome {
             Err(_) => "crashed",
@@ -134,8 +142,10 @@ pub fn exit_status(records: &[RunRecord]) -> SuiteStatus {
     }
 }
 
+/// How a suite ended, for the exit status.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SuiteStatus {
+    /// Every run finished; the worst verdict.
     Done(Verdict),
     /// At least one run could not finish: exit 255.
     Crashed,

@@ -4,13 +4,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::history::Action;
-use crate::sim::{Rng, Workload};
+use crate::rng::Rng;
+use crate::workload::Workload;
 
 /// Register values are drawn from `0..REGISTER_VALUES`: few enough that cas
 /// often succeeds and reads often see a value several writes could explain,
 /// which is where linearizability bugs hide.
 pub const REGISTER_VALUES: u64 = 5;
 
+/// Draws the workers' next operations.
 pub struct Generator {
     workload: Workload,
     /// Append tokens are unique across the whole run (hence per key).
@@ -18,10 +20,14 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// A generator for `workload`; `tokens` numbers the append tokens of the
+    /// whole run.
     pub fn new(workload: Workload, tokens: Arc<AtomicI64>) -> Generator {
         Generator { workload, tokens }
     }
 
+    /// The next operation: read, write or cas of a small integer, or read or
+    /// append of a unique token.
     pub fn next(&self, rng: &mut Rng) -> Action {
         match self.workload {
             Workload::Register => match rng.below(3) {

@@ -1,6 +1,6 @@
 //! Active keys and their rotation.
 
-use crate::sim::Rng;
+use crate::rng::Rng;
 
 /// `slots` keys are in use at any time; a key that has had `ops_per_key`
 /// operations is replaced by a fresh one.
@@ -13,6 +13,7 @@ pub struct KeyPool {
 }
 
 impl KeyPool {
+    /// A pool of `slots` keys, each used for `ops_per_key` operations.
     pub fn new(slots: usize, ops_per_key: u64) -> KeyPool {
         let mut pool = KeyPool {
             slots: Vec::new(),

@@ -2,6 +2,7 @@
 //! still have that operation in flight, so it may not issue another one under
 //! the same process number: it continues as process `p + concurrency`.
 
+/// The process numbers of one worker.
 #[derive(Debug, Clone)]
 pub struct ProcessNumbers {
     concurrency: u64,
@@ -17,6 +18,7 @@ impl ProcessNumbers {
         }
     }
 
+    /// The worker's current process number.
     pub fn current(&self) -> u64 {
         self.current
     }

@@ -1,172 +1,60 @@
-//! Thin clients for one node's `Kv` and `Admin` services. They do not retry
-//! or follow redirects: callers decide what an outcome means (the harness
+//! Clients of one node's `Kv` and `Admin` services. They do not retry or
+//! follow redirects: callers decide what an outcome means (the harness
 //! records it; tests retry at the leader).
 //!
-//! - [`NodeClient`]: one unary RPC per call.
-//! - [`StreamClient`]: calls of many concurrent callers share one
-//!   `Kv.Stream` (see `stream.rs`).
+//! Every call is one [`Request`] in and a [`Reply`] or a [`CallError`]
+//! out, whichever API carries it:
+//!
+//! - [`NodeClient`] (`unary.rs`): one unary RPC per call; also the
+//!   `Admin` status.
+//! - [`StreamClient`] (`stream.rs`): the calls of many concurrent callers
+//!   share one `Kv.Stream`.
 //! - [`Conn`]: either, for callers that let the user pick ([`Api`]).
+//! - `request.rs`: the request, the reply and the errors, and how they
+//!   travel as protobuf.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use node::client::{Api, Conn, Reply, Session};
+//!
+//! let conn = Conn::new(Api::Unary, "127.0.0.1:7001", "raftkv", Duration::from_millis(500))?;
+//! // Update 1 of client 7: sent again after a lost answer, it is applied once.
+//! let put = Session::new(7, 1).put("color", "blue");
+//! match conn.call(put, Duration::from_secs(1)).await {
+//!     Ok(Reply::Done { index, .. }) => println!("applied at {index}"),
+//!     Ok(Reply::NotLeader { leader_addr, .. }) => println!("ask {leader_addr:?}"),
+//!     Ok(Reply::Mismatch { .. }) => unreachable!("only a cas mismatches"),
+//!     Err(e) if e.kind.is_refusal() => println!("refused: {e}"),
+//!     Err(e) => println!("unknown outcome: {e}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
+#![deny(missing_docs)]
+
+mod request;
 mod stream;
+mod unary;
 
+pub use proto::kv::StatusResponse;
+pub use request::{CallError, ErrorKind, Reply, Request, Session};
 pub use stream::StreamClient;
+pub use unary::NodeClient;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use proto::kv as pb;
-use proto::kv::admin_client::AdminClient;
-use proto::kv::kv_client::KvClient;
 use tonic::transport::{Channel, Endpoint};
 
-pub use proto::kv::{KvResponse, StatusResponse};
-
-#[derive(Clone)]
-pub struct NodeClient {
-    cluster_id: String,
-    kv: KvClient<Channel>,
-    admin: AdminClient<Channel>,
-}
-
+/// An address that is not HOST:PORT.
 #[derive(Debug, thiserror::Error)]
 #[error("bad node address `{addr}`: {reason}")]
 pub struct BadAddress {
+    /// The address as given.
     pub addr: String,
+    /// What is wrong with it.
     pub reason: String,
-}
-
-impl NodeClient {
-    /// A client for the node at `addr` (HOST:PORT). Connects on first use.
-    pub fn new(
-        addr: &str,
-        cluster_id: &str,
-        connect_timeout: Duration,
-    ) -> Result<NodeClient, BadAddress> {
-        let channel = channel(addr, connect_timeout)?;
-        Ok(NodeClient {
-            cluster_id: cluster_id.to_string(),
-            kv: KvClient::new(channel.clone()),
-            admin: AdminClient::new(channel),
-        })
-    }
-
-    fn req<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
-        let mut r = tonic::Request::new(msg);
-        r.set_timeout(timeout);
-        r
-    }
-
-    /// Bounds the whole call, connection set-up included, by `timeout`.
-    async fn bounded<T>(
-        timeout: Duration,
-        fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    ) -> Result<T, tonic::Status> {
-        match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r.map(tonic::Response::into_inner),
-            Err(_) => Err(tonic::Status::deadline_exceeded("client timeout")),
-        }
-    }
-
-    pub async fn get(&mut self, key: &str, timeout: Duration) -> Result<KvResponse, tonic::Status> {
-        let msg = request::get(&self.cluster_id, key);
-        Self::bounded(timeout, self.kv.get(Self::req(msg, timeout))).await
-    }
-
-    pub async fn put(
-        &mut self,
-        key: &str,
-        value: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Result<KvResponse, tonic::Status> {
-        let msg = request::put(&self.cluster_id, key, value, session);
-        Self::bounded(timeout, self.kv.put(Self::req(msg, timeout))).await
-    }
-
-    pub async fn cas(
-        &mut self,
-        key: &str,
-        expected: Option<Bytes>,
-        new: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Result<KvResponse, tonic::Status> {
-        let msg = request::cas(&self.cluster_id, key, expected, new, session);
-        Self::bounded(timeout, self.kv.cas(Self::req(msg, timeout))).await
-    }
-
-    pub async fn append(
-        &mut self,
-        key: &str,
-        suffix: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Result<KvResponse, tonic::Status> {
-        let msg = request::append(&self.cluster_id, key, suffix, session);
-        Self::bounded(timeout, self.kv.append(Self::req(msg, timeout))).await
-    }
-
-    pub async fn status(&mut self, timeout: Duration) -> Result<StatusResponse, tonic::Status> {
-        let msg = pb::StatusRequest {
-            cluster_id: self.cluster_id.clone(),
-        };
-        Self::bounded(timeout, self.admin.status(Self::req(msg, timeout))).await
-    }
-}
-
-/// The requests both clients send.
-mod request {
-    use bytes::Bytes;
-    use proto::kv as pb;
-
-    pub fn get(cluster_id: &str, key: &str) -> pb::GetRequest {
-        pb::GetRequest {
-            cluster_id: cluster_id.to_string(),
-            key: key.to_string(),
-        }
-    }
-
-    pub fn put(cluster_id: &str, key: &str, value: Bytes, session: (u64, u64)) -> pb::PutRequest {
-        pb::PutRequest {
-            cluster_id: cluster_id.to_string(),
-            key: key.to_string(),
-            value,
-            client_id: session.0,
-            seq: session.1,
-        }
-    }
-
-    pub fn cas(
-        cluster_id: &str,
-        key: &str,
-        expected: Option<Bytes>,
-        new: Bytes,
-        session: (u64, u64),
-    ) -> pb::CasRequest {
-        pb::CasRequest {
-            cluster_id: cluster_id.to_string(),
-            key: key.to_string(),
-            expected,
-            new,
-            client_id: session.0,
-            seq: session.1,
-        }
-    }
-
-    pub fn append(
-        cluster_id: &str,
-        key: &str,
-        suffix: Bytes,
-        session: (u64, u64),
-    ) -> pb::AppendRequest {
-        pb::AppendRequest {
-            cluster_id: cluster_id.to_string(),
-            key: key.to_string(),
-            suffix,
-            client_id: session.0,
-            seq: session.1,
-        }
-    }
 }
 
 /// A channel to `addr` that connects on first use.
@@ -191,6 +79,7 @@ pub enum Api {
 }
 
 impl Api {
+    /// Parses the name used on the command line: `unary` or `stream`.
     pub fn parse(s: &str) -> Result<Api, String> {
         match s {
             "unary" => Ok(Api::Unary),
@@ -199,6 +88,7 @@ impl Api {
         }
     }
 
+    /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Api::Unary => "unary",
@@ -210,13 +100,15 @@ impl Api {
 /// A connection to one node over either API; clones share it.
 #[derive(Clone)]
 pub enum Conn {
+    /// Unary calls (boxed: the clients differ much in size).
     Unary(Box<NodeClient>),
+    /// Calls on a shared `Kv.Stream`.
     Stream(StreamClient),
 }
 
 impl Conn {
     /// A connection to `addr` (HOST:PORT); a stream's task runs on the
-    /// current tokio runtime.
+    /// current tokio runtime. Connects on first use.
     pub fn new(
         api: Api,
         addr: &str,
@@ -233,55 +125,11 @@ impl Conn {
         })
     }
 
-    pub async fn get(&mut self, key: &str, timeout: Duration) -> Result<KvResponse, tonic::Status> {
+    /// Sends `request` and waits for the answer at most `timeout`.
+    pub async fn call(&self, request: Request, timeout: Duration) -> Result<Reply, CallError> {
         match self {
-            Conn::Unary(c) => c.get(key, timeout).await,
-            Conn::Stream(c) => c.get(key, timeout).await,
+            Conn::Unary(c) => c.call(request, timeout).await,
+            Conn::Stream(c) => c.call(request, timeout).await,
         }
     }
-
-    pub async fn put(
-        &mut self,
-        key: &str,
-        value: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Result<KvResponse, tonic::Status> {
-        match self {
-            Conn::Unary(c) => c.put(key, value, session, timeout).await,
-            Conn::Stream(c) => c.put(key, value, session, timeout).await,
-        }
-    }
-
-    pub async fn cas(
-        &mut self,
-        key: &str,
-        expected: Option<Bytes>,
-        new: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Result<KvResponse, tonic::Status> {
-        match self {
-            Conn::Unary(c) => c.cas(key, expected, new, session, timeout).await,
-            Conn::Stream(c) => c.cas(key, expected, new, session, timeout).await,
-        }
-    }
-
-    pub async fn append(
-        &mut self,
-        key: &str,
-        suffix: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Result<KvResponse, tonic::Status> {
-        match self {
-            Conn::Unary(c) => c.append(key, suffix, session, timeout).await,
-            Conn::Stream(c) => c.append(key, suffix, session, timeout).await,
-        }
-    }
-}
-
-/// Whether a response is a definite "not the leader" refusal.
-pub fn is_not_leader(r: &KvResponse) -> bool {
-    r.status == pb::Status::NotLeader as i32
 }

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use proto::kv as pb;
 use proto::kv::kv_call::Op;
@@ -21,14 +20,16 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
-use super::{BadAddress, KvResponse, channel, request};
+use super::request::{CallError, Reply, Request, reply};
+use super::{BadAddress, channel};
 
 /// Calls in one message, at most (the node refuses more).
 const MAX_CALLS: usize = 1024;
 /// A message is closed once its calls take this many bytes.
 const MAX_BYTES: usize = 1 << 20;
 
-type Answer = Result<KvResponse, Status>;
+/// What the stream task hands back: the node's answer or why there is none.
+type Answer = Result<pb::KvResponse, Status>;
 
 struct Outgoing {
     op: Op,
@@ -61,47 +62,13 @@ impl StreamClient {
         })
     }
 
-    pub async fn get(&self, key: &str, timeout: Duration) -> Answer {
-        let op = Op::Get(request::get(&self.cluster_id, key));
-        self.call(op, timeout).await
+    /// Sends `request` on the shared stream and waits for the answer at
+    /// most `timeout`, which also travels with the call as its deadline.
+    pub async fn call(&self, request: Request, timeout: Duration) -> Result<Reply, CallError> {
+        reply(self.send(request.into_op(&self.cluster_id), timeout).await)
     }
 
-    pub async fn put(
-        &self,
-        key: &str,
-        value: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Answer {
-        let op = Op::Put(request::put(&self.cluster_id, key, value, session));
-        self.call(op, timeout).await
-    }
-
-    pub async fn cas(
-        &self,
-        key: &str,
-        expected: Option<Bytes>,
-        new: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Answer {
-        let op = Op::Cas(request::cas(&self.cluster_id, key, expected, new, session));
-        self.call(op, timeout).await
-    }
-
-    pub async fn append(
-        &self,
-        key: &str,
-        suffix: Bytes,
-        session: (u64, u64),
-        timeout: Duration,
-    ) -> Answer {
-        let op = Op::Append(request::append(&self.cluster_id, key, suffix, session));
-        self.call(op, timeout).await
-    }
-
-    /// Sends any call, as it is (tests send malformed ones).
-    pub async fn call(&self, op: Op, timeout: Duration) -> Answer {
+    async fn send(&self, op: Op, timeout: Duration) -> Answer {
         let (tx, rx) = oneshot::channel();
         self.calls
             .send(Outgoing {

@@ -4,23 +4,15 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use node::client::{NodeClient, is_not_leader};
+use node::client::{NodeClient, Request, Session};
 
 pub const CLUSTER: &str = "test-cluster";
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use testkit::free_port;
 
 pub struct Node {
     pub id: String,
@@ -138,17 +130,9 @@ impl Cluster {
             let Some(l) = self.leader(Duration::from_secs(2)).await else {
                 continue;
             };
-            let r = self
-                .client(l)
-                .put(
-                    key,
-                    Bytes::from(value.to_string()),
-                    session,
-                    Duration::from_secs(1),
-                )
-                .await;
-            match r {
-                Ok(r) if !is_not_leader(&r) => return true,
+            let put = Session::new(session.0, session.1).put(key, value.to_string());
+            match self.client(l).call(put, Duration::from_secs(1)).await {
+                Ok(r) if !r.is_not_leader() => return true,
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -162,10 +146,13 @@ impl Cluster {
             let Some(l) = self.leader(Duration::from_secs(2)).await else {
                 continue;
             };
-            if let Ok(r) = self.client(l).get(key, Duration::from_secs(1)).await
-                && !is_not_leader(&r)
+            if let Ok(r) = self
+                .client(l)
+                .call(Request::get(key), Duration::from_secs(1))
+                .await
+                && !r.is_not_leader()
             {
-                return Some(r.value.map(|v| String::from_utf8(v.to_vec()).unwrap()));
+                return Some(r.value().map(|v| String::from_utf8(v.to_vec()).unwrap()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

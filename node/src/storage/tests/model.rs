@@ -4,6 +4,7 @@
 //! and saves its seed under `node/proptest-regressions/` to rerun it first.
 
 use proptest::prelude::*;
+use testkit::repeatable;
 
 use super::*;
 use crate::raft::SnapshotMeta;
@@ -132,26 +133,6 @@ impl Model {
                 self.snapshot = Some(snapshot);
             }
         }
-    }
-}
-
-/// The same cases on every run, so that CI is repeatable; set
-/// `PROPTEST_RNG_SEED` (and `PROPTEST_CASES`) to explore others.
-fn repeatable(cases: u32) -> ProptestConfig {
-    let env = ProptestConfig::default();
-    let set = |name| std::env::var_os(name).is_some();
-    ProptestConfig {
-        cases: if set("PROPTEST_CASES") {
-            env.cases
-        } else {
-            cases
-        },
-        rng_seed: if set("PROPTEST_RNG_SEED") {
-            env.rng_seed
-        } else {
-            proptest::test_runner::RngSeed::Fixed(0x5eed_0001)
-        },
-        ..env
     }
 }
 
