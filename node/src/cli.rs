@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{Bug, NodeConfig, Peer};
-use crate::raft::NodeId;
 use crate::storage::FsyncPolicy;
+use raft::NodeId;
 
 /// A Raft key-value node. One gRPC port serves the `Raft` (peers), `Kv`
 /// (clients) and `Admin` services.

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::raft::{self, NodeId};
 use crate::storage::FsyncPolicy;
+use raft::{self, NodeId};
 
 /// Seeded bugs for the harness's self-test. Only with the `bugs` feature can
 /// they be switched on; otherwise the list is always empty.

@@ -26,11 +26,11 @@ use tokio::sync::oneshot;
 use crate::config::{Bug, NodeConfig};
 use crate::events::EventLog;
 use crate::kv::{Answer, Command, KvState};
-use crate::raft::{EntryKind, LogIndex, Message, NodeId, Raft, Ready, Role, Status, Term};
-use crate::raft::{HardState, SnapshotInstall, SnapshotMeta};
 use crate::storage::snapshot::{self, Prepared};
 use crate::storage::{PersistBatch, Snapshot, Storage, StorageError};
 use crate::transport::Outbox;
+use raft::{EntryKind, LogIndex, Message, NodeId, Raft, Ready, Role, Status, Term};
+use raft::{HardState, SnapshotInstall, SnapshotMeta};
 
 /// Why a client request got no answer from the state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::raft::{Entry, EntryKind, LogIndex, Role, Term};
+use raft::{Entry, EntryKind, LogIndex, Role, Term};
 
 pub struct EventLog {
     path: PathBuf,

@@ -16,7 +16,6 @@ pub mod config;
 pub mod driver;
 pub mod events;
 pub mod kv;
-pub mod raft;
 pub mod server;
 pub mod storage;
 pub mod transport;

@@ -17,11 +17,11 @@ use crate::config::NodeConfig;
 use crate::driver::{Driver, DriverError, Event, Replier};
 use crate::events::EventLog;
 use crate::kv::KvState;
-use crate::raft::Raft;
 use crate::storage::{Storage, StorageError};
 use crate::transport::kv_service::KvService;
 use crate::transport::services::{AdminService, RaftService, Shared};
 use crate::transport::{Outbox, Peers};
+use raft::Raft;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {

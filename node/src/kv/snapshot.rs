@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 
 use super::state::{Answer, KvState, Outcome, Session};
-use crate::raft::LogIndex;
+use raft::LogIndex;
 
 /// Bumped on any incompatible change of the layout above.
 pub const IMAGE_VERSION: u32 = 1;

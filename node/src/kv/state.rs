@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 
 use super::command::{Command, Op};
-use crate::raft::LogIndex;
+use raft::LogIndex;
 
 /// Sessions kept before the least recently used is forgotten. Eviction goes
 /// by log index, so every replica forgets the same one.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::raft::{Entry, EntryKind, LogIndex, Term};
+use raft::{Entry, EntryKind, LogIndex, Term};
 
 use super::{FsyncPolicy, PersistBatch, StorageError, Wal};
 

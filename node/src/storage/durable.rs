@@ -24,7 +24,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::raft::{Entry, HardState, LogIndex};
+use raft::{Entry, HardState, LogIndex};
 
 use super::snapshot::{self, Prepared, Snapshot, SnapshotStore};
 use super::{FsyncPolicy, PersistBatch, StorageError, TailRepair, Wal};

@@ -21,7 +21,7 @@
 
 use bytes::Bytes;
 
-use crate::raft::{Entry, EntryKind, HardState, LogIndex, NodeId, SnapshotMeta, Term};
+use raft::{Entry, EntryKind, HardState, LogIndex, NodeId, SnapshotMeta, Term};
 
 const MAGIC: [u8; 8] = *b"RAFT-WAL";
 /// Bumped on any incompatible change of the format below.

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::raft::{LogIndex, NodeId, SnapshotMeta, Term};
+use raft::{LogIndex, NodeId, SnapshotMeta, Term};
 
 use super::StorageError;
 

@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::raft::{Entry, HardState, LogIndex, SnapshotMeta, Term};
+use raft::{Entry, HardState, LogIndex, SnapshotMeta, Term};
 
 use super::position::{LogPosition, check_hard_state};
 use super::record;

@@ -3,7 +3,7 @@
 
 use proto::raft as pb;
 
-use crate::raft::{Body, Entry, EntryKind, LogIndex, Message, NodeId, Term};
+use raft::{Body, Entry, EntryKind, LogIndex, Message, NodeId, Term};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("malformed message {position} from {from}: {reason}")]

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 use super::services::Shared;
 use crate::driver::{Event, ReadReply, Refusal, WriteReply};
 use crate::kv::{Answer, Command, Op, Outcome, command::MAX_KEY};
-use crate::raft::{LogIndex, NodeId};
+use raft::{LogIndex, NodeId};
 
 /// Longest a client request waits when it sets no deadline of its own.
 pub const DEFAULT_CLIENT_DEADLINE: Duration = Duration::from_secs(5);

@@ -26,8 +26,8 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::convert;
 use crate::driver::Event;
-use crate::raft::{Body, Message, NodeId, Term};
 use crate::storage::snapshot;
+use raft::{Body, Message, NodeId, Term};
 
 /// Largest number of messages put in one batch.
 const MAX_BATCH: usize = 512;

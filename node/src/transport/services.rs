@@ -17,8 +17,8 @@ use super::convert;
 use super::kv_service::wait;
 use crate::driver::{Event, NodeStatus, ReadQueue};
 use crate::kv::KvState;
-use crate::raft::{Body, Message, NodeId, Term};
 use crate::storage::Snapshot;
+use raft::{Body, Message, NodeId, Term};
 
 #[derive(Clone)]
 pub struct Shared {

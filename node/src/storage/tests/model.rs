@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::raft::SnapshotMeta;
+use raft::SnapshotMeta;
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -268,7 +268,7 @@ impl RaftLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::EntryKind;
+    use crate::EntryKind;
     use bytes::Bytes;
 
     fn e(index: u64, term: u64) -> Entry {

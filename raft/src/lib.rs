@@ -30,4 +30,5 @@ mod tests;
 pub use self::core::{Config, NotLeader, Raft, SeededBugs, Status};
 pub use message::{Body, Message};
 pub use ready::{ReadState, Ready, Role, RoleChange, SnapshotInstall};
+pub use rng::Rng;
 pub use types::*;

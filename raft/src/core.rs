@@ -42,7 +42,7 @@ pub struct Config {
     pub bugs: SeededBugs,
 }
 
-/// The core's share of the seeded bugs (see `config::Bug`).
+/// The core's share of the seeded bugs (the node's `--bug NAME`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SeededBugs {
     /// Grant votes without the "candidate's log is up to date" check.
@@ -1066,7 +1066,7 @@ fn fxhash(s: &str) -> u64 {
 
 #[cfg(test)]
 mod read_round_tests {
-    use super::super::sim::Sim;
+    use crate::sim::Sim;
 
     /// Reads that arrive while a round is in flight wait for it to end and
     /// then share the next one: no extra heartbeats meanwhile.
