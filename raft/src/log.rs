@@ -8,11 +8,14 @@
 
 use super::{Entry, LogIndex, SnapshotMeta, Term};
 
+/// The log as the core holds it; the caller may look (through
+/// [`Raft::log`](crate::Raft::log)), only the core changes it.
 #[derive(Debug)]
 pub struct RaftLog {
     snapshot: SnapshotMeta,
     /// `entries[i].index == snapshot.index + 1 + i`.
     entries: Vec<Entry>,
+    /// The highest index known to be committed.
     pub committed: LogIndex,
     /// Highest index handed out to be applied.
     pub applied: LogIndex,
@@ -26,7 +29,7 @@ pub struct RaftLog {
 
 impl RaftLog {
     /// A log recovered from storage: everything given is already durable.
-    pub fn new(snapshot: SnapshotMeta, entries: Vec<Entry>) -> RaftLog {
+    pub(crate) fn new(snapshot: SnapshotMeta, entries: Vec<Entry>) -> RaftLog {
         debug_assert!(
             entries
                 .iter()
@@ -45,22 +48,27 @@ impl RaftLog {
         }
     }
 
+    /// Where the snapshot the log starts after ends.
     pub fn snapshot(&self) -> &SnapshotMeta {
         &self.snapshot
     }
 
+    /// The first index held in memory (just after the snapshot).
     pub fn first_index(&self) -> LogIndex {
         self.snapshot.index.next()
     }
 
+    /// The last index of the log (the snapshot's when the log is empty).
     pub fn last_index(&self) -> LogIndex {
         LogIndex(self.snapshot.index.0 + self.entries.len() as u64)
     }
 
+    /// The term of the last entry (the snapshot's when the log is empty).
     pub fn last_term(&self) -> Term {
         self.entries.last().map_or(self.snapshot.term, |e| e.term)
     }
 
+    /// The highest index storage reported durable.
     pub fn persisted(&self) -> LogIndex {
         self.persisted
     }
@@ -74,6 +82,7 @@ impl RaftLog {
         self.entry(index).map(|e| e.term)
     }
 
+    /// The entry at `index`, if it is in memory.
     pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
         if index <= self.snapshot.index {
             return None;
@@ -86,14 +95,10 @@ impl RaftLog {
         (index.0 - self.snapshot.index.0 - 1) as usize
     }
 
+    /// Whether the log holds an entry of `term` at `index` (Log Matching:
+    /// then it holds the same entries as any log that does, up to there).
     pub fn matches(&self, index: LogIndex, term: Term) -> bool {
         self.term(index) == Some(term)
-    }
-
-    /// §5.4.1: is a log ending at (`last_index`, `last_term`) at least as
-    /// up-to-date as ours? Later last term wins; same term, longer log wins.
-    pub fn is_up_to_date(&self, last_index: LogIndex, last_term: Term) -> bool {
-        (last_term, last_index) >= (self.last_term(), self.last_index())
     }
 
     /// Entries from `from` on, at most `max_bytes` of them but at least one.
@@ -114,7 +119,7 @@ impl RaftLog {
     }
 
     /// The leader appends its own new entry.
-    pub fn append(&mut self, entry: Entry) {
+    pub(crate) fn append(&mut self, entry: Entry) {
         debug_assert_eq!(entry.index, self.last_index().next());
         self.entries.push(entry);
     }
@@ -123,7 +128,7 @@ impl RaftLog {
     /// matched: entries it already has with the same term are kept, the first
     /// conflicting one and everything after it are dropped (§5.3), the rest
     /// appended. Returns the index of the last entry of the request.
-    pub fn merge(&mut self, prev_index: LogIndex, entries: &[Entry]) -> LogIndex {
+    pub(crate) fn merge(&mut self, prev_index: LogIndex, entries: &[Entry]) -> LogIndex {
         let last_new = LogIndex(prev_index.0 + entries.len() as u64);
         for (i, e) in entries.iter().enumerate() {
             match self.term(e.index) {
@@ -161,7 +166,7 @@ impl RaftLog {
         }
     }
 
-    pub fn commit_to(&mut self, index: LogIndex) -> bool {
+    pub(crate) fn commit_to(&mut self, index: LogIndex) -> bool {
         let index = index.min(self.last_index());
         if index > self.committed {
             self.committed = index;
@@ -171,12 +176,12 @@ impl RaftLog {
         }
     }
 
-    pub fn has_unstable(&self) -> bool {
+    pub(crate) fn has_unstable(&self) -> bool {
         self.pending_truncate.is_some() || self.unstable <= self.last_index()
     }
 
     /// Hands the not-yet-durable suffix to storage: where to cut first, and what to write.
-    pub fn take_unstable(&mut self) -> (Option<LogIndex>, Vec<Entry>) {
+    pub(crate) fn take_unstable(&mut self) -> (Option<LogIndex>, Vec<Entry>) {
         let truncate = self.pending_truncate.take();
         let entries = if self.unstable <= self.last_index() {
             self.entries[self.pos(self.unstable)..].to_vec()
@@ -188,17 +193,17 @@ impl RaftLog {
     }
 
     /// Storage made everything up to `index` durable, if that entry still has `term`.
-    pub fn persisted_to(&mut self, index: LogIndex, term: Term) {
+    pub(crate) fn persisted_to(&mut self, index: LogIndex, term: Term) {
         if index > self.persisted && index < self.unstable && self.matches(index, term) {
             self.persisted = index;
         }
     }
 
-    pub fn has_committed_unapplied(&self) -> bool {
+    pub(crate) fn has_committed_unapplied(&self) -> bool {
         self.committed > self.applied
     }
 
-    pub fn take_committed(&mut self) -> Vec<Entry> {
+    pub(crate) fn take_committed(&mut self) -> Vec<Entry> {
         if self.committed <= self.applied {
             return Vec::new();
         }
@@ -209,7 +214,7 @@ impl RaftLog {
     }
 
     /// The first index of the run of entries with the same term as `index`.
-    pub fn first_index_of_term(&self, index: LogIndex) -> LogIndex {
+    pub(crate) fn first_index_of_term(&self, index: LogIndex) -> LogIndex {
         let Some(term) = self.term(index) else {
             return index;
         };
@@ -221,7 +226,7 @@ impl RaftLog {
     }
 
     /// The last index holding an entry of `term`, if any is in memory.
-    pub fn last_index_of_term(&self, term: Term) -> Option<LogIndex> {
+    pub(crate) fn last_index_of_term(&self, term: Term) -> Option<LogIndex> {
         // Terms never decrease along the log, so a binary search finds the end of the run.
         let end = self.entries.partition_point(|e| e.term <= term);
         if end > 0 && self.entries[end - 1].term == term {
@@ -235,7 +240,7 @@ impl RaftLog {
 
     /// Replaces everything with a snapshot, keeping the entries that follow it
     /// when the log holds the snapshot's last entry (§7).
-    pub fn restore(&mut self, meta: SnapshotMeta) {
+    pub(crate) fn restore(&mut self, meta: SnapshotMeta) {
         if self.matches(meta.index, meta.term) && meta.index <= self.last_index() {
             let keep = self.pos(meta.index) + 1;
             self.entries.drain(..keep);
@@ -255,7 +260,7 @@ impl RaftLog {
     }
 
     /// Drops entries up to `meta.index`, which the caller has made durable in a snapshot.
-    pub fn compact(&mut self, meta: SnapshotMeta) {
+    pub(crate) fn compact(&mut self, meta: SnapshotMeta) {
         if meta.index <= self.snapshot.index || meta.index > self.applied {
             return;
         }
@@ -297,15 +302,6 @@ mod tests {
         assert_eq!(log.term(LogIndex(0)), Some(Term(0)));
         assert_eq!(log.term(LogIndex(2)), Some(Term(1)));
         assert_eq!(log.term(LogIndex(4)), None);
-    }
-
-    #[test]
-    fn up_to_date_compares_last_term_then_length() {
-        let log = log_of(&[1, 2, 2]);
-        assert!(log.is_up_to_date(LogIndex(3), Term(2)));
-        assert!(log.is_up_to_date(LogIndex(1), Term(3)));
-        assert!(!log.is_up_to_date(LogIndex(2), Term(2)));
-        assert!(!log.is_up_to_date(LogIndex(9), Term(1)));
     }
 
     #[test]

@@ -7,12 +7,16 @@ use super::{Entry, HardState, LogIndex, Message, NodeId, SnapshotMeta, Term};
 /// follower: it has not changed its term and nobody else is affected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Follows a leader, or waits for one (a pre-candidate included).
     Follower,
+    /// Asks for votes in a term of its own.
     Candidate,
+    /// Won its term's election.
     Leader,
 }
 
 impl Role {
+    /// The name the event log and the Admin service use.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Follower => "follower",
@@ -22,9 +26,12 @@ impl Role {
     }
 }
 
+/// The node took `role` in `term`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoleChange {
+    /// The new role.
     pub role: Role,
+    /// The term it holds it in.
     pub term: Term,
 }
 
@@ -32,7 +39,9 @@ pub struct RoleChange {
 /// machine has applied `index`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadState {
+    /// The caller's name for the read, as given to [`Raft::read_index`](super::Raft::read_index).
     pub ctx: u64,
+    /// Serve it from a state machine that has applied at least this far.
     pub index: LogIndex,
 }
 
@@ -41,7 +50,9 @@ pub struct ReadState {
 /// it durable before anything in `persisted_messages` is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotInstall {
+    /// Where the snapshot ends.
     pub meta: SnapshotMeta,
+    /// The leader that sent it.
     pub from: NodeId,
 }
 
@@ -57,20 +68,27 @@ pub struct SnapshotInstall {
 ///    index; answer `failed_reads` with "not leader".
 #[derive(Debug, Default)]
 pub struct Ready {
+    /// Roles taken since the last `Ready`, in order.
     pub role_changes: Vec<RoleChange>,
     /// Leader AppendEntries: they may leave before the leader's own copy is
     /// durable, because the leader counts itself only after `on_persisted`.
     pub messages: Vec<Message>,
+    /// A leader's snapshot to install in place of the state machine.
     pub snapshot: Option<SnapshotInstall>,
     /// Changed term or vote: durable BEFORE any of `persisted_messages` leaves.
     pub hard_state: Option<HardState>,
+    /// Drop the log's entries from this index on (they conflict with the leader's).
     pub truncate_from: Option<LogIndex>,
+    /// Append these entries to the log.
     pub entries: Vec<Entry>,
     /// Votes, vote requests and AppendEntries replies: they promise that the
     /// state above is durable, so they are sent only AFTER it is.
     pub persisted_messages: Vec<Message>,
+    /// Entries now committed, to apply in order.
     pub committed: Vec<Entry>,
+    /// Reads a majority confirmed.
     pub reads: Vec<ReadState>,
+    /// Reads that can no longer be confirmed (leadership lost): answer "not leader".
     pub failed_reads: Vec<u64>,
 }
 

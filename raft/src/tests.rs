@@ -7,6 +7,8 @@ use super::rng::Rng;
 use super::sim::{Durable, Faults, Sim};
 use super::*;
 
+/// ReadIndex (§6.4 of the thesis): in `tests/read_only.rs`.
+mod read_only;
 /// Snapshots and compaction (§7): in `tests/snapshots.rs`.
 mod snapshots;
 
@@ -61,11 +63,11 @@ fn vote_req(from: &str, term: u64, last_index: u64, last_term: u64) -> Message {
     msg(
         from,
         term,
-        Body::VoteRequest {
+        Body::VoteRequest(VoteRequest {
             last_log_index: LogIndex(last_index),
             last_log_term: Term(last_term),
             pre_vote: false,
-        },
+        }),
     )
 }
 
@@ -73,13 +75,13 @@ fn append(from: &str, term: u64, prev: (u64, u64), entries: Vec<Entry>, commit: 
     msg(
         from,
         term,
-        Body::AppendRequest {
+        Body::AppendRequest(AppendRequest {
             prev_log_index: LogIndex(prev.0),
             prev_log_term: Term(prev.1),
             entries,
             leader_commit: LogIndex(commit),
             read_ctx: 0,
-        },
+        }),
     )
 }
 
@@ -88,7 +90,7 @@ fn vote_reply(rd: &Ready) -> (bool, Term) {
     let all: Vec<&Message> = rd.messages.iter().chain(&rd.persisted_messages).collect();
     assert_eq!(all.len(), 1, "one reply expected: {all:?}");
     match all[0].body {
-        Body::VoteResponse { granted, .. } => (granted, all[0].term),
+        Body::VoteResponse(VoteResponse { granted, .. }) => (granted, all[0].term),
         ref b => panic!("not a vote reply: {b:?}"),
     }
 }
@@ -97,13 +99,13 @@ fn append_reply(rd: &Ready) -> (bool, LogIndex, Term, LogIndex) {
     let all: Vec<&Message> = rd.messages.iter().chain(&rd.persisted_messages).collect();
     assert_eq!(all.len(), 1, "one reply expected: {all:?}");
     match all[0].body {
-        Body::AppendResponse {
+        Body::AppendResponse(AppendResponse {
             success,
             index,
             conflict_term,
             conflict_index,
             ..
-        } => (success, index, conflict_term, conflict_index),
+        }) => (success, index, conflict_term, conflict_index),
         ref b => panic!("not an append reply: {b:?}"),
     }
 }
@@ -297,24 +299,24 @@ fn leader_steps_down_on_a_higher_term_in_a_reply() {
     r.step(msg(
         "n2",
         term,
-        Body::VoteResponse {
+        Body::VoteResponse(VoteResponse {
             granted: true,
             pre_vote: false,
-        },
+        }),
     ));
     assert_eq!(r.role(), Role::Leader);
     r.ready();
     r.step(msg(
         "n3",
         term + 5,
-        Body::AppendResponse {
+        Body::AppendResponse(AppendResponse {
             success: false,
             index: LogIndex(0),
             conflict_term: Term(0),
             conflict_index: LogIndex(0),
             read_ctx: 0,
             last_log_index: LogIndex(0),
-        },
+        }),
     ));
     assert_eq!(r.role(), Role::Follower);
     assert_eq!(r.term(), Term(term + 5));
@@ -330,10 +332,10 @@ fn new_leader_appends_a_noop_and_heartbeats_are_empty_appends() {
     r.step(msg(
         "n2",
         term,
-        Body::VoteResponse {
+        Body::VoteResponse(VoteResponse {
             granted: true,
             pre_vote: false,
-        },
+        }),
     ));
     let rd = r.ready();
     assert_eq!(rd.entries.len(), 1);
@@ -346,7 +348,7 @@ fn new_leader_appends_a_noop_and_heartbeats_are_empty_appends() {
     let heartbeats: Vec<_> = rd
         .messages
         .iter()
-        .filter(|m| matches!(&m.body, Body::AppendRequest { entries, .. } if entries.is_empty()))
+        .filter(|m| matches!(&m.body, Body::AppendRequest(AppendRequest { entries, .. }) if entries.is_empty()))
         .collect();
     assert_eq!(heartbeats.len(), 2, "{:?}", rd.messages);
 }
@@ -383,21 +385,23 @@ fn figure_8_old_term_entry_on_a_majority_is_not_committed() {
     r.step(msg(
         "n2",
         4,
-        Body::VoteResponse {
+        Body::VoteResponse(VoteResponse {
             granted: true,
             pre_vote: false,
-        },
+        }),
     ));
     assert_eq!(r.role(), Role::Leader);
     let rd = r.ready();
     r.on_persisted(rd.entries[0].index, rd.entries[0].term);
-    let ok = |index: u64| Body::AppendResponse {
-        success: true,
-        index: LogIndex(index),
-        conflict_term: Term(0),
-        conflict_index: LogIndex(0),
-        read_ctx: 0,
-        last_log_index: LogIndex(index),
+    let ok = |index: u64| {
+        Body::AppendResponse(AppendResponse {
+            success: true,
+            index: LogIndex(index),
+            conflict_term: Term(0),
+            conflict_index: LogIndex(0),
+            read_ctx: 0,
+            last_log_index: LogIndex(index),
+        })
     };
     // n2 stores up to 2: index 2 is now on a majority (n1, n2), but it is from term 2.
     r.step(msg("n2", 4, ok(2)));
@@ -421,20 +425,22 @@ fn pipelined_replies_out_of_order_and_twice() {
     r.step(msg(
         "n2",
         term,
-        Body::VoteResponse {
+        Body::VoteResponse(VoteResponse {
             granted: true,
             pre_vote: false,
-        },
+        }),
     ));
     let rd = r.ready();
     r.on_persisted(rd.entries[0].index, rd.entries[0].term);
-    let ok = |index: u64| Body::AppendResponse {
-        success: true,
-        index: LogIndex(index),
-        conflict_term: Term(0),
-        conflict_index: LogIndex(0),
-        read_ctx: 0,
-        last_log_index: LogIndex(index),
+    let ok = |index: u64| {
+        Body::AppendResponse(AppendResponse {
+            success: true,
+            index: LogIndex(index),
+            conflict_term: Term(0),
+            conflict_index: LogIndex(0),
+            read_ctx: 0,
+            last_log_index: LogIndex(index),
+        })
     };
     r.step(msg("n2", term, ok(1)));
     for i in 0..5 {
@@ -452,21 +458,21 @@ fn pipelined_replies_out_of_order_and_twice() {
     r.step(msg(
         "n2",
         term,
-        Body::AppendResponse {
+        Body::AppendResponse(AppendResponse {
             success: false,
             index: LogIndex(3),
             conflict_term: Term(0),
             conflict_index: LogIndex(2),
             read_ctx: 0,
             last_log_index: LogIndex(1),
-        },
+        }),
     ));
     r.ready();
     r.propose(Bytes::from_static(b"x")).unwrap();
     let rd = r.ready();
     let to_n2: Vec<_> = rd.messages.iter().filter(|m| m.to == id("n2")).collect();
     assert!(
-        matches!(&to_n2[0].body, Body::AppendRequest { prev_log_index, entries, .. } if *prev_log_index == LogIndex(6) && entries.len() == 1),
+        matches!(&to_n2[0].body, Body::AppendRequest(AppendRequest { prev_log_index, entries, .. }) if *prev_log_index == LogIndex(6) && entries.len() == 1),
         "{to_n2:?}"
     );
 }
@@ -637,7 +643,7 @@ fn figure_8_scenario(bugs: super::SeededBugs) {
     // The new leader's own entry (index 3) never reaches n3 and n4.
     sim.drop_if = Some(Box::new(|m: &Message| {
         (m.to == NodeId::new("n3") || m.to == NodeId::new("n4"))
-            && matches!(&m.body, Body::AppendRequest { entries, .. } if entries.iter().any(|e| e.index == LogIndex(3)))
+            && matches!(&m.body, Body::AppendRequest(AppendRequest { entries, .. }) if entries.iter().any(|e| e.index == LogIndex(3)))
     }));
     let leader = elect(&mut sim);
     assert!(leader == id("n1") || leader == id("n2"));
@@ -803,7 +809,7 @@ fn chaos_with(seed: u64, nodes: usize, ticks: u64, bugs: super::SeededBugs) -> u
     if !ok && std::env::var("RAFT_SIM_DEBUG").is_ok() {
         for id in sim.ids.clone() {
             eprintln!("{id}: {:?}", sim.raft(&id).status());
-            eprintln!("    {:?}", sim.raft(&id).debug_progress());
+            eprintln!("    {:?}", sim.raft(&id).progress());
         }
     }
     assert!(ok, "seed {seed}: did not converge after healing");

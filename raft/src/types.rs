@@ -16,6 +16,7 @@ pub struct Term(pub u64);
 pub struct LogIndex(pub u64);
 
 impl LogIndex {
+    /// The index after this one.
     pub fn next(self) -> LogIndex {
         LogIndex(self.0 + 1)
     }
@@ -42,9 +43,11 @@ impl fmt::Display for LogIndex {
 pub struct NodeId(pub String);
 
 impl NodeId {
+    /// A node id from its name.
     pub fn new(s: impl Into<String>) -> NodeId {
         NodeId(s.into())
     }
+    /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -56,6 +59,7 @@ impl fmt::Display for NodeId {
     }
 }
 
+/// What a log entry holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     /// A client command for the state machine.
@@ -68,9 +72,13 @@ pub enum EntryKind {
 /// One log entry. `data` is opaque to the core.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
+    /// Its position in the log.
     pub index: LogIndex,
+    /// The term of the leader that created it.
     pub term: Term,
+    /// A command or a leader's no-op.
     pub kind: EntryKind,
+    /// The command, as the state machine encodes it.
     pub data: Bytes,
 }
 
@@ -85,7 +93,9 @@ impl Entry {
 /// before any message that depends on it is sent.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HardState {
+    /// The latest term this node has seen.
     pub term: Term,
+    /// Whom it voted for in that term.
     pub voted_for: Option<NodeId>,
 }
 
@@ -93,7 +103,10 @@ pub struct HardState {
 /// into the state machine image and no longer in the log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SnapshotMeta {
+    /// The last index the snapshot covers (0: no snapshot).
     pub index: LogIndex,
+    /// The term of that entry.
     pub term: Term,
+    /// The cluster's members at that point.
     pub members: Vec<NodeId>,
 }

@@ -127,7 +127,7 @@ impl Link {
             let mut messages = Vec::with_capacity(batch.len());
             for m in &batch {
                 match &m.body {
-                    Body::InstallSnapshot { .. } => {
+                    Body::InstallSnapshot(_) => {
                         // A transfer under way will report; the core asks
                         // again only after hearing of it (or timing out).
                         if !self.transferring.swap(true, Ordering::AcqRel) {

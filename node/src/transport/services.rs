@@ -160,9 +160,7 @@ impl pb::raft_server::Raft for RaftService {
             from: NodeId(head.from),
             to: self.0.me.clone(),
             term: Term(head.term),
-            body: Body::InstallSnapshot {
-                meta: snapshot.meta.clone(),
-            },
+            body: Body::InstallSnapshot(snapshot.meta.clone()),
         };
         self.0.submit(Event::SnapshotReceived {
             msg,

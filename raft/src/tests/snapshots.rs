@@ -13,13 +13,7 @@ fn meta(index: u64, term: u64) -> SnapshotMeta {
 }
 
 fn install(from: &str, term: u64, index: u64, snap_term: u64) -> Message {
-    msg(
-        from,
-        term,
-        Body::InstallSnapshot {
-            meta: meta(index, snap_term),
-        },
-    )
+    msg(from, term, Body::InstallSnapshot(meta(index, snap_term)))
 }
 
 /// The single snapshot reply in a Ready, with the term it carries. It must
@@ -33,7 +27,7 @@ fn snapshot_reply(rd: &Ready) -> (bool, LogIndex, Term) {
         rd.persisted_messages
     );
     match rd.persisted_messages[0].body {
-        Body::SnapshotResponse { accepted, index } => {
+        Body::SnapshotResponse(SnapshotResponse { accepted, index }) => {
             (accepted, index, rd.persisted_messages[0].term)
         }
         ref b => panic!("not a snapshot reply: {b:?}"),
@@ -170,10 +164,10 @@ fn leader_with_committed_noop() -> Raft {
     r.step(msg(
         "n2",
         2,
-        Body::VoteResponse {
+        Body::VoteResponse(VoteResponse {
             granted: true,
             pre_vote: false,
-        },
+        }),
     ));
     assert_eq!(r.role(), Role::Leader);
     let rd = r.ready();
@@ -185,14 +179,14 @@ fn leader_with_committed_noop() -> Raft {
 }
 
 fn ok_reply(index: u64) -> Body {
-    Body::AppendResponse {
+    Body::AppendResponse(AppendResponse {
         success: true,
         index: LogIndex(index),
         conflict_term: Term(0),
         conflict_index: LogIndex(0),
         read_ctx: 0,
         last_log_index: LogIndex(index),
-    }
+    })
 }
 
 fn to_n3(rd: &Ready) -> Vec<Body> {
@@ -214,17 +208,17 @@ fn the_leader_sends_a_snapshot_for_compacted_entries_then_resumes_the_log() {
     r.step(msg(
         "n3",
         2,
-        Body::AppendResponse {
+        Body::AppendResponse(AppendResponse {
             success: false,
             index: LogIndex(3),
             conflict_term: Term(0),
             conflict_index: LogIndex(1),
             read_ctx: 0,
             last_log_index: LogIndex(0),
-        },
+        }),
     ));
     let rd = r.ready();
-    assert_eq!(to_n3(&rd), vec![Body::InstallSnapshot { meta: meta(4, 2) }]);
+    assert_eq!(to_n3(&rd), vec![Body::InstallSnapshot(meta(4, 2))]);
     // While the transfer runs, new entries do not go to n3.
     r.propose(Bytes::from_static(b"x")).unwrap();
     let rd = r.ready();
@@ -235,20 +229,20 @@ fn the_leader_sends_a_snapshot_for_compacted_entries_then_resumes_the_log() {
     r.step(msg(
         "n3",
         2,
-        Body::SnapshotResponse {
+        Body::SnapshotResponse(SnapshotResponse {
             index: LogIndex(4),
             accepted: true,
-        },
+        }),
     ));
     let rd = r.ready();
     match &to_n3(&rd)[..] {
         [
-            Body::AppendRequest {
+            Body::AppendRequest(AppendRequest {
                 prev_log_index,
                 prev_log_term,
                 entries,
                 ..
-            },
+            }),
         ] => {
             assert_eq!((*prev_log_index, *prev_log_term), (LogIndex(4), Term(2)));
             assert_eq!(entries.len(), 1);
@@ -264,14 +258,14 @@ fn a_failed_transfer_is_retried() {
     r.step(msg(
         "n3",
         2,
-        Body::AppendResponse {
+        Body::AppendResponse(AppendResponse {
             success: false,
             index: LogIndex(3),
             conflict_term: Term(0),
             conflict_index: LogIndex(1),
             read_ctx: 0,
             last_log_index: LogIndex(0),
-        },
+        }),
     ));
     assert_eq!(to_n3(&r.ready()).len(), 1);
     // The transport gave up: the leader probes again, finds the entries
@@ -285,25 +279,22 @@ fn a_failed_transfer_is_retried() {
     assert!(
         bodies
             .iter()
-            .any(|b| matches!(b, Body::AppendRequest { prev_log_index, .. } if *prev_log_index == LogIndex(4))),
+            .any(|b| matches!(b, Body::AppendRequest(AppendRequest { prev_log_index, .. }) if *prev_log_index == LogIndex(4))),
         "{bodies:?}"
     );
     r.step(msg(
         "n3",
         2,
-        Body::AppendResponse {
+        Body::AppendResponse(AppendResponse {
             success: false,
             index: LogIndex(4),
             conflict_term: Term(0),
             conflict_index: LogIndex(1),
             read_ctx: 0,
             last_log_index: LogIndex(0),
-        },
+        }),
     ));
-    assert_eq!(
-        to_n3(&r.ready()),
-        vec![Body::InstallSnapshot { meta: meta(4, 2) }]
-    );
+    assert_eq!(to_n3(&r.ready()), vec![Body::InstallSnapshot(meta(4, 2))]);
 }
 
 #[test]
@@ -322,14 +313,13 @@ fn a_late_snapshot_reply_does_not_disturb_the_pipeline() {
     r.step(msg(
         "n3",
         2,
-        Body::SnapshotResponse {
+        Body::SnapshotResponse(SnapshotResponse {
             index: LogIndex(2),
             accepted: false,
-        },
+        }),
     ));
-    let pr = r.debug_progress();
-    let n3 = &pr.iter().find(|(p, _)| *p == id("n3")).unwrap().1;
-    assert_eq!(n3.state, progress::ProgressState::Replicate);
+    let n3 = &r.progress()[&id("n3")];
+    assert_eq!(n3.state, crate::progress::ProgressState::Replicate);
     assert_eq!(n3.match_index, LogIndex(4));
     assert_eq!(n3.next_index, LogIndex(8));
 }
@@ -407,7 +397,7 @@ fn leader_change_in_the_middle_of_a_snapshot_transfer() {
         let old_term = sim.raft(&old).term();
         // The snapshot leaves the leader but is still on the wire...
         sim.hold_if = Some(Box::new(|m: &Message| {
-            matches!(m.body, Body::InstallSnapshot { .. })
+            matches!(m.body, Body::InstallSnapshot(_))
         }));
         sim.heal();
         assert!(
@@ -454,7 +444,7 @@ fn snapshots_duplicated_and_reordered_on_the_wire_are_harmless() {
         sim.isolate(&lagger);
         write_n(&mut sim, 20);
         sim.hold_if = Some(Box::new(|m: &Message| {
-            matches!(m.body, Body::InstallSnapshot { .. })
+            matches!(m.body, Body::InstallSnapshot(_))
         }));
         sim.heal();
         assert!(sim.run_until(500, |s| !s.held.is_empty()));
