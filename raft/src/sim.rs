@@ -4,7 +4,9 @@
 //!
 //! Every step checks the safety properties of §5.2 Figure 3: at most one
 //! leader per term, leader completeness, and that no two nodes apply
-//! different entries at the same index.
+//! different entries at the same index. A violation panics, unless
+//! [`Sim::record_violations`] is set: then the first is kept in
+//! [`Sim::violation`] for a sweep to count (the seeded bugs' sweeps).
 //!
 //! With `compact_every` set, nodes snapshot their state machine and compact
 //! their logs (§7) as the driver does, so lagging nodes catch up by
@@ -30,7 +32,8 @@ pub struct Durable {
 }
 
 impl Durable {
-    fn persist(&mut self, ready: &Ready) {
+    /// What storage does with a `Ready`: install, write the hard state, cut, append.
+    pub fn persist(&mut self, ready: &Ready) {
         if let Some(install) = &ready.snapshot {
             self.snapshot = install.meta.clone();
             self.log.retain(|e| e.index > install.meta.index);
@@ -124,22 +127,31 @@ pub struct Sim {
     /// Snapshot and compact a node's log once it has applied this many
     /// entries past its last snapshot.
     pub compact_every: Option<u64>,
+    /// Keep the first safety violation in `violation` instead of panicking.
+    pub record_violations: bool,
+    /// The first safety violation seen, with `record_violations`.
+    pub violation: Option<String>,
+}
+
+/// The configuration of every simulated node but its id and peers: short
+/// timers (T = 10 ticks, heartbeats every 2) so runs are quick.
+pub fn config(seed: u64) -> Config {
+    let mut cfg = Config::new(NodeId::new("n1"), Vec::new());
+    cfg.election_ticks = 10;
+    cfg.heartbeat_ticks = 2;
+    cfg.seed = seed;
+    cfg
+}
+
+/// `n1` to `nN`.
+pub fn ids(n: usize) -> Vec<NodeId> {
+    (1..=n).map(|i| NodeId(format!("n{i}"))).collect()
 }
 
 impl Sim {
+    /// `n` nodes configured as [`config`] says.
     pub fn new(n: usize, seed: u64) -> Sim {
-        Sim::with_bugs(n, seed, super::SeededBugs::default())
-    }
-
-    /// A cluster whose every node has the seeded `bugs`.
-    pub fn with_bugs(n: usize, seed: u64, bugs: super::SeededBugs) -> Sim {
-        let ids: Vec<NodeId> = (1..=n).map(|i| NodeId(format!("n{i}"))).collect();
-        let mut template = Config::new(ids[0].clone(), Vec::new());
-        template.election_ticks = 10;
-        template.heartbeat_ticks = 2;
-        template.seed = seed;
-        template.bugs = bugs;
-        Sim::with_config(ids, template, seed)
+        Sim::with_config(ids(n), config(seed), seed)
     }
 
     pub fn with_config(ids: Vec<NodeId>, template: Config, seed: u64) -> Sim {
@@ -159,6 +171,8 @@ impl Sim {
             hold_if: None,
             held: Vec::new(),
             compact_every: None,
+            record_violations: false,
+            violation: None,
             template,
             ids: ids.clone(),
         };
@@ -313,15 +327,19 @@ impl Sim {
         }
     }
 
-    /// Steps until `done` holds, at most `max` ticks. Returns whether it held.
+    /// Steps until `done` holds, at most `max` ticks. Returns whether it
+    /// held; false at once after a recorded safety violation.
     pub fn run_until(&mut self, max: u64, mut done: impl FnMut(&Sim) -> bool) -> bool {
         for _ in 0..max {
+            if self.violation.is_some() {
+                return false;
+            }
             if done(self) {
                 return true;
             }
             self.step();
         }
-        done(self)
+        self.violation.is_none() && done(self)
     }
 
     pub fn deliver(&mut self, m: Message) {
@@ -370,7 +388,6 @@ impl Sim {
                 return;
             }
             let ready = raft.ready();
-            let term = raft.term();
             for rc in &ready.role_changes {
                 if rc.role == Role::Leader {
                     self.check_new_leader(id, rc.term);
@@ -385,13 +402,14 @@ impl Sim {
                 // The state machine becomes the snapshot image; the transport
                 // carried it from the leader, which saved it when it compacted.
                 let image = self.image(install.meta.index);
+                let at = self.nodes[id].applied.len();
+                if image.len() <= at {
+                    self.violated(format!(
+                        "{id} installed a snapshot at {} over a state machine at {at}",
+                        install.meta.index
+                    ));
+                }
                 let node = self.nodes.get_mut(id).unwrap();
-                assert!(
-                    image.len() > node.applied.len(),
-                    "{id} installed a snapshot at {} over a state machine at {}",
-                    install.meta.index,
-                    node.applied.len()
-                );
                 node.applied = image;
                 node.installs += 1;
             }
@@ -405,33 +423,40 @@ impl Sim {
             }
             for e in &ready.committed {
                 self.check_apply(id, e);
+                if e.index.0 != self.nodes[id].applied.len() as u64 + 1 {
+                    self.violated(format!("{id} applied {} out of order", e.index));
+                }
+                self.nodes.get_mut(id).unwrap().applied.push(e.clone());
             }
             let node = self.nodes.get_mut(id).unwrap();
-            for e in &ready.committed {
-                assert_eq!(
-                    e.index.0,
-                    node.applied.len() as u64 + 1,
-                    "{id} applied out of order"
-                );
-                node.applied.push(e.clone());
-            }
             node.reads
                 .extend(ready.reads.iter().map(|r| (r.ctx, r.index)));
             node.failed_reads.extend(ready.failed_reads.iter().copied());
             self.maybe_compact(id);
-            let _ = term;
         }
     }
 
     /// The image of the snapshot at `index`: what every node applied up to it.
-    fn image(&self, index: LogIndex) -> Vec<Entry> {
+    fn image(&mut self, index: LogIndex) -> Vec<Entry> {
         if index == LogIndex(0) {
             return Vec::new();
         }
-        self.images
-            .get(&index)
-            .cloned()
-            .unwrap_or_else(|| panic!("no snapshot image at index {index}"))
+        match self.images.get(&index) {
+            Some(image) => image.clone(),
+            None => {
+                self.violated(format!("no node took a snapshot at index {index}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// A safety property does not hold: panic, or keep the first for the
+    /// sweep that asked to count them.
+    fn violated(&mut self, what: String) {
+        if !self.record_violations {
+            panic!("{what}");
+        }
+        self.violation.get_or_insert(what);
     }
 
     /// What the driver does after applying: snapshot the state machine once
@@ -455,12 +480,20 @@ impl Sim {
                 .expect("applied entries are in the log"),
             members: Vec::new(),
         };
-        assert_eq!(node.applied.len() as u64, applied.0, "{id}'s state machine");
+        let mut wrong = None;
+        if node.applied.len() as u64 != applied.0 {
+            wrong = Some(format!(
+                "{id}'s state machine holds {} entries, its core says {applied}",
+                node.applied.len()
+            ));
+        }
         match self.images.get(&applied) {
-            Some(image) => assert!(
-                *image == node.applied,
-                "{id}'s snapshot at {applied} differs from another node's"
-            ),
+            Some(image) if *image != node.applied => {
+                wrong = Some(format!(
+                    "{id}'s snapshot at {applied} differs from another node's"
+                ));
+            }
+            Some(_) => {}
             None => {
                 self.images.insert(applied, node.applied.clone());
             }
@@ -470,37 +503,46 @@ impl Sim {
         node.durable.log.retain(|e| e.index > applied);
         raft.compact(meta);
         node.compactions += 1;
+        if let Some(what) = wrong {
+            self.violated(what);
+        }
     }
 
     /// Election Safety (at most one leader per term) and Leader Completeness
     /// (a new leader holds every entry anyone applied).
     fn check_new_leader(&mut self, id: &NodeId, term: Term) {
-        if let Some(other) = self.leaders.get(&term) {
-            assert_eq!(other, id, "two leaders in term {term}: {other} and {id}");
+        if let Some(other) = self.leaders.get(&term)
+            && other != id
+        {
+            let what = format!("two leaders in term {term}: {other} and {id}");
+            self.violated(what);
         }
         self.leaders.insert(term, id.clone());
         let raft = self.nodes[id].raft.as_ref().unwrap();
-        for (index, (t, data)) in &self.applied {
-            if *index <= raft.log().snapshot().index {
-                continue;
-            }
-            let e = raft.log().entry(*index);
-            assert!(
-                e.is_some_and(|e| e.term == *t && e.data == *data),
-                "leader {id} of term {term} lacks committed entry {index}"
-            );
+        let missing = self.applied.iter().find(|(index, (t, data))| {
+            **index > raft.log().snapshot().index
+                && !raft
+                    .log()
+                    .entry(**index)
+                    .is_some_and(|e| e.term == *t && e.data == *data)
+        });
+        if let Some((index, _)) = missing {
+            let what = format!("leader {id} of term {term} lacks committed entry {index}");
+            self.violated(what);
         }
     }
 
     /// State Machine Safety: no two nodes apply different entries at one index.
     fn check_apply(&mut self, id: &NodeId, e: &Entry) {
         match self.applied.get(&e.index) {
-            Some((t, data)) => assert!(
-                *t == e.term && *data == e.data,
-                "{id} applied ({}, term {}) where another node applied term {t}",
-                e.index,
-                e.term
-            ),
+            Some((t, data)) if *t != e.term || *data != e.data => {
+                let what = format!(
+                    "{id} applied ({}, term {}) where another node applied term {t}",
+                    e.index, e.term
+                );
+                self.violated(what);
+            }
+            Some(_) => {}
             None => {
                 self.applied.insert(e.index, (e.term, e.data.clone()));
             }

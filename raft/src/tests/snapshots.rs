@@ -2,6 +2,7 @@
 //! first the follower's and the leader's rules one message at a time, then
 //! whole clusters in which the leader compacts while a follower is away.
 
+use super::rules::{append, core_with, msg};
 use super::*;
 
 fn meta(index: u64, term: u64) -> SnapshotMeta {
