@@ -357,12 +357,6 @@ impl Raft {
         &self.progress
     }
 
-    /// The configuration the core was built with.
-    #[cfg(test)]
-    pub(crate) fn config(&self) -> &Config {
-        &self.cfg
-    }
-
     /// The election timeout drawn for the current term, in ticks.
     pub fn election_timeout(&self) -> u32 {
         self.randomized_timeout

@@ -66,8 +66,6 @@ pub struct SimNode {
     pub installs: u64,
     /// Snapshots taken by compacting, in all incarnations.
     pub compactions: u64,
-    pub reads: Vec<(u64, LogIndex)>,
-    pub failed_reads: Vec<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -117,7 +115,6 @@ pub struct Sim {
     /// Snapshot images by index: every node that snapshots at an index must
     /// have applied the same entries, so one image per index is enough.
     pub images: HashMap<LogIndex, Vec<Entry>>,
-    pub delivered: u64,
     /// Scripted scenarios drop the messages this returns true for.
     pub drop_if: Option<DropFilter>,
     /// Scripted scenarios hold back the messages this returns true for, in
@@ -166,7 +163,6 @@ impl Sim {
             applied: BTreeMap::new(),
             restarts: 0,
             images: HashMap::new(),
-            delivered: 0,
             drop_if: None,
             hold_if: None,
             held: Vec::new(),
@@ -185,8 +181,6 @@ impl Sim {
                     applied: Vec::new(),
                     installs: 0,
                     compactions: 0,
-                    reads: Vec::new(),
-                    failed_reads: Vec::new(),
                 },
             );
             sim.start(&id);
@@ -200,7 +194,7 @@ impl Sim {
         self.start(id);
     }
 
-    pub fn config_for(&self, id: &NodeId) -> Config {
+    fn config_for(&self, id: &NodeId) -> Config {
         let mut cfg = self.template.clone();
         cfg.id = id.clone();
         cfg.peers = self.ids.iter().filter(|p| *p != id).cloned().collect();
@@ -236,7 +230,7 @@ impl Sim {
         self.nodes[id].raft.as_ref().expect("node is up")
     }
 
-    pub fn raft_mut(&mut self, id: &NodeId) -> &mut Raft {
+    fn raft_mut(&mut self, id: &NodeId) -> &mut Raft {
         self.nodes
             .get_mut(id)
             .unwrap()
@@ -284,12 +278,6 @@ impl Sim {
         let r = self.raft_mut(id).propose(Bytes::copy_from_slice(data)).ok();
         self.process(id);
         r
-    }
-
-    pub fn read_index(&mut self, id: &NodeId, ctx: u64) -> bool {
-        let ok = self.raft_mut(id).read_index(ctx).is_ok();
-        self.process(id);
-        ok
     }
 
     /// One unit of time: every live node ticks, then due messages arrive.
@@ -347,7 +335,6 @@ impl Sim {
         let Some(r) = self.nodes.get_mut(&to).unwrap().raft.as_mut() else {
             return;
         };
-        self.delivered += 1;
         r.step(m);
         self.process(&to);
     }
@@ -428,10 +415,6 @@ impl Sim {
                 }
                 self.nodes.get_mut(id).unwrap().applied.push(e.clone());
             }
-            let node = self.nodes.get_mut(id).unwrap();
-            node.reads
-                .extend(ready.reads.iter().map(|r| (r.ctx, r.index)));
-            node.failed_reads.extend(ready.failed_reads.iter().copied());
             self.maybe_compact(id);
         }
     }
@@ -562,9 +545,5 @@ impl Sim {
                 n.raft.as_ref().unwrap().log().last_index()
                     == first.raft.as_ref().unwrap().log().last_index()
             })
-    }
-
-    pub fn messages_in_flight(&self) -> usize {
-        self.in_flight.len()
     }
 }

@@ -110,10 +110,10 @@ fn chaos(seed: u64, nodes: usize, ticks: u64, template: Config) -> Result<u64, S
     for id in &sim.ids {
         let log = sim.raft(id).log();
         for i in 1..=log.committed.0 {
-            if let (Some(a), Some(b)) = (log.term(LogIndex(i)), reference.term(LogIndex(i))) {
-                if a != b {
-                    return Err(format!("{id} holds term {a} at committed index {i}"));
-                }
+            if let (Some(a), Some(b)) = (log.term(LogIndex(i)), reference.term(LogIndex(i)))
+                && a != b
+            {
+                return Err(format!("{id} holds term {a} at committed index {i}"));
             }
         }
         let applied = &sim.nodes[id].applied;

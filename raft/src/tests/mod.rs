@@ -10,9 +10,9 @@ use crate::*;
 
 mod chaos;
 mod election;
-mod read_only;
 mod replication;
-mod rules;
+mod script;
+mod scripts;
 mod snapshots;
 
 pub(super) fn id(s: &str) -> NodeId {

@@ -1,5 +1,6 @@
-//! Log replication in whole clusters: catching up, repairing a divergent
-//! log, and the paper's Figure 8.
+//! Log replication in whole simulated clusters: catching up from far
+//! behind, and the paper's Figure 8 (the rules one message at a time, and
+//! the repair of a divergent log, are in `testdata/`).
 
 use super::*;
 
@@ -14,39 +15,6 @@ fn a_follower_far_behind_catches_up() {
     let ok = sim.run_until(2000, |s| s.converged());
     assert!(ok, "lagging follower did not catch up");
     assert!(sim.raft(&lagger).log().applied >= LogIndex(301));
-}
-
-#[test]
-fn a_follower_with_a_divergent_log_is_repaired_a_term_at_a_time() {
-    // n3 holds a long suffix of uncommitted entries from old terms that must go.
-    let mut sim = Sim::new(3, 5);
-    let good = Durable {
-        hard_state: HardState {
-            term: Term(6),
-            voted_for: None,
-        },
-        snapshot: SnapshotMeta::default(),
-        log: log_of(&[1, 1, 6, 6, 6]),
-    };
-    let stale = Durable {
-        hard_state: HardState {
-            term: Term(5),
-            voted_for: None,
-        },
-        snapshot: SnapshotMeta::default(),
-        log: log_of(&[1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 5]),
-    };
-    sim.set_durable(&id("n1"), good.clone());
-    sim.set_durable(&id("n2"), good);
-    sim.set_durable(&id("n3"), stale);
-    sim.isolate(&id("n3"));
-    let leader = elect(&mut sim);
-    assert_ne!(leader, id("n3"));
-    sim.heal();
-    assert!(sim.run_until(500, |s| s.converged()));
-    let n3 = sim.raft(&id("n3")).log();
-    assert_eq!(n3.term(LogIndex(3)), Some(Term(6)));
-    assert_eq!(n3.last_index(), sim.raft(&leader).log().last_index());
 }
 
 #[test]
