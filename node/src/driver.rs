@@ -15,171 +15,21 @@
 //! durably, before the reply that says so leaves.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use raft::{EntryKind, HardState, LogIndex, NodeId, Raft, Ready, Role, SnapshotInstall};
+use raft::{SnapshotMeta, Term};
 
 use crate::config::{Bug, NodeConfig};
 use crate::events::EventLog;
-use crate::kv::{Answer, Command, KvState};
+use crate::kv::{Command, KvState};
+use crate::mailbox::WriteReply;
+use crate::mailbox::{Event, NodeStatus, Outbox, ReadQueue, ReadReply, Refusal, Replier, Reply};
 use crate::storage::snapshot::{self, Prepared};
 use crate::storage::{PersistBatch, Snapshot, Storage, StorageError};
-use crate::transport::Outbox;
-use raft::{EntryKind, LogIndex, Message, NodeId, Raft, Ready, Role, Status, Term};
-use raft::{HardState, SnapshotInstall, SnapshotMeta};
-
-/// Why a client request got no answer from the state machine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// A definite failure: this node is not the leader (or lost the entry to
-    /// a new leader), the request had no effect.
-    NotLeader {
-        leader: Option<NodeId>,
-        addr: Option<String>,
-    },
-    /// The node is shutting down: the outcome is unknown.
-    ShuttingDown,
-    /// The entry's position was folded into a snapshot from the leader
-    /// before this node applied it: whether it was ours is unknown.
-    Unknown { reason: &'static str },
-}
-
-pub type WriteReply = oneshot::Sender<Result<Answer, Refusal>>;
-pub type ReadReply = oneshot::Sender<Result<(Option<Bytes>, LogIndex), Refusal>>;
-
-/// An answer to a client, ready to go.
-pub enum Reply {
-    Write(WriteReply, Result<Answer, Refusal>),
-    Read(ReadReply, Result<(Option<Bytes>, LogIndex), Refusal>),
-}
-
-impl Reply {
-    fn send(self) {
-        match self {
-            Reply::Write(tx, r) => {
-                let _ = tx.send(r);
-            }
-            Reply::Read(tx, r) => {
-                let _ = tx.send(r);
-            }
-        }
-    }
-}
-
-/// Hands the driver's answers to the handlers waiting for them.
-///
-/// Completing a handler's oneshot from the driver thread wakes a runtime
-/// worker from outside the runtime (a futex or eventfd system call and a
-/// context switch, for every answer). Instead the driver passes each round's
-/// answers in one batch to a task on the runtime, which completes them
-/// there: one wake-up per round, however many clients it answers.
-#[derive(Clone)]
-pub struct Replier(tokio::sync::mpsc::UnboundedSender<Vec<Reply>>);
-
-impl Replier {
-    /// Starts the task on the current tokio runtime.
-    pub fn spawn() -> Replier {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Reply>>();
-        tokio::spawn(async move {
-            while let Some(batch) = rx.recv().await {
-                for r in batch {
-                    r.send();
-                }
-            }
-        });
-        Replier(tx)
-    }
-
-    /// Answers directly when the task is gone (the runtime is shutting down).
-    fn deliver(&self, batch: Vec<Reply>) {
-        if let Err(e) = self.0.send(batch) {
-            for r in e.0 {
-                r.send();
-            }
-        }
-    }
-}
-
-/// Reads on their way from the gRPC handlers to the driver.
-///
-/// While a ReadIndex round is in flight a new read can only join the next
-/// one, and the driver wakes anyway when the round ends (its heartbeats are
-/// answered, a tick, a step-down). So a handler only queues its read then,
-/// without waking the driver: a futex call and a context switch per read
-/// saved. Otherwise it queues it and wakes the driver with
-/// [`Event::ReadsQueued`].
-#[derive(Default)]
-pub struct ReadQueue {
-    queue: Mutex<Vec<(String, ReadReply)>>,
-    /// Set by the driver while a round is in flight.
-    round_in_flight: AtomicBool,
-}
-
-impl ReadQueue {
-    /// Queues reads. True if the driver must be woken for them.
-    pub fn push_all(&self, reads: Vec<(String, ReadReply)>) -> bool {
-        self.lock().extend(reads);
-        // After the push: a driver that clears the flag then looks at the
-        // queue either finds this read or is woken for it.
-        !self.round_in_flight.load(Ordering::SeqCst)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, ReadReply)>> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn take(&self) -> Vec<(String, ReadReply)> {
-        std::mem::take(&mut *self.lock())
-    }
-
-    /// Records whether a round is in flight; true if reads are waiting that
-    /// the driver must take now (no round will wake it for them).
-    fn set_round_in_flight(&self, in_flight: bool) -> bool {
-        self.round_in_flight.store(in_flight, Ordering::SeqCst);
-        !in_flight && !self.lock().is_empty()
-    }
-}
-
-pub struct NodeStatus {
-    pub raft: Status,
-    pub cluster_id: String,
-}
-
-pub enum Event {
-    /// Messages from a peer, as one batch came in.
-    Peers(Vec<Message>),
-    /// A batch to this peer could not be delivered.
-    Unreachable(NodeId),
-    /// A snapshot transfer to this peer ended.
-    SnapshotSent {
-        peer: NodeId,
-        delivered: bool,
-    },
-    /// A leader streamed in a snapshot, already checked and decoded: `msg`
-    /// is its InstallSnapshot for the core, which decides whether `state`
-    /// replaces the state machine.
-    SnapshotReceived {
-        msg: Message,
-        snapshot: Snapshot,
-        state: Box<KvState>,
-    },
-    Propose {
-        cmd: Command,
-        reply: WriteReply,
-    },
-    /// Proposals that arrived together (a batch of a client stream).
-    ProposeMany(Vec<(Command, WriteReply)>),
-    /// Reads were put in the [`ReadQueue`].
-    ReadsQueued,
-    Status {
-        reply: oneshot::Sender<NodeStatus>,
-    },
-    Shutdown,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
@@ -362,10 +212,10 @@ impl Driver {
                 self.incoming.push((snapshot, *state));
                 self.raft.step(msg);
             }
-            Event::Propose { cmd, reply } => self.propose(cmd, reply),
+            Event::Propose { command, reply } => self.propose(command, reply),
             Event::ProposeMany(proposals) => {
-                for (cmd, reply) in proposals {
-                    self.propose(cmd, reply);
+                for (command, reply) in proposals {
+                    self.propose(command, reply);
                 }
             }
             // The run loop takes the queued reads.
@@ -380,8 +230,10 @@ impl Driver {
         }
     }
 
-    fn propose(&mut self, cmd: Command, reply: WriteReply) {
-        match self.raft.propose(cmd.encode()) {
+    /// A client's write, already checked and encoded by the transport: the
+    /// driver thread only appends it.
+    fn propose(&mut self, command: Bytes, reply: WriteReply) {
+        match self.raft.propose(command) {
             Ok((index, term)) => {
                 self.proposals.insert(index, (term, reply));
             }
@@ -455,7 +307,7 @@ impl Driver {
             // holds after it (this Ready's included) in one compaction.
             self.install_snapshot(install, hard_state.as_ref())?;
         } else if hard_state.is_some() || truncate_from.is_some() || !entries.is_empty() {
-            self.storage.wal.persist(&PersistBatch {
+            self.storage.persist(&PersistBatch {
                 hard_state: hard_state.as_ref(),
                 truncate_from,
                 entries: &entries,
@@ -537,7 +389,7 @@ impl Driver {
         }
         let hard_state = hard_state
             .cloned()
-            .unwrap_or_else(|| self.storage.wal.hard_state().clone());
+            .unwrap_or_else(|| self.storage.hard_state().clone());
         let entries = self.raft.log().slice(meta.index.next(), usize::MAX);
         self.storage.install(&snapshot, &hard_state, &entries)?;
         if let Some(last) = entries.last() {
@@ -586,14 +438,14 @@ impl Driver {
         };
         let started = Instant::now();
         let snapshot = Snapshot::new(meta.clone(), &self.kv.to_image());
-        let dir = self.storage.snapshots.dir().to_path_buf();
+        let dir = self.storage.dir().to_path_buf();
         let bytes = snapshot.file().len();
         let writer = std::thread::Builder::new()
             .name(format!("snapshot-{}", self.cfg.id))
             .spawn(move || snapshot::prepare(&dir, &snapshot))
             .map_err(|e| {
                 StorageError::io(
-                    self.storage.snapshots.dir(),
+                    self.storage.dir(),
                     "start a thread to write a snapshot in",
                     e,
                 )
@@ -622,7 +474,7 @@ impl Driver {
         // Everything the core holds is durable here (no Ready is pending),
         // so the new WAL is the entries after the snapshot, as they are.
         let entries = self.raft.log().slice(index.next(), usize::MAX);
-        let hard_state = self.storage.wal.hard_state().clone();
+        let hard_state = self.storage.hard_state().clone();
         self.storage.finish(prepared, &hard_state, &entries)?;
         self.raft.compact(p.meta.clone());
         self.events.snapshot(index, p.meta.term, "taken");

@@ -14,13 +14,16 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
-use crate::driver::{Driver, DriverError, Event, Replier};
+use crate::driver::{Driver, DriverError};
 use crate::events::EventLog;
 use crate::kv::KvState;
+use crate::mailbox::{Event, Outbox, Replier};
 use crate::storage::{Storage, StorageError};
+use crate::transport::Peers;
+use crate::transport::admin_service::AdminService;
 use crate::transport::kv_service::KvService;
-use crate::transport::services::{AdminService, RaftService, Shared};
-use crate::transport::{Outbox, Peers};
+use crate::transport::raft_service::RaftService;
+use crate::transport::shared::Shared;
 use raft::Raft;
 
 #[derive(Debug, thiserror::Error)]
@@ -70,12 +73,12 @@ pub async fn serve(
     let (mut storage, recovered) = Storage::open(&cfg.data_dir, cfg.fsync)?;
     #[cfg(feature = "bugs")]
     if cfg.has_bug(crate::config::Bug::LazyPersist) {
-        storage.wal.set_lazy_persist();
+        storage.set_lazy_persist();
     }
     let decoding = std::time::Instant::now();
     let kv = match &recovered.snapshot {
         Some(s) => KvState::from_image(s.image()).map_err(|e| StorageError::Corrupt {
-            path: storage.snapshots.path().to_path_buf(),
+            path: storage.snapshot_path().to_path_buf(),
             offset: 0,
             reason: e.to_string(),
         })?,
@@ -144,7 +147,7 @@ pub async fn serve(
         &cfg.cluster_id,
         &peer_list,
         rpc_timeout,
-        storage.snapshots.path().to_path_buf(),
+        storage.snapshot_path().to_path_buf(),
         tx.clone(),
     ));
     let driver = Driver::new(

@@ -123,6 +123,15 @@ async fn kv_api_and_not_leader_redirects() {
     let mut leader = c.client(l);
     let t = Duration::from_secs(2);
     let b = |s: &str| bytes::Bytes::from(s.to_string());
+    // The leader knows it leads before its first heartbeat reaches f.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while c.client(f).status(t).await.map(|s| s.leader_id).ok() != Some(c.nodes[l].id.clone()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "f never heard of the leader"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A follower refuses without touching state, and names the leader.
     let r = c.client(f).put("x", b("1"), (5, 1), t).await.unwrap();

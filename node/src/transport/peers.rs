@@ -25,7 +25,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tonic::transport::{Channel, Endpoint};
 
 use super::convert;
-use crate::driver::Event;
+use crate::mailbox::{Event, Outbox};
 use crate::storage::snapshot;
 use raft::{Body, Message, NodeId, Term};
 
@@ -37,11 +37,6 @@ pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// After a failed transfer, wait this long before the leader may try again,
 /// so a dead peer does not make it re-read the snapshot every heartbeat.
 const SNAPSHOT_RETRY_PAUSE: Duration = Duration::from_millis(500);
-
-/// Where the driver hands messages for other nodes.
-pub trait Outbox: Send {
-    fn send(&mut self, msg: Message);
-}
 
 pub struct Peers {
     senders: HashMap<NodeId, UnboundedSender<Message>>,

@@ -1,53 +1,20 @@
-//! The peer and admin services, and what every service shares. Handlers
-//! check the cluster id and the request, hand it to the driver's mailbox and
-//! wait (bounded) for the answer; they never touch Raft state themselves.
-//! The client `Kv` service is in [`super::kv_service`].
-
-use std::sync::mpsc;
-use std::time::Duration;
+//! The `Raft` service: what peers send this node. Message batches are
+//! checked whole and handed to the driver as one event; a snapshot arrives
+//! as a stream of chunks, is checked whole, and goes to the driver with its
+//! InstallSnapshot message.
 
 use bytes::Bytes;
-
-use proto::kv as kvpb;
 use proto::raft as pb;
-use tokio::sync::oneshot;
+use raft::{Body, Message, NodeId, Term};
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use super::kv_service::wait;
-use crate::driver::{Event, NodeStatus, ReadQueue};
+use super::shared::Shared;
 use crate::kv::KvState;
+use crate::mailbox::Event;
 use crate::storage::Snapshot;
-use raft::{Body, Message, NodeId, Term};
 
-#[derive(Clone)]
-pub struct Shared {
-    pub me: NodeId,
-    pub cluster_id: String,
-    pub mailbox: mpsc::Sender<Event>,
-    pub reads: std::sync::Arc<ReadQueue>,
-}
-
-impl Shared {
-    pub(super) fn check_cluster(&self, cluster_id: &str) -> Result<(), Status> {
-        if cluster_id != self.cluster_id {
-            return Err(Status::failed_precondition(format!(
-                "cluster id `{cluster_id}` does not match this node's `{}`",
-                self.cluster_id
-            )));
-        }
-        Ok(())
-    }
-
-    pub(super) fn submit(&self, ev: Event) -> Result<(), Status> {
-        self.mailbox
-            .send(ev)
-            .map_err(|_| Status::unavailable("node is shutting down"))
-    }
-}
-
-// ---- Raft (peers) ----------------------------------------------------------
-
+/// The service peers call.
 pub struct RaftService(pub Shared);
 
 #[tonic::async_trait]
@@ -173,38 +140,3 @@ impl pb::raft_server::Raft for RaftService {
 
 /// The largest snapshot file a node accepts from a leader.
 pub const MAX_SNAPSHOT_BYTES: usize = 4 << 30;
-
-// ---- Admin -----------------------------------------------------------------
-
-pub struct AdminService(pub Shared);
-
-#[tonic::async_trait]
-impl kvpb::admin_server::Admin for AdminService {
-    async fn status(
-        &self,
-        req: Request<kvpb::StatusRequest>,
-    ) -> Result<Response<kvpb::StatusResponse>, Status> {
-        self.0.check_cluster(&req.get_ref().cluster_id)?;
-        let (tx, rx) = oneshot::channel();
-        self.0.submit(Event::Status { reply: tx })?;
-        let NodeStatus {
-            raft: s,
-            cluster_id,
-        } = wait(rx, Duration::from_secs(5)).await?;
-        let name = |n: Option<NodeId>| n.map(|n| n.0).unwrap_or_default();
-        Ok(Response::new(kvpb::StatusResponse {
-            id: s.id.0,
-            role: s.role.as_str().to_string(),
-            term: s.term.0,
-            leader_id: name(s.leader),
-            voted_for: name(s.voted_for),
-            commit_index: s.commit_index.0,
-            last_applied: s.applied_index.0,
-            first_log_index: s.first_index.0,
-            last_log_index: s.last_index.0,
-            snapshot_index: s.snapshot_index.0,
-            members: s.members.into_iter().map(|m| m.0).collect(),
-            cluster_id,
-        }))
-    }
-}
