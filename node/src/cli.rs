@@ -78,9 +78,12 @@ pub struct Args {
     pub bugs: Vec<String>,
 }
 
+/// `--fsync`: whether the WAL waits for the disk.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum FsyncArg {
+    /// fdatasync every batch (what Raft needs).
     Always,
+    /// Never: for benchmarks only.
     Never,
 }
 

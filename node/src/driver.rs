@@ -31,16 +31,29 @@ use crate::mailbox::{Event, NodeStatus, Outbox, ReadQueue, ReadReply, Refusal, R
 use crate::storage::snapshot::{self, Prepared};
 use crate::storage::{PersistBatch, Snapshot, Storage, StorageError};
 
+/// Why the driver stopped: the node cannot go on safely.
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
+    /// The WAL or the snapshot file failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The event log could not be written.
     #[error("cannot write the event log {path}: {error}")]
-    Events { path: String, error: std::io::Error },
+    Events {
+        /// The event log.
+        path: String,
+        /// What the system said.
+        error: std::io::Error,
+    },
+    /// The background snapshot writer died.
     #[error("the thread writing the snapshot at index {index} panicked")]
-    SnapshotWriter { index: u64 },
+    SnapshotWriter {
+        /// The snapshot it was writing.
+        index: u64,
+    },
 }
 
+/// The thread that owns the core and everything it acts on (see the module).
 pub struct Driver {
     cfg: NodeConfig,
     raft: Raft,

@@ -11,7 +11,11 @@
 //! - [`config`], [`cli`]: what a node is told at start-up.
 //! - [`client`]: a thin client of one node, for tests and the harness.
 
+#![deny(missing_docs)]
+
 pub mod cli;
+// Documented in the harness-side refactor, which rewrites the client.
+#[allow(missing_docs)]
 pub mod client;
 pub mod config;
 pub mod driver;

@@ -26,31 +26,49 @@ use crate::transport::raft_service::RaftService;
 use crate::transport::shared::Shared;
 use raft::Raft;
 
+/// Why a node could not start, or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// The data directory could not be created.
     #[error("cannot create data directory {path}: {error}")]
     DataDir {
+        /// The directory.
         path: PathBuf,
+        /// What the system said.
         error: std::io::Error,
     },
+    /// Another node process holds the data directory.
     #[error("data directory {path} is in use by another node process")]
-    Locked { path: PathBuf },
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The data directory's lock file could not be taken.
     #[error("cannot lock data directory {path}: {error}")]
     Lock {
+        /// The lock file.
         path: PathBuf,
+        /// What the system said.
         error: std::io::Error,
     },
+    /// Recovery from disk failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The event log could not be opened.
     #[error("cannot open event log in {path}: {error}")]
     Events {
+        /// The data directory.
         path: PathBuf,
+        /// What the system said.
         error: std::io::Error,
     },
+    /// The driver stopped on a fatal error.
     #[error("stopped: {0}")]
     Driver(#[from] DriverError),
+    /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// The driver thread panicked.
     #[error("the driver thread panicked")]
     DriverPanicked,
 }

@@ -38,8 +38,10 @@ const OUTCOME_STALE: u8 = 2;
 /// checksum did not catch (a bug in the writer).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImageError {
+    /// Written by a build with another image format.
     #[error("state machine image version {0}, this build reads version {IMAGE_VERSION}")]
     Version(u32),
+    /// Bytes that are not an image.
     #[error("malformed state machine image: {0}")]
     Malformed(#[from] ReadError),
 }

@@ -46,6 +46,7 @@ const MIN_LEN: usize = 8 + 4 + 8 + 8 + 4 + 8 + 4;
 /// image, inside the checksummed file bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Where the log starts over.
     pub meta: SnapshotMeta,
     file: Bytes,
     image: Range<usize>,
@@ -208,6 +209,7 @@ impl SnapshotStore {
         self.current.as_ref()
     }
 
+    /// The snapshot file (`DIR/snapshot`).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -226,6 +228,7 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The snapshot's position.
     pub fn meta(&self) -> &SnapshotMeta {
         &self.meta
     }

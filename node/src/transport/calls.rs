@@ -29,12 +29,14 @@ pub enum Call {
 }
 
 impl Call {
+    /// A `Get`: a read of a valid key.
     pub fn get(shared: &Shared, r: kvpb::GetRequest) -> Result<Call, Status> {
         shared.check_cluster(&r.cluster_id)?;
         check_key(&r.key)?;
         Ok(Call::Read(r.key))
     }
 
+    /// A `Put`: a checked write.
     pub fn put(shared: &Shared, r: kvpb::PutRequest) -> Result<Call, Status> {
         shared.check_cluster(&r.cluster_id)?;
         Call::write(Command {
@@ -45,6 +47,7 @@ impl Call {
         })
     }
 
+    /// A `Cas`: a checked compare-and-set.
     pub fn cas(shared: &Shared, r: kvpb::CasRequest) -> Result<Call, Status> {
         shared.check_cluster(&r.cluster_id)?;
         Call::write(Command {
@@ -58,6 +61,7 @@ impl Call {
         })
     }
 
+    /// An `Append`: a checked append.
     pub fn append(shared: &Shared, r: kvpb::AppendRequest) -> Result<Call, Status> {
         shared.check_cluster(&r.cluster_id)?;
         Call::write(Command {
@@ -79,7 +83,9 @@ impl Call {
 
 /// Where the driver's answer to a call will arrive.
 pub enum Pending {
+    /// A read's value, or why there is none.
     Read(oneshot::Receiver<Result<(Option<Bytes>, LogIndex), Refusal>>),
+    /// A write's outcome, or why there is none.
     Write(oneshot::Receiver<Result<Answer, Refusal>>),
 }
 
@@ -126,8 +132,6 @@ pub fn submit(shared: &Shared, calls: Vec<Call>) -> Result<Vec<Pending>, Status>
     }
     Ok(pending)
 }
-
-/// The deadline a unary client asked for (the `grpc-timeout` header), bounded.
 
 /// A client's deadline (`None`: it set none), within the node's bounds.
 pub fn bounded_deadline(asked: Option<Duration>) -> Duration {

@@ -8,14 +8,20 @@ use raft::{
     SnapshotResponse, Term, VoteRequest, VoteResponse,
 };
 
+/// A message from a peer that is not a valid Raft message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("malformed message {position} from {from}: {reason}")]
 pub struct MalformedMessage {
+    /// The peer.
     pub from: String,
+    /// Its place in the batch.
     pub position: usize,
+    /// What is wrong with it.
     pub reason: String,
 }
 
+/// A core message for a batch; `None` for an InstallSnapshot, which travels
+/// as a stream of chunks instead.
 pub fn to_proto(m: &Message) -> Option<pb::Message> {
     use pb::message::Body as B;
     let body = match &m.body {
@@ -56,6 +62,7 @@ pub fn to_proto(m: &Message) -> Option<pb::Message> {
     })
 }
 
+/// A log entry as the wire carries it.
 pub fn entry_to_proto(e: &Entry) -> pb::Entry {
     pb::Entry {
         index: e.index.0,

@@ -38,6 +38,7 @@ pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// so a dead peer does not make it re-read the snapshot every heartbeat.
 const SNAPSHOT_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
+/// The links to every peer: the driver's [`Outbox`].
 pub struct Peers {
     senders: HashMap<NodeId, UnboundedSender<Message>>,
 }
