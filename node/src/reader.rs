@@ -104,6 +104,18 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A u32 count, then that many u16-length strings (a list of node ids).
+    pub fn str_u16_list(&mut self) -> Result<Vec<&'a str>, ReadError> {
+        let count = self.u32()?;
+        // Each takes at least its 2-byte length.
+        let count = self.items(u64::from(count), 2)?;
+        let mut list = Vec::with_capacity(count);
+        for _ in 0..count {
+            list.push(self.str_u16()?);
+        }
+        Ok(list)
+    }
+
     /// A count of items just read, checked against the bytes left when
     /// each item takes at least `min_size`: a count the rest cannot hold is
     /// refused before anything is allocated for it.
@@ -151,5 +163,14 @@ mod tests {
         assert!(r.items(6, 2).unwrap_err().reason.contains("room for 5"));
         let mut r = Reader::new(&[2, 0, 0xff, 0xfe]);
         assert_eq!(r.str_u16().unwrap_err().reason, "a string is not UTF-8");
+        let mut r = Reader::new(&[2, 0, 0, 0, 1, 0, b'a', 0, 0]);
+        assert_eq!(r.str_u16_list(), Ok(vec!["a", ""]));
+        let mut r = Reader::new(&[9, 0, 0, 0, 0, 0]);
+        assert!(
+            r.str_u16_list()
+                .unwrap_err()
+                .reason
+                .contains("claims 9 items")
+        );
     }
 }

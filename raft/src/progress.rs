@@ -150,11 +150,17 @@ mod tests {
         LogIndex(i)
     }
 
+    /// A follower known to match up to `matched`, now replicating.
+    fn replicating(matched: u64) -> Progress {
+        let mut p = Progress::new(li(1));
+        p.on_success(li(matched));
+        p.become_replicate();
+        p
+    }
+
     #[test]
     fn replicate_pipelines_up_to_the_window() {
-        let mut p = Progress::new(li(1));
-        p.on_success(li(0));
-        p.become_replicate();
+        let mut p = replicating(0);
         p.sent(li(5));
         p.sent(li(9));
         assert_eq!(p.next_index, li(10));
@@ -168,9 +174,7 @@ mod tests {
 
     #[test]
     fn stale_rejections_are_ignored() {
-        let mut p = Progress::new(li(1));
-        p.on_success(li(10));
-        p.become_replicate();
+        let mut p = replicating(10);
         p.sent(li(20));
         // A rejection at or below the match index comes from an old request.
         assert!(!p.on_reject(li(8), li(3)));

@@ -286,13 +286,7 @@ fn decode_fields(payload: &[u8]) -> Result<Record, ReadError> {
         KIND_SNAPSHOT => {
             let index = LogIndex(r.u64()?);
             let term = Term(r.u64()?);
-            // Each member takes at least 2 bytes.
-            let count = r.u32()?;
-            let count = r.items(u64::from(count), 2)?;
-            let mut members = Vec::with_capacity(count);
-            for _ in 0..count {
-                members.push(NodeId::new(r.str_u16()?));
-            }
+            let members = r.str_u16_list()?.into_iter().map(NodeId::new).collect();
             Record::Snapshot(SnapshotMeta {
                 index,
                 term,

@@ -128,12 +128,7 @@ fn read_header(r: &mut Reader) -> Result<(LogIndex, Term, Vec<NodeId>), ReadErro
     }
     let index = LogIndex(r.u64()?);
     let term = Term(r.u64()?);
-    let count = r.u32()?;
-    let count = r.items(u64::from(count), 2)?;
-    let mut members = Vec::with_capacity(count);
-    for _ in 0..count {
-        members.push(NodeId::new(r.str_u16()?));
-    }
+    let members = r.str_u16_list()?.into_iter().map(NodeId::new).collect();
     let len = r.u64()?;
     if len != r.remaining() as u64 {
         return Err(r.error(format!(

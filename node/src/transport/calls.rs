@@ -38,43 +38,41 @@ impl Call {
 
     /// A `Put`: a checked write.
     pub fn put(shared: &Shared, r: kvpb::PutRequest) -> Result<Call, Status> {
-        shared.check_cluster(&r.cluster_id)?;
-        Call::write(Command {
-            client_id: r.client_id,
-            seq: r.seq,
-            key: r.key,
-            op: Op::Put { value: r.value },
-        })
+        let op = Op::Put { value: r.value };
+        Call::write(shared, &r.cluster_id, (r.client_id, r.seq), r.key, op)
     }
 
     /// A `Cas`: a checked compare-and-set.
     pub fn cas(shared: &Shared, r: kvpb::CasRequest) -> Result<Call, Status> {
-        shared.check_cluster(&r.cluster_id)?;
-        Call::write(Command {
-            client_id: r.client_id,
-            seq: r.seq,
-            key: r.key,
-            op: Op::Cas {
-                expected: r.expected,
-                new: r.new,
-            },
-        })
+        let op = Op::Cas {
+            expected: r.expected,
+            new: r.new,
+        };
+        Call::write(shared, &r.cluster_id, (r.client_id, r.seq), r.key, op)
     }
 
     /// An `Append`: a checked append.
     pub fn append(shared: &Shared, r: kvpb::AppendRequest) -> Result<Call, Status> {
-        shared.check_cluster(&r.cluster_id)?;
-        Call::write(Command {
-            client_id: r.client_id,
-            seq: r.seq,
-            key: r.key,
-            op: Op::Append { suffix: r.suffix },
-        })
+        let op = Op::Append { suffix: r.suffix };
+        Call::write(shared, &r.cluster_id, (r.client_id, r.seq), r.key, op)
     }
 
     /// Checks the command and encodes it for the log, here on a runtime
     /// thread: the driver thread only appends what it is given.
-    fn write(cmd: Command) -> Result<Call, Status> {
+    fn write(
+        shared: &Shared,
+        cluster_id: &str,
+        (client_id, seq): (u64, u64),
+        key: String,
+        op: Op,
+    ) -> Result<Call, Status> {
+        shared.check_cluster(cluster_id)?;
+        let cmd = Command {
+            client_id,
+            seq,
+            key,
+            op,
+        };
         cmd.validate()
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         Ok(Call::Write(cmd.encode()))

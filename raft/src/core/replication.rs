@@ -3,7 +3,7 @@
 //! (see `progress`), its heartbeats and check-quorum, and the commit rule.
 
 use super::{Raft, State};
-use crate::progress::ProgressState;
+use crate::progress::{Progress, ProgressState};
 use crate::quorum;
 use crate::{AppendRequest, AppendResponse, Body, LogIndex, NodeId, Term};
 
@@ -61,13 +61,9 @@ impl Raft {
 
     /// A follower's answer: move its progress, maybe commit, send what it lacks.
     pub(super) fn handle_append_response(&mut self, from: NodeId, resp: AppendResponse) {
-        if self.state != State::Leader {
-            return;
-        }
-        let Some(pr) = self.progress.get_mut(&from) else {
+        let Some(pr) = self.heard_from(&from) else {
             return;
         };
-        pr.recent_active = true;
         if resp.read_ctx > pr.read_acked {
             pr.read_acked = resp.read_ctx;
             self.release_reads();
@@ -97,6 +93,17 @@ impl Raft {
                 self.send_appends(&from);
             }
         }
+    }
+
+    /// The leader's view of a follower that just answered, marked as heard
+    /// from (for check-quorum); `None` unless this node leads.
+    pub(super) fn heard_from(&mut self, from: &NodeId) -> Option<&mut Progress> {
+        if self.state != State::Leader {
+            return None;
+        }
+        let pr = self.progress.get_mut(from)?;
+        pr.recent_active = true;
+        Some(pr)
     }
 
     /// The leader's clock: heartbeats, and with check-quorum, stepping down

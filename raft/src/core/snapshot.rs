@@ -46,16 +46,12 @@ impl Raft {
 
     /// The leader's side: the transfer is over, one way or the other.
     pub(super) fn handle_snapshot_response(&mut self, from: NodeId, resp: SnapshotResponse) {
-        if self.state != State::Leader {
-            return;
-        }
-        let Some(pr) = self.progress.get_mut(&from) else {
-            return;
-        };
-        pr.recent_active = true;
         // Accepted or not, the follower's log matches ours up to `index`:
         // its committed prefix, or the snapshot it just installed.
         let index = resp.index.min(self.log.last_index());
+        let Some(pr) = self.heard_from(&from) else {
+            return;
+        };
         pr.on_success(index);
         // A late or duplicated reply must not disturb a pipeline that has
         // moved on; only a pending transfer ends here.

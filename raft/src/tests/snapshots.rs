@@ -5,15 +5,33 @@
 
 use super::*;
 
+/// Three nodes, one of them (returned) cut off while the others take
+/// `writes` writes, compacting every `compact_every` entries.
+fn lagging(seed: u64, compact_every: u64, writes: usize) -> (Sim, NodeId) {
+    let mut sim = Sim::new(3, seed);
+    sim.compact_every = Some(compact_every);
+    let leader = elect(&mut sim);
+    let lagger = sim.ids.iter().find(|i| **i != leader).unwrap().clone();
+    sim.isolate(&lagger);
+    write_n(&mut sim, writes);
+    (sim, lagger)
+}
+
+/// Heals the cut and holds back the snapshot the leader then sends.
+fn hold_the_snapshot(sim: &mut Sim) -> bool {
+    sim.hold_if = Some(Box::new(|m: &Message| {
+        matches!(m.body, Body::InstallSnapshot(_))
+    }));
+    sim.heal();
+    let sent = sim.run_until(500, |s| !s.held.is_empty());
+    sim.hold_if = None;
+    sent
+}
+
 #[test]
 fn a_follower_cut_off_while_the_leader_compacts_catches_up_by_snapshot_then_log() {
     for seed in 0..10 {
-        let mut sim = Sim::new(3, seed);
-        sim.compact_every = Some(10);
-        let leader = elect(&mut sim);
-        let lagger = sim.ids.iter().find(|i| **i != leader).unwrap().clone();
-        sim.isolate(&lagger);
-        write_n(&mut sim, 45);
+        let (mut sim, lagger) = lagging(seed, 10, 45);
         let leader = sim.leader().unwrap();
         let compacted = sim.raft(&leader).log().snapshot().index;
         assert!(
@@ -66,24 +84,11 @@ fn a_node_restarting_after_compaction_restores_its_snapshot_and_replays_the_rest
 #[test]
 fn leader_change_in_the_middle_of_a_snapshot_transfer() {
     for seed in 0..10 {
-        let mut sim = Sim::new(3, seed);
-        sim.compact_every = Some(10);
-        let old = elect(&mut sim);
-        let lagger = sim.ids.iter().find(|i| **i != old).unwrap().clone();
-        sim.isolate(&lagger);
-        write_n(&mut sim, 30);
+        let (mut sim, lagger) = lagging(seed, 10, 30);
         let old = sim.leader().unwrap();
         let old_term = sim.raft(&old).term();
         // The snapshot leaves the leader but is still on the wire...
-        sim.hold_if = Some(Box::new(|m: &Message| {
-            matches!(m.body, Body::InstallSnapshot(_))
-        }));
-        sim.heal();
-        assert!(
-            sim.run_until(500, |s| !s.held.is_empty()),
-            "seed {seed}: no snapshot sent"
-        );
-        sim.hold_if = None;
+        assert!(hold_the_snapshot(&mut sim), "seed {seed}: no snapshot sent");
         // ...when the leader crashes; the other two elect a new leader.
         sim.crash(&old);
         assert!(
@@ -116,18 +121,8 @@ fn leader_change_in_the_middle_of_a_snapshot_transfer() {
 fn snapshots_duplicated_and_reordered_on_the_wire_are_harmless() {
     // Every snapshot message is delivered twice, the copies far apart.
     for seed in 0..20 {
-        let mut sim = Sim::new(3, seed);
-        sim.compact_every = Some(5);
-        let leader = elect(&mut sim);
-        let lagger = sim.ids.iter().find(|i| **i != leader).unwrap().clone();
-        sim.isolate(&lagger);
-        write_n(&mut sim, 20);
-        sim.hold_if = Some(Box::new(|m: &Message| {
-            matches!(m.body, Body::InstallSnapshot(_))
-        }));
-        sim.heal();
-        assert!(sim.run_until(500, |s| !s.held.is_empty()));
-        sim.hold_if = None;
+        let (mut sim, lagger) = lagging(seed, 5, 20);
+        assert!(hold_the_snapshot(&mut sim), "seed {seed}: no snapshot sent");
         let first = sim.held.clone();
         for m in first.clone() {
             sim.deliver(m);
