@@ -35,12 +35,14 @@
 //!
 //! A mismatch fails the test with a diff of every block that differs.
 
+mod command;
 mod env;
 mod text;
 
 use std::path::{Path, PathBuf};
 
-use env::{Command, Env};
+use command::Command;
+use env::Env;
 
 /// A line of a script file, as read.
 #[derive(Debug)]
