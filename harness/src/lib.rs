@@ -18,7 +18,9 @@
 //! - [`report`]: the page a run ends with, `report.html`.
 //! - [`mod@bench`]: throughput, latency and failover of the node.
 //! - [`sim`]: a simulated linearizable store that generates histories.
-//! - [`rng`]: the seeded random numbers every choice of a run comes from.
+//! Every random choice of a run (keys, operations, faults, their targets and
+//! timing) comes from one `raft::Rng` seeded from `--seed`, so a run can be
+//! reproduced.
 
 #![deny(missing_docs)]
 
@@ -36,7 +38,6 @@ pub mod history;
 pub mod nemesis;
 pub mod net;
 pub mod report;
-pub mod rng;
 pub mod run;
 pub mod sim;
 pub mod suite;

@@ -18,8 +18,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use crate::history::{Action, Cas, ClientOp, History, Key, Op, OpType, ProcessId, Value};
-use crate::rng::Rng;
 use crate::workload::Workload;
+use raft::Rng;
 
 /// The shape of a simulated run.
 #[derive(Clone, Debug)]

@@ -17,7 +17,7 @@ mod common;
 use harness::check::Verdict;
 use harness::check::linearizable;
 use harness::history::{Action, Cas, ClientOp, History, MISMATCH, Op, Outcome, ProcessId, Value};
-use harness::rng::Rng;
+use raft::Rng;
 
 /// Register state: absent or a value. Append state: the list.
 #[derive(Clone, Debug, PartialEq)]

@@ -56,7 +56,6 @@ mod mount;
 mod names;
 mod namespace;
 mod power;
-mod rng;
 mod state;
 mod sys;
 mod undo;

@@ -6,10 +6,10 @@ use std::os::fd::AsFd;
 
 use crate::journal::{Change, Entry, Ino};
 use crate::model::{LossReport, PowerLoss};
-use crate::rng::Rng;
 use crate::state::{Kind, State};
 use crate::sys;
 use crate::undo::Cut;
+use splitmix::Rng;
 
 /// At most this many detail lines per report.
 const MAX_DETAILS: usize = 200;

@@ -22,8 +22,8 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::FileExt;
 
-use crate::rng::Rng;
 use crate::sys;
+use splitmix::Rng;
 
 /// The granularity a torn write is cut at: a disk sector.
 pub(crate) const SECTOR: u64 = 512;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{Bug, NodeConfig, Peer};
-use crate::raft::NodeId;
 use crate::storage::FsyncPolicy;
+use raft::NodeId;
 
 /// A Raft key-value node. One gRPC port serves the `Raft` (peers), `Kv`
 /// (clients) and `Admin` services.
@@ -78,9 +78,12 @@ pub struct Args {
     pub bugs: Vec<String>,
 }
 
+/// `--fsync`: whether the WAL waits for the disk.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum FsyncArg {
+    /// fdatasync every batch (what Raft needs).
     Always,
+    /// Never: for benchmarks only.
     Never,
 }
 

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::raft::{self, NodeId};
 use crate::storage::FsyncPolicy;
+use raft::{self, NodeId};
 
 /// Seeded bugs for the harness's self-test. Only with the `bugs` feature can
 /// they be switched on; otherwise the list is always empty.
@@ -25,6 +25,7 @@ pub enum Bug {
 }
 
 impl Bug {
+    /// Every seeded bug.
     pub const ALL: [Bug; 5] = [
         Bug::StaleRead,
         Bug::VoteAnyLog,
@@ -33,6 +34,7 @@ impl Bug {
         Bug::NoDedup,
     ];
 
+    /// The name `--bug` takes.
     pub fn name(self) -> &'static str {
         match self {
             Bug::StaleRead => "stale-read",
@@ -43,32 +45,45 @@ impl Bug {
         }
     }
 
+    /// The bug `--bug NAME` names.
     pub fn parse(s: &str) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.name() == s)
     }
 }
 
+/// Another member of the cluster.
 #[derive(Clone, Debug)]
 pub struct Peer {
+    /// Its node id.
     pub id: NodeId,
     /// Where to reach it: `host:port` (the harness may put a proxy here).
     pub addr: String,
 }
 
+/// What a node is told at start-up (the command line, checked).
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
+    /// This node.
     pub id: NodeId,
+    /// Where it serves gRPC.
     pub listen: SocketAddr,
+    /// Where its WAL, snapshot and event log live.
     pub data_dir: PathBuf,
+    /// The other members.
     pub peers: Vec<Peer>,
+    /// The cluster every request must name.
     pub cluster_id: String,
+    /// How often a leader sends heartbeats.
     pub heartbeat: Duration,
+    /// T: a follower that hears no leader for [T, 2T) campaigns.
     pub election_timeout: Duration,
+    /// Whether the WAL waits for the disk.
     pub fsync: FsyncPolicy,
     /// Take a snapshot after this many applied entries; 0 = never.
     pub snapshot_every: u64,
     /// Bound on the entries of one AppendEntries, in bytes.
     pub max_append_bytes: usize,
+    /// Seeded bugs to run with (only with the `bugs` feature).
     pub bugs: Vec<Bug>,
 }
 
@@ -80,6 +95,7 @@ impl NodeConfig {
         Duration::from_millis(ms)
     }
 
+    /// The core's configuration: durations in ticks, and the core's share of the bugs.
     pub fn raft_config(&self, seed: u64) -> raft::Config {
         let tick = self.tick().as_millis().max(1);
         let ticks = |d: Duration| (d.as_millis().div_ceil(tick)).max(1) as u32;
@@ -96,6 +112,7 @@ impl NodeConfig {
         cfg
     }
 
+    /// Where peer `id` is reached.
     pub fn peer_addr(&self, id: &NodeId) -> Option<&str> {
         self.peers
             .iter()
@@ -103,6 +120,7 @@ impl NodeConfig {
             .map(|p| p.addr.as_str())
     }
 
+    /// Whether this node runs with `bug`.
     pub fn has_bug(&self, bug: Bug) -> bool {
         self.bugs.contains(&bug)
     }

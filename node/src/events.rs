@@ -8,8 +8,10 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::raft::{Entry, EntryKind, LogIndex, Role, Term};
+use raft::{Entry, EntryKind, LogIndex, Role, Term};
 
+/// `DIR/events.jsonl`. Lines wait in a buffer until [`EventLog::flush`]
+/// writes them, before what they record becomes visible (see the module).
 pub struct EventLog {
     path: PathBuf,
     file: File,
@@ -18,6 +20,7 @@ pub struct EventLog {
 }
 
 impl EventLog {
+    /// Opens (or creates) the log of node `node` in `dir`, to append to.
     pub fn open(dir: &Path, node: &str) -> std::io::Result<EventLog> {
         let path = dir.join("events.jsonl");
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
@@ -29,10 +32,12 @@ impl EventLog {
         })
     }
 
+    /// The file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// The node took `role` in `term`.
     pub fn role(&mut self, role: Role, term: Term) {
         self.line(format_args!(
             r#""event":"role","role":"{}","term":{}"#,
@@ -41,6 +46,7 @@ impl EventLog {
         ));
     }
 
+    /// The node applied `entry` (its digest lets the checker compare replicas).
     pub fn apply(&mut self, entry: &Entry) {
         self.line(format_args!(
             r#""event":"apply","index":{},"term":{},"digest":"{:016x}""#,

@@ -1,14 +1,17 @@
 //! A Raft key-value node.
 //!
-//! - [`raft`]: the deterministic, I/O-free Raft core.
 //! - [`storage`]: the durable log and hard state (files, fsync, recovery).
 //! - [`kv`]: the replicated state machine and client sessions.
 //! - [`events`]: `events.jsonl`, the record the harness checks.
+//! - [`reader`]: reading the binary formats (WAL, snapshot, image).
+//! - [`mailbox`]: what the transport and the driver hand each other.
 //! - [`transport`]: gRPC — peer links and the three services.
 //! - [`driver`]: the thread that runs the core and acts on its output.
 //! - [`server`]: assembling a node around a listener.
 //! - [`config`], [`cli`]: what a node is told at start-up.
 //! - [`client`]: a thin client of one node, for tests and the harness.
+
+#![deny(missing_docs)]
 
 pub mod cli;
 pub mod client;
@@ -16,7 +19,8 @@ pub mod config;
 pub mod driver;
 pub mod events;
 pub mod kv;
-pub mod raft;
+pub mod mailbox;
+pub mod reader;
 pub mod server;
 pub mod storage;
 pub mod transport;

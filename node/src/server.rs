@@ -14,40 +14,61 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
-use crate::driver::{Driver, DriverError, Event, Replier};
+use crate::driver::{Driver, DriverError};
 use crate::events::EventLog;
 use crate::kv::KvState;
-use crate::raft::Raft;
+use crate::mailbox::{Event, Outbox, Replier};
 use crate::storage::{Storage, StorageError};
+use crate::transport::Peers;
+use crate::transport::admin_service::AdminService;
 use crate::transport::kv_service::KvService;
-use crate::transport::services::{AdminService, RaftService, Shared};
-use crate::transport::{Outbox, Peers};
+use crate::transport::raft_service::RaftService;
+use crate::transport::shared::Shared;
+use raft::Raft;
 
+/// Why a node could not start, or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// The data directory could not be created.
     #[error("cannot create data directory {path}: {error}")]
     DataDir {
+        /// The directory.
         path: PathBuf,
+        /// What the system said.
         error: std::io::Error,
     },
+    /// Another node process holds the data directory.
     #[error("data directory {path} is in use by another node process")]
-    Locked { path: PathBuf },
+    Locked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The data directory's lock file could not be taken.
     #[error("cannot lock data directory {path}: {error}")]
     Lock {
+        /// The lock file.
         path: PathBuf,
+        /// What the system said.
         error: std::io::Error,
     },
+    /// Recovery from disk failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The event log could not be opened.
     #[error("cannot open event log in {path}: {error}")]
     Events {
+        /// The data directory.
         path: PathBuf,
+        /// What the system said.
         error: std::io::Error,
     },
+    /// The driver stopped on a fatal error.
     #[error("stopped: {0}")]
     Driver(#[from] DriverError),
+    /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// The driver thread panicked.
     #[error("the driver thread panicked")]
     DriverPanicked,
 }
@@ -70,12 +91,12 @@ pub async fn serve(
     let (mut storage, recovered) = Storage::open(&cfg.data_dir, cfg.fsync)?;
     #[cfg(feature = "bugs")]
     if cfg.has_bug(crate::config::Bug::LazyPersist) {
-        storage.wal.set_lazy_persist();
+        storage.set_lazy_persist();
     }
     let decoding = std::time::Instant::now();
     let kv = match &recovered.snapshot {
         Some(s) => KvState::from_image(s.image()).map_err(|e| StorageError::Corrupt {
-            path: storage.snapshots.path().to_path_buf(),
+            path: storage.snapshot_path().to_path_buf(),
             offset: 0,
             reason: e.to_string(),
         })?,
@@ -144,7 +165,7 @@ pub async fn serve(
         &cfg.cluster_id,
         &peer_list,
         rpc_timeout,
-        storage.snapshots.path().to_path_buf(),
+        storage.snapshot_path().to_path_buf(),
         tx.clone(),
     ));
     let driver = Driver::new(

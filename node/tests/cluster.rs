@@ -128,6 +128,15 @@ async fn kv_api_and_not_leader_redirects() {
         let client = client.clone();
         async move { client.call(request, t).await }
     };
+    // The leader knows it leads before its first heartbeat reaches f.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while c.client(f).status(t).await.map(|s| s.leader_id).ok() != Some(c.nodes[l].id.clone()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "f never heard of the leader"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A follower refuses without touching state, and names the leader.
     let r = call(&c.client(f), Session::new(5, 1).put("x", b("1"))).await;

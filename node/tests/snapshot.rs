@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use node::kv::{Command, KvState};
-use node::raft::{EntryKind, LogIndex};
 use node::storage::{FsyncPolicy, Storage};
+use raft::{EntryKind, LogIndex};
 use support::Cluster;
 
 /// The snapshot events of a node's events.jsonl, as (how, index).

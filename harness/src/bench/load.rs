@@ -12,8 +12,8 @@ use node::client::{Conn, Reply, Request, Session};
 
 use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
 use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
-use crate::rng::Rng;
 use crate::run::RunError;
+use raft::Rng;
 
 const OP_TIMEOUT: Duration = Duration::from_secs(1);
 const WARM_UP: Duration = Duration::from_secs(1);

@@ -42,7 +42,7 @@ use super::Kind;
 use super::schedule::{Schedule, Shared, sleep_until};
 use crate::cluster::join_all;
 use crate::net::{CutMode, Link, LinkState};
-use crate::rng::Rng;
+use raft::Rng;
 
 /// One-way delay of the slow links. Under the nodes' RPC deadline (half
 /// the default 250 ms election timeout), far over the Status polling period.

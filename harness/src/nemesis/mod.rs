@@ -23,8 +23,8 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::rng::Rng;
 use process::Signal;
+use raft::Rng;
 
 /// The kinds of fault, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

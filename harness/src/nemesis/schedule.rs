@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::{Cluster, find_leader};
-use crate::rng::Rng;
 use crate::run::recorder::Recorder;
+use raft::Rng;
 
 /// The faults in force, by kind, for the progress display.
 pub type InForce = Arc<Mutex<BTreeMap<Kind, String>>>;

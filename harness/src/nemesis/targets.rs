@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::rng::Rng;
+use raft::Rng;
 
 /// Which nodes a kill or pause hits, as named on the command line and in the
 /// history.

@@ -11,9 +11,9 @@ use node::client::{Api, Conn};
 
 use crate::client::{Client, Outcome};
 use crate::history::{Action, ClientOp, NodeName, OpType, ProcessId};
-use crate::rng::Rng;
 use crate::workload::Workload;
 use crate::workload::{Generator, KeyPool, ProcessNumbers};
+use raft::Rng;
 
 /// What every worker of a run shares.
 #[derive(Clone)]

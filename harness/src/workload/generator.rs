@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::history::Action;
-use crate::rng::Rng;
 use crate::workload::Workload;
+use raft::Rng;
 
 /// Register values are drawn from `0..REGISTER_VALUES`: few enough that cas
 /// often succeeds and reads often see a value several writes could explain,

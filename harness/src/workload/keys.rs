@@ -1,6 +1,6 @@
 //! Active keys and their rotation.
 
-use crate::rng::Rng;
+use raft::Rng;
 
 /// `slots` keys are in use at any time; a key that has had `ops_per_key`
 /// operations is replaced by a fresh one.

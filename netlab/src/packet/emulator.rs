@@ -419,7 +419,7 @@ fn flip_a_bit(packet: &mut [u8], rng: &mut Rng) {
     }
     let header = usize::from(packet[0] & 0x0f) * 4;
     let start = if header < packet.len() { header } else { 0 };
-    let at = start + rng.below(packet.len() - start);
+    let at = start + rng.below((packet.len() - start) as u64) as usize;
     packet[at] ^= 1 << rng.below(8);
 }
 

@@ -21,39 +21,13 @@
 
 use crate::packet::faults::Chance;
 
-/// SplitMix64: fast, seeded, plenty for fault injection.
-#[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub(crate) use splitmix::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// A standard normal sample (Box–Muller).
-    pub fn normal(&mut self) -> f64 {
-        let u1 = 1.0 - self.unit(); // (0, 1]: ln is finite
-        let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
+/// A standard normal sample (Box–Muller).
+pub(crate) fn normal(rng: &mut Rng) -> f64 {
+    let u1 = 1.0 - rng.unit(); // (0, 1]: ln is finite
+    let u2 = rng.unit();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// Correlated yes/no decisions (module docs).
@@ -97,13 +71,13 @@ impl Jitter {
     pub fn new(correlation: f64, rng: &mut Rng) -> Jitter {
         Jitter {
             correlation,
-            last: rng.normal(),
+            last: normal(rng),
         }
     }
 
     pub fn next(&mut self, rng: &mut Rng) -> f64 {
         let c = self.correlation;
-        self.last = c * self.last + (1.0 - c * c).sqrt() * rng.normal();
+        self.last = c * self.last + (1.0 - c * c).sqrt() * normal(rng);
         self.last
     }
 }

@@ -10,36 +10,63 @@ pub const MAX_KEY: usize = 1024;
 /// Largest value (or appended suffix) accepted, in bytes.
 pub const MAX_VALUE: usize = 1 << 20;
 
+/// What a command does to its key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Put { value: Bytes },
-    Cas { expected: Option<Bytes>, new: Bytes },
-    Append { suffix: Bytes },
+    /// Set the value.
+    Put {
+        /// The new value.
+        value: Bytes,
+    },
+    /// Set the value if it is `expected` (`None`: if the key is absent).
+    Cas {
+        /// The value the key must hold.
+        expected: Option<Bytes>,
+        /// The value it gets.
+        new: Bytes,
+    },
+    /// Add to the end of the value (an absent key is empty).
+    Append {
+        /// What to add.
+        suffix: Bytes,
+    },
 }
 
+/// A client's write, as the state machine applies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
+    /// The client's session.
     pub client_id: u64,
+    /// Its number in the session: a retried (client_id, seq) is applied once.
     pub seq: u64,
+    /// The key written.
     pub key: String,
+    /// What is done to it.
     pub op: Op,
 }
 
+/// A command that must not reach the log.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CommandError {
+    /// The key is empty.
     #[error("key is empty")]
     EmptyKey,
+    /// The key is longer than [`MAX_KEY`].
     #[error("key is {0} bytes, the limit is {MAX_KEY}")]
     KeyTooLong(usize),
+    /// A value is longer than [`MAX_VALUE`].
     #[error("value is {0} bytes, the limit is {MAX_VALUE}")]
     ValueTooLong(usize),
+    /// No client session.
     #[error("client_id must be non-zero")]
     NoClient,
+    /// Log entry data that is not a command.
     #[error("undecodable command: {0}")]
     Decode(String),
 }
 
 impl Command {
+    /// Checks the limits before the command is proposed.
     pub fn validate(&self) -> Result<(), CommandError> {
         if self.key.is_empty() {
             return Err(CommandError::EmptyKey);
@@ -61,6 +88,7 @@ impl Command {
         Ok(())
     }
 
+    /// The command as a log entry's data (a protobuf `kv.Command`).
     pub fn encode(&self) -> Bytes {
         let key = self.key.clone();
         let op = match &self.op {
@@ -89,6 +117,7 @@ impl Command {
         Bytes::from(msg.encode_to_vec())
     }
 
+    /// The command in a log entry's data.
     pub fn decode(data: &[u8]) -> Result<Command, CommandError> {
         let msg = kv::Command::decode(data).map_err(|e| CommandError::Decode(e.to_string()))?;
         let (key, op) = match msg.op {

@@ -2,8 +2,8 @@
 //!
 //! A snapshot must carry the sessions, not only the values: a client that
 //! retries a request after the log entry that applied it was compacted away
-//! must still get its first answer, not a second application (SPEC: "a
-//! retried (client_id, seq) is applied at most once").
+//! must still get its first answer, not a second application (docs/contract.md:
+//! "a retried (client_id, seq) is applied at most once").
 //!
 //! ```text
 //! image    = version u32 | values | sessions
@@ -22,8 +22,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
+use raft::LogIndex;
+
 use super::state::{Answer, KvState, Outcome, Session};
-use crate::raft::LogIndex;
+use crate::reader::{ReadError, Reader};
 
 /// Bumped on any incompatible change of the layout above.
 pub const IMAGE_VERSION: u32 = 1;
@@ -36,10 +38,12 @@ const OUTCOME_STALE: u8 = 2;
 /// checksum did not catch (a bug in the writer).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImageError {
+    /// Written by a build with another image format.
     #[error("state machine image version {0}, this build reads version {IMAGE_VERSION}")]
     Version(u32),
-    #[error("malformed state machine image at byte {offset}: {reason}")]
-    Malformed { offset: usize, reason: String },
+    /// Bytes that are not an image.
+    #[error("malformed state machine image: {0}")]
+    Malformed(#[from] ReadError),
 }
 
 impl KvState {
@@ -85,26 +89,28 @@ impl KvState {
     /// The state an image describes. Every length is checked against what is
     /// left, so a bad image is an error, never a panic or a huge allocation.
     pub fn from_image(image: &[u8]) -> Result<KvState, ImageError> {
-        let mut r = Reader { buf: image, at: 0 };
+        let mut r = Reader::new(image);
         let version = r.u32()?;
         if version != IMAGE_VERSION {
             return Err(ImageError::Version(version));
         }
         // Each value takes at least 8 bytes and each session at least 34:
         // refuse counts the image cannot hold before allocating for them.
-        let n = r.count(8)?;
+        let n = r.u64()?;
+        let n = r.items(n, 8)?;
         let mut values = HashMap::with_capacity(n);
         for _ in 0..n {
-            let key = r.bytes()?;
+            let key = r.bytes_u32()?;
             let key = std::str::from_utf8(key)
-                .map_err(|_| r.bad("a key is not UTF-8"))?
+                .map_err(|_| ImageError::from(r.error("a key is not UTF-8")))?
                 .to_string();
-            let value = Bytes::copy_from_slice(r.bytes()?);
+            let value = Bytes::copy_from_slice(r.bytes_u32()?);
             if values.insert(key, value).is_some() {
-                return Err(r.bad("a key appears twice"));
+                return Err(r.error("a key appears twice").into());
             }
         }
-        let n = r.count(34)?;
+        let n = r.u64()?;
+        let n = r.items(n, 34)?;
         let mut sessions = HashMap::with_capacity(n);
         let mut by_use = BTreeMap::new();
         for _ in 0..n {
@@ -115,18 +121,18 @@ impl KvState {
                 OUTCOME_OK => Outcome::Ok,
                 OUTCOME_MISMATCH => Outcome::Mismatch,
                 OUTCOME_STALE => Outcome::Stale,
-                other => return Err(r.bad(&format!("unknown outcome {other}"))),
+                other => return Err(r.error(format!("unknown outcome {other}")).into()),
             };
             let index = LogIndex(r.u64()?);
             let value = match r.u8()? {
                 0 => None,
-                1 => Some(Bytes::copy_from_slice(r.bytes()?)),
-                other => return Err(r.bad(&format!("bad value flag {other}"))),
+                1 => Some(Bytes::copy_from_slice(r.bytes_u32()?)),
+                other => return Err(r.error(format!("bad value flag {other}")).into()),
             };
             // Eviction goes by last use; two sessions last used at one index
             // would make replicas evict differently.
             if by_use.insert(last_index, client).is_some() {
-                return Err(r.bad("two sessions share a last index"));
+                return Err(r.error("two sessions share a last index").into());
             }
             let session = Session {
                 last_seq,
@@ -138,11 +144,11 @@ impl KvState {
                 last_index,
             };
             if sessions.insert(client, session).is_some() {
-                return Err(r.bad("a client appears twice"));
+                return Err(r.error("a client appears twice").into());
             }
         }
-        if r.at != image.len() {
-            return Err(r.bad("unexpected bytes after the sessions"));
+        if r.remaining() > 0 {
+            return Err(r.error("unexpected bytes after the sessions").into());
         }
         Ok(KvState {
             values,
@@ -159,50 +165,6 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// A cursor over an image; every read checks the length.
-struct Reader<'a> {
-    buf: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn bad(&self, reason: &str) -> ImageError {
-        ImageError::Malformed {
-            offset: self.at,
-            reason: reason.to_string(),
-        }
-    }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ImageError> {
-        if self.buf.len() - self.at < n {
-            return Err(self.bad("cut short"));
-        }
-        let s = &self.buf[self.at..self.at + n];
-        self.at += n;
-        Ok(s)
-    }
-    fn u8(&mut self) -> Result<u8, ImageError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Result<u32, ImageError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn u64(&mut self) -> Result<u64, ImageError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
-    fn bytes(&mut self) -> Result<&'a [u8], ImageError> {
-        let len = self.u32()? as usize;
-        self.take(len)
-    }
-    /// A count of items that take at least `min_size` bytes each.
-    fn count(&mut self, min_size: usize) -> Result<usize, ImageError> {
-        let n = self.u64()?;
-        let left = (self.buf.len() - self.at) / min_size;
-        if n > left as u64 {
-            return Err(self.bad(&format!("claims {n} items, room for {left}")));
-        }
-        Ok(n as usize)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,14 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 use bytes::Bytes;
 
 use super::command::{Command, Op};
-use crate::raft::LogIndex;
+use raft::LogIndex;
 
 /// Sessions kept before the least recently used is forgotten. Eviction goes
 /// by log index, so every replica forgets the same one.
 pub const MAX_SESSIONS: usize = 50_000;
 
+/// How a command went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
+    /// It took effect.
     Ok,
     /// Cas found another value; `Answer::value` holds it.
     Mismatch,
@@ -22,21 +24,30 @@ pub enum Outcome {
     Stale,
 }
 
+/// The state machine's answer to a command, kept in its session so a retry
+/// gets it again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
+    /// How it went.
     pub outcome: Outcome,
+    /// The value a `Cas` mismatch found.
     pub value: Option<Bytes>,
     /// Where the command first took effect.
     pub index: LogIndex,
 }
 
+/// What the state machine remembers of a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
+    /// The latest seq applied.
     pub last_seq: u64,
+    /// Its answer.
     pub answer: Answer,
+    /// The log index of the session's latest use, for eviction.
     pub last_index: LogIndex,
 }
 
+/// The replicated state: values, and client sessions for exactly-once writes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KvState {
     pub(super) values: HashMap<String, Bytes>,
@@ -46,18 +57,22 @@ pub struct KvState {
 }
 
 impl KvState {
+    /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Bytes> {
         self.values.get(key)
     }
 
+    /// How many keys hold a value.
     pub fn len(&self) -> usize {
         self.values.len()
     }
 
+    /// Whether no key holds a value.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
 
+    /// How many client sessions are remembered.
     pub fn session_count(&self) -> usize {
         self.sessions.len()
     }

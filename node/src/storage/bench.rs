@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::raft::{Entry, EntryKind, LogIndex, Term};
+use raft::{Entry, EntryKind, LogIndex, Term};
 
 use super::{FsyncPolicy, PersistBatch, StorageError, Wal};
 
@@ -28,10 +28,15 @@ const WARM_UP: usize = 5;
 /// [`FsyncPolicy::Always`]: one write plus one fdatasync.
 #[derive(Clone, Debug)]
 pub struct FsyncStats {
+    /// How many persists were timed.
     pub samples: usize,
+    /// The fastest.
     pub min: Duration,
+    /// The median.
     pub median: Duration,
+    /// The 99th percentile.
     pub p99: Duration,
+    /// The slowest.
     pub max: Duration,
 }
 

@@ -24,7 +24,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::raft::{Entry, HardState, LogIndex};
+use raft::{Entry, HardState, LogIndex};
 
 use super::snapshot::{self, Prepared, Snapshot, SnapshotStore};
 use super::{FsyncPolicy, PersistBatch, StorageError, TailRepair, Wal};
@@ -51,8 +51,8 @@ pub struct Restored {
 /// The durable state of one node: its WAL and its snapshot file.
 #[derive(Debug)]
 pub struct Storage {
-    pub wal: Wal,
-    pub snapshots: SnapshotStore,
+    pub(super) wal: Wal,
+    pub(super) snapshots: SnapshotStore,
 }
 
 impl Storage {
@@ -154,6 +154,33 @@ impl Storage {
         let meta = prepared.meta().clone();
         self.snapshots.commit(prepared)?;
         self.wal.rewrite(Some(&meta), hard_state, entries)
+    }
+
+    /// Appends a `Ready`'s hard state and entries to the WAL, durably
+    /// (see [`Wal::persist`]).
+    pub fn persist(&mut self, batch: &PersistBatch) -> Result<(), StorageError> {
+        self.wal.persist(batch)
+    }
+
+    /// The term and vote last persisted.
+    pub fn hard_state(&self) -> &HardState {
+        self.wal.hard_state()
+    }
+
+    /// The data directory, where snapshots are prepared.
+    pub fn dir(&self) -> &Path {
+        self.snapshots.dir()
+    }
+
+    /// The current snapshot file (which may not exist yet).
+    pub fn snapshot_path(&self) -> &Path {
+        self.snapshots.path()
+    }
+
+    /// Turns on the seeded bug `lazy-persist` (see [`Wal::set_lazy_persist`]).
+    #[cfg(feature = "bugs")]
+    pub fn set_lazy_persist(&mut self) {
+        self.wal.set_lazy_persist();
     }
 
     /// A new term or vote goes to the old WAL before the new snapshot

@@ -60,33 +60,52 @@ pub enum StorageError {
     /// A system call failed; `action` says what was being done.
     #[error("cannot {action} {}: {error}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What was being done, as a verb phrase ("open", "fsync").
         action: &'static str,
+        /// What the system said.
         error: io::Error,
     },
     /// The file is not a WAL of this program, or of a format version this
     /// build does not read.
     #[error("{} is not a Raft WAL this build can read: {reason}", path.display())]
-    NotAWal { path: PathBuf, reason: String },
+    NotAWal {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its header.
+        reason: String,
+    },
     /// A complete record that is damaged or impossible, anywhere but a torn
     /// tail. Never repaired automatically: it may hold committed entries.
     #[error("corrupt record in {} at byte {offset}: {reason}", path.display())]
     Corrupt {
+        /// The file.
         path: PathBuf,
+        /// Where the damage starts.
         offset: u64,
+        /// What is wrong there.
         reason: String,
     },
     /// The caller asked for something that would not leave a valid Raft log
     /// (a gap, a term going backwards, a changed vote). Nothing was written.
     #[error("refused to write to {}: {reason}", path.display())]
-    InvalidBatch { path: PathBuf, reason: String },
+    InvalidBatch {
+        /// The WAL.
+        path: PathBuf,
+        /// What the batch would have broken.
+        reason: String,
+    },
     /// An earlier write or fsync failed, so what is on disk is unknown (the
     /// kernel may have dropped the dirty pages). Restart and recover from disk.
     #[error(
         "{} is unusable after a failed write or fsync; restart to recover from disk",
         path.display()
     )]
-    Poisoned { path: PathBuf },
+    Poisoned {
+        /// The WAL.
+        path: PathBuf,
+    },
 }
 
 impl StorageError {

@@ -6,7 +6,7 @@
 //! terms never decreasing along the log (§5.3 Log Matching), truncation only
 //! of entries that exist. Terms change rarely, so the run list stays tiny.
 
-use crate::raft::{HardState, LogIndex, Term};
+use raft::{HardState, LogIndex, Term};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LogPosition {
@@ -107,9 +107,8 @@ pub(crate) fn check_hard_state(prev: &HardState, next: &HardState) -> Result<(),
         ));
     }
     if next.term == prev.term && prev.voted_for.is_some() && next.voted_for != prev.voted_for {
-        let show = |v: &Option<crate::raft::NodeId>| {
-            v.as_ref().map_or("nobody".to_string(), |id| id.to_string())
-        };
+        let show =
+            |v: &Option<raft::NodeId>| v.as_ref().map_or("nobody".to_string(), |id| id.to_string());
         return Err(format!(
             "the vote of term {} would change from {} to {}",
             prev.term,
@@ -123,7 +122,7 @@ pub(crate) fn check_hard_state(prev: &HardState, next: &HardState) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::NodeId;
+    use raft::NodeId;
 
     fn pos(terms: &[u64]) -> LogPosition {
         let mut p = LogPosition::default();

@@ -21,7 +21,9 @@
 
 use bytes::Bytes;
 
-use crate::raft::{Entry, EntryKind, HardState, LogIndex, NodeId, SnapshotMeta, Term};
+use raft::{Entry, EntryKind, HardState, LogIndex, NodeId, SnapshotMeta, Term};
+
+use crate::reader::{ReadError, Reader};
 
 const MAGIC: [u8; 8] = *b"RAFT-WAL";
 /// Bumped on any incompatible change of the format below.
@@ -249,14 +251,18 @@ fn put_node_id(buf: &mut Vec<u8>, id: &NodeId) -> Result<(), String> {
 /// Decodes a payload whose checksum matched. An error here means the writer
 /// and reader disagree about the format, or a bug wrote nonsense: corruption.
 pub(crate) fn decode(payload: &[u8]) -> Result<Record, String> {
-    let mut r = Reader(payload);
+    decode_fields(payload).map_err(|e| format!("payload: {e}"))
+}
+
+fn decode_fields(payload: &[u8]) -> Result<Record, ReadError> {
+    let mut r = Reader::new(payload);
     let record = match r.u8()? {
         KIND_HARD_STATE => {
             let term = Term(r.u64()?);
             let voted_for = match r.u8()? {
                 0 => None,
-                1 => Some(r.node_id()?),
-                other => return Err(format!("bad vote flag {other}")),
+                1 => Some(NodeId::new(r.str_u16()?)),
+                other => return Err(r.error(format!("bad vote flag {other}"))),
             };
             Record::HardState(HardState { term, voted_for })
         }
@@ -266,7 +272,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Record, String> {
             let kind = match r.u8()? {
                 ENTRY_NORMAL => EntryKind::Normal,
                 ENTRY_NOOP => EntryKind::Noop,
-                other => return Err(format!("unknown entry kind {other}")),
+                other => return Err(r.error(format!("unknown entry kind {other}"))),
             };
             let data = Bytes::copy_from_slice(r.rest());
             Record::Entry(Entry {
@@ -280,60 +286,22 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Record, String> {
         KIND_SNAPSHOT => {
             let index = LogIndex(r.u64()?);
             let term = Term(r.u64()?);
-            let count = r.u32()?;
-            // Each member takes at least 2 bytes: refuse a count the payload
-            // cannot hold before allocating for it.
-            if count as usize > r.0.len() / 2 {
-                return Err(format!("snapshot claims {count} members"));
-            }
-            let members = (0..count).map(|_| r.node_id()).collect::<Result<_, _>>()?;
+            let members = r.str_u16_list()?.into_iter().map(NodeId::new).collect();
             Record::Snapshot(SnapshotMeta {
                 index,
                 term,
                 members,
             })
         }
-        other => return Err(format!("unknown record kind {other}")),
+        other => return Err(r.error(format!("unknown record kind {other}"))),
     };
-    if !r.0.is_empty() {
-        return Err(format!("{} unexpected bytes after the record", r.0.len()));
+    if r.remaining() > 0 {
+        return Err(r.error(format!(
+            "{} unexpected bytes after the record",
+            r.remaining()
+        )));
     }
     Ok(record)
-}
-
-/// A cursor over a payload; every read checks the length.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("payload too short".into());
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-    fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.0)
-    }
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, String> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
-    }
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
-    }
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
-    fn node_id(&mut self) -> Result<NodeId, String> {
-        let len = self.u16()? as usize;
-        let bytes = self.take(len)?;
-        let s = std::str::from_utf8(bytes).map_err(|_| "node id is not UTF-8".to_string())?;
-        Ok(NodeId::new(s))
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::raft::{Entry, HardState, SnapshotMeta};
+use raft::{Entry, HardState, SnapshotMeta};
 
 use super::StorageError;
 use super::position::{LogPosition, check_hard_state};

@@ -25,9 +25,10 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::raft::{LogIndex, NodeId, SnapshotMeta, Term};
+use raft::{LogIndex, NodeId, SnapshotMeta, Term};
 
 use super::StorageError;
+use crate::reader::{ReadError, Reader};
 
 /// The snapshot's file name inside the data directory.
 pub const SNAPSHOT_FILE_NAME: &str = "snapshot";
@@ -45,6 +46,7 @@ const MIN_LEN: usize = 8 + 4 + 8 + 8 + 4 + 8 + 4;
 /// image, inside the checksummed file bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Where the log starts over.
     pub meta: SnapshotMeta,
     file: Bytes,
     image: Range<usize>,
@@ -90,36 +92,9 @@ impl Snapshot {
         if crc != crc32fast::hash(&file[..body]) {
             return Err("checksum mismatch".into());
         }
-        let mut r = Reader {
-            buf: &file[..body],
-            at: 8,
-        };
-        let version = r.u32()?;
-        if version != FILE_VERSION {
-            return Err(format!(
-                "format version {version}, this build reads version {FILE_VERSION}"
-            ));
-        }
-        let index = LogIndex(r.u64()?);
-        let term = Term(r.u64()?);
-        let count = r.u32()? as usize;
-        if count > (body - r.at) / 2 {
-            return Err(format!("claims {count} members"));
-        }
-        let mut members = Vec::with_capacity(count);
-        for _ in 0..count {
-            let len = u16::from_le_bytes(r.take(2)?.try_into().unwrap()) as usize;
-            let id = std::str::from_utf8(r.take(len)?).map_err(|_| "a member id is not UTF-8")?;
-            members.push(NodeId::new(id));
-        }
-        let len = r.u64()?;
-        if len != (body - r.at) as u64 {
-            return Err(format!(
-                "image length {len} does not match the {} bytes left",
-                body - r.at
-            ));
-        }
-        let image = r.at..body;
+        let mut r = Reader::new(&file[..body]);
+        let (index, term, members) = read_header(&mut r).map_err(|e| e.to_string())?;
+        let image = r.offset()..body;
         Ok(Snapshot {
             meta: SnapshotMeta {
                 index,
@@ -142,26 +117,26 @@ impl Snapshot {
     }
 }
 
-struct Reader<'a> {
-    buf: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.buf.len() - self.at < n {
-            return Err("header cut short".into());
-        }
-        let s = &self.buf[self.at..self.at + n];
-        self.at += n;
-        Ok(s)
+/// The fields before the image; leaves `r` at the image.
+fn read_header(r: &mut Reader) -> Result<(LogIndex, Term, Vec<NodeId>), ReadError> {
+    r.take(MAGIC.len())?;
+    let version = r.u32()?;
+    if version != FILE_VERSION {
+        return Err(r.error(format!(
+            "format version {version}, this build reads version {FILE_VERSION}"
+        )));
     }
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    let index = LogIndex(r.u64()?);
+    let term = Term(r.u64()?);
+    let members = r.str_u16_list()?.into_iter().map(NodeId::new).collect();
+    let len = r.u64()?;
+    if len != r.remaining() as u64 {
+        return Err(r.error(format!(
+            "image length {len} does not match the {} bytes left",
+            r.remaining()
+        )));
     }
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
-    }
+    Ok((index, term, members))
 }
 
 /// The snapshot file of one data directory.
@@ -229,6 +204,7 @@ impl SnapshotStore {
         self.current.as_ref()
     }
 
+    /// The snapshot file (`DIR/snapshot`).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -247,6 +223,7 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The snapshot's position.
     pub fn meta(&self) -> &SnapshotMeta {
         &self.meta
     }

@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::raft::{Entry, HardState, LogIndex, SnapshotMeta, Term};
+use raft::{Entry, HardState, LogIndex, SnapshotMeta, Term};
 
 use super::position::{LogPosition, check_hard_state};
 use super::record;
@@ -43,6 +43,7 @@ pub struct PersistBatch<'a> {
 }
 
 impl PersistBatch<'_> {
+    /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.hard_state.is_none() && self.truncate_from.is_none() && self.entries.is_empty()
     }
@@ -304,10 +305,12 @@ impl Wal {
         self.end
     }
 
+    /// The file (`DIR/raft.wal`).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Whether it waits for the disk.
     pub fn policy(&self) -> FsyncPolicy {
         self.policy
     }

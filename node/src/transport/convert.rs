@@ -3,66 +3,58 @@
 
 use proto::raft as pb;
 
-use crate::raft::{Body, Entry, EntryKind, LogIndex, Message, NodeId, Term};
+use raft::{
+    AppendRequest, AppendResponse, Body, Entry, EntryKind, LogIndex, Message, NodeId,
+    SnapshotResponse, Term, VoteRequest, VoteResponse,
+};
 
+/// A message from a peer that is not a valid Raft message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("malformed message {position} from {from}: {reason}")]
 pub struct MalformedMessage {
+    /// The peer.
     pub from: String,
+    /// Its place in the batch.
     pub position: usize,
+    /// What is wrong with it.
     pub reason: String,
 }
 
+/// A core message for a batch; `None` for an InstallSnapshot, which travels
+/// as a stream of chunks instead.
 pub fn to_proto(m: &Message) -> Option<pb::Message> {
     use pb::message::Body as B;
     let body = match &m.body {
-        Body::VoteRequest {
-            last_log_index,
-            last_log_term,
-            pre_vote,
-        } => B::VoteRequest(pb::VoteRequest {
-            last_log_index: last_log_index.0,
-            last_log_term: last_log_term.0,
-            pre_vote: *pre_vote,
+        Body::VoteRequest(v) => B::VoteRequest(pb::VoteRequest {
+            last_log_index: v.last_log_index.0,
+            last_log_term: v.last_log_term.0,
+            pre_vote: v.pre_vote,
         }),
-        Body::VoteResponse { granted, pre_vote } => B::VoteResponse(pb::VoteResponse {
-            granted: *granted,
-            pre_vote: *pre_vote,
+        Body::VoteResponse(v) => B::VoteResponse(pb::VoteResponse {
+            granted: v.granted,
+            pre_vote: v.pre_vote,
         }),
-        Body::AppendRequest {
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-            read_ctx,
-        } => B::AppendRequest(pb::AppendRequest {
-            prev_log_index: prev_log_index.0,
-            prev_log_term: prev_log_term.0,
-            entries: entries.iter().map(entry_to_proto).collect(),
-            leader_commit: leader_commit.0,
-            read_ctx: *read_ctx,
+        Body::AppendRequest(a) => B::AppendRequest(pb::AppendRequest {
+            prev_log_index: a.prev_log_index.0,
+            prev_log_term: a.prev_log_term.0,
+            entries: a.entries.iter().map(entry_to_proto).collect(),
+            leader_commit: a.leader_commit.0,
+            read_ctx: a.read_ctx,
         }),
-        Body::AppendResponse {
-            success,
-            index,
-            conflict_term,
-            conflict_index,
-            read_ctx,
-            last_log_index,
-        } => B::AppendResponse(pb::AppendResponse {
-            success: *success,
-            index: index.0,
-            conflict_term: conflict_term.0,
-            conflict_index: conflict_index.0,
-            read_ctx: *read_ctx,
-            last_log_index: last_log_index.0,
+        Body::AppendResponse(a) => B::AppendResponse(pb::AppendResponse {
+            success: a.success,
+            index: a.index.0,
+            conflict_term: a.conflict_term.0,
+            conflict_index: a.conflict_index.0,
+            read_ctx: a.read_ctx,
+            last_log_index: a.last_log_index.0,
         }),
-        Body::SnapshotResponse { index, accepted } => B::SnapshotResponse(pb::SnapshotResponse {
-            index: index.0,
-            accepted: *accepted,
+        Body::SnapshotResponse(s) => B::SnapshotResponse(pb::SnapshotResponse {
+            index: s.index.0,
+            accepted: s.accepted,
         }),
         // Travels as a stream of chunks, not in a message batch.
-        Body::InstallSnapshot { .. } => return None,
+        Body::InstallSnapshot(_) => return None,
     };
     Some(pb::Message {
         term: m.term.0,
@@ -70,6 +62,7 @@ pub fn to_proto(m: &Message) -> Option<pb::Message> {
     })
 }
 
+/// A log entry as the wire carries it.
 pub fn entry_to_proto(e: &Entry) -> pb::Entry {
     pb::Entry {
         index: e.index.0,
@@ -96,15 +89,15 @@ pub fn from_proto(
         reason,
     };
     let body = match m.body.ok_or_else(|| bad("no body".into()))? {
-        B::VoteRequest(v) => Body::VoteRequest {
+        B::VoteRequest(v) => Body::VoteRequest(VoteRequest {
             last_log_index: LogIndex(v.last_log_index),
             last_log_term: Term(v.last_log_term),
             pre_vote: v.pre_vote,
-        },
-        B::VoteResponse(v) => Body::VoteResponse {
+        }),
+        B::VoteResponse(v) => Body::VoteResponse(VoteResponse {
             granted: v.granted,
             pre_vote: v.pre_vote,
-        },
+        }),
         B::AppendRequest(a) => {
             let mut entries = Vec::with_capacity(a.entries.len());
             for (i, e) in a.entries.into_iter().enumerate() {
@@ -144,26 +137,26 @@ pub fn from_proto(
                     w[1].index
                 )));
             }
-            Body::AppendRequest {
+            Body::AppendRequest(AppendRequest {
                 prev_log_index: LogIndex(a.prev_log_index),
                 prev_log_term: Term(a.prev_log_term),
                 entries,
                 leader_commit: LogIndex(a.leader_commit),
                 read_ctx: a.read_ctx,
-            }
+            })
         }
-        B::AppendResponse(a) => Body::AppendResponse {
+        B::AppendResponse(a) => Body::AppendResponse(AppendResponse {
             success: a.success,
             index: LogIndex(a.index),
             conflict_term: Term(a.conflict_term),
             conflict_index: LogIndex(a.conflict_index),
             read_ctx: a.read_ctx,
             last_log_index: LogIndex(a.last_log_index),
-        },
-        B::SnapshotResponse(s) => Body::SnapshotResponse {
+        }),
+        B::SnapshotResponse(s) => Body::SnapshotResponse(SnapshotResponse {
             index: LogIndex(s.index),
             accepted: s.accepted,
-        },
+        }),
     };
     Ok(Message {
         from: from.clone(),
@@ -185,16 +178,16 @@ mod tests {
     #[test]
     fn every_batched_message_round_trips() {
         let bodies = vec![
-            Body::VoteRequest {
+            Body::VoteRequest(VoteRequest {
                 last_log_index: LogIndex(4),
                 last_log_term: Term(2),
                 pre_vote: true,
-            },
-            Body::VoteResponse {
+            }),
+            Body::VoteResponse(VoteResponse {
                 granted: true,
                 pre_vote: false,
-            },
-            Body::AppendRequest {
+            }),
+            Body::AppendRequest(AppendRequest {
                 prev_log_index: LogIndex(3),
                 prev_log_term: Term(1),
                 entries: vec![
@@ -213,19 +206,19 @@ mod tests {
                 ],
                 leader_commit: LogIndex(3),
                 read_ctx: 9,
-            },
-            Body::AppendResponse {
+            }),
+            Body::AppendResponse(AppendResponse {
                 success: false,
                 index: LogIndex(7),
                 conflict_term: Term(2),
                 conflict_index: LogIndex(5),
                 read_ctx: 1,
                 last_log_index: LogIndex(8),
-            },
-            Body::SnapshotResponse {
+            }),
+            Body::SnapshotResponse(SnapshotResponse {
                 index: LogIndex(100),
                 accepted: true,
-            },
+            }),
         ];
         for body in bodies {
             let m = Message {

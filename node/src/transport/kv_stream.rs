@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
-use super::kv_service::{Call, Pending, bounded_deadline, submit};
-use super::services::Shared;
+use super::calls::{Call, Pending, bounded_deadline, submit};
+use super::shared::Shared;
 
 /// What the service returns: the replies, as the stream's task sends them.
 pub type Replies = ReceiverStream<Result<kvpb::KvReplies, Status>>;

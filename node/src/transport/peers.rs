@@ -25,9 +25,9 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tonic::transport::{Channel, Endpoint};
 
 use super::convert;
-use crate::driver::Event;
-use crate::raft::{Body, Message, NodeId, Term};
+use crate::mailbox::{Event, Outbox};
 use crate::storage::snapshot;
+use raft::{Body, Message, NodeId, Term};
 
 /// Largest number of messages put in one batch.
 const MAX_BATCH: usize = 512;
@@ -38,11 +38,7 @@ pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// so a dead peer does not make it re-read the snapshot every heartbeat.
 const SNAPSHOT_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Where the driver hands messages for other nodes.
-pub trait Outbox: Send {
-    fn send(&mut self, msg: Message);
-}
-
+/// The links to every peer: the driver's [`Outbox`].
 pub struct Peers {
     senders: HashMap<NodeId, UnboundedSender<Message>>,
 }
@@ -127,7 +123,7 @@ impl Link {
             let mut messages = Vec::with_capacity(batch.len());
             for m in &batch {
                 match &m.body {
-                    Body::InstallSnapshot { .. } => {
+                    Body::InstallSnapshot(_) => {
                         // A transfer under way will report; the core asks
                         // again only after hearing of it (or timing out).
                         if !self.transferring.swap(true, Ordering::AcqRel) {

@@ -148,7 +148,7 @@ fn impossible_records_with_good_checksums_are_corruption() {
         ("unknown record kind", |b| {
             record::encode_raw(b, &[42, 0, 0])
         }),
-        ("payload too short", |b| record::encode_raw(b, &[3, 1, 2])),
+        ("payload: cut short", |b| record::encode_raw(b, &[3, 1, 2])),
     ];
     for (reason, write) in impossible {
         let mut file = bytes.clone();

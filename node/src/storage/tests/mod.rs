@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::raft::{Entry, EntryKind, HardState, LogIndex, NodeId, Term};
+use raft::{Entry, EntryKind, HardState, LogIndex, NodeId, Term};
 
 use super::record::{self, Frame};
 use super::{FsyncPolicy, PersistBatch, Recovered, WAL_FILE_NAME, Wal};

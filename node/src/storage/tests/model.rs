@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use testkit::repeatable;
 
 use super::*;
-use crate::raft::SnapshotMeta;
+use raft::SnapshotMeta;
 
 #[derive(Clone, Debug)]
 enum Op {

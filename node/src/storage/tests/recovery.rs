@@ -5,8 +5,8 @@
 use std::fs;
 
 use super::*;
-use crate::raft::SnapshotMeta;
 use crate::storage::StorageError;
+use raft::SnapshotMeta;
 
 #[test]
 fn a_new_wal_is_empty() {

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use super::*;
 use crate::kv::{Command, KvState, Op, Outcome};
-use crate::raft::SnapshotMeta;
 use crate::storage::{SNAPSHOT_FILE_NAME, Snapshot, Storage, StorageError};
+use raft::SnapshotMeta;
 
 fn meta(index: u64, term: u64) -> SnapshotMeta {
     SnapshotMeta {
