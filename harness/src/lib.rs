@@ -18,8 +18,9 @@
 //! - [`report`]: the page a run ends with, `report.html`.
 //! - [`mod@bench`]: throughput, latency and failover of the node.
 //! - [`sim`]: a simulated linearizable store that generates histories.
+//!
 //! Every random choice of a run (keys, operations, faults, their targets and
-//! timing) comes from one `raft::Rng` seeded from `--seed`, so a run can be
+//! timing) comes from one `splitmix::Rng` (re-exported as `raft::Rng`) seeded from `--seed`, so a run can be
 //! reproduced.
 
 #![deny(missing_docs)]
