@@ -5,6 +5,7 @@
 //! - [`check`]: the checkers and `results.json`; they depend on `history` only.
 //! - [`sim`]: a simulated linearizable store that generates histories.
 //! - [`cli`]: the command line; [`cmd`]: one module per subcommand.
+//! - [`error`]: whose fault a failed command is (exit 254 or 255).
 
 pub mod bench;
 pub mod check;
@@ -12,6 +13,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod cmd;
+pub mod error;
 pub mod history;
 pub mod nemesis;
 pub mod net;

@@ -149,7 +149,8 @@ impl Checkers {
     }
 }
 
-/// Why a check could not run.
+/// Why a check (or a report, which reads the same inputs) could not be
+/// made. Every message names the file, and the line where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// The history or an event log is malformed or unreadable.
@@ -163,7 +164,15 @@ pub enum CheckError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: could not write results: {source}", path.display())]
+    /// `results.json` or `run.json` is not what the harness writes.
+    #[error("{}:{line}: {message}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// An output (results.json, report.html) could not be written.
+    #[error("{}: cannot write: {source}", path.display())]
     Write {
         path: PathBuf,
         #[source]
@@ -171,11 +180,12 @@ pub enum CheckError {
     },
 }
 
-impl CheckError {
-    /// Whether the input was at fault (exit 254) rather than the harness
-    /// (exit 255).
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(self, CheckError::Write { .. })
+impl crate::error::Blame for CheckError {
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            CheckError::Write { .. } => crate::error::Fault::Harness,
+            _ => crate::error::Fault::BadInput,
+        }
     }
 }
 

@@ -9,7 +9,14 @@ use crate::cli::BenchCheckArgs;
 use crate::history::{Action, History, Op, OpType, Payload, Value, jsonl::write_jsonl, read_jsonl};
 use crate::sim::{SimConfig, Workload, simulate};
 
-pub fn run(args: &BenchCheckArgs) -> io::Result<Verdict> {
+pub fn run(args: &BenchCheckArgs) -> Result<Verdict, crate::check::CheckError> {
+    run_io(args).map_err(|source| crate::check::CheckError::Write {
+        path: std::env::temp_dir(),
+        source,
+    })
+}
+
+fn run_io(args: &BenchCheckArgs) -> io::Result<Verdict> {
     let base = SimConfig {
         seed: args.seed,
         concurrency: args.concurrency,

@@ -269,7 +269,7 @@ impl SelftestPlan {
     }
 }
 
-pub fn run(args: &SelftestArgs) -> anyhow::Result<Verdict> {
+pub fn run(args: &SelftestArgs) -> Result<Verdict, RunError> {
     let plan = SelftestPlan::new(
         &args.bugs,
         args.seeds,

@@ -34,44 +34,11 @@ use std::path::{Path, PathBuf};
 use crate::check::{self, CheckOptions, Results};
 use crate::history::events::{NodeLog, read_run_events};
 use crate::history::jepsen::read_edn;
-use crate::history::{History, HistoryError, Operation, read_jsonl};
+use crate::history::{History, Operation, read_jsonl};
 
-/// Why a report could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The history or an event log is malformed or unreadable (names the
-    /// file and line).
-    #[error(transparent)]
-    Input(#[from] HistoryError),
-    #[error("{}: not a run directory (no history.jsonl in it)", .0.display())]
-    NoHistory(PathBuf),
-    #[error("{}: {source}", path.display())]
-    NotFound {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// `results.json` or `run.json` is not what the harness writes.
-    #[error("{}:{line}: {message}", path.display())]
-    Json {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("{}: could not write the report: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl ReportError {
-    /// Whether the input was at fault (exit 254) rather than the harness (255).
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(self, ReportError::Write { .. })
-    }
-}
+/// Why a report could not be made: the same inputs as a check, the same
+/// errors.
+pub use crate::check::CheckError as ReportError;
 
 /// What the history came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
