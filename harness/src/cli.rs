@@ -80,10 +80,42 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// A run directory, a history.jsonl, or a Jepsen history.edn.
+    /// A run directory, or a history file: history.jsonl, a Jepsen
+    /// history.edn or history.txt, Jepsen log lines, Knossos's or
+    /// Porcupine's test data (the format is told from the content).
     pub path: PathBuf,
     #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+/// How to read a history and what its keys start as.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputArgs {
+    /// The history's format: jsonl, edn or text (Jepsen's history.txt and
+    /// log lines). Default: told from the content.
+    #[arg(long, value_name = "FORMAT", value_parser = crate::history::read::Format::parse)]
+    pub format: Option<crate::history::read::Format>,
+    /// What keys hold before the history begins: a JSON value for every
+    /// key (`0`, `'"x"'`, `[1,2]`, `null` for absent), or KEY=VALUE for one
+    /// key (repeatable; beats the value for every key). Default: absent,
+    /// or "" for Porcupine's kv histories. Knossos's cas-register tests
+    /// start registers at 0.
+    #[arg(
+        long = "initial-value",
+        value_name = "[KEY=]JSON",
+        allow_hyphen_values = true
+    )]
+    pub initial_values: Vec<String>,
+    /// Order events by their position in the file and ignore their times
+    /// (for histories whose times go backwards).
+    #[arg(long)]
+    pub ignore_times: bool,
+    /// Read integer values as their decimal text: keys become strings that
+    /// appends concatenate (the Kv API's own semantics).
+    #[arg(long)]
+    pub strings: bool,
 }
 
 #[derive(Debug, Args)]

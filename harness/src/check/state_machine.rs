@@ -23,6 +23,9 @@ pub struct StateMachineResult {
     /// Set when there was nothing to check (see [`crate::check`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Why the verdict is unknown: some node's events could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Distinct log indexes applied.
     pub indexes: usize,
     /// The first [`MAX_VIOLATIONS`] indexes where nodes disagree.
@@ -58,6 +61,7 @@ pub fn check(logs: &[NodeLog]) -> StateMachineResult {
         return StateMachineResult {
             valid: Verdict::Valid,
             skipped: Some(super::NO_EVENT_LOGS.to_string()),
+            reason: None,
             indexes: 0,
             violations: Vec::new(),
             violation_count: 0,
@@ -116,6 +120,7 @@ pub fn check(logs: &[NodeLog]) -> StateMachineResult {
             Verdict::Invalid
         },
         skipped: None,
+        reason: None,
         indexes: at.len(),
         violations,
         violation_count,

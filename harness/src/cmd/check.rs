@@ -1,26 +1,53 @@
 //! `harness check PATH`: runs the checkers and prints a summary; for a run
-//! directory, rewrites its results.json and report.html.
+//! directory, rewrites its results.json and report.html. The verdict is
+//! printed and sets the exit status even when those cannot be written.
 
-use crate::check::{CheckError, CheckOptions, Verdict, check_path, summary};
-use crate::cli::CheckArgs;
+use crate::check::linearizable::InitialValues;
+use crate::check::{CheckError, CheckOptions, Interpretation, Verdict, check_path, summary};
+use crate::cli::{CheckArgs, InputArgs};
+use crate::history::read::ReadOptions;
 
 pub fn run(args: &CheckArgs) -> Result<Verdict, CheckError> {
     let opts = CheckOptions {
         budget: args.budget.duration(),
         ..CheckOptions::default()
     };
-    let checked = check_path(&args.path, &opts)?;
+    let checked = check_path(&args.path, &opts, &interpretation(&args.input)?)?;
     print!(
         "{}",
         summary::render(&checked.results, &checked.history.display().to_string())
     );
-    if let Some(written) = &checked.written {
-        println!("wrote {}", written.display());
-        // A run directory's report follows its results.
-        match crate::report::write_run_report(&args.path, Some(&checked.results)) {
-            Ok(path) => println!("wrote {}", path.display()),
-            Err(e) => eprintln!("warning: report.html not rewritten: {e}"),
+    match &checked.written {
+        None => {}
+        Some(Ok(written)) => {
+            println!("wrote {}", written.display());
+            // A run directory's report follows its results.
+            match crate::report::write_run_report(&args.path, Some(&checked.results)) {
+                Ok(path) => println!("wrote {}", path.display()),
+                Err(e) => eprintln!("warning: report.html not rewritten: {e}"),
+            }
+        }
+        Some(Err(e)) => {
+            eprintln!("warning: results.json not written ({e}); the verdict above stands");
         }
     }
     Ok(checked.results.valid)
+}
+
+/// The reading and initial-value flags, checked.
+pub fn interpretation(args: &InputArgs) -> Result<Interpretation, CheckError> {
+    let mut initial = InitialValues::default();
+    for arg in &args.initial_values {
+        initial
+            .add_arg(arg)
+            .map_err(|e| CheckError::Usage(format!("--initial-value {arg}: {e}")))?;
+    }
+    Ok(Interpretation {
+        read: ReadOptions {
+            format: args.format,
+            ignore_times: args.ignore_times,
+            strings: args.strings,
+        },
+        initial,
+    })
 }

@@ -1,7 +1,10 @@
 //! The linearizability checker.
 //!
 //! - [`model`]: what a model is ([`Model`]), and a state interner.
-//! - [`register`] and [`append`]: the two models.
+//! - [`register`], [`append`] and [`strings`]: the models (a register of
+//!   integers; a list of integers that appends extend; a string that puts
+//!   set and appends extend). A key's operations say which it is.
+//! - [`initial`]: what keys hold before the history begins.
 //! - [`search`](mod@search): the WGL search for one key, generic over the model.
 //! - [`report`]: the evidence of a failure, in `results.json` and in words.
 //! - This file: splits the history by key (linearizability is compositional:
@@ -16,10 +19,12 @@
 //! outcome says nothing and is dropped).
 
 pub mod append;
+pub mod initial;
 pub mod model;
 pub mod register;
 pub mod report;
 pub mod search;
+pub mod strings;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -28,14 +33,16 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+pub use initial::InitialValues;
 pub use model::{Model, StateId};
 pub use report::{Failure, OpSummary};
 pub use search::{GiveUp, Limits, SearchOp, SearchResult, search};
 
 use crate::check::Verdict;
-use crate::history::{Action, F, History, Key, Operation, Outcome, Value};
+use crate::history::{Action, History, Key, Operation, Outcome, StrOp, Value};
 use append::{AppendModel, AppendOp};
 use register::{RegisterModel, RegisterOp};
+use strings::StrModel;
 
 /// How the checker may spend time and memory.
 #[derive(Clone, Copy, Debug)]
@@ -78,8 +85,17 @@ pub enum KeyVerdict {
     Unknown(String),
 }
 
-/// Checks every key of `history`.
+/// Checks every key of `history`, every key starting absent.
 pub fn check(history: &History, opts: &LinearizableOptions) -> LinearizableResult {
+    check_with(history, opts, &InitialValues::default())
+}
+
+/// Checks every key of `history`, keys starting as `initial` says.
+pub fn check_with(
+    history: &History,
+    opts: &LinearizableOptions,
+    initial: &InitialValues,
+) -> LinearizableResult {
     let started = Instant::now();
     let mut by_key: HashMap<&Key, Vec<Operation<'_>>> = HashMap::new();
     for op in history.operations() {
@@ -103,7 +119,8 @@ pub fn check(history: &History, opts: &LinearizableOptions) -> LinearizableResul
                     let Some((key, ops)) = keys.get(i) else {
                         break;
                     };
-                    let verdict = check_key(key, ops, &limits, opts.budget);
+                    let verdict =
+                        check_key(key, ops, &limits, opts.budget, initial.of(key.as_str()));
                     verdicts
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -143,41 +160,154 @@ pub fn check(history: &History, opts: &LinearizableOptions) -> LinearizableResul
     }
 }
 
-/// Checks the operations of one key, with the append model if any of them
-/// appends or read a list, else with the register model.
+/// Which model a key's operations call for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Integers: write, cas, integer reads.
+    Register,
+    /// Lists of integers: append, list reads.
+    List,
+    /// Strings: writes (puts), appends and cas of strings, string reads.
+    Str,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::List => "append",
+            ModelKind::Str => "string",
+        }
+    }
+
+    /// What the key holds, in words.
+    pub fn holds(self) -> &'static str {
+        match self {
+            ModelKind::Register => "integers (a register)",
+            ModelKind::List => "lists of integers (appends)",
+            ModelKind::Str => "strings",
+        }
+    }
+
+    /// Whether a key of this kind can start as `v`.
+    pub fn fits(self, v: &Value) -> bool {
+        matches!(
+            (self, v),
+            (_, Value::Nil)
+                | (ModelKind::Register, Value::Int(_))
+                | (ModelKind::List, Value::List(_))
+                | (ModelKind::Str, Value::Str(_))
+        )
+    }
+
+    /// The model of a key's operations; with none that tells (only reads
+    /// that saw nothing), the initial value's, else a register.
+    pub fn of(ops: &[Operation<'_>], initial: Option<&Value>) -> ModelKind {
+        let told = ops
+            .iter()
+            .find_map(|o| match (&o.client().action, o.read_value()) {
+                (Action::Str(_), _) | (_, Some(Value::Str(_))) => Some(ModelKind::Str),
+                (Action::Append(_), _) | (_, Some(Value::List(_))) => Some(ModelKind::List),
+                (Action::Write(_) | Action::Cas(_), _) | (_, Some(Value::Int(_))) => {
+                    Some(ModelKind::Register)
+                }
+                _ => None,
+            });
+        told.unwrap_or(match initial {
+            Some(Value::List(_)) => ModelKind::List,
+            Some(Value::Str(_)) => ModelKind::Str,
+            _ => ModelKind::Register,
+        })
+    }
+}
+
+/// Checks the initial values against the keys of `history`: an explicit
+/// value must fit its key's model (a convention applies only where it
+/// fits). Returns warnings (values for keys the history does not have).
+pub fn check_initial(history: &History, initial: &InitialValues) -> Result<Vec<String>, String> {
+    if initial.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut by_key: HashMap<&str, Vec<Operation<'_>>> = HashMap::new();
+    for op in history.operations() {
+        by_key.entry(op.key().as_str()).or_default().push(op);
+    }
+    let mut keys: Vec<&&str> = by_key.keys().collect();
+    keys.sort();
+    for key in keys {
+        let Some(v) = initial.of(key) else { continue };
+        let kind = ModelKind::of(&by_key[*key], Some(v));
+        let named = initial.keys.contains_key(*key);
+        if !kind.fits(v) && (named || initial.convention.is_none()) {
+            return Err(format!(
+                "--initial-value: key {key:?} holds {}, so it cannot start as {v}",
+                kind.holds()
+            ));
+        }
+    }
+    Ok(initial
+        .keys
+        .keys()
+        .filter(|k| !by_key.contains_key(k.as_str()))
+        .map(|k| format!("--initial-value {k}=...: the history has no key {k:?}"))
+        .collect())
+}
+
+/// Checks the operations of one key with the model they call for, the key
+/// starting as `initial` (`None`: absent). An initial value that does not
+/// fit the model is ignored (see [`check_initial`]).
 pub fn check_key(
     key: &Key,
     ops: &[Operation<'_>],
     limits: &Limits,
     budget: Duration,
+    initial: Option<&Value>,
 ) -> KeyVerdict {
-    let is_append = ops
-        .iter()
-        .any(|o| o.f() == F::Append || matches!(o.read_value(), Some(Value::List(_))));
-    if is_append {
-        check_with(
-            AppendModel::default(),
-            "append",
-            key,
-            ops,
-            limits,
-            budget,
-            append_op,
-        )
-    } else {
-        check_with(
-            RegisterModel::default(),
-            "register",
-            key,
-            ops,
-            limits,
-            budget,
-            |_, op| register_op(op),
-        )
+    let kind = ModelKind::of(ops, initial);
+    let initial = initial.filter(|v| kind.fits(v));
+    let name = kind.name();
+    match kind {
+        ModelKind::List => {
+            let list = match initial {
+                Some(Value::List(l)) => l.as_slice(),
+                _ => &[],
+            };
+            check_with_model(
+                AppendModel::starting_with(list),
+                name,
+                key,
+                ops,
+                limits,
+                budget,
+                append_op,
+            )
+        }
+        ModelKind::Str => {
+            let text = match initial {
+                Some(Value::Str(s)) => Some(s.as_str()),
+                _ => None,
+            };
+            check_with_model(StrModel::new(text), name, key, ops, limits, budget, str_op)
+        }
+        ModelKind::Register => {
+            let value = match initial {
+                Some(Value::Int(i)) => Some(*i),
+                _ => None,
+            };
+            check_with_model(
+                RegisterModel::starting_with(value),
+                name,
+                key,
+                ops,
+                limits,
+                budget,
+                |_, op| register_op(op),
+            )
+        }
     }
 }
 
-fn check_with<M: Model>(
+fn check_with_model<M: Model>(
     mut model: M,
     name: &str,
     key: &Key,
@@ -231,7 +361,7 @@ fn register_op(op: &Operation<'_>) -> Option<RegisterOp> {
         (Action::Read(_), Outcome::Ok) => match op.read_value()? {
             Value::Nil => Some(RegisterOp::Read(None)),
             Value::Int(v) => Some(RegisterOp::Read(Some(*v))),
-            Value::List(_) => None,
+            Value::List(_) | Value::Str(_) => None,
         },
         (Action::Write(v), Outcome::Ok | Outcome::Info | Outcome::Pending) => {
             Some(RegisterOp::Write(*v))
@@ -256,10 +386,54 @@ fn append_op(model: &mut AppendModel, op: &Operation<'_>) -> Option<AppendOp> {
         (Action::Read(_), Outcome::Ok) => match op.read_value()? {
             Value::Nil => Some(model.read(&[])),
             Value::List(l) => Some(model.read(l)),
-            Value::Int(_) => None,
+            Value::Int(_) | Value::Str(_) => None,
         },
         (Action::Append(v), Outcome::Ok | Outcome::Info | Outcome::Pending) => {
             Some(AppendOp::Append(*v))
+        }
+        _ => None,
+    }
+}
+
+/// The string-model operation an operation stands for (see [`register_op`]).
+fn str_op(model: &mut StrModel, op: &Operation<'_>) -> Option<strings::StrOp> {
+    use strings::StrOp as M;
+    let outcome = op.outcome();
+    let applied = matches!(outcome, Outcome::Ok | Outcome::Info | Outcome::Pending);
+    match &op.client().action {
+        Action::Read(_) if outcome == Outcome::Ok => match op.read_value()? {
+            Value::Nil => Some(model.read(None)),
+            Value::Str(s) => Some(model.read(Some(s))),
+            Value::Int(_) | Value::List(_) => None,
+        },
+        Action::Str(StrOp::Append(s)) if applied => Some(M::Append(model.text(s))),
+        Action::Str(StrOp::Put(s)) if applied => {
+            model.update();
+            Some(M::Put(model.text(s)))
+        }
+        Action::Str(StrOp::Cas { expected, new, .. }) if applied => {
+            model.update();
+            let expected = model.value(expected.clone());
+            Some(M::Cas {
+                expected,
+                new: model.text(new),
+            })
+        }
+        Action::Str(StrOp::Cas { expected, .. })
+            if outcome == Outcome::Fail && op.completion_client()?.is_mismatch() =>
+        {
+            let actual = match op.completion_client()?.action {
+                Action::Str(StrOp::Cas { ref actual, .. }) => actual.clone(),
+                _ => None,
+            };
+            // A mismatch can succeed in a state no read extends: no state
+            // is dead (see `StrModel::is_dead`).
+            model.update();
+            let expected = model.value(expected.clone());
+            Some(M::Mismatch {
+                expected,
+                actual: actual.map(|a| model.value(a)),
+            })
         }
         _ => None,
     }
