@@ -116,6 +116,12 @@ pub struct InputArgs {
     /// appends concatenate (the Kv API's own semantics).
     #[arg(long)]
     pub strings: bool,
+    /// In Jepsen's formats, a cas that failed without an error is a
+    /// mismatch (it saw another value), as Jepsen's early clients meant and
+    /// Porcupine reads their logs. Default: a failure says nothing, as
+    /// Knossos reads it.
+    #[arg(long)]
+    pub fail_cas_mismatch: bool,
 }
 
 #[derive(Debug, Args)]

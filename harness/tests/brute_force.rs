@@ -473,10 +473,10 @@ fn valid_orders_found_are_real_linearizations() {
                 SearchOp { call, ret, op }
             })
             .collect();
-        let limits = Limits {
-            deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
-            memo_bytes: 1 << 24,
-        };
+        let limits = Limits::new(
+            std::time::Instant::now() + std::time::Duration::from_secs(10),
+            1 << 24,
+        );
         let SearchResult::Valid(order) = search(&mut RegisterModel::default(), &ops, &limits)
         else {
             continue;

@@ -156,7 +156,7 @@ impl Checkers {
                     .or(self.state_machine.reason.as_deref()),
             ),
             ("stats", self.stats.valid, self.stats.reason.as_deref()),
-            ("perf", self.perf.valid, None),
+            ("perf", self.perf.valid, self.perf.skipped.as_deref()),
         ]
     }
 }
@@ -362,6 +362,9 @@ fn check_loaded(
     let started = Instant::now();
     let mut results = check_history_with(&loaded.history, logs, opts, &initial);
     let check = started.elapsed();
+    if !loaded.timed {
+        results.checkers.perf = perf::untimed();
+    }
     results.warnings.extend(warnings);
     if let Some(source) = initial.convention {
         results.warnings.push(format!(

@@ -14,6 +14,10 @@ use crate::history::{F, History, Outcome};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PerfResult {
     pub valid: Verdict,
+    /// Set when the history has no times (its positions order it): there
+    /// is nothing to measure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// Latency of ok operations per function, in milliseconds.
     pub latency_ms: BTreeMap<String, Latency>,
     /// From the first to the last op of the history, in seconds.
@@ -29,6 +33,17 @@ pub struct Latency {
     pub p90: f64,
     pub p99: f64,
     pub max: f64,
+}
+
+/// For a history without times: nothing to measure.
+pub fn untimed() -> PerfResult {
+    PerfResult {
+        valid: Verdict::Valid,
+        skipped: Some("the history has no times (the order of its lines is its order)".into()),
+        latency_ms: BTreeMap::new(),
+        duration_s: 0.0,
+        ok_per_s: 0.0,
+    }
 }
 
 pub fn check(history: &History) -> PerfResult {
@@ -71,6 +86,7 @@ pub fn check(history: &History) -> PerfResult {
     };
     PerfResult {
         valid: Verdict::Valid,
+        skipped: None,
         latency_ms,
         duration_s,
         ok_per_s: if duration_s > 0.0 {

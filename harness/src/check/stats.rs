@@ -63,7 +63,7 @@ pub fn check(history: &History) -> StatsResult {
     } else if ops.total == 0 {
         (
             Verdict::Unknown,
-            Some("the history has no client operations".to_string()),
+            Some("no operations: the history has no client operations".to_string()),
         )
     } else {
         (

@@ -5,6 +5,7 @@
 use crate::check::linearizable::InitialValues;
 use crate::check::{CheckError, CheckOptions, Interpretation, Verdict, check_path, summary};
 use crate::cli::{CheckArgs, InputArgs};
+use crate::history::jepsen::Dialect;
 use crate::history::read::ReadOptions;
 
 pub fn run(args: &CheckArgs) -> Result<Verdict, CheckError> {
@@ -47,6 +48,9 @@ pub fn interpretation(args: &InputArgs) -> Result<Interpretation, CheckError> {
             format: args.format,
             ignore_times: args.ignore_times,
             strings: args.strings,
+            dialect: Dialect {
+                fail_cas_is_mismatch: args.fail_cas_mismatch,
+            },
         },
         initial,
     })

@@ -24,9 +24,11 @@
 //!   `:mismatch` is a cas mismatch). A completion that is not an ok read and
 //!   has a keyword for a value (`:info :write :timed-out` in Jepsen's logs)
 //!   has that keyword as its error.
-//! - A failed cas without an `:error` is a cas whose expected value did not
-//!   match (a mismatch): that is what Jepsen's register clients return
-//!   `:fail` for (and what Porcupine reads their logs as).
+//! - A failed op did not happen and says nothing more, as Knossos reads it.
+//!   With [`Dialect::fail_cas_is_mismatch`], a failed cas without an
+//!   `:error` is one whose expected value did not match (a mismatch, a read
+//!   of something else): what Jepsen's early register clients (etcd's) meant
+//!   by `:fail`, and how Porcupine reads their logs.
 //! - Unknown keys and unknown tagged literals outside `:value` are ignored.
 //!
 //! Only the `:value` of a completion that is a read is used: the arguments of
@@ -51,18 +53,33 @@ pub fn read_edn(path: &Path) -> Result<History, HistoryError> {
     parse_edn(&text, path)
 }
 
-/// Parses EDN text; `path` is only used in error messages.
-pub fn parse_edn(text: &str, path: &Path) -> Result<History, HistoryError> {
-    let (ops, lines, _) = edn_ops(text, path)?;
-    History::new(ops).map_err(|e| HistoryError::line(path, lines[e.position], e.message))
+/// How a file's ops are to be read where Jepsen's tools differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dialect {
+    /// A `:fail` of a cas without an `:error` is a mismatch.
+    pub fail_cas_is_mismatch: bool,
 }
 
-/// The ops of an EDN history, unvalidated, with the line of each, and
-/// whether it speaks Porcupine's kv (`:get`, `:put`).
-pub(crate) fn edn_ops(
-    text: &str,
-    path: &Path,
-) -> Result<(Vec<Op>, Vec<usize>, bool), HistoryError> {
+/// Parses EDN text; `path` is only used in error messages.
+pub fn parse_edn(text: &str, path: &Path) -> Result<History, HistoryError> {
+    let imported = edn_ops(text, path, Dialect::default())?;
+    let lines = imported.lines;
+    History::new(imported.ops).map_err(|e| HistoryError::line(path, lines[e.position], e.message))
+}
+
+/// The ops of a Jepsen history, unvalidated.
+pub(crate) struct Imported {
+    pub ops: Vec<Op>,
+    /// The line of each op.
+    pub lines: Vec<usize>,
+    /// Some op is a `:get` or `:put` (Porcupine's kv).
+    pub kv_names: bool,
+    /// The ops have times (else their positions are their times).
+    pub timed: bool,
+}
+
+/// The ops of an EDN history.
+pub(crate) fn edn_ops(text: &str, path: &Path, dialect: Dialect) -> Result<Imported, HistoryError> {
     let edn_err = |e: EdnError| HistoryError::line(path, e.line, e.message);
     let forms = top_level_ops(text).map_err(edn_err)?;
     let raws: Vec<RawOp<'_>> = forms
@@ -72,7 +89,7 @@ pub(crate) fn edn_ops(
         .map_err(edn_err)?;
     let has = |field: fn(&RawOp<'_>) -> bool| raws.iter().filter(|r| field(r)).count();
     let (with_time, with_index) = (has(|r| r.time.is_some()), has(|r| r.index.is_some()));
-    let mut importer = Importer::default();
+    let mut importer = Importer::new(dialect);
     let mut ops = Vec::with_capacity(raws.len());
     let mut lines = Vec::with_capacity(raws.len());
     for (pos, raw) in raws.iter().enumerate() {
@@ -103,7 +120,12 @@ pub(crate) fn edn_ops(
         ops.push(op);
         lines.push(raw.line);
     }
-    Ok((ops, lines, importer.kv_names))
+    Ok(Imported {
+        ops,
+        lines,
+        kv_names: importer.kv_names,
+        timed: with_time > 0,
+    })
 }
 
 /// The op forms of a file with their lines: either every top-level form,
@@ -253,9 +275,17 @@ pub(crate) struct Importer {
     keys: HashMap<String, Key>,
     /// Whether some op is a `:get` or `:put` (Porcupine's kv).
     pub kv_names: bool,
+    dialect: Dialect,
 }
 
 impl Importer {
+    pub fn new(dialect: Dialect) -> Importer {
+        Importer {
+            dialect,
+            ..Importer::default()
+        }
+    }
+
     pub fn op(&mut self, raw: &RawOp<'_>, time: u64, index: u32) -> Result<Op, String> {
         let kind = match raw.kind {
             Some(Edn::Keyword(k)) => OpType::parse(k),
@@ -331,9 +361,11 @@ impl Importer {
         {
             error = Some(Text::new(k));
         }
-        // Jepsen's register clients answer :fail exactly when the expected
-        // value did not match.
-        if kind == OpType::Fail && fun == F::Cas && error.is_none() {
+        if self.dialect.fail_cas_is_mismatch
+            && kind == OpType::Fail
+            && fun == F::Cas
+            && error.is_none()
+        {
             error = Some(Text::new(MISMATCH));
         }
         let client = ClientOp {
@@ -579,10 +611,17 @@ mod tests {
             .unwrap();
         assert_eq!(h.operation_count(), 2);
         assert_eq!(h.nemesis_ops().count(), 1);
-        let h = parse("[[0 :invoke :cas [nil 2]]\n [0 :fail :cas [nil 2]]]").unwrap();
+        let text = "[[0 :invoke :cas [nil 2]]\n [0 :fail :cas [nil 2]]]";
+        let h = parse(text).unwrap();
         let op = h.operations().next().unwrap();
-        // A bare :fail of a cas is a mismatch, as Jepsen's clients mean it.
-        assert!(op.completion_client().unwrap().is_mismatch());
+        // A bare :fail of a cas says nothing, as Knossos reads it...
+        assert!(!op.completion_client().unwrap().is_mismatch());
+        // ... unless the dialect says it is a mismatch (Porcupine's reading).
+        let dialect = Dialect {
+            fail_cas_is_mismatch: true,
+        };
+        let ops = edn_ops(text, Path::new("h.edn"), dialect).unwrap().ops;
+        assert!(ops[1].as_client().unwrap().is_mismatch());
     }
 
     #[test]
@@ -595,7 +634,7 @@ mod tests {
 {:process 2, :type :invoke, :f :put, :key "1", :value "a"}
 {:process 2, :type :info, :f :put, :key "1", :value "a"}
 {:process 3, :type :invoke, :f :cas, :key "1", :value ["a" "b"]}
-{:process 3, :type :fail, :f :cas, :key "1", :value ["a" "b"]}
+{:process 3, :type :fail, :f :cas, :key "1", :value ["a" "b"], :error :mismatch}
 "#,
         )
         .unwrap();

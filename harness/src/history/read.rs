@@ -59,6 +59,8 @@ pub struct ReadOptions {
     /// Read every integer value as its decimal text: the keys become string
     /// registers whose appends concatenate (the Kv API's own semantics).
     pub strings: bool,
+    /// Where Jepsen's and Porcupine's readings of a file differ.
+    pub dialect: super::jepsen::Dialect,
 }
 
 /// What a history's format says the keys start as, when it says.
@@ -76,6 +78,9 @@ pub struct Loaded {
     pub format: Format,
     /// The initial value of every key, if the format has a convention.
     pub initial: Option<Convention>,
+    /// Whether the times are times (else positions: the format had none,
+    /// or `--ignore-times`).
+    pub timed: bool,
 }
 
 /// Reads and validates a history file.
@@ -88,18 +93,20 @@ pub fn read_history(path: &Path, opts: &ReadOptions) -> Result<Loaded, HistoryEr
             message,
         })?,
     };
-    let (mut ops, lines, initial) = match format {
-        Format::Jsonl => (super::jsonl::read_jsonl_ops(path)?, None, None),
-        Format::Edn => {
+    let (mut ops, lines, initial, timed) = match format {
+        Format::Jsonl => (super::jsonl::read_jsonl_ops(path)?, None, None, true),
+        Format::Edn | Format::Text => {
             let text = read_text(path)?;
-            let (ops, lines, kv_names) = super::jepsen::edn_ops(&text, path)?;
-            let initial = kv_names.then(|| porcupine_kv(&ops)).flatten();
-            (ops, Some(lines), initial)
-        }
-        Format::Text => {
-            let text = read_text(path)?;
-            let (ops, lines) = super::text::text_ops(&text, path)?;
-            (ops, Some(lines), None)
+            let imported = if format == Format::Edn {
+                super::jepsen::edn_ops(&text, path, opts.dialect)?
+            } else {
+                super::text::text_ops(&text, path, opts.dialect)?
+            };
+            let initial = imported
+                .kv_names
+                .then(|| porcupine_kv(&imported.ops))
+                .flatten();
+            (imported.ops, Some(imported.lines), initial, imported.timed)
         }
     };
     if opts.strings {
@@ -129,6 +136,7 @@ pub fn read_history(path: &Path, opts: &ReadOptions) -> Result<Loaded, HistoryEr
         history,
         format,
         initial,
+        timed: timed && !opts.ignore_times,
     })
 }
 

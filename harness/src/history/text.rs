@@ -13,8 +13,7 @@
 use std::path::Path;
 
 use super::edn::{Edn, Reader};
-use super::jepsen::{Importer, RawOp};
-use super::op::Op;
+use super::jepsen::{Dialect, Imported, Importer, RawOp};
 use super::{HistoryError, OpType};
 
 /// Where a log line's op starts.
@@ -27,9 +26,13 @@ pub fn is_log(text: &str) -> bool {
 }
 
 /// The ops of a `history.txt` or a log, unvalidated, with the line of each.
-pub(crate) fn text_ops(text: &str, path: &Path) -> Result<(Vec<Op>, Vec<usize>), HistoryError> {
+pub(crate) fn text_ops(
+    text: &str,
+    path: &Path,
+    dialect: Dialect,
+) -> Result<Imported, HistoryError> {
     let log = is_log(text);
-    let mut importer = Importer::default();
+    let mut importer = Importer::new(dialect);
     let mut ops = Vec::new();
     let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -75,7 +78,12 @@ pub(crate) fn text_ops(text: &str, path: &Path) -> Result<(Vec<Op>, Vec<usize>),
         ops.push(op);
         lines.push(line_no);
     }
-    Ok((ops, lines))
+    Ok(Imported {
+        ops,
+        lines,
+        kv_names: importer.kv_names,
+        timed: false,
+    })
 }
 
 /// The EDN forms of one line.
@@ -95,8 +103,10 @@ mod tests {
 
     fn parse(text: &str) -> Result<History, HistoryError> {
         let path = Path::new("h.txt");
-        let (ops, lines) = text_ops(text, path)?;
-        History::new(ops).map_err(|e| HistoryError::line(path, lines[e.position], e.message))
+        let imported = text_ops(text, path, Dialect::default())?;
+        let lines = imported.lines;
+        History::new(imported.ops)
+            .map_err(|e| HistoryError::line(path, lines[e.position], e.message))
     }
 
     /// The first lines of the history attached to jepsen-io/knossos#13.
@@ -128,7 +138,8 @@ mod tests {
         .unwrap();
         let ops: Vec<_> = h.operations().collect();
         assert_eq!(ops.len(), 2);
-        assert!(ops[0].completion_client().unwrap().is_mismatch());
+        assert_eq!(ops[0].outcome(), Outcome::Fail);
+        assert!(!ops[0].completion_client().unwrap().is_mismatch());
         assert_eq!(ops[1].outcome(), Outcome::Fail);
     }
 

@@ -119,6 +119,10 @@ impl Model for AppendModel {
     fn describe_state(&self, state: StateId) -> Value {
         Value::List(self.list(state))
     }
+
+    fn bytes(&self) -> usize {
+        self.lists.len() * 40
+    }
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 pub use initial::InitialValues;
 pub use model::{Model, StateId};
 pub use report::{Failure, OpSummary};
-pub use search::{GiveUp, Limits, SearchOp, SearchResult, search};
+pub use search::{Cutoff, GiveUp, Limits, SearchOp, SearchResult, search};
 
 use crate::check::Verdict;
 use crate::history::{Action, History, Key, Operation, Outcome, StrOp, Value};
@@ -55,6 +55,11 @@ pub struct LinearizableOptions {
     pub memo_bytes: usize,
     pub threads: usize,
 }
+
+/// Once a key is found invalid, how much longer the other keys are
+/// searched: the verdict is settled, and more evidence is not worth the
+/// whole budget (an invalid history makes some searches exhaustive).
+pub const AFTER_INVALID: Duration = Duration::from_secs(2);
 
 /// The `linearizable` section of `results.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,9 +110,11 @@ pub fn check_with(
     // Big keys first, so that no thread is left with a big one at the end.
     keys.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
     let threads = opts.threads.clamp(1, keys.len().max(1));
+    let cutoff = Cutoff::default();
     let limits = Limits {
         deadline: opts.deadline,
         memo_bytes: opts.memo_bytes / threads,
+        cutoff: Some(&cutoff),
     };
     let next = AtomicUsize::new(0);
     let verdicts: Mutex<Vec<(usize, KeyVerdict)>> = Mutex::new(Vec::with_capacity(keys.len()));
@@ -121,6 +128,9 @@ pub fn check_with(
                     };
                     let verdict =
                         check_key(key, ops, &limits, opts.budget, initial.of(key.as_str()));
+                    if let KeyVerdict::Invalid(_) = verdict {
+                        cutoff.set_after(AFTER_INVALID);
+                    }
                     verdicts
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -255,7 +265,8 @@ pub fn check_initial(history: &History, initial: &InitialValues) -> Result<Vec<S
 
 /// Checks the operations of one key with the model they call for, the key
 /// starting as `initial` (`None`: absent). An initial value that does not
-/// fit the model is ignored (see [`check_initial`]).
+/// fit the model is ignored (see [`check_initial`]). With an initial value,
+/// reads that returned nil say nothing (the key is never absent).
 pub fn check_key(
     key: &Key,
     ops: &[Operation<'_>],
@@ -266,6 +277,21 @@ pub fn check_key(
     let kind = ModelKind::of(ops, initial);
     let initial = initial.filter(|v| kind.fits(v));
     let name = kind.name();
+    // A key that starts with a value never becomes absent (no operation
+    // deletes), so a read that returned nil did not see "absent": as in
+    // Knossos, whose registers always hold a value, it carries no value.
+    let skip_nil = initial.is_some();
+    let ops_kept: Vec<Operation<'_>>;
+    let ops = if skip_nil {
+        ops_kept = ops
+            .iter()
+            .filter(|o| o.read_value() != Some(&Value::Nil))
+            .copied()
+            .collect();
+        &ops_kept[..]
+    } else {
+        ops
+    };
     match kind {
         ModelKind::List => {
             let list = match initial {
@@ -338,6 +364,10 @@ fn check_with_model<M: Model>(
         SearchResult::Unknown(GiveUp::Deadline) => {
             KeyVerdict::Unknown(format!("time budget of {} s spent", budget.as_secs_f64()))
         }
+        SearchResult::Unknown(GiveUp::Cutoff) => KeyVerdict::Unknown(format!(
+            "not decided: another key was found invalid, and the search stopped {} s later",
+            AFTER_INVALID.as_secs()
+        )),
         SearchResult::Unknown(GiveUp::Memory { bytes }) => KeyVerdict::Unknown(format!(
             "search cache reached {} MiB, the limit for one key",
             bytes >> 20

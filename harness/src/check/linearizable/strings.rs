@@ -50,6 +50,8 @@ pub struct StrModel {
     reads: Option<Vec<StateId>>,
     /// [`Model::is_dead`]'s answers, which take a scan of the reads.
     dead: RefCell<HashMap<StateId, bool>>,
+    /// Bytes of the strings held.
+    text_bytes: usize,
 }
 
 impl StrModel {
@@ -62,6 +64,7 @@ impl StrModel {
             initial: 0,
             reads: Some(Vec::new()),
             dead: RefCell::new(HashMap::new()),
+            text_bytes: 0,
         };
         m.initial = m.value(initial.map(Text::new));
         m
@@ -73,6 +76,7 @@ impl StrModel {
             return id;
         }
         let id = StateId::try_from(self.values.len()).expect("fewer than 2^32 strings");
+        self.text_bytes += v.as_ref().map_or(0, |t| t.len());
         self.values.push(v.clone());
         self.ids.insert(v, id);
         id
