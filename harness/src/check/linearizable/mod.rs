@@ -276,6 +276,30 @@ pub fn check_key(
 ) -> KeyVerdict {
     let kind = ModelKind::of(ops, initial);
     let initial = initial.filter(|v| kind.fits(v));
+    let verdict = check_key_as(kind, key, ops, limits, budget, initial);
+    match verdict {
+        // A history that reads a value before any write may come from a
+        // system whose keys start with one.
+        KeyVerdict::Invalid(mut f)
+            if initial.is_none() && f.explanation.contains("absent (initial state)") =>
+        {
+            f.explanation.push_str(
+                "; keys start absent: if this system's start with a value, give it with --initial-value",
+            );
+            KeyVerdict::Invalid(f)
+        }
+        v => v,
+    }
+}
+
+fn check_key_as(
+    kind: ModelKind,
+    key: &Key,
+    ops: &[Operation<'_>],
+    limits: &Limits,
+    budget: Duration,
+    initial: Option<&Value>,
+) -> KeyVerdict {
     let name = kind.name();
     // A key that starts with a value never becomes absent (no operation
     // deletes), so a read that returned nil did not see "absent": as in
