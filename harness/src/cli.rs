@@ -21,6 +21,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Each subcommand takes a negative number as a flag's value (`--nodes -1`
+// is refused by the flag's own check, which names it), not as an unknown
+// flag `-1`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a local cluster, drive clients while injecting faults, record
@@ -28,6 +31,7 @@ pub enum Command {
     ///
     /// Exit status: 0 valid, 1 an anomaly was found, 2 undecided, 254 bad
     /// arguments, 255 the harness failed (e.g. no leader could be elected).
+    #[command(allow_negative_numbers = true)]
     Run(RunArgs),
     /// Run a matrix of nemesis sets × cluster sizes × --test-count, each a
     /// normal run in its own directory.
@@ -35,16 +39,19 @@ pub enum Command {
     /// Exit status: 255 if a run crashed, else 1 if any run was invalid,
     /// else 2 if any was unknown, else 0.
     #[command(name = "test-all")]
+    #[command(allow_negative_numbers = true)]
     TestAll(TestAllArgs),
     /// Run each seeded bug of the node with the faults that should expose
     /// it and report which checker caught it (needs `--features bugs`).
     ///
     /// Exit status: 0 every bug caught within --within seconds for every
     /// seed, 1 otherwise.
+    #[command(allow_negative_numbers = true)]
     Selftest(SelftestArgs),
     /// Closed-loop load against a fresh local cluster: ops/s and latency
     /// percentiles beside the disk's fsync bound; --failover N times
     /// leader kills. Build with --release for meaningful numbers.
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// Talk to a running node by hand: get, put, cas, append, status.
     /// Follows not-leader redirects. Exit 0 ok, 1 cas mismatch or no
@@ -55,6 +62,7 @@ pub enum Command {
     /// Exit status: 0 valid, 1 an anomaly was found, 2 no anomaly found but
     /// a checker could not decide, 254 bad arguments or input, 255 internal
     /// failure. For a run directory, rewrites its results.json.
+    #[command(allow_negative_numbers = true)]
     Check(CheckArgs),
     /// Write report.html: one self-contained page with the verdicts, a
     /// timeline of operations, faults and node roles, latency and
@@ -67,6 +75,7 @@ pub enum Command {
     /// written). Exit status: 0 the report was written, whatever the
     /// verdict (`harness check` judges), 254 bad arguments or input, 255
     /// the report could not be written.
+    #[command(allow_negative_numbers = true)]
     Report(ReportArgs),
     /// Time the checkers on generated histories (a benchmark).
     ///
@@ -75,6 +84,7 @@ pub enum Command {
     /// both with 20 concurrent clients and 1% unknown outcomes. Build with
     /// --release for meaningful numbers.
     #[command(name = "bench-check")]
+    #[command(allow_negative_numbers = true)]
     BenchCheck(BenchCheckArgs),
 }
 
@@ -152,6 +162,16 @@ pub struct BudgetArgs {
 impl BudgetArgs {
     pub fn duration(&self) -> Duration {
         Duration::from_secs_f64(self.check_budget)
+    }
+}
+
+fn parse_value_size(s: &str) -> Result<usize, String> {
+    let max = node::kv::command::MAX_VALUE;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of bytes from 1 to {max} (the node's limit on a value)"
+        )),
     }
 }
 
@@ -283,7 +303,7 @@ pub struct TestAllArgs {
     #[arg(long, default_value = "3", value_parser = parse_sizes)]
     pub nodes: Sizes,
     /// Runs of each (nemesis set, size) cell.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub test_count: u32,
     /// Write a JUnit XML report here: one testcase per run (and per bug
     /// and seed of --selftest).
@@ -392,8 +412,8 @@ pub struct BenchArgs {
     /// write, read (linearizable) or mixed (half each).
     #[arg(long, default_value = "write", value_parser = crate::bench::BenchWorkload::parse)]
     pub workload: crate::bench::BenchWorkload,
-    /// Bytes per written value.
-    #[arg(long, default_value_t = 100)]
+    /// Bytes per written value (at most the node's limit, 1 MiB).
+    #[arg(long, default_value_t = 100, value_parser = parse_value_size)]
     pub value_size: usize,
     /// Distinct keys written and read.
     #[arg(long, default_value_t = 1000)]

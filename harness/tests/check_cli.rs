@@ -568,3 +568,37 @@ fn a_run_directory_that_cannot_be_written_still_gets_a_verdict() {
     );
     assert!(!dir.path().join("results.json.tmp").exists());
 }
+
+/// Bad numbers are refused before anything starts, naming the flag, with
+/// the status of bad arguments.
+#[test]
+fn bad_flags_name_themselves_and_exit_254() {
+    for (args, want) in [
+        (&["run", "--nodes", "-1"][..], "'--nodes <NODES>'"),
+        (
+            &["run", "--rate", "-1"][..],
+            "--rate -1: must be a non-negative number",
+        ),
+        (
+            &["test-all", "--test-count", "0"][..],
+            "'--test-count <TEST_COUNT>'",
+        ),
+        (
+            &["bench", "--value-size", "999999999999"][..],
+            "expected a number of bytes from 1 to 1048576",
+        ),
+        (&["node", "--frob"][..], "--frob"),
+        (
+            &["check", "x", "--initial-value", "k=x"][..],
+            "--initial-value k=x",
+        ),
+    ] {
+        let out = harness(args);
+        assert_eq!(status(&out), 254, "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(want),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
