@@ -77,12 +77,14 @@ pub enum Command {
     /// the report could not be written.
     #[command(allow_negative_numbers = true)]
     Report(ReportArgs),
-    /// Time the checkers on generated histories (a benchmark).
+    /// Time `harness check` on generated history files (a benchmark).
     ///
     /// Without --ops, runs the two standard scenarios: (a) 100,000
     /// operations over 100 keys and (b) 1,000,000 operations over 1,000 keys,
-    /// both with 20 concurrent clients and 1% unknown outcomes. Build with
-    /// --release for meaningful numbers.
+    /// both with 20 concurrent clients and 1% unknown outcomes. Each is
+    /// written as a history.jsonl and checked by a child `harness check`,
+    /// end to end: wall time, reading apart from checking, peak memory.
+    /// Build with --release for meaningful numbers.
     #[command(name = "bench-check")]
     #[command(allow_negative_numbers = true)]
     BenchCheck(BenchCheckArgs),
@@ -96,6 +98,9 @@ pub struct CheckArgs {
     pub path: PathBuf,
     #[command(flatten)]
     pub input: InputArgs,
+    /// Also print how long reading the history and checking it took.
+    #[arg(long)]
+    pub timings: bool,
     #[command(flatten)]
     pub budget: BudgetArgs,
 }
@@ -205,15 +210,27 @@ pub struct BenchCheckArgs {
     pub append: bool,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Also time writing the history to a temporary history.jsonl and
-    /// reading it back.
-    #[arg(long)]
-    pub with_io: bool,
     /// Plant an anomaly: the ok read in the middle of the history returns a
     /// value nobody wrote, so the check must end invalid (times the search
     /// for a failure, which explores every order before it gives up).
     #[arg(long)]
     pub corrupt_read: bool,
+    /// Times each binary checks each history (the median is shown: the
+    /// machine may be busy).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Also time `PATH check` on the same files (an older build, say), in
+    /// turn with this one, and show the ratios (repeatable).
+    #[arg(long = "compare", value_name = "PATH")]
+    pub compare: Vec<PathBuf>,
+    /// Keep the generated histories in this directory (default: a
+    /// temporary one, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    /// Only generate the history (--ops, --keys, ...) into FILE (what
+    /// bench-check runs in a child).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub generate_to: Option<PathBuf>,
     #[command(flatten)]
     pub budget: BudgetArgs,
 }

@@ -264,7 +264,7 @@ pub fn check_history_with(
 /// rewrites its `results.json`. The `run` section is kept from an existing
 /// `results.json`, else taken from `run.json`, else `{}`.
 pub fn check_run_dir(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError> {
-    let (results, _) = check_dir(dir, opts, &Interpretation::default())?;
+    let (results, _, _) = check_dir(dir, opts, &Interpretation::default())?;
     write_results(&dir.join("results.json"), &results)?;
     Ok(results)
 }
@@ -275,7 +275,7 @@ fn check_dir(
     dir: &Path,
     opts: &CheckOptions,
     interp: &Interpretation,
-) -> Result<(Results, Timings), CheckError> {
+) -> Result<(Results, Timings, Loaded), CheckError> {
     let history_path = ["history.jsonl", "history.edn", "history.txt"]
         .iter()
         .map(|name| dir.join(name))
@@ -291,7 +291,7 @@ fn check_dir(
     if !events.missing.is_empty() {
         no_events(&mut results, dir, &events);
     }
-    Ok((results, timings))
+    Ok((results, timings, loaded))
 }
 
 /// Nodes whose event logs are nowhere: election and state-machine safety
@@ -419,6 +419,8 @@ pub struct Checked {
     /// not be (the verdict stands either way).
     pub written: Option<Result<PathBuf, CheckError>>,
     pub timings: Timings,
+    /// The history read.
+    pub loaded: Loaded,
 }
 
 /// Checks a run directory (and rewrites its `results.json`), or a history
@@ -433,7 +435,7 @@ pub fn check_path(
         source,
     })?;
     if meta.is_dir() {
-        let (results, timings) = check_dir(path, opts, interp)?;
+        let (results, timings, loaded) = check_dir(path, opts, interp)?;
         let out = path.join("results.json");
         let written = write_results(&out, &results).map(|()| out);
         let history = ["history.jsonl", "history.edn", "history.txt"]
@@ -446,6 +448,7 @@ pub fn check_path(
             history,
             written: Some(written),
             timings,
+            loaded,
         });
     }
     let started = Instant::now();
@@ -458,5 +461,6 @@ pub fn check_path(
         history: path.to_path_buf(),
         written: None,
         timings,
+        loaded,
     })
 }

@@ -47,7 +47,7 @@ pub fn untimed() -> PerfResult {
 }
 
 pub fn check(history: &History) -> PerfResult {
-    let mut by_f: BTreeMap<F, Vec<u64>> = BTreeMap::new();
+    let mut per_f: [Vec<u64>; F::ALL.len()] = Default::default();
     let mut ok = 0usize;
     for op in history.operations() {
         if op.outcome() != Outcome::Ok {
@@ -55,11 +55,13 @@ pub fn check(history: &History) -> PerfResult {
         }
         ok += 1;
         if let Some(l) = op.latency() {
-            by_f.entry(op.f()).or_default().push(l);
+            per_f[op.f() as usize].push(l);
         }
     }
-    let latency_ms = by_f
+    let latency_ms = F::ALL
         .into_iter()
+        .zip(per_f)
+        .filter(|(_, ns)| !ns.is_empty())
         .map(|(f, mut ns)| {
             ns.sort_unstable();
             let at = |q: f64| {

@@ -243,7 +243,13 @@ impl History {
             };
             if let Some(shape) = shape_of(op.kind, &c.action) {
                 let here = pos as u32;
-                let (first, first_pos) = *shapes.entry(c.key.clone()).or_insert((shape, here));
+                let (first, first_pos) = match shapes.get(&c.key) {
+                    Some(&seen) => seen,
+                    None => {
+                        shapes.insert(c.key.clone(), (shape, here));
+                        (shape, here)
+                    }
+                };
                 if first != shape {
                     return Err(err(
                         pos,

@@ -97,6 +97,12 @@ impl Key {
     pub fn new(s: &str) -> Key {
         Key(Text::new(s))
     }
+
+    /// The address of the shared string: equal for clones of one key
+    /// (equal keys made apart may differ).
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&(self.0).0) as usize
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

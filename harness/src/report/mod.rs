@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use crate::check::{self, CheckOptions, Results};
 use crate::history::events::{NodeLog, read_run_events};
-use crate::history::jepsen::read_edn;
+use crate::history::read::{Format, ReadOptions, read_history};
 use crate::history::{History, Operation, read_jsonl};
 
 /// Why a report could not be made: the same inputs as a check, the same
@@ -93,11 +93,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Input, ReportError> {
     let mut input = if meta.is_dir() {
         load_run_dir(path, None)?
     } else {
-        let (history, source) = if path.extension().is_some_and(|e| e == "edn") {
-            (read_edn(path)?, Source::Edn)
-        } else {
-            (read_jsonl(path)?, Source::Jsonl)
+        // Any format `check` reads, told from the content.
+        let loaded = read_history(path, &ReadOptions::default())?;
+        let source = match loaded.format {
+            Format::Jsonl => Source::Jsonl,
+            Format::Edn | Format::Text => Source::Edn,
         };
+        let history = loaded.history;
         Input {
             path: path.to_path_buf(),
             source,

@@ -39,6 +39,7 @@ pub use report::{Failure, OpSummary};
 pub use search::{Cutoff, GiveUp, Limits, SearchOp, SearchResult, search};
 
 use crate::check::Verdict;
+use crate::history::hash::FastMap;
 use crate::history::{Action, History, Key, Operation, Outcome, StrOp, Value};
 use append::{AppendModel, AppendOp};
 use register::{RegisterModel, RegisterOp};
@@ -102,11 +103,7 @@ pub fn check_with(
     initial: &InitialValues,
 ) -> LinearizableResult {
     let started = Instant::now();
-    let mut by_key: HashMap<&Key, Vec<Operation<'_>>> = HashMap::new();
-    for op in history.operations() {
-        by_key.entry(op.key()).or_default().push(op);
-    }
-    let mut keys: Vec<(&Key, Vec<Operation<'_>>)> = by_key.into_iter().collect();
+    let mut keys = split_by_key(history);
     // Big keys first, so that no thread is left with a big one at the end.
     keys.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
     let threads = opts.threads.clamp(1, keys.len().max(1));
@@ -168,6 +165,40 @@ pub fn check_with(
         unknown_keys,
         elapsed_ms: started.elapsed().as_millis() as u64,
     }
+}
+
+/// The operations of each key, in invocation order. Readers share one
+/// allocation per key (per reading thread), so operations are grouped by
+/// that address first (cheap), then groups of equal keys are merged.
+fn split_by_key(history: &History) -> Vec<(&Key, Vec<Operation<'_>>)> {
+    let mut by_addr: FastMap<usize, usize> = FastMap::default();
+    let mut groups: Vec<(&Key, Vec<Operation<'_>>)> = Vec::new();
+    for op in history.operations() {
+        let key = op.key();
+        let i = *by_addr.entry(key.addr()).or_insert_with(|| {
+            groups.push((key, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(op);
+    }
+    let mut by_name: FastMap<&Key, usize> = FastMap::default();
+    let mut keys: Vec<(&Key, Vec<Operation<'_>>)> = Vec::with_capacity(groups.len());
+    for (key, ops) in groups {
+        match by_name.get(key) {
+            Some(&i) => keys[i].1.extend(ops),
+            None => {
+                by_name.insert(key, keys.len());
+                keys.push((key, ops));
+            }
+        }
+    }
+    for (_, ops) in &mut keys {
+        // Merged groups interleave: back to invocation order.
+        if !ops.is_sorted_by_key(Operation::index) {
+            ops.sort_by_key(Operation::index);
+        }
+    }
+    keys
 }
 
 /// Which model a key's operations call for.

@@ -40,6 +40,8 @@ struct Parsed {
     /// The first bad line: its line in the block (1-based), its offset in
     /// the file, and what is wrong.
     error: Option<(usize, u64, LineError)>,
+    /// The block's buffer, handed back to be filled again.
+    buffer: Vec<u8>,
 }
 
 /// Every op of the file, in order, unvalidated. Blank lines are skipped.
@@ -60,7 +62,9 @@ pub fn read_ops(path: &Path, threads: usize) -> Result<Vec<Op>, HistoryError> {
         let mut parser = LineParser::default();
         let mut blocks = Blocks::new(&mut file);
         while let Some(block) = blocks.next().map_err(io_err)? {
-            merger.add(parse_block(&mut parser, &block))?;
+            let mut parsed = parse_block(&mut parser, &block);
+            parsed.buffer = block.bytes;
+            blocks.spare.push(merger.add(parsed)?);
         }
         return Ok(merger.finish());
     }
@@ -79,8 +83,8 @@ pub fn read_ops(path: &Path, threads: usize) -> Result<Vec<Op>, HistoryError> {
                         Err(_) => return,
                     };
                     let Ok(block) = block else { return };
-                    let parsed = parse_block(&mut parser, &block);
-                    drop(block);
+                    let mut parsed = parse_block(&mut parser, &block);
+                    parsed.buffer = block.bytes;
                     if done_tx.send((parsed.seq, parsed)).is_err() {
                         return;
                     }
@@ -93,11 +97,15 @@ pub fn read_ops(path: &Path, threads: usize) -> Result<Vec<Op>, HistoryError> {
         let mut result: Result<(), HistoryError> = Ok(());
         let mut drain = |pending: &mut BTreeMap<usize, Parsed>,
                          next: &mut usize,
-                         result: &mut Result<(), HistoryError>| {
+                         result: &mut Result<(), HistoryError>,
+                         spare: &mut Vec<Vec<u8>>| {
             while let Some(parsed) = pending.remove(next) {
                 *next += 1;
                 if result.is_ok() {
-                    *result = merger.add(parsed);
+                    match merger.add(parsed) {
+                        Ok(buffer) => spare.push(buffer),
+                        Err(e) => *result = Err(e),
+                    }
                 }
             }
         };
@@ -106,7 +114,7 @@ pub fn read_ops(path: &Path, threads: usize) -> Result<Vec<Op>, HistoryError> {
             while let Ok((seq, parsed)) = done_rx.try_recv() {
                 pending.insert(seq, parsed);
             }
-            drain(&mut pending, &mut next, &mut result);
+            drain(&mut pending, &mut next, &mut result, &mut blocks.spare);
             if result.is_err() {
                 break;
             }
@@ -124,9 +132,11 @@ pub fn read_ops(path: &Path, threads: usize) -> Result<Vec<Op>, HistoryError> {
             }
         }
         drop(work_tx);
+        let mut spare = Vec::new();
         for (seq, parsed) in done_rx.iter() {
             pending.insert(seq, parsed);
-            drain(&mut pending, &mut next, &mut result);
+            drain(&mut pending, &mut next, &mut result, &mut spare);
+            spare.clear();
         }
         result?;
         Ok(merger.finish())
@@ -154,6 +164,7 @@ fn parse_block(parser: &mut LineParser, block: &Block) -> Parsed {
                         ops,
                         lines,
                         error: Some((lines, offset, e)),
+                        buffer: Vec::new(),
                     };
                 }
             }
@@ -166,6 +177,7 @@ fn parse_block(parser: &mut LineParser, block: &Block) -> Parsed {
         ops,
         lines,
         error: None,
+        buffer: Vec::new(),
     }
 }
 
@@ -187,7 +199,8 @@ impl<'p> Merger<'p> {
         }
     }
 
-    fn add(&mut self, parsed: Parsed) -> Result<(), HistoryError> {
+    /// Appends a block's ops; returns its buffer for reuse.
+    fn add(&mut self, parsed: Parsed) -> Result<Vec<u8>, HistoryError> {
         if let Some((line, offset, e)) = parsed.error {
             let message = match e.at {
                 Some(_) => format!("{} (byte offset {offset})", e.message),
@@ -209,7 +222,7 @@ impl<'p> Merger<'p> {
             self.ops.reserve_exact(more);
         }
         self.ops.append(&mut ops);
-        Ok(())
+        Ok(parsed.buffer)
     }
 
     fn finish(mut self) -> Vec<Op> {
@@ -226,6 +239,8 @@ struct Blocks<'f> {
     /// The start of a line that did not fit in the last block.
     carry: Vec<u8>,
     done: bool,
+    /// Buffers of blocks already parsed, to fill again.
+    spare: Vec<Vec<u8>>,
 }
 
 impl<'f> Blocks<'f> {
@@ -236,6 +251,7 @@ impl<'f> Blocks<'f> {
             offset: 0,
             carry: Vec::new(),
             done: false,
+            spare: Vec::new(),
         }
     }
 
@@ -243,13 +259,17 @@ impl<'f> Blocks<'f> {
         if self.done {
             return Ok(None);
         }
-        let mut bytes = std::mem::take(&mut self.carry);
+        let mut bytes = self.spare.pop().unwrap_or_default();
+        bytes.clear();
+        bytes.append(&mut self.carry);
         let mut want = BLOCK.max(bytes.len() + BLOCK / 4);
         loop {
             let len = bytes.len();
-            bytes.resize(want, 0);
-            let n = read_full(self.file, &mut bytes[len..])?;
-            bytes.truncate(len + n);
+            bytes.reserve(want - len);
+            // Reads into the spare capacity: no zeroing of the buffer.
+            let n = (&mut *self.file)
+                .take((want - len) as u64)
+                .read_to_end(&mut bytes)?;
             if len + n < want {
                 self.done = true;
                 break;
@@ -257,7 +277,7 @@ impl<'f> Blocks<'f> {
             // Cut after the last newline; a line longer than the block
             // makes the block grow until it ends.
             if let Some(cut) = memchr::memrchr(b'\n', &bytes[len..]) {
-                self.carry = bytes[len + cut + 1..].to_vec();
+                self.carry.extend_from_slice(&bytes[len + cut + 1..]);
                 bytes.truncate(len + cut + 1);
                 break;
             }
@@ -275,18 +295,4 @@ impl<'f> Blocks<'f> {
         self.offset += block.bytes.len() as u64;
         Ok(Some(block))
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }

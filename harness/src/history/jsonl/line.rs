@@ -1,7 +1,9 @@
 //! One line of `history.jsonl` to one [`Op`]: the rules of SPEC.md
 //! ("history.jsonl") field by field, with errors that name the field.
 
-use super::scan::{self, Fields, array_items, as_i64, as_u64, decode_string, is_null, is_string};
+use super::scan::{
+    self, Fields, array_items, as_i64, as_u64, decode_string, is_null, is_string, plain_string,
+};
 use crate::history::hash::FastMap;
 use crate::history::op::{
     Action, Cas, ClientOp, F, Key, NemesisOp, NodeName, Op, OpType, Payload, ProcessId, StrOp,
@@ -12,9 +14,11 @@ use crate::history::op::{
 /// error.
 #[derive(Default)]
 pub struct LineParser {
-    keys: FastMap<Box<str>, Key>,
-    nodes: FastMap<Box<str>, NodeName>,
-    errors: FastMap<Box<str>, Text>,
+    /// By the raw bytes of the JSON string, quotes included: a key seen
+    /// before costs one lookup, no decoding.
+    keys: FastMap<Box<[u8]>, Key>,
+    nodes: FastMap<Box<[u8]>, NodeName>,
+    errors: FastMap<Box<[u8]>, Text>,
 }
 
 /// Errors past this many distinct texts are not shared (a history whose
@@ -64,13 +68,22 @@ impl LineParser {
         let time = required_u64(fields.time, "time")?;
         let kind = match fields.kind {
             None => return Err("field \"type\": missing".into()),
+            Some(b"\"invoke\"") => Some(OpType::Invoke),
+            Some(b"\"ok\"") => Some(OpType::Ok),
+            Some(b"\"fail\"") => Some(OpType::Fail),
+            Some(b"\"info\"") => Some(OpType::Info),
             Some(raw) if is_string(raw) => OpType::parse(&string(raw, "type")?),
             Some(_) => None,
         }
         .ok_or_else(|| format!("field \"type\": expected one of {}", OpType::NAMES))?;
         let f = match fields.f {
             None => return Err("field \"f\": missing".into()),
-            Some(raw) if is_string(raw) => string(raw, "f")?,
+            Some(raw) if is_string(raw) => match plain_string(raw) {
+                Some(b) if b.is_ascii() => {
+                    std::borrow::Cow::Borrowed(std::str::from_utf8(b).expect("ASCII is UTF-8"))
+                }
+                _ => string(raw, "f")?,
+            },
             Some(_) => return Err("field \"f\": expected a string".into()),
         };
         let process = match fields.process {
@@ -100,10 +113,7 @@ impl LineParser {
             .ok_or_else(|| format!("field \"f\": expected one of {}, got {f:?}", F::NAMES))?;
         let key = match fields.key {
             None => return Err("field \"key\": missing".into()),
-            Some(raw) if is_string(raw) => {
-                let s = string(raw, "key")?;
-                self.key(&s)
-            }
+            Some(raw) if is_string(raw) => self.key(raw)?,
             Some(_) => return Err("field \"key\": expected a string".into()),
         };
         let value = fields.value;
@@ -125,19 +135,13 @@ impl LineParser {
         let node = match fields.node {
             None => None,
             Some(raw) if is_null(raw) => None,
-            Some(raw) if is_string(raw) => {
-                let s = string(raw, "node")?;
-                Some(self.node(&s))
-            }
+            Some(raw) if is_string(raw) => Some(self.node(raw)?),
             Some(_) => return Err("field \"node\": expected a string".into()),
         };
         let error = match fields.error {
             None => None,
             Some(raw) if is_null(raw) => None,
-            Some(raw) if is_string(raw) => {
-                let s = string(raw, "error")?;
-                Some(self.error(&s))
-            }
+            Some(raw) if is_string(raw) => Some(self.error(raw)?),
             // Anything else is kept as its compact JSON text.
             Some(raw) => Some(Text::from(
                 serde_json::from_slice::<serde_json::Value>(raw)
@@ -159,33 +163,34 @@ impl LineParser {
         })
     }
 
-    fn key(&mut self, s: &str) -> Key {
-        if let Some(k) = self.keys.get(s) {
-            return k.clone();
+    /// The key of a raw JSON string.
+    fn key(&mut self, raw: &[u8]) -> Result<Key, String> {
+        if let Some(k) = self.keys.get(raw) {
+            return Ok(k.clone());
         }
-        let k = Key::new(s);
-        self.keys.insert(s.into(), k.clone());
-        k
+        let k = Key::new(&string(raw, "key")?);
+        self.keys.insert(raw.into(), k.clone());
+        Ok(k)
     }
 
-    fn node(&mut self, s: &str) -> NodeName {
-        if let Some(n) = self.nodes.get(s) {
-            return n.clone();
+    fn node(&mut self, raw: &[u8]) -> Result<NodeName, String> {
+        if let Some(n) = self.nodes.get(raw) {
+            return Ok(n.clone());
         }
-        let n = NodeName::new(s);
-        self.nodes.insert(s.into(), n.clone());
-        n
+        let n = NodeName::new(&string(raw, "node")?);
+        self.nodes.insert(raw.into(), n.clone());
+        Ok(n)
     }
 
-    fn error(&mut self, s: &str) -> Text {
-        if let Some(e) = self.errors.get(s) {
-            return e.clone();
+    fn error(&mut self, raw: &[u8]) -> Result<Text, String> {
+        if let Some(e) = self.errors.get(raw) {
+            return Ok(e.clone());
         }
-        let e = Text::new(s);
+        let e = Text::new(&string(raw, "error")?);
         if self.errors.len() < MAX_SHARED_ERRORS {
-            self.errors.insert(s.into(), e.clone());
+            self.errors.insert(raw.into(), e.clone());
         }
-        e
+        Ok(e)
     }
 }
 

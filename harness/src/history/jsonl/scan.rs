@@ -63,14 +63,27 @@ pub fn fields(line: &[u8]) -> Result<Fields<'_>, SyntaxError> {
     } else {
         loop {
             s.ws();
-            let name = s.string()?;
+            let name_start = s.i;
+            let escaped = s.skip_string()?;
+            let raw_name = &line[name_start + 1..s.i - 1];
+            // Field names are ASCII; only an escaped one needs decoding.
+            let decoded;
+            let name: &[u8] = if escaped {
+                decoded = decode_string(&line[name_start..s.i]).map_err(|message| SyntaxError {
+                    at: name_start,
+                    message: format!("invalid JSON: {message}"),
+                })?;
+                decoded.as_bytes()
+            } else {
+                raw_name
+            };
             s.ws();
             s.expect(b':')?;
             s.ws();
             let start = s.i;
             s.value()?;
             let raw = &line[start..s.i];
-            let slot = match name.as_ref() {
+            let slot = match name {
                 b"index" => &mut out.index,
                 b"time" => &mut out.time,
                 b"process" => &mut out.process,
@@ -108,10 +121,13 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
+    #[cold]
+    #[inline(never)]
     fn err(&self, message: &str) -> SyntaxError {
         let message = match self.peek() {
             None => format!("invalid JSON: {message}, found the end of the line"),
@@ -126,51 +142,55 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
             self.i += 1;
         }
     }
 
+    #[inline]
     fn expect(&mut self, c: u8) -> Result<(), SyntaxError> {
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
         } else {
-            Err(self.err(&format!("expected '{}'", c as char)))
+            Err(self.expected(c))
         }
     }
 
-    /// A string's contents, escapes decoded (a field name).
-    fn string(&mut self) -> Result<Cow<'a, [u8]>, SyntaxError> {
-        let start = self.i;
-        self.skip_string()?;
-        let raw = &self.b[start..self.i];
-        decode_string(raw)
-            .map(|s| match s {
-                Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
-                Cow::Owned(s) => Cow::Owned(s.into_bytes()),
-            })
-            .map_err(|message| SyntaxError {
-                at: start,
-                message: format!("invalid JSON: {message}"),
-            })
+    #[cold]
+    #[inline(never)]
+    fn expected(&self, c: u8) -> SyntaxError {
+        self.err(&format!("expected '{}'", c as char))
     }
 
-    fn skip_string(&mut self) -> Result<(), SyntaxError> {
+    /// Skips a string; returns whether it has escapes.
+    #[inline]
+    fn skip_string(&mut self) -> Result<bool, SyntaxError> {
         self.expect(b'"')?;
+        let mut escaped = false;
         loop {
-            match self.peek() {
-                None => return Err(self.err("unterminated string")),
-                Some(b'"') => {
+            let rest = &self.b[self.i..];
+            // Most strings are short and plain: look for the end directly.
+            let Some(n) = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            else {
+                self.i = self.b.len();
+                return Err(self.err("unterminated string"));
+            };
+            self.i += n;
+            match self.b[self.i] {
+                b'"' => {
                     self.i += 1;
-                    return Ok(());
+                    return Ok(escaped);
                 }
-                Some(b'\\') => self.i += 2,
-                Some(c) if c < 0x20 => {
-                    return Err(self.err("control character in a string"));
+                b'\\' => {
+                    escaped = true;
+                    self.i += 2;
                 }
-                Some(_) => self.i += 1,
+                _ => return Err(self.err("control character in a string")),
             }
         }
     }
@@ -252,7 +272,9 @@ impl<'a> Scanner<'a> {
                         continue;
                     }
                 }
-                Some(b'"') => self.skip_string()?,
+                Some(b'"') => {
+                    self.skip_string()?;
+                }
                 Some(b'-' | b'0'..=b'9') => self.skip_number()?,
                 Some(b't') => self.literal(b"true")?,
                 Some(b'f') => self.literal(b"false")?,
@@ -354,20 +376,43 @@ pub fn decode_string(raw: &[u8]) -> Result<Cow<'_, str>, String> {
 }
 
 /// A raw JSON number that is a non-negative integer.
+#[inline]
 pub fn as_u64(raw: &[u8]) -> Option<u64> {
-    if raw.is_empty() || !raw.iter().all(u8::is_ascii_digit) {
+    if raw.is_empty() || raw.len() > 20 {
         return None;
     }
-    std::str::from_utf8(raw).ok()?.parse().ok()
+    let mut n: u64 = 0;
+    for &c in raw {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(n)
 }
 
 /// A raw JSON number that is an integer.
+#[inline]
 pub fn as_i64(raw: &[u8]) -> Option<i64> {
-    let digits = raw.strip_prefix(b"-").unwrap_or(raw);
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+    match raw.strip_prefix(b"-") {
+        Some(digits) => {
+            let n = as_u64(digits)?;
+            if n == 1 << 63 {
+                Some(i64::MIN)
+            } else {
+                i64::try_from(n).ok().map(|n| -n)
+            }
+        }
+        None => i64::try_from(as_u64(raw)?).ok(),
     }
-    std::str::from_utf8(raw).ok()?.parse().ok()
+}
+
+/// A raw JSON string without escapes, as its contents (`None`: it has
+/// escapes, or is not a string). Not yet checked to be UTF-8.
+#[inline]
+pub fn plain_string(raw: &[u8]) -> Option<&[u8]> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    (!inner.contains(&b'\\')).then_some(inner)
 }
 
 pub fn is_null(raw: &[u8]) -> bool {
@@ -469,5 +514,10 @@ mod tests {
         assert_eq!(as_u64(b"1.0"), None);
         assert_eq!(as_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(as_i64(b"9223372036854775808"), None);
+        assert_eq!(as_i64(b"-0"), Some(0));
+        assert_eq!(as_u64(b"18446744073709551616"), None);
+        assert_eq!(as_u64(b""), None);
+        assert_eq!(plain_string(br#""abc""#), Some(&b"abc"[..]));
+        assert_eq!(plain_string(br#""a\"c""#), None);
     }
 }
