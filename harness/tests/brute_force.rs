@@ -420,8 +420,10 @@ fn agree_on_random_histories(kind: Kind, cases: u64) {
             &initial_state(kind, initial.as_ref()),
             initial.is_some(),
         );
-        let mut init = InitialValues::default();
-        init.all = initial.clone();
+        let init = InitialValues {
+            all: initial.clone(),
+            ..InitialValues::default()
+        };
         let got = linearizable::check_with(&h, &common::lin_options(), &init);
         assert_eq!(
             got.valid,

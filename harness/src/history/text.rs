@@ -2,7 +2,7 @@
 //! separated by tabs: `process type f value [error]`, values in EDN, an
 //! index first in newer files) and the `jepsen.util` log lines that
 //! Jepsen's older tests printed and that Knossos's and Porcupine's test
-//! corpora are made of (`INFO  jepsen.util - 2	:invoke	:cas	[3 0]`).
+//! corpora are made of (`INFO  jepsen.util - 2 :invoke :cas [3 0]`, tab-separated).
 //!
 //! Neither has times: the position of a line is its time, as Knossos and
 //! Porcupine read them. In a log, lines that are not operations (anything
