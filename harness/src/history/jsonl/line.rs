@@ -21,9 +21,10 @@ pub struct LineParser {
     errors: FastMap<Box<[u8]>, Text>,
 }
 
-/// Errors past this many distinct texts are not shared (a history whose
-/// every error is different should not grow a table as big as itself).
-const MAX_SHARED_ERRORS: usize = 4096;
+/// Strings past this many distinct ones in a table are not shared (a
+/// history whose every error is different should not grow a table as big
+/// as itself).
+const MAX_SHARED: usize = 1 << 16;
 
 /// A line that is not an op: what is wrong, and at which byte of the line
 /// when it is a syntax error.
@@ -163,35 +164,35 @@ impl LineParser {
         })
     }
 
-    /// The key of a raw JSON string.
     fn key(&mut self, raw: &[u8]) -> Result<Key, String> {
-        if let Some(k) = self.keys.get(raw) {
-            return Ok(k.clone());
-        }
-        let k = Key::new(&string(raw, "key")?);
-        self.keys.insert(raw.into(), k.clone());
-        Ok(k)
+        shared(&mut self.keys, raw, "key", Key::new)
     }
 
     fn node(&mut self, raw: &[u8]) -> Result<NodeName, String> {
-        if let Some(n) = self.nodes.get(raw) {
-            return Ok(n.clone());
-        }
-        let n = NodeName::new(&string(raw, "node")?);
-        self.nodes.insert(raw.into(), n.clone());
-        Ok(n)
+        shared(&mut self.nodes, raw, "node", NodeName::new)
     }
 
     fn error(&mut self, raw: &[u8]) -> Result<Text, String> {
-        if let Some(e) = self.errors.get(raw) {
-            return Ok(e.clone());
-        }
-        let e = Text::new(&string(raw, "error")?);
-        if self.errors.len() < MAX_SHARED_ERRORS {
-            self.errors.insert(raw.into(), e.clone());
-        }
-        Ok(e)
+        shared(&mut self.errors, raw, "error", Text::new)
     }
+}
+
+/// The value made from a raw JSON string, shared with the lines that had
+/// the same one before (up to [`MAX_SHARED`] different ones per table).
+fn shared<T: Clone>(
+    table: &mut FastMap<Box<[u8]>, T>,
+    raw: &[u8],
+    field: &str,
+    make: impl Fn(&str) -> T,
+) -> Result<T, String> {
+    if let Some(v) = table.get(raw) {
+        return Ok(v.clone());
+    }
+    let v = make(&string(raw, field)?);
+    if table.len() < MAX_SHARED {
+        table.insert(raw.into(), v.clone());
+    }
+    Ok(v)
 }
 
 fn string<'a>(raw: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, str>, String> {
