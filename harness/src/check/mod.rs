@@ -187,6 +187,9 @@ pub enum CheckError {
     /// kind for its key).
     #[error("{0}")]
     Usage(String),
+    /// Something the harness ran failed (a child process of bench-check).
+    #[error("{0}")]
+    Failed(String),
     /// An output (results.json, report.html) could not be written.
     #[error("{}: cannot write: {source}", path.display())]
     Write {
@@ -199,7 +202,7 @@ pub enum CheckError {
 impl crate::error::Blame for CheckError {
     fn fault(&self) -> crate::error::Fault {
         match self {
-            CheckError::Write { .. } => crate::error::Fault::Harness,
+            CheckError::Write { .. } | CheckError::Failed(_) => crate::error::Fault::Harness,
             _ => crate::error::Fault::BadInput,
         }
     }

@@ -153,7 +153,7 @@ fn generate_in_child(
         source,
     })?;
     if !status.success() {
-        return Err(CheckError::Usage(format!(
+        return Err(CheckError::Failed(format!(
             "generating {} failed ({status})",
             path.display()
         )));
@@ -168,7 +168,7 @@ fn generate(cfg: &SimConfig, corrupt: bool, path: &Path) -> Result<(), CheckErro
     if corrupt {
         corrupt_middle_read(&mut ops);
     }
-    let history = History::new(ops).map_err(|e| CheckError::Usage(e.to_string()))?;
+    let history = History::new(ops).map_err(|e| CheckError::Failed(e.to_string()))?;
     let info = history
         .operations()
         .filter(|o| o.outcome().is_indeterminate())
@@ -236,7 +236,7 @@ fn time_check(bin: &Path, path: &Path, timings: bool, budget: f64) -> Result<Run
         Some(1) => Verdict::Invalid,
         Some(2) => Verdict::Unknown,
         other => {
-            return Err(CheckError::Usage(format!(
+            return Err(CheckError::Failed(format!(
                 "{} check {} exited with {other:?}",
                 bin.display(),
                 path.display()
