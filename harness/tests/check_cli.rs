@@ -602,3 +602,19 @@ fn bad_flags_name_themselves_and_exit_254() {
         );
     }
 }
+
+/// A Jepsen store directory holds history.edn (or history.txt), not
+/// history.jsonl: `check DIR` reads it.
+#[test]
+fn a_jepsen_store_directory_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        imported("knossos-rethink-fail-minimal.edn"),
+        dir.path().join("history.edn"),
+    )
+    .unwrap();
+    let (code, out, err) = check(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("history.edn: 4 client operations"), "{out}");
+    assert_eq!(results(dir.path())["valid"], false);
+}

@@ -213,7 +213,7 @@ impl crate::error::Blame for CheckError {
 #[derive(Clone, Debug, Default)]
 pub struct Interpretation {
     pub read: ReadOptions,
-    /// From `--initial-value`; a format's convention fills in when empty.
+    /// From `--initial-value`; when empty, the format's convention holds.
     pub initial: InitialValues,
 }
 
@@ -223,13 +223,26 @@ pub fn check_history(history: &History, logs: &[NodeLog], opts: &CheckOptions) -
     check_history_with(history, logs, opts, &InitialValues::default())
 }
 
-/// [`check_history`] with keys starting as `initial` says.
+/// [`check_history`] with keys starting as `initial` says, or, when it
+/// says nothing, as the history's format does ([`History::convention`]).
 pub fn check_history_with(
     history: &History,
     logs: &[NodeLog],
     opts: &CheckOptions,
     initial: &InitialValues,
 ) -> Results {
+    let mut initial = initial;
+    let from_format;
+    if initial.is_empty()
+        && let Some(c) = history.convention()
+    {
+        from_format = InitialValues {
+            all: Some(c.value.clone()),
+            convention: Some(c.source),
+            ..InitialValues::default()
+        };
+        initial = &from_format;
+    }
     let threads = opts.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -252,14 +265,20 @@ pub fn check_history_with(
         stats,
         perf,
     };
+    let mut warnings: Vec<String> = logs
+        .iter()
+        .flat_map(|l| l.warnings.iter().cloned())
+        .collect();
+    if let Some(source) = initial.convention {
+        warnings.push(format!(
+            "initial values: {source} (--initial-value overrides)"
+        ));
+    }
     Results {
         valid: Verdict::combine(checkers.verdicts().iter().map(|v| v.1)),
         checkers,
         run: serde_json::json!({}),
-        warnings: logs
-            .iter()
-            .flat_map(|l| l.warnings.iter().cloned())
-            .collect(),
+        warnings,
     }
 }
 
@@ -346,34 +365,23 @@ pub struct Timings {
 }
 
 /// Checks a loaded history: the initial values are the command line's,
-/// else the format's convention.
+/// else the format's convention (see [`check_history_with`]).
 fn check_loaded(
     loaded: &Loaded,
     logs: &[NodeLog],
     opts: &CheckOptions,
     interp: &Interpretation,
 ) -> Result<(Results, Timings), CheckError> {
-    let mut initial = interp.initial.clone();
-    if initial.is_empty()
-        && let Some(c) = &loaded.initial
-    {
-        initial.all = Some(c.value.clone());
-        initial.convention = Some(c.source);
-    }
+    let initial = &interp.initial;
     let warnings =
-        linearizable::check_initial(&loaded.history, &initial).map_err(CheckError::Usage)?;
+        linearizable::check_initial(&loaded.history, initial).map_err(CheckError::Usage)?;
     let started = Instant::now();
-    let mut results = check_history_with(&loaded.history, logs, opts, &initial);
+    let mut results = check_history_with(&loaded.history, logs, opts, initial);
     let check = started.elapsed();
     if !loaded.timed {
         results.checkers.perf = perf::untimed();
     }
     results.warnings.extend(warnings);
-    if let Some(source) = initial.convention {
-        results.warnings.push(format!(
-            "initial values: {source} (--initial-value overrides)"
-        ));
-    }
     Ok((
         results,
         Timings {

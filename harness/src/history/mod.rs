@@ -163,6 +163,16 @@ pub struct History {
     /// (position of invoke, position of completion or [`NO_COMPLETION`])
     /// for every client operation, in invocation order.
     pairs: Vec<(u32, u32)>,
+    convention: Option<Convention>,
+}
+
+/// What a history's format says its keys start as, when it says (Porcupine's
+/// kv histories: ""). The checkers use it unless told otherwise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Convention {
+    pub value: Value,
+    /// Where the convention comes from, for the summary.
+    pub source: &'static str,
 }
 
 const NO_COMPLETION: u32 = u32::MAX;
@@ -306,7 +316,20 @@ impl History {
                 }
             }
         }
-        Ok(History { ops, pairs })
+        Ok(History {
+            ops,
+            pairs,
+            convention: None,
+        })
+    }
+
+    /// What the history's format says its keys start as.
+    pub fn convention(&self) -> Option<&Convention> {
+        self.convention.as_ref()
+    }
+
+    pub fn set_convention(&mut self, c: Convention) {
+        self.convention = Some(c);
     }
 
     /// Every line, nemesis ops included, in order.

@@ -8,13 +8,13 @@
 //!   Knossos's and Porcupine's corpora ([`super::text`]).
 //!
 //! Then, as asked: string values instead of integers, positions instead of
-//! times. What a format says about the initial values of keys comes back
-//! with the history ([`Loaded::initial`]).
+//! times. What a format says about the initial values of keys is kept
+//! with the history ([`History::convention`]).
 
 use std::path::Path;
 
 use super::op::{Action, Cas, Op, Payload, StrOp, Text, Value};
-use super::{History, HistoryError};
+use super::{Convention, History, HistoryError};
 
 /// A history file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,21 +63,11 @@ pub struct ReadOptions {
     pub dialect: super::jepsen::Dialect,
 }
 
-/// What a history's format says the keys start as, when it says.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Convention {
-    pub value: Value,
-    /// Where the convention comes from, for the summary.
-    pub source: &'static str,
-}
-
 /// A history and what was learned reading it.
 #[derive(Debug)]
 pub struct Loaded {
     pub history: History,
     pub format: Format,
-    /// The initial value of every key, if the format has a convention.
-    pub initial: Option<Convention>,
     /// Whether the times are times (else positions: the format had none,
     /// or `--ignore-times`).
     pub timed: bool,
@@ -119,23 +109,22 @@ pub fn read_history(path: &Path, opts: &ReadOptions) -> Result<Loaded, HistoryEr
             op.time = i as u64;
         }
     }
-    let history = History::new(ops).map_err(|e| {
+    let mut history = History::new(ops).map_err(|e| {
         let line = match &lines {
             Some(lines) => lines[e.position],
             None => super::jsonl::op_line(path, e.position),
         };
         HistoryError::line(path, line, e.message)
     })?;
-    let initial = initial.map(|mut c: Convention| {
+    if let Some(mut c) = initial {
         if opts.strings {
             c.value = value_as_string(c.value);
         }
-        c
-    });
+        history.set_convention(c);
+    }
     Ok(Loaded {
         history,
         format,
-        initial,
         timed: timed && !opts.ignore_times,
     })
 }
