@@ -57,11 +57,14 @@ pub enum Command {
     /// Follows not-leader redirects. Exit 0 ok, 1 cas mismatch or no
     /// leader, 254 bad arguments, 255 the node could not be reached.
     Kv(KvArgs),
-    /// Check a run directory, a history.jsonl or a Jepsen history.edn.
+    /// Check a run directory or a history file in any format it reads
+    /// (the harness's, Jepsen's, Knossos's, Porcupine's).
     ///
     /// Exit status: 0 valid, 1 an anomaly was found, 2 no anomaly found but
-    /// a checker could not decide, 254 bad arguments or input, 255 internal
-    /// failure. For a run directory, rewrites its results.json.
+    /// a checker could not decide (or could not run: the reason is given),
+    /// 254 bad arguments or input, 255 internal failure. For a run
+    /// directory, rewrites its results.json (if it cannot, the verdict
+    /// still stands, with a warning).
     #[command(allow_negative_numbers = true)]
     Check(CheckArgs),
     /// Write report.html: one self-contained page with the verdicts, a
