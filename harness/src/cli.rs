@@ -23,6 +23,9 @@ pub struct Cli {
 }
 
 /// The subcommands; each variant's text is its `--help`.
+// Each subcommand takes a negative number as a flag's value (`--nodes -1`
+// is refused by the flag's own check, which names it), not as an unknown
+// flag `-1`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a local cluster, drive clients while injecting faults, record
@@ -30,6 +33,7 @@ pub enum Command {
     ///
     /// Exit status: 0 valid, 1 an anomaly was found, 2 undecided, 254 bad
     /// arguments, 255 the harness failed (e.g. no leader could be elected).
+    #[command(allow_negative_numbers = true)]
     Run(RunArgs),
     /// Run a matrix of nemesis sets × cluster sizes × --test-count, each a
     /// normal run in its own directory.
@@ -37,26 +41,33 @@ pub enum Command {
     /// Exit status: 255 if a run crashed, else 1 if any run was invalid,
     /// else 2 if any was unknown, else 0.
     #[command(name = "test-all")]
+    #[command(allow_negative_numbers = true)]
     TestAll(TestAllArgs),
     /// Run each seeded bug of the node with the faults that should expose
     /// it and report which checker caught it (needs `--features bugs`).
     ///
     /// Exit status: 0 every bug caught within --within seconds for every
     /// seed, 1 otherwise.
+    #[command(allow_negative_numbers = true)]
     Selftest(SelftestArgs),
     /// Closed-loop load against a fresh local cluster: ops/s and latency
     /// percentiles beside the disk's fsync bound; --failover N times
     /// leader kills. Build with --release for meaningful numbers.
+    #[command(allow_negative_numbers = true)]
     Bench(BenchArgs),
     /// Talk to a running node by hand: get, put, cas, append, status.
     /// Follows not-leader redirects. Exit 0 ok, 1 cas mismatch or no
     /// leader, 254 bad arguments, 255 the node could not be reached.
     Kv(KvArgs),
-    /// Check a run directory, a history.jsonl or a Jepsen history.edn.
+    /// Check a run directory or a history file in any format it reads
+    /// (the harness's, Jepsen's, Knossos's, Porcupine's).
     ///
     /// Exit status: 0 valid, 1 an anomaly was found, 2 no anomaly found but
-    /// a checker could not decide, 254 bad arguments or input, 255 internal
-    /// failure. For a run directory, rewrites its results.json.
+    /// a checker could not decide (or could not run: the reason is given),
+    /// 254 bad arguments or input, 255 internal failure. For a run
+    /// directory, rewrites its results.json (if it cannot, the verdict
+    /// still stands, with a warning).
+    #[command(allow_negative_numbers = true)]
     Check(CheckArgs),
     /// Write report.html: one self-contained page with the verdicts, a
     /// timeline of operations, faults and node roles, latency and
@@ -69,25 +80,71 @@ pub enum Command {
     /// written). Exit status: 0 the report was written, whatever the
     /// verdict (`harness check` judges), 254 bad arguments or input, 255
     /// the report could not be written.
+    #[command(allow_negative_numbers = true)]
     Report(ReportArgs),
-    /// Time the checkers on generated histories (a benchmark).
+    /// Time `harness check` on generated history files (a benchmark).
     ///
     /// Without --ops, runs the two standard scenarios: (a) 100,000
     /// operations over 100 keys and (b) 1,000,000 operations over 1,000 keys,
-    /// both with 20 concurrent clients and 1% unknown outcomes. Build with
-    /// --release for meaningful numbers.
+    /// both with 20 concurrent clients and 1% unknown outcomes. Each is
+    /// written as a history.jsonl and checked by a child `harness check`,
+    /// end to end: wall time, reading apart from checking, peak memory.
+    /// Build with --release for meaningful numbers.
     #[command(name = "bench-check")]
+    #[command(allow_negative_numbers = true)]
     BenchCheck(BenchCheckArgs),
 }
 
 /// `harness check PATH`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// A run directory, a history.jsonl, or a Jepsen history.edn.
+    /// A run directory, or a history file: history.jsonl, a Jepsen
+    /// history.edn or history.txt, Jepsen log lines, Knossos's or
+    /// Porcupine's test data (the format is told from the content).
     pub path: PathBuf,
+    /// How to read the history.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Also print how long reading the history and checking it took.
+    #[arg(long)]
+    pub timings: bool,
     /// How long the checkers may take.
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+/// How to read a history and what its keys start as.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputArgs {
+    /// The history's format: jsonl, edn or text (Jepsen's history.txt and
+    /// log lines). Default: told from the content.
+    #[arg(long, value_name = "FORMAT", value_parser = crate::history::read::Format::parse)]
+    pub format: Option<crate::history::read::Format>,
+    /// What keys hold before the history begins: a JSON value for every
+    /// key (`0`, `'"x"'`, `[1,2]`, `null` for absent), or KEY=VALUE for one
+    /// key (repeatable; beats the value for every key). Default: absent,
+    /// or "" for Porcupine's kv histories. Knossos's cas-register tests
+    /// start registers at 0.
+    #[arg(
+        long = "initial-value",
+        value_name = "[KEY=]JSON",
+        allow_hyphen_values = true
+    )]
+    pub initial_values: Vec<String>,
+    /// Order events by their position in the file and ignore their times
+    /// (for histories whose times go backwards).
+    #[arg(long)]
+    pub ignore_times: bool,
+    /// Read integer values as their decimal text: keys become strings that
+    /// appends concatenate (the Kv API's own semantics).
+    #[arg(long)]
+    pub strings: bool,
+    /// In Jepsen's formats, a cas that failed without an error is a
+    /// mismatch (it saw another value), as Jepsen's early clients meant and
+    /// Porcupine reads their logs. Default: a failure says nothing, as
+    /// Knossos reads it.
+    #[arg(long)]
+    pub fail_cas_mismatch: bool,
 }
 
 /// `harness report PATH`.
@@ -124,6 +181,16 @@ impl BudgetArgs {
     }
 }
 
+fn parse_value_size(s: &str) -> Result<usize, String> {
+    let max = node::kv::command::MAX_VALUE;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of bytes from 1 to {max} (the node's limit on a value)"
+        )),
+    }
+}
+
 fn parse_secs(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x > 0.0 && x.is_finite() && x < 1e9 => Ok(x),
@@ -156,15 +223,27 @@ pub struct BenchCheckArgs {
     /// Seed of the simulated histories.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Also time writing the history to a temporary history.jsonl and
-    /// reading it back.
-    #[arg(long)]
-    pub with_io: bool,
     /// Plant an anomaly: the ok read in the middle of the history returns a
     /// value nobody wrote, so the check must end invalid (times the search
     /// for a failure, which explores every order before it gives up).
     #[arg(long)]
     pub corrupt_read: bool,
+    /// Times each binary checks each history (the median is shown: the
+    /// machine may be busy).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Also time `PATH check` on the same files (an older build, say), in
+    /// turn with this one, and show the ratios (repeatable).
+    #[arg(long = "compare", value_name = "PATH")]
+    pub compare: Vec<PathBuf>,
+    /// Keep the generated histories in this directory (default: a
+    /// temporary one, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    /// Only generate the history (--ops, --keys, ...) into FILE (what
+    /// bench-check runs in a child).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub generate_to: Option<PathBuf>,
     /// How long the checkers may take.
     #[command(flatten)]
     pub budget: BudgetArgs,
@@ -259,7 +338,7 @@ pub struct TestAllArgs {
     #[arg(long, default_value = "3", value_parser = parse_sizes)]
     pub nodes: Sizes,
     /// Runs of each (nemesis set, size) cell.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub test_count: u32,
     /// Write a JUnit XML report here: one testcase per run (and per bug
     /// and seed of --selftest).
@@ -362,8 +441,8 @@ pub struct BenchArgs {
     /// write, read (linearizable) or mixed (half each).
     #[arg(long, default_value = "write", value_parser = crate::bench::BenchWorkload::parse)]
     pub workload: crate::bench::BenchWorkload,
-    /// Bytes per written value.
-    #[arg(long, default_value_t = 100)]
+    /// Bytes per written value (at most the node's limit, 1 MiB).
+    #[arg(long, default_value_t = 100, value_parser = parse_value_size)]
     pub value_size: usize,
     /// Distinct keys written and read.
     #[arg(long, default_value_t = 1000)]

@@ -17,7 +17,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::history::{Action, Cas, ClientOp, History, Key, Op, OpType, ProcessId, Value};
+use crate::history::{Action, Cas, ClientOp, History, Key, Op, OpType, ProcessId, StrOp, Value};
 use crate::workload::Workload;
 use raft::Rng;
 
@@ -178,7 +178,7 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
                 let op = ClientOp::new(process[worker], keys[k].clone(), action);
                 let index = ops.len() as u64;
                 let mut inv = Op::invoke(time, op.clone());
-                inv.index = index;
+                inv.index = index as u32;
                 ops.push(inv);
                 let f = flights.len();
                 flights.push(InFlight {
@@ -246,6 +246,34 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
                         list.push(*v);
                         store.insert(k, Value::List(list));
                     }
+                    Action::Str(op) => {
+                        let text = |v: &Value| match v {
+                            Value::Str(t) => Some(t.clone()),
+                            _ => None,
+                        };
+                        match op {
+                            StrOp::Put(t) => {
+                                store.insert(k, Value::Str(t.clone()));
+                            }
+                            StrOp::Append(t) => {
+                                let mut s = text(&current).map_or(String::new(), |c| c.to_string());
+                                s.push_str(t);
+                                store.insert(k, Value::Str(s.into()));
+                            }
+                            StrOp::Cas { expected, new, .. } => {
+                                if text(&current) == *expected {
+                                    store.insert(k, Value::Str(new.clone()));
+                                } else {
+                                    flight.result = Some(Action::Str(StrOp::Cas {
+                                        expected: expected.clone(),
+                                        new: new.clone(),
+                                        actual: Some(text(&current)),
+                                    }));
+                                    flight.error = Some(crate::history::MISMATCH.to_string());
+                                }
+                            }
+                        }
+                    }
                     Action::Cas(c) => {
                         let now = match current {
                             Value::Int(v) => Some(v),
@@ -275,12 +303,12 @@ pub fn simulate(cfg: &SimConfig) -> Simulation {
                     body.action = result.clone();
                 }
                 body.error = match flight.fate {
-                    Fate::NotLeader => Some("not-leader".to_string()),
-                    Fate::Unknown { .. } => Some("timeout".to_string()),
-                    Fate::Ok => flight.error.clone(),
+                    Fate::NotLeader => Some("not-leader".into()),
+                    Fate::Unknown { .. } => Some("timeout".into()),
+                    Fate::Ok => flight.error.clone().map(Into::into),
                 };
                 let mut done = Op::client(time, kind, body);
-                done.index = ops.len() as u64;
+                done.index = ops.len() as u32;
                 ops.push(done);
                 let w = flight.worker;
                 if kind == OpType::Info {

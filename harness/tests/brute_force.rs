@@ -1,5 +1,6 @@
 //! The WGL checker against a brute-force reference on thousands of tiny
-//! random histories, register and append.
+//! random histories: register, append and string models, keys starting
+//! absent or at a given initial value.
 //!
 //! The reference shares nothing with the checker but the history types: it
 //! reads outcomes itself, simulates the models on plain values, and tries
@@ -15,15 +16,27 @@
 mod common;
 
 use harness::check::Verdict;
-use harness::check::linearizable;
-use harness::history::{Action, Cas, ClientOp, History, MISMATCH, Op, Outcome, ProcessId, Value};
+use harness::check::linearizable::{self, InitialValues};
+use harness::history::{
+    Action, Cas, ClientOp, History, MISMATCH, Op, Outcome, ProcessId, StrOp, Text, Value,
+};
 use raft::Rng;
 
-/// Register state: absent or a value. Append state: the list.
+/// Register state: absent or a value. Append state: the list. String
+/// state: absent or a string.
 #[derive(Clone, Debug, PartialEq)]
 enum State {
     Reg(Option<i64>),
     List(Vec<i64>),
+    Str(Option<String>),
+}
+
+/// Which model the random histories exercise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Register,
+    Append,
+    Strings,
 }
 
 /// What an operation means to the reference.
@@ -58,9 +71,13 @@ fn reference_ops(h: &History) -> Vec<RefOp> {
             continue;
         }
         let observed = if mismatch {
-            op.completed_cas()
-                .and_then(|c| c.actual)
-                .map(|a| a.map_or(Value::Nil, Value::Int))
+            match &op.completion_client().unwrap().action {
+                Action::Cas(c) => c.actual.map(|a| a.map_or(Value::Nil, Value::Int)),
+                Action::Str(StrOp::Cas { actual, .. }) => {
+                    actual.clone().map(|a| a.map_or(Value::Nil, Value::Str))
+                }
+                _ => None,
+            }
         } else {
             op.read_value().cloned()
         };
@@ -86,7 +103,7 @@ fn apply(state: &State, op: &RefOp) -> Option<State> {
             let got = match op.observed.as_ref()? {
                 Value::Nil => None,
                 Value::Int(i) => Some(*i),
-                Value::List(_) => return None,
+                _ => return None,
             };
             (got == *v).then(|| state.clone())
         }
@@ -97,7 +114,7 @@ fn apply(state: &State, op: &RefOp) -> Option<State> {
                     None => true,
                     Some(Value::Nil) => v.is_none(),
                     Some(Value::Int(a)) => *v == Some(*a),
-                    Some(Value::List(_)) => false,
+                    Some(_) => false,
                 };
                 (v != expected && actual_ok).then(|| state.clone())
             } else {
@@ -108,7 +125,7 @@ fn apply(state: &State, op: &RefOp) -> Option<State> {
             let got: &[i64] = match op.observed.as_ref()? {
                 Value::Nil => &[],
                 Value::List(g) => g,
-                Value::Int(_) => return None,
+                _ => return None,
             };
             (got == l.as_slice()).then(|| state.clone())
         }
@@ -116,6 +133,34 @@ fn apply(state: &State, op: &RefOp) -> Option<State> {
             let mut l = l.clone();
             l.push(*x);
             Some(State::List(l))
+        }
+        (State::Str(v), Action::Read(_)) => {
+            let got = match op.observed.as_ref()? {
+                Value::Nil => None,
+                Value::Str(s) => Some(s.to_string()),
+                _ => return None,
+            };
+            (got == *v).then(|| state.clone())
+        }
+        (State::Str(_), Action::Str(StrOp::Put(s))) => Some(State::Str(Some(s.to_string()))),
+        (State::Str(v), Action::Str(StrOp::Append(s))) => {
+            let mut now = v.clone().unwrap_or_default();
+            now.push_str(s);
+            Some(State::Str(Some(now)))
+        }
+        (State::Str(v), Action::Str(StrOp::Cas { expected, new, .. })) => {
+            let expected = expected.as_ref().map(|e| e.to_string());
+            if op.mismatch {
+                let actual_ok = match &op.observed {
+                    None => true,
+                    Some(Value::Nil) => v.is_none(),
+                    Some(Value::Str(a)) => v.as_deref() == Some(a.as_str()),
+                    Some(_) => false,
+                };
+                (*v != expected && actual_ok).then(|| state.clone())
+            } else {
+                (*v == expected).then(|| State::Str(Some(new.to_string())))
+            }
         }
         _ => None,
     }
@@ -150,15 +195,15 @@ fn orderable(ops: &[RefOp], chosen: &[usize], placed: &mut Vec<bool>, state: &St
     false
 }
 
-fn reference_verdict(h: &History, append: bool) -> Verdict {
-    let ops = reference_ops(h);
+/// `started`: the key starts with a value, so it is never absent and a
+/// read that returned nil carries no value (as in Knossos).
+fn reference_verdict(h: &History, init: &State, started: bool) -> Verdict {
+    let mut ops = reference_ops(h);
+    if started {
+        ops.retain(|o| !(matches!(o.action, Action::Read(_)) && o.observed == Some(Value::Nil)));
+    }
     let optional: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
     let required: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_some()).collect();
-    let init = if append {
-        State::List(Vec::new())
-    } else {
-        State::Reg(None)
-    };
     for mask in 0u32..(1 << optional.len()) {
         let mut chosen = required.clone();
         chosen.extend(
@@ -168,44 +213,127 @@ fn reference_verdict(h: &History, append: bool) -> Verdict {
                 .filter(|(b, _)| mask & (1 << b) != 0)
                 .map(|(_, &i)| i),
         );
-        if orderable(&ops, &chosen, &mut vec![false; ops.len()], &init) {
+        if orderable(&ops, &chosen, &mut vec![false; ops.len()], init) {
             return Verdict::Valid;
         }
     }
     Verdict::Invalid
 }
 
-/// A random tiny history on one key: `n` operations, each by its own
-/// process, with random intervals and outcomes, values from a small range.
-fn random_history(rng: &mut Rng, append: bool) -> History {
-    let n = 1 + rng.below(7) as usize;
-    let mut events: Vec<(u64, u8, Op)> = Vec::new();
-    let mut token = 0i64;
+/// Strings drawn from a small set, so that reads often match.
+fn small_str(rng: &mut Rng) -> Text {
+    ["", "a", "b", "ab", "ba", "aa"][rng.below(6) as usize].into()
+}
+
+/// The action of one random operation of a history of `kind`. String
+/// histories are append-only half the time, which is when the string
+/// model prunes states no read extends.
+fn random_action(rng: &mut Rng, kind: Kind, token: &mut i64, appends_only: bool) -> Action {
     let small = |rng: &mut Rng| rng.below(3) as i64;
-    for p in 0..n as u64 {
-        let call = rng.below(10);
-        let ret = call + rng.below(5);
-        let action = if append {
+    match kind {
+        Kind::Append => {
             if rng.chance(0.5) {
-                token += 1;
-                Action::Append(token)
+                *token += 1;
+                Action::Append(*token)
             } else {
                 Action::Read(None)
             }
-        } else {
-            match rng.below(3) {
+        }
+        Kind::Register => match rng.below(3) {
+            0 => Action::Read(None),
+            1 => Action::Write(small(rng)),
+            _ => Action::cas(
+                if rng.chance(0.25) {
+                    None
+                } else {
+                    Some(small(rng))
+                },
+                small(rng),
+            ),
+        },
+        Kind::Strings => {
+            let letter = |rng: &mut Rng| Text::from(["a", "b"][rng.below(2) as usize]);
+            match rng.below(if appends_only { 2 } else { 4 }) {
                 0 => Action::Read(None),
-                1 => Action::Write(small(rng)),
-                _ => Action::cas(
-                    if rng.chance(0.25) {
-                        None
-                    } else {
-                        Some(small(rng))
-                    },
-                    small(rng),
-                ),
+                1 => Action::Str(StrOp::Append(letter(rng))),
+                2 => Action::Str(StrOp::Put(letter(rng))),
+                _ => Action::Str(StrOp::Cas {
+                    expected: rng.chance(0.75).then(|| small_str(rng)),
+                    new: letter(rng),
+                    actual: None,
+                }),
             }
-        };
+        }
+    }
+}
+
+/// A plausible value for a read of a history of `kind`.
+fn random_read(rng: &mut Rng, kind: Kind, token: i64) -> Value {
+    match kind {
+        Kind::Append => {
+            // A plausible list: a prefix of a shuffle of the tokens.
+            let mut all: Vec<i64> = (1..=token.max(1)).collect();
+            for i in (1..all.len()).rev() {
+                all.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            all.truncate(rng.below(all.len() as u64 + 1) as usize);
+            if all.is_empty() && rng.chance(0.5) {
+                Value::Nil
+            } else {
+                Value::List(all)
+            }
+        }
+        Kind::Register if rng.chance(0.25) => Value::Nil,
+        Kind::Register => Value::Int(rng.below(3) as i64),
+        Kind::Strings if rng.chance(0.2) => Value::Nil,
+        Kind::Strings => Value::Str(small_str(rng)),
+    }
+}
+
+/// What a mismatched cas may report it saw.
+fn random_actual(rng: &mut Rng, kind: Kind) -> Value {
+    match kind {
+        Kind::Strings if rng.chance(0.25) => Value::Nil,
+        Kind::Strings => Value::Str(small_str(rng)),
+        _ if rng.chance(0.25) => Value::Nil,
+        _ => Value::Int(rng.below(3) as i64),
+    }
+}
+
+/// A random initial value for a history of `kind` (`None`: absent).
+fn random_initial(rng: &mut Rng, kind: Kind) -> Option<Value> {
+    if rng.chance(0.5) {
+        return None;
+    }
+    Some(match kind {
+        Kind::Register => Value::Int(rng.below(3) as i64),
+        Kind::Append => Value::List(vec![0]),
+        Kind::Strings => Value::Str(["", "a", "b"][rng.below(3) as usize].into()),
+    })
+}
+
+fn initial_state(kind: Kind, initial: Option<&Value>) -> State {
+    match (kind, initial) {
+        (Kind::Register, Some(Value::Int(i))) => State::Reg(Some(*i)),
+        (Kind::Register, _) => State::Reg(None),
+        (Kind::Append, Some(Value::List(l))) => State::List(l.clone()),
+        (Kind::Append, _) => State::List(Vec::new()),
+        (Kind::Strings, Some(Value::Str(s))) => State::Str(Some(s.to_string())),
+        (Kind::Strings, _) => State::Str(None),
+    }
+}
+
+/// A random tiny history on one key: `n` operations, each by its own
+/// process, with random intervals and outcomes, values from a small range.
+fn random_history(rng: &mut Rng, kind: Kind) -> History {
+    let n = 1 + rng.below(7) as usize;
+    let mut events: Vec<(u64, u8, Op)> = Vec::new();
+    let mut token = 0i64;
+    let appends_only = rng.chance(0.5);
+    for p in 0..n as u64 {
+        let call = rng.below(10);
+        let ret = call + rng.below(5);
+        let action = random_action(rng, kind, &mut token, appends_only);
         let body = ClientOp::new(ProcessId(p), "k", action.clone());
         events.push((call, 0, Op::invoke(call, body.clone())));
         let roll = rng.below(20);
@@ -213,36 +341,28 @@ fn random_history(rng: &mut Rng, append: bool) -> History {
             0..=11 => {
                 let mut done = body.clone();
                 if let Action::Read(_) = action {
-                    let v = if append {
-                        // A plausible list: a prefix of a shuffle of the tokens.
-                        let mut all: Vec<i64> = (1..=token.max(1)).collect();
-                        for i in (1..all.len()).rev() {
-                            all.swap(i, rng.below(i as u64 + 1) as usize);
-                        }
-                        all.truncate(rng.below(all.len() as u64 + 1) as usize);
-                        if all.is_empty() && rng.chance(0.5) {
-                            Value::Nil
-                        } else {
-                            Value::List(all)
-                        }
-                    } else if rng.chance(0.25) {
-                        Value::Nil
-                    } else {
-                        Value::Int(small(rng))
-                    };
-                    done.action = Action::Read(Some(v));
+                    done.action = Action::Read(Some(random_read(rng, kind, token)));
                 }
                 Some(Op::ok(ret, done))
             }
             12..=14 => {
                 let mut done = body.clone();
+                let reports = rng.chance(0.5);
                 let error = match &mut done.action {
                     Action::Cas(c) if rng.chance(0.7) => {
-                        if rng.chance(0.5) {
-                            c.actual = Some(if rng.chance(0.25) {
-                                None
-                            } else {
-                                Some(small(rng))
+                        if reports {
+                            c.actual = Some(match random_actual(rng, kind) {
+                                Value::Int(i) => Some(i),
+                                _ => None,
+                            });
+                        }
+                        MISMATCH
+                    }
+                    Action::Str(StrOp::Cas { actual, .. }) if rng.chance(0.7) => {
+                        if reports {
+                            *actual = Some(match random_actual(rng, kind) {
+                                Value::Str(s) => Some(s),
+                                _ => None,
                             });
                         }
                         MISMATCH
@@ -263,14 +383,14 @@ fn random_history(rng: &mut Rng, append: bool) -> History {
         .into_iter()
         .enumerate()
         .map(|(i, (_, _, mut op))| {
-            op.index = i as u64;
+            op.index = i as u32;
             op
         })
         .collect();
     History::new(ops).expect("well-formed")
 }
 
-fn agree_on_random_histories(append: bool, cases: u64) {
+fn agree_on_random_histories(kind: Kind, cases: u64) {
     let cases = match std::env::var("BRUTE_FORCE_CASES") {
         Ok(s) => s.parse().expect("BRUTE_FORCE_CASES is a number"),
         Err(_) => cases,
@@ -279,16 +399,36 @@ fn agree_on_random_histories(append: bool, cases: u64) {
         Ok(s) => (s.parse().expect("BRUTE_FORCE_SEED is a number"), 1),
         Err(_) => (0, cases),
     };
+    let salt = match kind {
+        Kind::Register => 0,
+        Kind::Append => 0x00a9_9e4d,
+        Kind::Strings => 0x5791_46ab,
+    };
     let mut verdicts = [0usize; 2];
     for seed in start..start + count {
-        let mut rng = Rng::new(seed ^ if append { 0x00a9_9e4d } else { 0 });
-        let h = random_history(&mut rng, append);
-        let want = reference_verdict(&h, append);
-        let got = linearizable::check(&h, &common::histories::lin_options());
+        let mut rng = Rng::new(seed ^ salt);
+        let h = random_history(&mut rng, kind);
+        // The first half of the seeds start absent (as the checks before
+        // initial values did), the second half maybe not.
+        let initial = if seed % 2 == 0 {
+            None
+        } else {
+            random_initial(&mut rng, kind)
+        };
+        let want = reference_verdict(
+            &h,
+            &initial_state(kind, initial.as_ref()),
+            initial.is_some(),
+        );
+        let init = InitialValues {
+            all: initial.clone(),
+            ..InitialValues::default()
+        };
+        let got = linearizable::check_with(&h, &common::histories::lin_options(), &init);
         assert_eq!(
             got.valid,
             want,
-            "seed {seed} (rerun with BRUTE_FORCE_SEED={seed}), append {append}\nhistory: {:#?}\nresult: {got:#?}",
+            "seed {seed} (rerun with BRUTE_FORCE_SEED={seed}), {kind:?}, initial {initial:?}\nhistory: {:#?}\nresult: {got:#?}",
             h.ops()
         );
         verdicts[usize::from(want == Verdict::Valid)] += 1;
@@ -304,12 +444,17 @@ fn agree_on_random_histories(append: bool, cases: u64) {
 
 #[test]
 fn register_agrees_with_brute_force() {
-    agree_on_random_histories(false, 5000);
+    agree_on_random_histories(Kind::Register, 5000);
 }
 
 #[test]
 fn append_agrees_with_brute_force() {
-    agree_on_random_histories(true, 5000);
+    agree_on_random_histories(Kind::Append, 5000);
+}
+
+#[test]
+fn strings_agree_with_brute_force() {
+    agree_on_random_histories(Kind::Strings, 5000);
 }
 
 /// The order the search returns for a valid history is a real
@@ -339,10 +484,10 @@ fn valid_orders_found_are_real_linearizations() {
                 SearchOp { call, ret, op }
             })
             .collect();
-        let limits = Limits {
-            deadline: std::time::Instant::now() + std::time::Duration::from_secs(10),
-            memo_bytes: 1 << 24,
-        };
+        let limits = Limits::new(
+            std::time::Instant::now() + std::time::Duration::from_secs(10),
+            1 << 24,
+        );
         let SearchResult::Valid(order) = search(&mut RegisterModel::default(), &ops, &limits)
         else {
             continue;

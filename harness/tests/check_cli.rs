@@ -216,3 +216,361 @@ fn a_directory_without_history_exits_254() {
     assert_eq!(status(&out), 254);
     assert!(text(&out.stderr).contains("no history.jsonl"));
 }
+
+fn imported(name: &str) -> String {
+    examples()
+        .join("imported")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs `check` and returns (status, stdout, stderr).
+fn check(args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    let out = harness(&all);
+    (status(&out), text(&out.stdout), text(&out.stderr))
+}
+
+/// A register that starts at 0, as Jepsen's `(cas-register 0)` assumes
+/// without the history saying so: invalid as read, valid once told.
+#[test]
+fn initial_values_are_given_on_the_command_line() {
+    let path = imported("register-from-0.edn");
+    let (code, out, _) = check(&[&path]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("only value it could see was absent (initial state); keys start absent: if this system's start with a value, give it with --initial-value"),
+        "{out}"
+    );
+    for flag in ["0", "register=0"] {
+        let (code, out, err) = check(&[&path, "--initial-value", flag]);
+        assert_eq!(code, 0, "--initial-value {flag}: {out}{err}");
+    }
+    // A finished write of 0 first says the same thing in the history.
+    let dir = tempfile::tempdir().unwrap();
+    let prepended = dir.path().join("history.edn");
+    let body = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(":time ", ":time 1");
+    std::fs::write(
+        &prepended,
+        "{:type :invoke, :f :write, :value 0, :process 9, :time 1, :index 100}\n\
+         {:type :ok, :f :write, :value 0, :process 9, :time 2, :index 101}\n"
+            .replace(":index 10", ":index ")
+            + &body.replace(":index ", ":index 1"),
+    )
+    .unwrap();
+    let (code, out, err) = check(&[prepended.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    // A value of the wrong kind for the key is bad input, named.
+    let (code, _, err) = check(&[&path, "--initial-value", "\"x\""]);
+    assert_eq!(code, 254);
+    assert!(
+        err.contains("key \"register\" holds integers (a register), so it cannot start as \"x\""),
+        "{err}"
+    );
+    let (code, _, err) = check(&[&path, "--initial-value", "register=x"]);
+    assert_eq!(code, 254);
+    assert!(err.contains("--initial-value register=x"), "{err}");
+}
+
+/// Every format other tools write, told apart by content, with the verdict
+/// those tools give (histories/examples/imported/README.md).
+#[test]
+fn other_tools_histories_are_read_with_their_verdicts() {
+    for (name, want) in [
+        ("porcupine-etcd_002.log", 0),
+        ("porcupine-etcd_097.log", 1),
+        ("porcupine-kv-c01-ok.txt", 0),
+        ("porcupine-kv-c01-bad.txt", 1),
+        ("porcupine-kv-c10-ok.txt", 0),
+        ("porcupine-kv-c10-bad.txt", 1),
+        ("knossos-rethink-fail-minimal.edn", 1),
+        ("knossos-memstress3-tuples.edn", 0),
+        ("knossos-issue-13-history.txt", 1),
+    ] {
+        let (code, out, err) = check(&[&imported(name)]);
+        assert_eq!(code, want, "{name}\n{out}{err}");
+    }
+    // The string model names the strings.
+    let (_, out, _) = check(&[&imported("porcupine-kv-c01-bad.txt")]);
+    assert!(out.contains("(string model)"), "{out}");
+    assert!(out.contains("every key starts as \"\""), "{out}");
+    // Knossos's complaint about jepsen-io/knossos#13, from the state its
+    // excerpt starts in.
+    let (code, out, _) = check(&[
+        &imported("knossos-issue-13-history.txt"),
+        "--initial-value",
+        "4",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("read of register returned 2"), "{out}");
+    // The tuple file has ten keys (tuples [key value]).
+    let (_, out, _) = check(&[&imported("knossos-memstress3-tuples.edn")]);
+    assert!(out.contains("10 keys"), "{out}");
+}
+
+#[test]
+fn the_format_can_be_named() {
+    let log = imported("porcupine-etcd_002.log");
+    let (code, _, _) = check(&[&log, "--format", "text"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = check(&[&log, "--format", "edn"]);
+    assert_eq!(code, 254, "{err}");
+    let (code, _, err) = check(&[&log, "--format", "yaml"]);
+    assert_eq!(code, 254);
+    assert!(err.contains("expected one of jsonl, edn, text"), "{err}");
+}
+
+/// Integers read as the text the Kv API stores: appends concatenate.
+#[test]
+fn integer_values_can_be_read_as_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    let line = |i: u32, p: u32, t: &str, f: &str, v: &str| {
+        format!(
+            r#"{{"index":{i},"time":{i},"process":{p},"type":"{t}","f":"{f}","key":"k","value":{v}}}"#
+        ) + "\n"
+    };
+    let text = [
+        line(0, 0, "invoke", "append", "1"),
+        line(1, 0, "ok", "append", "1"),
+        line(2, 0, "invoke", "append", "2"),
+        line(3, 0, "ok", "append", "2"),
+        line(4, 1, "invoke", "read", "null"),
+        line(5, 1, "ok", "read", "12"),
+    ]
+    .concat();
+    std::fs::write(&path, text).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, _, err) = check(&[p]);
+    assert_eq!(code, 254, "an integer read of a list key");
+    assert!(err.contains("used as a register of integers"), "{err}");
+    let (code, out, err) = check(&[p, "--strings"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("append 2/0/0"), "{out}");
+}
+
+#[test]
+fn deep_nesting_is_bad_input_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let edn = dir.path().join("history.edn");
+    std::fs::write(&edn, format!("\n\n{}", "[".repeat(20_000))).unwrap();
+    let (code, _, err) = check(&[edn.to_str().unwrap()]);
+    assert_eq!(code, 254, "{err}");
+    assert!(
+        err.contains("history.edn:3: nested more than 256 levels deep"),
+        "{err}"
+    );
+    let jsonl = dir.path().join("history.jsonl");
+    std::fs::write(
+        &jsonl,
+        format!(
+            "{}\n{{\"index\":1,\"x\":{}}}\n",
+            r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","key":"a"}"#,
+            "[".repeat(20_000)
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = check(&[jsonl.to_str().unwrap()]);
+    assert_eq!(code, 254, "{err}");
+    assert!(
+        err.contains("history.jsonl:2: invalid JSON: nested more than 256"),
+        "{err}"
+    );
+}
+
+#[test]
+fn times_that_go_backwards_are_refused_unless_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    std::fs::write(
+        &path,
+        concat!(
+            r#"{"index":0,"time":50,"process":0,"type":"invoke","f":"write","key":"a","value":1}"#,
+            "\n",
+            r#"{"index":1,"time":60,"process":0,"type":"ok","f":"write","key":"a","value":1}"#,
+            "\n\n",
+            r#"{"index":2,"time":40,"process":1,"type":"invoke","f":"read","key":"a"}"#,
+            "\n",
+            r#"{"index":3,"time":70,"process":1,"type":"ok","f":"read","key":"a","value":1}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let (code, _, err) = check(&[p]);
+    assert_eq!(code, 254);
+    assert!(
+        err.contains(
+            "history.jsonl:4: field \"time\": 40 ns is earlier than the previous line's 60 ns"
+        ),
+        "{err}"
+    );
+    let (code, out, err) = check(&[p, "--ignore-times"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("perf           skipped  the history has no times"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_empty_history_says_no_operations_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    std::fs::write(&path, "\n  \n").unwrap();
+    let (code, out, _) = check(&[path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("history.jsonl: no operations\n"), "{out}");
+    assert!(
+        !out.contains(" ; ") && !out.contains("  ;"),
+        "a stray separator: {out}"
+    );
+    assert!(
+        out.contains(
+            "result: unknown (stats: no operations: the history has no client operations)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn binary_garbage_is_named_by_its_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.jsonl");
+    let mut bytes =
+        br#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","key":"a"}"#.to_vec();
+    bytes.extend_from_slice(b"\n\x7fELF\x02\x01\x00\x00garbage");
+    let nul = bytes.iter().position(|&b| b == 0).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let (code, _, err) = check(&[path.to_str().unwrap()]);
+    assert_eq!(code, 254);
+    assert!(
+        err.contains(&format!(
+            "not a history: binary data (a NUL byte) at byte offset {nul}"
+        )),
+        "{err}"
+    );
+    std::fs::write(&path, b"\xff\xfe{}").unwrap();
+    let (code, _, err) = check(&[path.to_str().unwrap()]);
+    assert_eq!(code, 254);
+    assert!(err.contains("byte offset 0 is not UTF-8"), "{err}");
+}
+
+/// An interrupted run leaves each node's events in its data directory:
+/// they are found there. A node with none anywhere makes the node-log
+/// checkers (and the verdict) unknown, never valid.
+#[test]
+fn node_logs_are_found_in_data_or_the_verdict_is_unknown() {
+    let dir = run_dir();
+    let n2 = dir.path().join("nodes/n2");
+    std::fs::create_dir_all(n2.join("data")).unwrap();
+    std::fs::rename(n2.join("events.jsonl"), n2.join("data/events.jsonl")).unwrap();
+    let (code, out, _) = check(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("election       valid"), "{out}");
+    assert!(
+        out.contains("n2/data/events.jsonl: read from the node's data directory"),
+        "{out}"
+    );
+    std::fs::remove_file(n2.join("data/events.jsonl")).unwrap();
+    let (code, out, _) = check(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("election       unknown  no events.jsonl for n2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("state-machine  unknown  no events.jsonl for n2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("result: unknown (election: no events.jsonl for n2"),
+        "{out}"
+    );
+    assert_eq!(results(dir.path())["valid"], "unknown");
+    // An anomaly in the logs that are there still makes the run invalid.
+    for n in ["n1", "n3"] {
+        let path = dir.path().join("nodes").join(n).join("events.jsonl");
+        let mut events = std::fs::read_to_string(&path).unwrap();
+        events += &format!(
+            r#"{{"time":"2026-11-22T10:00:01Z","node":"{n}","event":"role","role":"leader","term":9}}"#
+        );
+        events += "\n";
+        std::fs::write(&path, events).unwrap();
+    }
+    let (code, out, _) = check(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+}
+
+/// results.json cannot be written (here: a directory is in its way, which
+/// fails for root too): the verdict is printed and sets the status.
+#[test]
+fn a_run_directory_that_cannot_be_written_still_gets_a_verdict() {
+    let dir = run_dir();
+    std::fs::create_dir(dir.path().join("results.json")).unwrap();
+    std::fs::write(dir.path().join("results.json/keep"), "").unwrap();
+    let (code, out, err) = check(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("result: valid"), "{out}");
+    assert!(
+        err.contains("warning: results.json not written (")
+            && err.contains("the verdict above stands"),
+        "{err}"
+    );
+    assert!(!dir.path().join("results.json.tmp").exists());
+}
+
+/// Bad numbers are refused before anything starts, naming the flag, with
+/// the status of bad arguments.
+#[test]
+fn bad_flags_name_themselves_and_exit_254() {
+    for (args, want) in [
+        (&["run", "--nodes", "-1"][..], "'--nodes <NODES>'"),
+        (
+            &["run", "--rate", "-1"][..],
+            "--rate -1: must be a non-negative number",
+        ),
+        (
+            &["test-all", "--test-count", "0"][..],
+            "'--test-count <TEST_COUNT>'",
+        ),
+        (
+            &["bench", "--value-size", "999999999999"][..],
+            "expected a number of bytes from 1 to 1048576",
+        ),
+        (&["node", "--frob"][..], "--frob"),
+        (
+            &["check", "x", "--initial-value", "k=x"][..],
+            "--initial-value k=x",
+        ),
+    ] {
+        let out = harness(args);
+        assert_eq!(status(&out), 254, "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(want),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// A Jepsen store directory holds history.edn (or history.txt), not
+/// history.jsonl: `check DIR` reads it.
+#[test]
+fn a_jepsen_store_directory_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        imported("knossos-rethink-fail-minimal.edn"),
+        dir.path().join("history.edn"),
+    )
+    .unwrap();
+    let (code, out, err) = check(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("history.edn: 4 client operations"), "{out}");
+    assert_eq!(results(dir.path())["valid"], false);
+}

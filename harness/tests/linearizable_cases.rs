@@ -627,3 +627,36 @@ fn nemesis_ops_are_ignored() {
         Valid
     );
 }
+
+/// Once a key is found invalid the verdict is settled: a search still
+/// running stops at the cutoff and says why, instead of using the whole
+/// budget (an invalid history can make a search exhaustive).
+#[test]
+fn a_cutoff_stops_searches_once_the_verdict_is_settled() {
+    use harness::check::linearizable::register::{RegisterModel, RegisterOp};
+    use harness::check::linearizable::{Cutoff, GiveUp, Limits, SearchOp, SearchResult, search};
+    // Twenty concurrent writes and a read nobody wrote: every order fails.
+    let mut ops: Vec<SearchOp<RegisterOp>> = (0..20)
+        .map(|v| SearchOp {
+            call: 0,
+            ret: Some(100),
+            op: RegisterOp::Write(v),
+        })
+        .collect();
+    ops.push(SearchOp {
+        call: 0,
+        ret: Some(100),
+        op: RegisterOp::Read(Some(99)),
+    });
+    let cutoff = Cutoff::default();
+    cutoff.set_after(std::time::Duration::ZERO);
+    let limits = Limits {
+        deadline: std::time::Instant::now() + std::time::Duration::from_secs(60),
+        memo_bytes: 1 << 30,
+        cutoff: Some(&cutoff),
+    };
+    let started = std::time::Instant::now();
+    let r = search(&mut RegisterModel::default(), &ops, &limits);
+    assert_eq!(r, SearchResult::Unknown(GiveUp::Cutoff));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -234,3 +234,26 @@ fn report_renders_in_headless_chromium_when_present() {
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
     assert!(bytes.len() > 20_000, "not blank: {} bytes", bytes.len());
 }
+
+/// Other tools' histories (Jepsen's log lines, Porcupine's kv) get a
+/// report too: the format is told from the content, as `check` tells it.
+#[test]
+fn other_formats_get_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["porcupine-etcd_097.log", "porcupine-kv-c01-bad.txt"] {
+        let src = root().join("histories/examples/imported").join(name);
+        let out_path = dir.path().join(format!("{name}.html"));
+        let out = harness(&[
+            "report",
+            src.to_str().unwrap(),
+            "--out",
+            out_path.to_str().unwrap(),
+        ]);
+        assert_eq!(status(&out), 0, "{name}: {}", text(&out.stderr));
+        let page = check_well_formed(&out_path);
+        assert!(
+            page.contains("invalid") || page.contains("INVALID"),
+            "{name}"
+        );
+    }
+}

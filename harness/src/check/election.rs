@@ -18,6 +18,9 @@ pub struct ElectionResult {
     /// Set when there was nothing to check (see [`crate::check`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Why the verdict is unknown: some node's events could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Terms in which some node became leader.
     pub terms: usize,
     pub violations: Vec<ElectionViolation>,
@@ -37,6 +40,7 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
         return ElectionResult {
             valid: Verdict::Valid,
             skipped: Some(super::NO_EVENT_LOGS.to_string()),
+            reason: None,
             terms: 0,
             violations: Vec::new(),
         };
@@ -78,6 +82,7 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
             Verdict::Invalid
         },
         skipped: None,
+        reason: None,
         terms: leaders.len(),
         violations,
     }

@@ -41,14 +41,19 @@
 //!
 //! ## When there are no node event logs
 //!
-//! A plain `history.jsonl` or a Jepsen `history.edn` carries no node events,
-//! and a node binary given with `--node-bin` may not write them. Then
-//! `election` and `state-machine` report `"valid": true` with `"skipped":
-//! "no node event logs"`: there is nothing for them to examine, and they do
-//! not change the overall verdict. They do not say "unknown", because
-//! unknown means "the evidence was there but the checker could not decide"
-//! (exit 2), and every check of a Jepsen file would then end in exit 2. The
-//! summary prints them as "skipped", never as "valid".
+//! A plain history file (`history.jsonl`, a Jepsen `history.edn`) carries no
+//! node events: `election` and `state-machine` have nothing to examine and
+//! report `"valid": true` with `"skipped": "no node event logs"`, which does
+//! not change the overall verdict (the summary prints "skipped", never
+//! "valid"). Likewise in a run directory whose node binary (`--node-bin`)
+//! wrote no events at all.
+//!
+//! A run directory whose nodes should have logs is different: each node's
+//! log is looked for where a finished run copies it (`nodes/<id>/`) and
+//! where the node writes it (`nodes/<id>/data/`, all an interrupted run
+//! leaves). A node with neither makes both checkers `"unknown"` with a
+//! `"reason"` (exit 2): they could not run, so they cannot say valid. An
+//! anomaly found in the other logs still makes them invalid.
 
 pub mod election;
 pub mod evidence;
@@ -66,11 +71,11 @@ use serde::{Deserialize, Serialize};
 
 pub use verdict::Verdict;
 
-use crate::history::events::{NodeLog, read_run_events};
-use crate::history::jepsen::read_edn;
-use crate::history::{History, HistoryError, read_jsonl};
+use crate::history::events::{NodeLog, RunEvents, find_run_events};
+use crate::history::read::{Loaded, ReadOptions, read_history};
+use crate::history::{History, HistoryError};
 use election::ElectionResult;
-use linearizable::{LinearizableOptions, LinearizableResult};
+use linearizable::{InitialValues, LinearizableOptions, LinearizableResult};
 use perf::PerfResult;
 use state_machine::StateMachineResult;
 use stats::StatsResult;
@@ -129,27 +134,35 @@ pub struct Checkers {
 }
 
 impl Checkers {
-    /// (name, verdict, skipped reason) of each checker, in report order.
+    /// (name, verdict, why it was skipped or is unknown) of each checker,
+    /// in report order.
     pub fn verdicts(&self) -> [(&'static str, Verdict, Option<&str>); 5] {
         [
             ("linearizable", self.linearizable.valid, None),
             (
                 "election",
                 self.election.valid,
-                self.election.skipped.as_deref(),
+                self.election
+                    .skipped
+                    .as_deref()
+                    .or(self.election.reason.as_deref()),
             ),
             (
                 "state-machine",
                 self.state_machine.valid,
-                self.state_machine.skipped.as_deref(),
+                self.state_machine
+                    .skipped
+                    .as_deref()
+                    .or(self.state_machine.reason.as_deref()),
             ),
             ("stats", self.stats.valid, self.stats.reason.as_deref()),
-            ("perf", self.perf.valid, None),
+            ("perf", self.perf.valid, self.perf.skipped.as_deref()),
         ]
     }
 }
 
-/// Why a check could not run.
+/// Why a check (or a report, which reads the same inputs) could not be
+/// made. Every message names the file, and the line where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// The history or an event log is malformed or unreadable.
@@ -163,7 +176,22 @@ pub enum CheckError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: could not write results: {source}", path.display())]
+    /// `results.json` or `run.json` is not what the harness writes.
+    #[error("{}:{line}: {message}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// Arguments that contradict the input (an initial value of the wrong
+    /// kind for its key).
+    #[error("{0}")]
+    Usage(String),
+    /// Something the harness ran failed (a child process of bench-check).
+    #[error("{0}")]
+    Failed(String),
+    /// An output (results.json, report.html) could not be written.
+    #[error("{}: cannot write: {source}", path.display())]
     Write {
         path: PathBuf,
         #[source]
@@ -171,71 +199,196 @@ pub enum CheckError {
     },
 }
 
-impl CheckError {
-    /// Whether the input was at fault (exit 254) rather than the harness
-    /// (exit 255).
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(self, CheckError::Write { .. })
+impl crate::error::Blame for CheckError {
+    fn fault(&self) -> crate::error::Fault {
+        match self {
+            CheckError::Write { .. } | CheckError::Failed(_) => crate::error::Fault::Harness,
+            _ => crate::error::Fault::BadInput,
+        }
     }
 }
 
-/// Runs every checker on a history and the nodes' event logs (empty: none).
-/// `run` is left `{}`.
+/// How to read a history and what its keys start as: what `check` and
+/// `report` are told on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Interpretation {
+    pub read: ReadOptions,
+    /// From `--initial-value`; when empty, the format's convention holds.
+    pub initial: InitialValues,
+}
+
+/// Runs every checker on a history and the nodes' event logs (empty: none),
+/// every key starting absent. `run` is left `{}`.
 pub fn check_history(history: &History, logs: &[NodeLog], opts: &CheckOptions) -> Results {
+    check_history_with(history, logs, opts, &InitialValues::default())
+}
+
+/// [`check_history`] with keys starting as `initial` says, or, when it
+/// says nothing, as the history's format does ([`History::convention`]).
+pub fn check_history_with(
+    history: &History,
+    logs: &[NodeLog],
+    opts: &CheckOptions,
+    initial: &InitialValues,
+) -> Results {
+    let mut initial = initial;
+    let from_format;
+    if initial.is_empty()
+        && let Some(c) = history.convention()
+    {
+        from_format = InitialValues {
+            all: Some(c.value.clone()),
+            convention: Some(c.source),
+            ..InitialValues::default()
+        };
+        initial = &from_format;
+    }
     let threads = opts.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let lin = linearizable::check(
-        history,
-        &LinearizableOptions {
-            deadline: Instant::now() + opts.budget,
-            budget: opts.budget,
-            memo_bytes: opts.memo_bytes,
-            threads,
-        },
-    );
+    let lin_opts = LinearizableOptions {
+        deadline: Instant::now() + opts.budget,
+        budget: opts.budget,
+        memo_bytes: opts.memo_bytes,
+        threads,
+    };
+    // The small checkers run beside the search, which is the long part.
+    let (lin, (stats, perf)) = std::thread::scope(|s| {
+        let small = s.spawn(|| (stats::check(history), perf::check(history)));
+        let lin = linearizable::check_with(history, &lin_opts, initial);
+        (lin, small.join().expect("stats and perf do not panic"))
+    });
     let checkers = Checkers {
         linearizable: lin,
         election: election::check(logs),
         state_machine: state_machine::check(logs),
-        stats: stats::check(history),
-        perf: perf::check(history),
+        stats,
+        perf,
     };
+    let mut warnings: Vec<String> = logs
+        .iter()
+        .flat_map(|l| l.warnings.iter().cloned())
+        .collect();
+    if let Some(source) = initial.convention {
+        warnings.push(format!(
+            "initial values: {source} (--initial-value overrides)"
+        ));
+    }
     Results {
         valid: Verdict::combine(checkers.verdicts().iter().map(|v| v.1)),
         checkers,
         run: serde_json::json!({}),
-        warnings: logs
-            .iter()
-            .flat_map(|l| l.warnings.iter().cloned())
-            .collect(),
+        warnings,
     }
 }
 
-/// Checks a run directory (`history.jsonl`, `nodes/*/events.jsonl`) and
+/// Checks a run directory (`history.jsonl`, the nodes' event logs) and
 /// rewrites its `results.json`. The `run` section is kept from an existing
 /// `results.json`, else taken from `run.json`, else `{}`.
 pub fn check_run_dir(dir: &Path, opts: &CheckOptions) -> Result<Results, CheckError> {
-    let history_path = dir.join("history.jsonl");
-    if !history_path.is_file() {
-        return Err(CheckError::NoHistory(dir.to_path_buf()));
-    }
-    let history = read_jsonl(&history_path)?;
-    let logs = read_run_events(dir)?;
-    let mut results = check_history(&history, &logs, opts);
-    results.run = previous_run_section(dir);
-    if let Ok(entries) = std::fs::read_dir(dir.join("nodes")) {
-        for e in entries.flatten() {
-            if e.path().is_dir() && !e.path().join("events.jsonl").is_file() {
-                results.warnings.push(format!(
-                    "{}: no events.jsonl (election and state-machine safety not checked for this node)",
-                    e.path().display()
-                ));
-            }
-        }
-    }
+    let (results, _, _) = check_dir(dir, opts, &Interpretation::default())?;
     write_results(&dir.join("results.json"), &results)?;
     Ok(results)
+}
+
+/// The history of a run directory, checked: `history.jsonl`, or the
+/// history a Jepsen store directory holds (`history.edn`, `history.txt`).
+fn check_dir(
+    dir: &Path,
+    opts: &CheckOptions,
+    interp: &Interpretation,
+) -> Result<(Results, Timings, Loaded), CheckError> {
+    let history_path = ["history.jsonl", "history.edn", "history.txt"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| CheckError::NoHistory(dir.to_path_buf()))?;
+    let started = Instant::now();
+    let loaded = read_history(&history_path, &interp.read)?;
+    let events = find_run_events(dir)?;
+    let read = started.elapsed();
+    let (mut results, mut timings) = check_loaded(&loaded, &events.logs, opts, interp)?;
+    timings.read = read;
+    results.run = previous_run_section(dir);
+    if !events.missing.is_empty() {
+        no_events(&mut results, dir, &events);
+    }
+    Ok((results, timings, loaded))
+}
+
+/// Nodes whose event logs are nowhere: election and state-machine safety
+/// could not be checked for them, so their verdicts are unknown, not valid
+/// (an anomaly found in the other logs still stands). A node binary that
+/// writes no events at all (`--node-bin`) is not asked for them.
+fn no_events(results: &mut Results, dir: &Path, events: &RunEvents) {
+    let external = results.run["options"]["node_bin"].is_string();
+    let c = &mut results.checkers;
+    if events.logs.is_empty() && external {
+        let why = "the node binary (--node-bin) wrote no events.jsonl".to_string();
+        c.election.skipped = Some(why.clone());
+        c.state_machine.skipped = Some(why);
+    } else {
+        let nodes = events.missing.join(", ");
+        let reason = format!(
+            "no events.jsonl for {nodes} (neither in {0}/nodes/<node>/ nor in its data/)",
+            dir.display()
+        );
+        for (valid, skipped, why) in [
+            (
+                &mut c.election.valid,
+                &mut c.election.skipped,
+                &mut c.election.reason,
+            ),
+            (
+                &mut c.state_machine.valid,
+                &mut c.state_machine.skipped,
+                &mut c.state_machine.reason,
+            ),
+        ] {
+            *skipped = None;
+            if *valid != Verdict::Invalid {
+                *valid = Verdict::Unknown;
+            }
+            *why = Some(reason.clone());
+        }
+    }
+    results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
+}
+
+/// How long reading and checking took.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timings {
+    /// Reading and validating the history and the event logs.
+    pub read: Duration,
+    /// Every checker, the linearizability search included.
+    pub check: Duration,
+}
+
+/// Checks a loaded history: the initial values are the command line's,
+/// else the format's convention (see [`check_history_with`]).
+fn check_loaded(
+    loaded: &Loaded,
+    logs: &[NodeLog],
+    opts: &CheckOptions,
+    interp: &Interpretation,
+) -> Result<(Results, Timings), CheckError> {
+    let initial = &interp.initial;
+    let warnings =
+        linearizable::check_initial(&loaded.history, initial).map_err(CheckError::Usage)?;
+    let started = Instant::now();
+    let mut results = check_history_with(&loaded.history, logs, opts, initial);
+    let check = started.elapsed();
+    if !loaded.timed {
+        results.checkers.perf = perf::untimed();
+    }
+    results.warnings.extend(warnings);
+    Ok((
+        results,
+        Timings {
+            read: Duration::ZERO,
+            check,
+        },
+    ))
 }
 
 /// The `run` section for a run directory (see [`check_run_dir`]).
@@ -261,41 +414,64 @@ pub fn write_results(path: &Path, results: &Results) -> Result<(), CheckError> {
     text.push('\n');
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text).map_err(werr)?;
-    std::fs::rename(&tmp, path).map_err(werr)
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        werr(e)
+    })
 }
 
 /// What [`check_path`] checked.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Checked {
     pub results: Results,
     /// The history file read.
     pub history: PathBuf,
-    /// The `results.json` written, for a run directory.
-    pub written: Option<PathBuf>,
+    /// For a run directory: the `results.json` written, or why it could
+    /// not be (the verdict stands either way).
+    pub written: Option<Result<PathBuf, CheckError>>,
+    pub timings: Timings,
+    /// The history read.
+    pub loaded: Loaded,
 }
 
-/// Checks a run directory, a `history.jsonl` or a Jepsen `.edn` file.
-pub fn check_path(path: &Path, opts: &CheckOptions) -> Result<Checked, CheckError> {
+/// Checks a run directory (and rewrites its `results.json`), or a history
+/// file in any format [`read_history`] knows.
+pub fn check_path(
+    path: &Path,
+    opts: &CheckOptions,
+    interp: &Interpretation,
+) -> Result<Checked, CheckError> {
     let meta = std::fs::metadata(path).map_err(|source| CheckError::NotFound {
         path: path.to_path_buf(),
         source,
     })?;
     if meta.is_dir() {
-        let results = check_run_dir(path, opts)?;
+        let (results, timings, loaded) = check_dir(path, opts, interp)?;
+        let out = path.join("results.json");
+        let written = write_results(&out, &results).map(|()| out);
+        let history = ["history.jsonl", "history.edn", "history.txt"]
+            .iter()
+            .map(|name| path.join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| path.join("history.jsonl"));
         return Ok(Checked {
             results,
-            history: path.join("history.jsonl"),
-            written: Some(path.join("results.json")),
+            history,
+            written: Some(written),
+            timings,
+            loaded,
         });
     }
-    let history = if path.extension().is_some_and(|e| e == "edn") {
-        read_edn(path)?
-    } else {
-        read_jsonl(path)?
-    };
+    let started = Instant::now();
+    let loaded = read_history(path, &interp.read)?;
+    let read = started.elapsed();
+    let (results, mut timings) = check_loaded(&loaded, &[], opts, interp)?;
+    timings.read = read;
     Ok(Checked {
-        results: check_history(&history, &[], opts),
+        results,
         history: path.to_path_buf(),
         written: None,
+        timings,
+        loaded,
     })
 }

@@ -14,6 +14,10 @@ use crate::history::{F, History, Outcome};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PerfResult {
     pub valid: Verdict,
+    /// Set when the history has no times (its positions order it): there
+    /// is nothing to measure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     /// Latency of ok operations per function, in milliseconds.
     pub latency_ms: BTreeMap<String, Latency>,
     /// From the first to the last op of the history, in seconds.
@@ -31,8 +35,19 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// For a history without times: nothing to measure.
+pub fn untimed() -> PerfResult {
+    PerfResult {
+        valid: Verdict::Valid,
+        skipped: Some("the history has no times (the order of its lines is its order)".into()),
+        latency_ms: BTreeMap::new(),
+        duration_s: 0.0,
+        ok_per_s: 0.0,
+    }
+}
+
 pub fn check(history: &History) -> PerfResult {
-    let mut by_f: BTreeMap<F, Vec<u64>> = BTreeMap::new();
+    let mut per_f: [Vec<u64>; F::ALL.len()] = Default::default();
     let mut ok = 0usize;
     for op in history.operations() {
         if op.outcome() != Outcome::Ok {
@@ -40,11 +55,13 @@ pub fn check(history: &History) -> PerfResult {
         }
         ok += 1;
         if let Some(l) = op.latency() {
-            by_f.entry(op.f()).or_default().push(l);
+            per_f[op.f() as usize].push(l);
         }
     }
-    let latency_ms = by_f
+    let latency_ms = F::ALL
         .into_iter()
+        .zip(per_f)
+        .filter(|(_, ns)| !ns.is_empty())
         .map(|(f, mut ns)| {
             ns.sort_unstable();
             let at = |q: f64| {
@@ -71,6 +88,7 @@ pub fn check(history: &History) -> PerfResult {
     };
     PerfResult {
         valid: Verdict::Valid,
+        skipped: None,
         latency_ms,
         duration_s,
         ok_per_s: if duration_s > 0.0 {

@@ -4,7 +4,7 @@
 //! Reads `apply` events (index, term, digest of the command): at each index
 //! all of them must agree on (term, digest). One node applying the same
 //! entry again after a restart is fine; one node applying two different
-//! entries at one index is not. `snapshot` events are not judged: SPEC.md
+//! entries at one index is not. `snapshot` events are not judged: `docs/contract.md`
 //! does not pin down which term they carry (the last included entry's, or
 //! the node's current one), and a checker must not guess its way to a
 //! false alarm.
@@ -23,6 +23,9 @@ pub struct StateMachineResult {
     /// Set when there was nothing to check (see [`crate::check`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Why the verdict is unknown: some node's events could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Distinct log indexes applied.
     pub indexes: usize,
     /// The first [`MAX_VIOLATIONS`] indexes where nodes disagree.
@@ -58,6 +61,7 @@ pub fn check(logs: &[NodeLog]) -> StateMachineResult {
         return StateMachineResult {
             valid: Verdict::Valid,
             skipped: Some(super::NO_EVENT_LOGS.to_string()),
+            reason: None,
             indexes: 0,
             violations: Vec::new(),
             violation_count: 0,
@@ -116,6 +120,7 @@ pub fn check(logs: &[NodeLog]) -> StateMachineResult {
             Verdict::Invalid
         },
         skipped: None,
+        reason: None,
         indexes: at.len(),
         violations,
         violation_count,

@@ -51,19 +51,24 @@ impl Counts {
 
 pub fn check(history: &History) -> StatsResult {
     let mut ops = Counts::default();
-    let mut per_f: BTreeMap<F, Counts> = BTreeMap::new();
+    let mut per_f = [Counts::default(); F::ALL.len()];
     for op in history.operations() {
         let outcome = op.outcome();
         ops.add(outcome);
-        per_f.entry(op.f()).or_default().add(outcome);
+        per_f[op.f() as usize].add(outcome);
     }
-    let by_f = per_f.into_iter().map(|(f, c)| (f.to_string(), c)).collect();
+    let by_f = F::ALL
+        .iter()
+        .zip(per_f)
+        .filter(|(_, c)| c.total > 0)
+        .map(|(f, c)| (f.to_string(), c))
+        .collect();
     let (valid, reason) = if ops.ok > 0 {
         (Verdict::Valid, None)
     } else if ops.total == 0 {
         (
             Verdict::Unknown,
-            Some("the history has no client operations".to_string()),
+            Some("no operations: the history has no client operations".to_string()),
         )
     } else {
         (

@@ -15,11 +15,15 @@ pub fn render(results: &Results, source: &str) -> String {
     let mut out = String::new();
     let c = &results.checkers;
     let s = &c.stats;
-    let _ = writeln!(
-        out,
-        "{source}: {} client operations (ok {}, fail {}, info {}), {} nemesis events",
-        s.ops.total, s.ops.ok, s.ops.fail, s.ops.info, s.nemesis
-    );
+    if s.ops.total == 0 && s.nemesis == 0 {
+        let _ = writeln!(out, "{source}: no operations");
+    } else {
+        let _ = writeln!(
+            out,
+            "{source}: {} client operations (ok {}, fail {}, info {}), {} nemesis events",
+            s.ops.total, s.ops.ok, s.ops.fail, s.ops.info, s.nemesis
+        );
+    }
     for (name, verdict, skipped) in c.verdicts() {
         let shown = match (verdict, skipped) {
             (Verdict::Valid, Some(_)) => "skipped",
@@ -41,26 +45,32 @@ pub fn render(results: &Results, source: &str) -> String {
                 format!("{} log indexes applied", c.state_machine.indexes)
             }
             "stats" => {
-                c.stats
-                    .by_f
-                    .iter()
-                    .map(|(f, n)| format!("{f} {}/{}/{}", n.ok, n.fail, n.info))
+                let counts = (!c.stats.by_f.is_empty()).then(|| {
+                    let per_f: Vec<String> = c
+                        .stats
+                        .by_f
+                        .iter()
+                        .map(|(f, n)| format!("{f} {}/{}/{}", n.ok, n.fail, n.info))
+                        .collect();
+                    format!("{} (ok/fail/info)", per_f.join(", "))
+                });
+                [counts, skipped.map(str::to_string)]
+                    .into_iter()
+                    .flatten()
                     .collect::<Vec<_>>()
-                    .join(", ")
-                    + if c.stats.by_f.is_empty() {
-                        ""
-                    } else {
-                        " (ok/fail/info)"
-                    }
-                    + &skipped.map(|r| format!("; {r}")).unwrap_or_default()
+                    .join("; ")
             }
-            "perf" => c
-                .perf
-                .latency_ms
-                .iter()
-                .map(|(f, l)| format!("{f} p50 {:.2} ms p99 {:.2} ms", l.p50, l.p99))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "perf" => match skipped {
+                Some(why) => why.to_string(),
+                None if c.perf.latency_ms.is_empty() => "no operation succeeded".to_string(),
+                None => c
+                    .perf
+                    .latency_ms
+                    .iter()
+                    .map(|(f, l)| format!("{f} p50 {:.2} ms p99 {:.2} ms", l.p50, l.p99))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
             _ => skipped.unwrap_or_default().to_string(),
         };
         let _ = writeln!(out, "  {name:<14} {shown:<8} {detail}");
@@ -100,16 +110,35 @@ pub fn render(results: &Results, source: &str) -> String {
     for w in &results.warnings {
         let _ = writeln!(out, "  warning: {w}");
     }
-    let _ = writeln!(
-        out,
-        "result: {}",
-        match results.valid {
-            Verdict::Valid => "valid",
-            Verdict::Invalid => "INVALID",
-            Verdict::Unknown => "unknown",
-        }
-    );
+    let _ = writeln!(out, "result: {}", result_line(results));
     out
+}
+
+/// `valid`, `INVALID`, or `unknown (why)`: an undecided verdict says which
+/// checker could not decide and why.
+fn result_line(results: &Results) -> String {
+    match results.valid {
+        Verdict::Valid => "valid".to_string(),
+        Verdict::Invalid => "INVALID".to_string(),
+        Verdict::Unknown => {
+            let c = &results.checkers;
+            let why = c
+                .verdicts()
+                .into_iter()
+                .find(|(_, v, _)| *v == Verdict::Unknown)
+                .map(|(name, _, note)| match (name, note) {
+                    ("linearizable", _) => format!(
+                        "linearizable: {} of {} keys undecided",
+                        c.linearizable.unknown_keys.len(),
+                        c.linearizable.keys
+                    ),
+                    (name, Some(note)) => format!("{name}: {note}"),
+                    (name, None) => name.to_string(),
+                })
+                .unwrap_or_default();
+            format!("unknown ({why})")
+        }
+    }
 }
 
 fn linearizable_details(out: &mut String, results: &Results) {

@@ -290,7 +290,7 @@ impl SelftestPlan {
 
 /// Runs `harness selftest`: every trial, the table, JUnit if asked. `Valid`
 /// (exit 0) only if every bug was caught for every seed.
-pub fn run(args: &SelftestArgs) -> anyhow::Result<Verdict> {
+pub fn run(args: &SelftestArgs) -> Result<Verdict, RunError> {
     let plan = SelftestPlan::new(
         &args.bugs,
         args.seeds,

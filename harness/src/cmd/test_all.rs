@@ -12,7 +12,7 @@ use crate::suite::{self, RunRecord, SuiteStatus};
 
 /// Runs `harness test-all`: the matrix, then the self-test if asked; prints the
 /// table and writes JUnit if asked.
-pub fn run(args: &TestAllArgs) -> anyhow::Result<Verdict> {
+pub fn run(args: &TestAllArgs) -> Result<Verdict, RunError> {
     let base_seed = args.load.seed.unwrap_or_else(super::run::random_seed);
     // Checked before any run: a missing feature is bad arguments, now.
     let selftest = args
@@ -85,16 +85,19 @@ pub fn run(args: &TestAllArgs) -> anyhow::Result<Verdict> {
 /// Jepsen's test-all status, with the self-test folded in: a bug not
 /// caught is as bad as an anomaly, or a crash if one of its attempts
 /// crashed (the harness, not the checkers, may be what failed).
-fn status(records: &[RunRecord], trials: &[Trial]) -> anyhow::Result<Verdict> {
+fn status(records: &[RunRecord], trials: &[Trial]) -> Result<Verdict, RunError> {
     let attempts_crashed = trials
         .iter()
         .filter(|t| !t.caught())
         .flat_map(|t| &t.runs)
         .any(|r| r.outcome.is_err());
     match suite::exit_status(records) {
-        SuiteStatus::Crashed => Err(anyhow::anyhow!("at least one run crashed (see the table)")),
-        _ if attempts_crashed => Err(anyhow::anyhow!(
+        SuiteStatus::Crashed => Err(RunError::Harness(
+            "at least one run crashed (see the table)".into(),
+        )),
+        _ if attempts_crashed => Err(RunError::Harness(
             "a seeded bug was not caught and one of its attempts crashed (see its lines above)"
+                .into(),
         )),
         SuiteStatus::Done(_) if !trials.iter().all(Trial::caught) => Ok(Verdict::Invalid),
         SuiteStatus::Done(v) => Ok(v),

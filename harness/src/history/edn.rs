@@ -6,6 +6,9 @@
 //! `#object[...]`), comments and `#_` discards. Every error carries the line
 //! it was found on. Maps keep their entries in order as a list of pairs: op
 //! maps are small and this keeps [`Edn`] free of hashing rules.
+//!
+//! Nesting is bounded ([`MAX_DEPTH`]): the reader recurses, and a file of
+//! twenty thousand `[` must be an error, not a stack overflow.
 
 use std::fmt;
 
@@ -108,11 +111,17 @@ pub struct EdnError {
     pub message: String,
 }
 
+/// How deeply collections and tagged literals may nest. A Jepsen op needs
+/// a handful of levels; the bound keeps the recursion far from the end of
+/// the stack.
+pub const MAX_DEPTH: usize = 256;
+
 /// Reads forms one at a time from a text, tracking the line.
 pub struct Reader<'a> {
     src: &'a [u8],
     pos: usize,
     line: usize,
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -121,6 +130,7 @@ impl<'a> Reader<'a> {
             src: text.as_bytes(),
             pos: 0,
             line: 1,
+            depth: 0,
         }
     }
 
@@ -189,6 +199,18 @@ impl<'a> Reader<'a> {
     }
 
     fn read_form(&mut self) -> Result<Edn, EdnError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(format!(
+                "nested more than {MAX_DEPTH} levels deep (no history needs that)"
+            ));
+        }
+        self.depth += 1;
+        let form = self.read_form_here();
+        self.depth -= 1;
+        form
+    }
+
+    fn read_form_here(&mut self) -> Result<Edn, EdnError> {
         let Some(b) = self.peek_form_start()? else {
             return self.err("unexpected end of input, expected a value");
         };
@@ -515,6 +537,18 @@ mod tests {
             assert_eq!(e.line, line, "{text:?}: {e}");
             assert!(e.message.contains(msg), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_with_its_line_not_a_crash() {
+        let text = format!("\n{}{}", "[".repeat(20_000), "]".repeat(20_000));
+        let e = parse_all(&text).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("nested more than 256 levels"), "{e}");
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse_all(&ok).is_ok());
+        let e = parse_all(&format!("{}1{}", "#_".repeat(20_000), "")).unwrap_err();
+        assert!(e.message.contains("nested"), "{e}");
     }
 
     #[test]

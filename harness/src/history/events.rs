@@ -1,4 +1,4 @@
-//! The nodes' event logs (`nodes/<id>/events.jsonl`, SPEC.md "Event log").
+//! The nodes' event logs (`nodes/<id>/events.jsonl`, `docs/contract.md`, "events.jsonl").
 //!
 //! Each line is one JSON object: `role` (a node became follower, candidate or
 //! leader in a term), `apply` (an entry applied to the state machine, with
@@ -75,9 +75,26 @@ pub struct NodeLog {
     pub warnings: Vec<String>,
 }
 
+/// The event logs of a run directory's nodes.
+#[derive(Clone, Debug, Default)]
+pub struct RunEvents {
+    /// The logs found, sorted by node.
+    pub logs: Vec<NodeLog>,
+    /// Nodes (directories under `nodes/`) with no event log anywhere.
+    pub missing: Vec<String>,
+}
+
 /// Reads every `DIR/nodes/*/events.jsonl`, sorted by node. A run directory
 /// without a `nodes/` directory has no logs (empty result).
 pub fn read_run_events(dir: &Path) -> Result<Vec<NodeLog>, HistoryError> {
+    find_run_events(dir).map(|r| r.logs)
+}
+
+/// Finds each node's event log: `nodes/<id>/events.jsonl`, where a finished
+/// run copies it, else `nodes/<id>/data/events.jsonl`, where the node writes
+/// it (a run that was interrupted never copied it). Nodes with neither are
+/// listed as missing.
+pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
     let nodes = dir.join("nodes");
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -85,21 +102,34 @@ pub fn read_run_events(dir: &Path) -> Result<Vec<NodeLog>, HistoryError> {
     };
     let entries = match std::fs::read_dir(&nodes) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RunEvents::default()),
         Err(e) => return Err(io(&nodes)(e)),
     };
-    let mut logs = Vec::new();
+    let mut found = RunEvents::default();
     for entry in entries {
         let entry = entry.map_err(io(&nodes))?;
-        let path = entry.path().join("events.jsonl");
-        if !path.is_file() {
+        if !entry.path().is_dir() {
             continue;
         }
         let node = entry.file_name().to_string_lossy().into_owned();
-        logs.push(read_node_log(&path, &node)?);
+        let copied = entry.path().join("events.jsonl");
+        let written = entry.path().join("data").join("events.jsonl");
+        if copied.is_file() {
+            found.logs.push(read_node_log(&copied, &node)?);
+        } else if written.is_file() {
+            let mut log = read_node_log(&written, &node)?;
+            log.warnings.push(format!(
+                "{}: read from the node's data directory (the run did not finish and copy it)",
+                written.display()
+            ));
+            found.logs.push(log);
+        } else {
+            found.missing.push(node);
+        }
     }
-    logs.sort_by(|a, b| a.node.cmp(&b.node));
-    Ok(logs)
+    found.logs.sort_by(|a, b| a.node.cmp(&b.node));
+    found.missing.sort();
+    Ok(found)
 }
 
 /// Reads one node's `events.jsonl`; `node` names events without a `node` field.
@@ -288,6 +318,22 @@ mod tests {
             }
         );
         assert_eq!(log.warnings.len(), 1);
+    }
+
+    #[test]
+    fn logs_are_found_where_a_run_left_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = "{\"event\":\"role\",\"role\":\"leader\",\"term\":1}\n";
+        for (node, at) in [("n1", ""), ("n2", "data"), ("n3", "elsewhere")] {
+            let d = dir.path().join("nodes").join(node).join(at);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("events.jsonl"), line).unwrap();
+        }
+        let found = find_run_events(dir.path()).unwrap();
+        let nodes: Vec<&str> = found.logs.iter().map(|l| l.node.as_str()).collect();
+        assert_eq!(nodes, ["n1", "n2"]);
+        assert!(found.logs[1].warnings[0].contains("did not finish"));
+        assert_eq!(found.missing, ["n3"]);
     }
 
     #[test]

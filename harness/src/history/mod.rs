@@ -1,10 +1,13 @@
 //! Histories: the one format every tool of the harness reads.
 //!
 //! - [`op`]: the typed operations (one per line of `history.jsonl`).
+//! - [`read`]: any history file, its format told from its content.
 //! - [`jsonl`]: reading and writing `history.jsonl` ([`HistoryWriter`] flushes
 //!   every line so a crashed harness leaves a readable file).
-//! - [`edn`] and [`jepsen`]: a small EDN reader and the import of Jepsen
-//!   cas-register histories (`history.edn`).
+//! - [`edn`], [`jepsen`] and [`text`]: a small EDN reader and the import of
+//!   Jepsen's and Knossos's histories (`history.edn`, `history.txt`, log
+//!   lines), and of Porcupine's test corpora.
+//! - [`hash`]: a fast hasher for the maps readers keep.
 //! - [`events`]: the nodes' event logs (`events.jsonl`), read by the election
 //!   and state-machine checkers.
 //! - This file: [`History`], a validated list of ops with every invocation
@@ -12,18 +15,19 @@
 
 pub mod edn;
 pub mod events;
+pub mod hash;
 pub mod jepsen;
 pub mod jsonl;
 pub mod op;
+pub mod read;
+pub mod text;
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 
 pub use jsonl::{HistoryWriter, read_jsonl};
 pub use op::{
     Action, Cas, ClientOp, F, Key, MISMATCH, NemesisOp, NodeName, Op, OpType, Payload, Process,
-    ProcessId, Value,
+    ProcessId, StrOp, Text, Value,
 };
 
 /// Why a history file could not be read. Every message names the file and,
@@ -42,6 +46,9 @@ pub enum HistoryError {
         #[source]
         source: std::io::Error,
     },
+    /// The file as a whole is not a history (binary data, ...).
+    #[error("{}: {message}", path.display())]
+    Content { path: PathBuf, message: String },
 }
 
 impl HistoryError {
@@ -109,7 +116,7 @@ impl<'h> Operation<'h> {
 
     /// The invocation's index: how reports name the operation.
     pub fn index(&self) -> u64 {
-        self.invoke.index
+        u64::from(self.invoke.index)
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -153,16 +160,39 @@ impl<'h> Operation<'h> {
 #[derive(Clone, Debug, Default)]
 pub struct History {
     ops: Vec<Op>,
-    /// (position of invoke, position of completion) for every client operation,
-    /// in invocation order.
-    pairs: Vec<(usize, Option<usize>)>,
+    /// (position of invoke, position of completion or [`NO_COMPLETION`])
+    /// for every client operation, in invocation order.
+    pairs: Vec<(u32, u32)>,
+    convention: Option<Convention>,
 }
+
+/// What a history's format says its keys start as, when it says (Porcupine's
+/// kv histories: ""). The checkers use it unless told otherwise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Convention {
+    pub value: Value,
+    /// Where the convention comes from, for the summary.
+    pub source: &'static str,
+}
+
+const NO_COMPLETION: u32 = u32::MAX;
 
 /// Which model a key's operations belong to, for the "one key, one model" rule.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum KeyShape {
     Register,
     List,
+    Str,
+}
+
+impl KeyShape {
+    fn describe(self) -> &'static str {
+        match self {
+            KeyShape::Register => "a register of integers (write, cas, integer read)",
+            KeyShape::List => "a list of integers (append, list read)",
+            KeyShape::Str => "a string (string write, append or cas, string read)",
+        }
+    }
 }
 
 impl History {
@@ -170,79 +200,95 @@ impl History {
     /// [`History::new`] does: for histories built in code.
     pub fn numbered(mut ops: Vec<Op>) -> Result<History, InvalidOp> {
         for (i, o) in ops.iter_mut().enumerate() {
-            o.index = i as u64;
+            o.index = i as u32;
         }
         History::new(ops)
     }
 
     /// Checks the rules of the format and pairs invocations with completions:
-    /// indexes increase; a process has at most one operation outstanding; a
+    /// indexes increase; times never go back (a history is in the order
+    /// things happened); a process has at most one operation outstanding; a
     /// completion matches an outstanding invocation of its process (same key
-    /// and function) and is not earlier than it; a key is used either as a
-    /// register (write, cas, integer reads) or as a list (append, list reads).
+    /// and function); a key is used either as a register of integers (write,
+    /// cas, integer reads), a list (append, list reads) or a string (string
+    /// values).
     pub fn new(ops: Vec<Op>) -> Result<History, InvalidOp> {
-        let mut open: HashMap<ProcessId, usize> = HashMap::new();
-        let mut shapes: HashMap<Key, (KeyShape, usize)> = HashMap::new();
-        let mut pairs = Vec::new();
-        let mut pair_of_invoke: HashMap<usize, usize> = HashMap::new();
+        if ops.len() >= NO_COMPLETION as usize {
+            return Err(InvalidOp {
+                position: NO_COMPLETION as usize,
+                message: format!("more than {} lines", NO_COMPLETION - 1),
+            });
+        }
+        // Process → (position of its open invocation, its pair).
+        let mut open: hash::FastMap<ProcessId, (u32, u32)> = hash::FastMap::default();
+        let mut shapes: hash::FastMap<Key, (KeyShape, u32)> = hash::FastMap::default();
+        let mut pairs = Vec::with_capacity(ops.len() / 2 + 1);
         let err = |position: usize, message: String| InvalidOp { position, message };
         for (pos, op) in ops.iter().enumerate() {
-            if pos > 0 && op.index <= ops[pos - 1].index {
-                return Err(err(
-                    pos,
-                    format!(
-                        "field \"index\": {} is not greater than the previous index {}",
-                        op.index,
-                        ops[pos - 1].index
-                    ),
-                ));
+            if pos > 0 {
+                let prev = &ops[pos - 1];
+                if op.index <= prev.index {
+                    return Err(err(
+                        pos,
+                        format!(
+                            "field \"index\": {} is not greater than the previous index {}",
+                            op.index, prev.index
+                        ),
+                    ));
+                }
+                if op.time < prev.time {
+                    return Err(err(
+                        pos,
+                        format!(
+                            "field \"time\": {} ns is earlier than the previous line's {} ns; a history \
+                             lists events in the order they happened (--ignore-times orders them by \
+                             position instead)",
+                            op.time, prev.time
+                        ),
+                    ));
+                }
             }
             let Payload::Client(c) = &op.payload else {
                 continue;
             };
             if let Some(shape) = shape_of(op.kind, &c.action) {
-                match shapes.entry(c.key.clone()) {
-                    Entry::Vacant(v) => {
-                        v.insert((shape, pos));
+                let here = pos as u32;
+                let (first, first_pos) = match shapes.get(&c.key) {
+                    Some(&seen) => seen,
+                    None => {
+                        shapes.insert(c.key.clone(), (shape, here));
+                        (shape, here)
                     }
-                    Entry::Occupied(o) => {
-                        let (first, first_pos) = *o.get();
-                        if first != shape {
-                            let name = |s| match s {
-                                KeyShape::Register => "a register (write, cas, integer read)",
-                                KeyShape::List => "a list (append, list read)",
-                            };
-                            return Err(err(
-                                pos,
-                                format!(
-                                    "key {:?} is used as {} here but as {} by index {}",
-                                    c.key.as_str(),
-                                    name(shape),
-                                    name(first),
-                                    ops[first_pos].index
-                                ),
-                            ));
-                        }
-                    }
+                };
+                if first != shape {
+                    return Err(err(
+                        pos,
+                        format!(
+                            "key {:?} is used as {} here but as {} by index {}",
+                            c.key.as_str(),
+                            shape.describe(),
+                            first.describe(),
+                            ops[first_pos as usize].index
+                        ),
+                    ));
                 }
             }
             match op.kind {
                 OpType::Invoke => {
-                    if let Some(&prev) = open.get(&c.process) {
+                    if let Some(&(prev, _)) = open.get(&c.process) {
                         return Err(err(
                             pos,
                             format!(
                                 "process {} invokes an operation while its operation at index {} is still outstanding",
-                                c.process, ops[prev].index
+                                c.process, ops[prev as usize].index
                             ),
                         ));
                     }
-                    open.insert(c.process, pos);
-                    pair_of_invoke.insert(pos, pairs.len());
-                    pairs.push((pos, None));
+                    open.insert(c.process, (pos as u32, pairs.len() as u32));
+                    pairs.push((pos as u32, NO_COMPLETION));
                 }
                 OpType::Ok | OpType::Fail | OpType::Info => {
-                    let Some(inv_pos) = open.remove(&c.process) else {
+                    let Some((inv_pos, pair)) = open.remove(&c.process) else {
                         return Err(err(
                             pos,
                             format!(
@@ -251,7 +297,7 @@ impl History {
                             ),
                         ));
                     };
-                    let inv = &ops[inv_pos];
+                    let inv = &ops[inv_pos as usize];
                     let ic = inv.as_client().expect("open invocations are client ops");
                     if ic.key != c.key || ic.action.f() != c.action.f() {
                         return Err(err(
@@ -266,20 +312,24 @@ impl History {
                             ),
                         ));
                     }
-                    if op.time < inv.time {
-                        return Err(err(
-                            pos,
-                            format!(
-                                "field \"time\": completion at {} ns is earlier than its invocation at {} ns (index {})",
-                                op.time, inv.time, inv.index
-                            ),
-                        ));
-                    }
-                    pairs[pair_of_invoke[&inv_pos]].1 = Some(pos);
+                    pairs[pair as usize].1 = pos as u32;
                 }
             }
         }
-        Ok(History { ops, pairs })
+        Ok(History {
+            ops,
+            pairs,
+            convention: None,
+        })
+    }
+
+    /// What the history's format says its keys start as.
+    pub fn convention(&self) -> Option<&Convention> {
+        self.convention.as_ref()
+    }
+
+    pub fn set_convention(&mut self, c: Convention) {
+        self.convention = Some(c);
     }
 
     /// Every line, nemesis ops included, in order.
@@ -290,8 +340,8 @@ impl History {
     /// Client operations in invocation order.
     pub fn operations(&self) -> impl ExactSizeIterator<Item = Operation<'_>> + '_ {
         self.pairs.iter().map(|&(i, c)| Operation {
-            invoke: &self.ops[i],
-            completion: c.map(|c| &self.ops[c]),
+            invoke: &self.ops[i as usize],
+            completion: (c != NO_COMPLETION).then(|| &self.ops[c as usize]),
         })
     }
 
@@ -318,8 +368,10 @@ fn shape_of(kind: OpType, action: &Action) -> Option<KeyShape> {
     match action {
         Action::Write(_) | Action::Cas(_) => Some(KeyShape::Register),
         Action::Append(_) => Some(KeyShape::List),
+        Action::Str(_) => Some(KeyShape::Str),
         Action::Read(Some(Value::Int(_))) if kind == OpType::Ok => Some(KeyShape::Register),
         Action::Read(Some(Value::List(_))) if kind == OpType::Ok => Some(KeyShape::List),
+        Action::Read(Some(Value::Str(_))) if kind == OpType::Ok => Some(KeyShape::Str),
         Action::Read(_) => None,
     }
 }
@@ -330,7 +382,7 @@ mod tests {
 
     fn numbered(mut ops: Vec<Op>) -> Vec<Op> {
         for (i, o) in ops.iter_mut().enumerate() {
-            o.index = i as u64;
+            o.index = i as u32;
         }
         ops
     }
@@ -389,7 +441,18 @@ mod tests {
             Op::ok(2, w(0, "a", 1)),
         ]))
         .unwrap_err();
-        assert!(e.message.contains("earlier than its invocation"), "{e}");
+        assert!(e.message.contains("earlier than the previous line"), "{e}");
+    }
+
+    #[test]
+    fn rejects_times_that_go_backwards_between_operations() {
+        let e = History::new(numbered(vec![
+            Op::invoke(5, w(0, "a", 1)),
+            Op::invoke(4, w(1, "b", 1)),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.position, 1);
+        assert!(e.message.contains("--ignore-times"), "{e}");
     }
 
     #[test]

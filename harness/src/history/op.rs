@@ -4,7 +4,8 @@
 //! ([`Op::index`], [`Op::time`]), what kind of event it is ([`OpType`]), and
 //! either a client operation on one key ([`ClientOp`]) or a fault injected by
 //! the nemesis ([`NemesisOp`]). Types rule out what the format forbids: a
-//! nemesis op has no key, a write carries an integer, a cas a pair.
+//! nemesis op has no key, a write carries an integer (or, for string
+//! values, a [`StrOp`]), a cas a pair.
 //!
 //! Writers build ops with the constructors ([`Op::invoke`], [`Op::ok`],
 //! [`Op::fail`], [`Op::info`], [`Op::nemesis`]) and hand them to
@@ -41,14 +42,66 @@ impl fmt::Display for Process {
     }
 }
 
+/// A shared, immutable string, one pointer wide: a history of millions of
+/// operations holds millions of keys, node names and errors, most of them
+/// equal, and readers share one allocation per distinct string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Text(Arc<Box<str>>);
+
+impl Text {
+    pub fn new(s: &str) -> Text {
+        Text(Arc::new(Box::from(s)))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::new(s)
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Arc::new(s.into_boxed_str()))
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self.0, f)
+    }
+}
+
 /// A key of the store. Cheap to clone: readers share one allocation per
 /// distinct key, which matters for histories of millions of operations.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key(Arc<str>);
+pub struct Key(Text);
 
 impl Key {
     pub fn new(s: &str) -> Key {
-        Key(Arc::from(s))
+        Key(Text::new(s))
+    }
+
+    /// The address of the shared string: equal for clones of one key
+    /// (equal keys made apart may differ).
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&(self.0).0) as usize
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -63,7 +116,7 @@ impl From<&str> for Key {
 
 impl From<String> for Key {
     fn from(s: String) -> Key {
-        Key(Arc::from(s))
+        Key(Text::from(s))
     }
 }
 
@@ -75,11 +128,11 @@ impl fmt::Display for Key {
 
 /// The name of a node a request was sent to, such as `n2`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeName(Arc<str>);
+pub struct NodeName(Text);
 
 impl NodeName {
     pub fn new(s: &str) -> NodeName {
-        NodeName(Arc::from(s))
+        NodeName(Text::new(s))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -175,12 +228,15 @@ impl fmt::Display for F {
 }
 
 /// What a read returned: nothing (`null`, the key is absent), an integer
-/// (register workload) or a list of integers (append workload).
+/// (register workload), a list of integers (append workload), or a string
+/// (a string register, or a string that appends extend: other tools'
+/// histories, and the Kv API as it is).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Value {
     Nil,
     Int(i64),
     List(Vec<i64>),
+    Str(Text),
 }
 
 impl fmt::Display for Value {
@@ -189,6 +245,7 @@ impl fmt::Display for Value {
             Value::Nil => f.write_str("nil"),
             Value::Int(i) => write!(f, "{i}"),
             Value::List(l) => fmt_list(f, l),
+            Value::Str(s) => write!(f, "{:?}", s.as_str()),
         }
     }
 }
@@ -216,6 +273,9 @@ pub enum Action {
     Cas(Cas),
     /// Append an integer token (unique per key) to the key's list.
     Append(i64),
+    /// A write, append or cas of strings: the value is a string, and an
+    /// append concatenates.
+    Str(StrOp),
 }
 
 /// The arguments of a compare-and-set, and what a mismatch reported.
@@ -229,13 +289,43 @@ pub struct Cas {
     pub actual: Option<Option<i64>>,
 }
 
+/// An update of a string value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StrOp {
+    /// The value becomes this string (f `write`, or `put`).
+    Put(Text),
+    /// The value becomes the old value (absent: empty) followed by this
+    /// string (f `append`).
+    Append(Text),
+    /// Compare-and-set of strings (f `cas`); `actual` as in [`Cas`].
+    Cas {
+        expected: Option<Text>,
+        new: Text,
+        actual: Option<Option<Text>>,
+    },
+}
+
+/// `write "a"`, `append "b"`, `cas "a"→"b"` (nil: absent).
+impl fmt::Display for StrOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StrOp::Put(v) => write!(f, "write {v:?}"),
+            StrOp::Append(v) => write!(f, "append {v:?}"),
+            StrOp::Cas { expected, new, .. } => match expected {
+                Some(e) => write!(f, "cas {e:?}→{new:?}"),
+                None => write!(f, "cas nil→{new:?}"),
+            },
+        }
+    }
+}
+
 impl Action {
     pub fn f(&self) -> F {
         match self {
             Action::Read(_) => F::Read,
-            Action::Write(_) => F::Write,
-            Action::Cas(_) => F::Cas,
-            Action::Append(_) => F::Append,
+            Action::Write(_) | Action::Str(StrOp::Put(_)) => F::Write,
+            Action::Cas(_) | Action::Str(StrOp::Cas { .. }) => F::Cas,
+            Action::Append(_) | Action::Str(StrOp::Append(_)) => F::Append,
         }
     }
 
@@ -262,7 +352,7 @@ pub struct ClientOp {
     pub node: Option<NodeName>,
     /// Why an operation failed or its outcome is unknown (`mismatch`,
     /// `not-leader`, `timeout`, ...).
-    pub error: Option<String>,
+    pub error: Option<Text>,
 }
 
 impl ClientOp {
@@ -281,7 +371,7 @@ impl ClientOp {
         self
     }
 
-    pub fn with_error(mut self, error: impl Into<String>) -> ClientOp {
+    pub fn with_error(mut self, error: impl Into<Text>) -> ClientOp {
         self.error = Some(error.into());
         self
     }
@@ -289,7 +379,8 @@ impl ClientOp {
     /// Whether this is a cas that failed with `mismatch` (meaningful on a
     /// `fail` completion).
     pub fn is_mismatch(&self) -> bool {
-        matches!(self.action, Action::Cas(_)) && self.error.as_deref() == Some(MISMATCH)
+        matches!(self.action, Action::Cas(_) | Action::Str(StrOp::Cas { .. }))
+            && self.error.as_deref() == Some(MISMATCH)
     }
 }
 
@@ -305,14 +396,17 @@ pub struct NemesisOp {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
     Client(ClientOp),
-    Nemesis(NemesisOp),
+    /// Boxed: faults are few, and a client op is what every line must have
+    /// room for.
+    Nemesis(Box<NemesisOp>),
 }
 
-/// One line of a history.
+/// One line of a history. Kept small (88 bytes): a check of a million
+/// operations holds two million of them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Op {
     /// Position in the history, assigned by the writer.
-    pub index: u64,
+    pub index: u32,
     /// Nanoseconds since the run began, from a monotonic clock.
     pub time: u64,
     pub kind: OpType,
@@ -332,12 +426,12 @@ impl Op {
 
     /// A definite failure: the operation did not and will not take effect
     /// (`not-leader`), or a cas `mismatch`.
-    pub fn fail(time: u64, op: ClientOp, error: impl Into<String>) -> Op {
+    pub fn fail(time: u64, op: ClientOp, error: impl Into<Text>) -> Op {
         Op::client(time, OpType::Fail, op.with_error(error))
     }
 
     /// An unknown outcome (timeout, connection lost).
-    pub fn info(time: u64, op: ClientOp, error: impl Into<String>) -> Op {
+    pub fn info(time: u64, op: ClientOp, error: impl Into<Text>) -> Op {
         Op::client(time, OpType::Info, op.with_error(error))
     }
 
@@ -356,7 +450,7 @@ impl Op {
             index: 0,
             time,
             kind: OpType::Info,
-            payload: Payload::Nemesis(NemesisOp { f: f.into(), value }),
+            payload: Payload::Nemesis(Box::new(NemesisOp { f: f.into(), value })),
         }
     }
 
@@ -372,5 +466,20 @@ impl Op {
             Payload::Client(c) => Some(c),
             Payload::Nemesis(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two million of these for a million operations: the size is the
+    /// memory of a big check (BENCHMARKS: `harness bench-check`).
+    #[test]
+    fn an_op_stays_small() {
+        assert_eq!(size_of::<Text>(), 8);
+        assert_eq!(size_of::<Action>(), 40);
+        assert_eq!(size_of::<ClientOp>(), 72);
+        assert_eq!(size_of::<Op>(), 88);
     }
 }

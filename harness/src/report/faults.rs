@@ -100,7 +100,7 @@ pub fn faults(history: &History) -> (Vec<Fault>, Vec<Marker>) {
                     targets,
                     nodes,
                     ended_by: "end of history".to_string(),
-                    index: op.index,
+                    index: u64::from(op.index),
                 });
             }
             "stop" => {

@@ -104,6 +104,7 @@ pub fn op_brief(op: &Operation<'_>) -> String {
             c.expected.map_or("nil".to_string(), |e| e.to_string()),
             c.new
         ),
+        Action::Str(s) => s.to_string(),
     }
 }
 

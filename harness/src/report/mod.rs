@@ -33,55 +33,12 @@ use std::path::{Path, PathBuf};
 
 use crate::check::{self, CheckOptions, Results};
 use crate::history::events::{NodeLog, read_run_events};
-use crate::history::jepsen::read_edn;
-use crate::history::{History, HistoryError, Operation, read_jsonl};
+use crate::history::read::{Format, ReadOptions, read_history};
+use crate::history::{History, Operation, read_jsonl};
 
-/// Why a report could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    /// The history or an event log is malformed or unreadable (names the
-    /// file and line).
-    #[error(transparent)]
-    Input(#[from] HistoryError),
-    /// The directory has no `history.jsonl`.
-    #[error("{}: not a run directory (no history.jsonl in it)", .0.display())]
-    NoHistory(PathBuf),
-    /// The path could not be read.
-    #[error("{}: {source}", path.display())]
-    NotFound {
-        /// The path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// `results.json` or `run.json` is not what the harness writes.
-    #[error("{}:{line}: {message}", path.display())]
-    Json {
-        /// The file.
-        path: PathBuf,
-        /// The line of the first error.
-        line: usize,
-        /// What is wrong there.
-        message: String,
-    },
-    /// The report could not be written (the harness's fault: exit 255).
-    #[error("{}: could not write the report: {source}", path.display())]
-    Write {
-        /// Where it was to go.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl ReportError {
-    /// Whether the input was at fault (exit 254) rather than the harness (255).
-    pub fn is_bad_input(&self) -> bool {
-        !matches!(self, ReportError::Write { .. })
-    }
-}
+/// Why a report could not be made: the same inputs as a check, the same
+/// errors.
+pub use crate::check::CheckError as ReportError;
 
 /// What the history came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,11 +99,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Input, ReportError> {
     let mut input = if meta.is_dir() {
         load_run_dir(path, None)?
     } else {
-        let (history, source) = if path.extension().is_some_and(|e| e == "edn") {
-            (read_edn(path)?, Source::Edn)
-        } else {
-            (read_jsonl(path)?, Source::Jsonl)
+        // Any format `check` reads, told from the content.
+        let loaded = read_history(path, &ReadOptions::default())?;
+        let source = match loaded.format {
+            Format::Jsonl => Source::Jsonl,
+            Format::Edn | Format::Text => Source::Edn,
         };
+        let history = loaded.history;
         Input {
             path: path.to_path_buf(),
             source,

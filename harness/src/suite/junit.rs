@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::RunRecord;
+use crate::report::html::esc;
 
 /// One testcase, as CI systems show it.
 #[derive(Debug)]
@@ -167,25 +168,6 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-/// Escapes text and attribute values; drops characters XML 1.0 forbids
-/// (a node log line may hold anything).
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,7 +227,10 @@ mod tests {
             .find(|c| c.has_tag_name("failure"))
             .unwrap();
         assert_eq!(failure.attribute("message"), Some("invalid: linearizable"));
-        assert_eq!(failure.text(), Some("key k1: read 3 <but> \"4\" & "));
+        assert_eq!(
+            failure.text(),
+            Some("key k1: read 3 <but> \"4\" & \u{fffd}")
+        );
         let unknown = cases[2].children().find(|c| c.has_tag_name("failure"));
         assert_eq!(unknown.unwrap().attribute("type"), Some("unknown"));
         let error = cases[3]

@@ -28,7 +28,7 @@ pub fn history(text: &str) -> History {
             continue;
         }
         let mut op = parse_line(line).unwrap_or_else(|e| panic!("line {}: {e}: {line}", n + 1));
-        op.index = ops.len() as u64;
+        op.index = ops.len() as u32;
         ops.push(op);
     }
     History::new(ops).unwrap_or_else(|e| panic!("{e}"))
@@ -66,7 +66,7 @@ fn parse_line(line: &str) -> Result<Op, String> {
     for e in extras {
         let (k, v) = e.split_once('=').unwrap();
         match k {
-            "error" => error = Some(v.to_string()),
+            "error" => error = Some(harness::history::Text::from(v)),
             "actual" => actual = Some(opt_int(v)?),
             _ => return Err(format!("unknown extra {k}")),
         }

@@ -31,6 +31,7 @@ pub struct AppendModel {
     ids: HashMap<(StateId, i64), StateId>,
     /// Whether the list is a prefix of some list read.
     readable: Vec<bool>,
+    initial: StateId,
 }
 
 impl Default for AppendModel {
@@ -39,11 +40,23 @@ impl Default for AppendModel {
             lists: vec![(EMPTY, 0)],
             ids: HashMap::new(),
             readable: vec![true],
+            initial: EMPTY,
         }
     }
 }
 
 impl AppendModel {
+    /// A list that starts as `initial`.
+    pub fn starting_with(initial: &[i64]) -> AppendModel {
+        let mut m = AppendModel::default();
+        let mut id = EMPTY;
+        for &token in initial {
+            id = m.child(id, token);
+        }
+        m.initial = id;
+        m
+    }
+
     /// The read of `list`. Call for every read before the search starts, so
     /// that [`Model::is_dead`] knows every list a read returned.
     pub fn read(&mut self, list: &[i64]) -> AppendOp {
@@ -83,7 +96,7 @@ impl Model for AppendModel {
     type Op = AppendOp;
 
     fn init(&mut self) -> StateId {
-        EMPTY
+        self.initial
     }
 
     fn step(&mut self, state: StateId, op: &AppendOp) -> Option<StateId> {
@@ -105,6 +118,10 @@ impl Model for AppendModel {
 
     fn describe_state(&self, state: StateId) -> Value {
         Value::List(self.list(state))
+    }
+
+    fn bytes(&self) -> usize {
+        self.lists.len() * 40
     }
 }
 

@@ -66,6 +66,12 @@ pub trait Model {
     /// The state as a value of the history format: what a read in this
     /// state returns. Reports show it next to what was actually read.
     fn describe_state(&self, state: StateId) -> Value;
+
+    /// Approximate memory held by the model's states, counted against the
+    /// search's memory limit (strings grow with every append).
+    fn bytes(&self) -> usize {
+        0
+    }
 }
 
 /// Interns values of a small state type, for models whose states are

@@ -1,5 +1,5 @@
-//! The register model: read, write and compare-and-set on one value that
-//! starts absent.
+//! The register model: read, write and compare-and-set on one integer
+//! value that starts absent (or as given).
 
 use super::model::{Interner, Model, StateId};
 use crate::history::Value;
@@ -27,13 +27,24 @@ pub enum RegisterOp {
 #[derive(Debug, Default)]
 pub struct RegisterModel {
     states: Interner<Option<i64>>,
+    initial: Option<i64>,
+}
+
+impl RegisterModel {
+    /// A register that starts as `initial` (`None`: absent).
+    pub fn starting_with(initial: Option<i64>) -> RegisterModel {
+        RegisterModel {
+            states: Interner::default(),
+            initial,
+        }
+    }
 }
 
 impl Model for RegisterModel {
     type Op = RegisterOp;
 
     fn init(&mut self) -> StateId {
-        self.states.intern(None)
+        self.states.intern(self.initial)
     }
 
     fn step(&mut self, state: StateId, op: &RegisterOp) -> Option<StateId> {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::search::Stuck;
 use crate::check::linearizable::model::StateId;
-use crate::history::{Action, Key, Operation, Outcome, Value};
+use crate::history::{Action, Key, Operation, Outcome, StrOp, Text, Value};
 
 /// One client operation as shown in `results.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,14 +109,33 @@ fn observed(op: &Operation<'_>) -> Option<Value> {
             };
             Some(v.map_or(Value::Nil, Value::Int))
         }
+        Action::Str(StrOp::Cas { expected, .. }) => {
+            let v = match op.outcome() {
+                Outcome::Fail => str_actual(op)?,
+                _ => expected.clone(),
+            };
+            Some(v.map_or(Value::Nil, Value::Str))
+        }
         _ => None,
     }
 }
 
-/// Where two lists first differ (0 for anything else).
+/// What a string cas that failed with a mismatch saw, if it said.
+fn str_actual(op: &Operation<'_>) -> Option<Option<Text>> {
+    match &op.completion_client()?.action {
+        Action::Str(StrOp::Cas { actual, .. }) => actual.clone(),
+        _ => None,
+    }
+}
+
+/// Where two lists (or strings, in characters) first differ (0 for
+/// anything else).
 fn first_difference(a: &Value, b: &Value) -> usize {
     match (a, b) {
         (Value::List(a), Value::List(b)) => a.iter().zip(b).take_while(|(x, y)| x == y).count(),
+        (Value::Str(a), Value::Str(b)) => {
+            a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
+        }
         _ => 0,
     }
 }
@@ -130,6 +149,7 @@ fn show_value(v: &Value, anchor: usize) -> String {
     let list = match v {
         Value::Nil => return "absent".to_string(),
         Value::Int(i) => return i.to_string(),
+        Value::Str(s) => return show_str(s, anchor),
         Value::List(l) => l,
     };
     if list.len() <= LIST_SHOWN {
@@ -151,6 +171,25 @@ fn show_value(v: &Value, anchor: usize) -> String {
         next = i + 1;
     }
     format!("[{}] ({n} elements)", parts.join(", "))
+}
+
+/// Strings longer than this many characters are abbreviated.
+const STR_SHOWN: usize = 60;
+
+/// A string in quotes, abbreviated around character `anchor` when long.
+fn show_str(s: &Text, anchor: usize) -> String {
+    let n = s.chars().count();
+    if n <= STR_SHOWN {
+        return format!("{:?}", s.as_str());
+    }
+    let from = anchor.saturating_sub(STR_SHOWN / 2).min(n - STR_SHOWN);
+    let middle: String = s.chars().skip(from).take(STR_SHOWN).collect();
+    format!(
+        "{}{:?}{} ({n} characters)",
+        if from > 0 { "…" } else { "" },
+        middle,
+        if from + STR_SHOWN < n { "…" } else { "" }
+    )
 }
 
 /// "read of k3 returned 3 at 12.41 s, but the only value it could see was
@@ -193,7 +232,33 @@ fn explain(op: &Operation<'_>, seen: &[String], anchor: usize) -> String {
             op.f(),
             fmt_ns(when)
         ),
+        (Action::Str(StrOp::Cas { expected, new, .. }), Outcome::Fail) => {
+            let actual = match str_actual(op) {
+                Some(a) => format!(" (it saw {})", opt_str(a.as_ref())),
+                None => String::new(),
+            };
+            format!(
+                "cas of {key} from {} to {new:?} failed with a mismatch at {}{actual}, but {values}",
+                opt_str(expected.as_ref()),
+                fmt_ns(when)
+            )
+        }
+        (Action::Str(StrOp::Cas { expected, new, .. }), _) => format!(
+            "cas of {key} from {} to {new:?} succeeded at {}, but {values}",
+            opt_str(expected.as_ref()),
+            fmt_ns(when)
+        ),
+        (Action::Str(StrOp::Put(v) | StrOp::Append(v)), _) => format!(
+            "{} of {v:?} to {key} was acknowledged at {}, but no order of the operations around it \
+             agrees with what was read; there {values}",
+            op.f(),
+            fmt_ns(when)
+        ),
     }
+}
+
+fn opt_str(v: Option<&Text>) -> String {
+    v.map_or("absent".to_string(), |v| format!("{:?}", v.as_str()))
 }
 
 /// "written by op 118 at 12.02 s".
@@ -265,14 +330,24 @@ fn finish(op: &Operation<'_>) -> u64 {
 pub fn summary(op: &Operation<'_>) -> OpSummary {
     let c = op.client();
     let int_or_null = |v: Option<i64>| v.map_or(serde_json::Value::Null, serde_json::Value::from);
+    let str_or_null = |v: Option<&Text>| v.map_or(serde_json::Value::Null, |v| v.as_str().into());
     let value = match &c.action {
         Action::Read(_) => match op.read_value() {
             None | Some(Value::Nil) => serde_json::Value::Null,
             Some(Value::Int(v)) => (*v).into(),
             Some(Value::List(l)) => l.clone().into(),
+            Some(Value::Str(s)) => s.as_str().into(),
         },
         Action::Write(v) | Action::Append(v) => (*v).into(),
         Action::Cas(cas) => serde_json::json!([int_or_null(cas.expected), cas.new]),
+        Action::Str(StrOp::Put(v) | StrOp::Append(v)) => v.as_str().into(),
+        Action::Str(StrOp::Cas { expected, new, .. }) => {
+            serde_json::json!([str_or_null(expected.as_ref()), new.as_str()])
+        }
+    };
+    let actual = match op.completed_cas() {
+        Some(c) => c.actual.map(int_or_null),
+        None => str_actual(op).map(|a| str_or_null(a.as_ref())),
     };
     OpSummary {
         index: op.index(),
@@ -288,7 +363,7 @@ pub fn summary(op: &Operation<'_>) -> OpSummary {
         invoke: op.invoke.time,
         complete: op.completion.map(|c| c.time),
         error: op.error().map(str::to_string),
-        actual: op.completed_cas().and_then(|c| c.actual).map(int_or_null),
+        actual,
     }
 }
 

@@ -33,7 +33,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::model::{Model, StateId};
 
@@ -50,17 +51,69 @@ pub struct SearchOp<O> {
 
 /// When to give up.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub struct Limits<'a> {
     pub deadline: Instant,
-    /// Approximate cap on the memory of the search's cache.
+    /// Approximate cap on the memory of the search's cache and the model's
+    /// states.
     pub memo_bytes: usize,
+    /// An earlier deadline other searches may set (see [`Cutoff`]).
+    pub cutoff: Option<&'a Cutoff>,
+}
+
+impl Limits<'_> {
+    /// Limits without a cutoff.
+    pub fn new(deadline: Instant, memo_bytes: usize) -> Limits<'static> {
+        Limits {
+            deadline,
+            memo_bytes,
+            cutoff: None,
+        }
+    }
+}
+
+/// A deadline that searches running side by side can bring forward: once
+/// one key is found invalid the verdict is settled, and the others get a
+/// little longer to add evidence, not the whole budget.
+#[derive(Debug)]
+pub struct Cutoff {
+    start: Instant,
+    /// Nanoseconds after `start`; `u64::MAX`: none.
+    at: AtomicU64,
+}
+
+impl Default for Cutoff {
+    fn default() -> Self {
+        Cutoff {
+            start: Instant::now(),
+            at: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl Cutoff {
+    /// Sets the cutoff `after` from now, unless one is set already.
+    pub fn set_after(&self, after: Duration) {
+        let at = (self.start.elapsed() + after).as_nanos() as u64;
+        let _ = self
+            .at
+            .compare_exchange(u64::MAX, at, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn passed(&self, now: Instant) -> bool {
+        let at = self.at.load(Ordering::Relaxed);
+        at != u64::MAX && now.duration_since(self.start).as_nanos() as u64 >= at
+    }
 }
 
 /// Why a search gave up without a verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GiveUp {
     Deadline,
-    Memory { bytes: usize },
+    /// Another key was found invalid and the cutoff passed.
+    Cutoff,
+    Memory {
+        bytes: usize,
+    },
 }
 
 /// A state the key could be in when the search got stuck, and the op
@@ -507,8 +560,12 @@ impl<'a, M: Model> Search<'a, M> {
             until_clock -= 1;
             if until_clock == 0 {
                 until_clock = CLOCK_EVERY;
-                if Instant::now() >= limits.deadline {
+                let now = Instant::now();
+                if now >= limits.deadline {
                     return SearchResult::Unknown(GiveUp::Deadline);
+                }
+                if limits.cutoff.is_some_and(|c| c.passed(now)) {
+                    return SearchResult::Unknown(GiveUp::Cutoff);
                 }
             }
             let candidate = match cursor {
@@ -569,10 +626,9 @@ impl<'a, M: Model> Search<'a, M> {
                 let key_state = next << 1 | u32::from(optional);
                 set.set(slot);
                 if memo.insert(set.hash ^ mix(u64::from(next)), key_state, &mut set) {
-                    if memo.bytes() > limits.memo_bytes {
-                        return SearchResult::Unknown(GiveUp::Memory {
-                            bytes: memo.bytes(),
-                        });
+                    let bytes = memo.bytes() + self.model.bytes();
+                    if bytes > limits.memo_bytes {
+                        return SearchResult::Unknown(GiveUp::Memory { bytes });
                     }
                     stack.push(Frame { slot, saved: here });
                     self.lift(slot);

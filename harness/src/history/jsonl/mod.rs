@@ -1,219 +1,85 @@
-//! `history.jsonl`: one JSON object per line (SPEC.md, "history.jsonl").
+//! `history.jsonl`: one JSON object per line (`docs/contract.md`, "history.jsonl").
 //!
-//! [`read_jsonl`] parses a file into a validated [`History`], with errors that
-//! name the file, the line and the field. [`HistoryWriter`] appends ops,
-//! numbering them and flushing each line, so a harness that crashes mid-run
-//! still leaves a history that can be checked. [`encode_line`] is the one
-//! place that decides the field order of a line.
+//! - [`read_jsonl`] parses a file into a validated [`History`], with errors
+//!   that name the file, the line and the field; big files are read in
+//!   blocks on threads ([`blocks`]), each line by a small JSON scanner
+//!   ([`scan`]) and the rules of the format ([`line`]).
+//! - [`HistoryWriter`] appends ops, numbering them and flushing each line, so
+//!   a harness that crashes mid-run still leaves a history that can be
+//!   checked. [`encode_line`] is the one place that decides the field order
+//!   of a line.
 
-use std::collections::HashMap;
+mod blocks;
+mod line;
+pub mod scan;
+
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use super::op::{Action, Cas, ClientOp, F, Key, NodeName, Op, OpType, Payload, ProcessId, Value};
+use super::op::{Action, Op, Payload, StrOp, Value};
 use super::{History, HistoryError};
 
 /// Reads and validates a `history.jsonl` file. Blank lines are skipped;
 /// unknown fields are ignored (newer writers may add some).
 pub fn read_jsonl(path: &Path) -> Result<History, HistoryError> {
-    let io_err = |source| HistoryError::Io {
-        path: path.to_path_buf(),
-        source,
+    let ops = read_jsonl_ops(path)?;
+    History::new(ops).map_err(|e| HistoryError::line(path, op_line(path, e.position), e.message))
+}
+
+/// Every op of a `history.jsonl`, in order, not yet validated.
+pub fn read_jsonl_ops(path: &Path) -> Result<Vec<Op>, HistoryError> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    blocks::read_ops(path, threads)
+}
+
+/// The line of the op at `position` (blank lines do not count as ops): for
+/// messages about a whole history, which keeps no line numbers.
+pub fn op_line(path: &Path, position: usize) -> usize {
+    let Ok(file) = File::open(path) else {
+        return 0;
     };
-    let file = File::open(path).map_err(io_err)?;
-    parse_jsonl(BufReader::with_capacity(1 << 20, file), path)
+    let mut seen = 0;
+    for (i, line) in io::BufReader::new(file).split(b'\n').enumerate() {
+        let Ok(line) = line else { break };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if seen == position {
+            return i + 1;
+        }
+        seen += 1;
+    }
+    0
 }
 
 /// Parses JSONL from any reader; `path` is only used in error messages.
 pub fn parse_jsonl(reader: impl BufRead, path: &Path) -> Result<History, HistoryError> {
-    let mut parser = LineParser::default();
+    let mut parser = line::LineParser::default();
     let mut ops = Vec::new();
     let mut lines = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
+    for (i, line) in reader.split(b'\n').enumerate() {
         let line_no = i + 1;
         let line = line.map_err(|source| HistoryError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        if line.trim().is_empty() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let op = parser
             .parse(&line)
-            .map_err(|message| HistoryError::line(path, line_no, message))?;
+            .map_err(|e| HistoryError::line(path, line_no, e.message))?;
         ops.push(op);
         lines.push(line_no);
     }
     History::new(ops).map_err(|e| HistoryError::line(path, lines[e.position], e.message))
 }
 
-/// Parses single lines, sharing one allocation per distinct key and node name.
-#[derive(Default)]
-struct LineParser {
-    keys: HashMap<String, Key>,
-    nodes: HashMap<String, NodeName>,
-}
-
-impl LineParser {
-    fn parse(&mut self, line: &str) -> Result<Op, String> {
-        let json: Json = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
-        let Json::Object(obj) = json else {
-            return Err("expected a JSON object".into());
-        };
-        let field = |name: &str| obj.get(name);
-        let index = required_u64(field("index"), "index")?;
-        let time = required_u64(field("time"), "time")?;
-        let kind = match field("type") {
-            None => return Err("field \"type\": missing".into()),
-            Some(Json::String(s)) => OpType::parse(s),
-            Some(_) => None,
-        }
-        .ok_or_else(|| format!("field \"type\": expected one of {}", OpType::NAMES))?;
-        let f = match field("f") {
-            None => return Err("field \"f\": missing".into()),
-            Some(Json::String(s)) => s.as_str(),
-            Some(_) => return Err("field \"f\": expected a string".into()),
-        };
-        let process = match field("process") {
-            None => return Err("field \"process\": missing".into()),
-            Some(Json::String(s)) if s == "nemesis" => None,
-            Some(p) => Some(ProcessId(p.as_u64().ok_or(
-                "field \"process\": expected a non-negative integer or \"nemesis\"",
-            )?)),
-        };
-        let Some(process) = process else {
-            let value = field("value").cloned().unwrap_or(Json::Null);
-            return Ok(Op {
-                index,
-                time,
-                kind,
-                payload: Payload::Nemesis(super::NemesisOp {
-                    f: f.to_string(),
-                    value,
-                }),
-            });
-        };
-        let f = F::parse(f)
-            .ok_or_else(|| format!("field \"f\": expected one of {}, got {f:?}", F::NAMES))?;
-        let key = match field("key") {
-            None => return Err("field \"key\": missing".into()),
-            Some(Json::String(s)) => self.key(s),
-            Some(_) => return Err("field \"key\": expected a string".into()),
-        };
-        let value = field("value");
-        let action = match f {
-            F::Read => Action::Read(match kind {
-                OpType::Ok => Some(read_value(value)?),
-                _ => None,
-            }),
-            F::Write => Action::Write(required_i64(value, "value")?),
-            F::Append => Action::Append(required_i64(value, "value")?),
-            F::Cas => {
-                let (expected, new) = cas_pair(value)?;
-                let actual = match field("actual") {
-                    None => None,
-                    Some(Json::Null) => Some(None),
-                    Some(a) => Some(Some(
-                        a.as_i64()
-                            .ok_or("field \"actual\": expected an integer or null")?,
-                    )),
-                };
-                Action::Cas(Cas {
-                    expected,
-                    new,
-                    actual,
-                })
-            }
-        };
-        let node = match field("node") {
-            None | Some(Json::Null) => None,
-            Some(Json::String(s)) => Some(self.node(s)),
-            Some(_) => return Err("field \"node\": expected a string".into()),
-        };
-        let error = match field("error") {
-            None | Some(Json::Null) => None,
-            Some(Json::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
-        };
-        Ok(Op {
-            index,
-            time,
-            kind,
-            payload: Payload::Client(ClientOp {
-                process,
-                key,
-                action,
-                node,
-                error,
-            }),
-        })
-    }
-
-    fn key(&mut self, s: &str) -> Key {
-        if let Some(k) = self.keys.get(s) {
-            return k.clone();
-        }
-        let k = Key::new(s);
-        self.keys.insert(s.to_string(), k.clone());
-        k
-    }
-
-    fn node(&mut self, s: &str) -> NodeName {
-        if let Some(n) = self.nodes.get(s) {
-            return n.clone();
-        }
-        let n = NodeName::new(s);
-        self.nodes.insert(s.to_string(), n.clone());
-        n
-    }
-}
-
-fn required_u64(v: Option<&Json>, name: &str) -> Result<u64, String> {
-    v.ok_or_else(|| format!("field {name:?}: missing"))?
-        .as_u64()
-        .ok_or_else(|| format!("field {name:?}: expected a non-negative integer"))
-}
-
-fn required_i64(v: Option<&Json>, name: &str) -> Result<i64, String> {
-    v.ok_or_else(|| format!("field {name:?}: missing"))?
-        .as_i64()
-        .ok_or_else(|| format!("field {name:?}: expected an integer"))
-}
-
-fn read_value(v: Option<&Json>) -> Result<Value, String> {
-    const WANT: &str = "field \"value\": expected an integer, a list of integers or null";
-    match v {
-        None => Err("field \"value\": missing (an ok read carries the value read)".into()),
-        Some(Json::Null) => Ok(Value::Nil),
-        Some(Json::Array(items)) => items
-            .iter()
-            .map(|x| x.as_i64().ok_or(WANT.to_string()))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::List),
-        Some(x) => x.as_i64().map(Value::Int).ok_or(WANT.into()),
-    }
-}
-
-fn cas_pair(v: Option<&Json>) -> Result<(Option<i64>, i64), String> {
-    const WANT: &str = "field \"value\": expected [expected, new] with expected an integer or null and new an integer";
-    let Some(Json::Array(pair)) = v else {
-        return Err(WANT.into());
-    };
-    let [expected, new] = pair.as_slice() else {
-        return Err(WANT.into());
-    };
-    let expected = match expected {
-        Json::Null => None,
-        e => Some(e.as_i64().ok_or(WANT)?),
-    };
-    Ok((expected, new.as_i64().ok_or(WANT)?))
-}
-
 /// Encodes one op as a JSON line (without the newline), fields in the order
-/// of SPEC.md: index, time, process, type, f, key, value, then the optional ones.
+/// of `docs/contract.md`: index, time, process, type, f, key, value, then the optional ones.
 pub fn encode_line(op: &Op) -> String {
     use std::fmt::Write as _;
     let mut s = String::with_capacity(96);
@@ -238,6 +104,8 @@ pub fn encode_line(op: &Op) -> String {
                 json_str(c.key.as_str())
             );
             let int_or_null = |v: Option<i64>| v.map_or("null".to_string(), |v| v.to_string());
+            let str_or_null =
+                |v: Option<&super::Text>| v.map_or("null".to_string(), |v| json_str(v));
             match &c.action {
                 Action::Read(None) | Action::Read(Some(Value::Nil)) => s.push_str("null"),
                 Action::Read(Some(Value::Int(v))) | Action::Write(v) | Action::Append(v) => {
@@ -246,10 +114,23 @@ pub fn encode_line(op: &Op) -> String {
                 Action::Read(Some(Value::List(l))) => {
                     let _ = write!(s, "{}", Json::from(l.clone()));
                 }
+                Action::Read(Some(Value::Str(v)))
+                | Action::Str(StrOp::Put(v))
+                | Action::Str(StrOp::Append(v)) => s.push_str(&json_str(v)),
                 Action::Cas(cas) => {
                     let _ = write!(s, "[{},{}]", int_or_null(cas.expected), cas.new);
                     if let Some(actual) = cas.actual {
                         let _ = write!(s, ",\"actual\":{}", int_or_null(actual));
+                    }
+                }
+                Action::Str(StrOp::Cas {
+                    expected,
+                    new,
+                    actual,
+                }) => {
+                    let _ = write!(s, "[{},{}]", str_or_null(expected.as_ref()), json_str(new));
+                    if let Some(actual) = actual {
+                        let _ = write!(s, ",\"actual\":{}", str_or_null(actual.as_ref()));
                     }
                 }
             }
@@ -294,7 +175,8 @@ impl HistoryWriter {
     /// Numbers `op` with the next index, writes and flushes its line, and
     /// returns it with its index.
     pub fn write(&mut self, mut op: Op) -> io::Result<Op> {
-        op.index = self.next_index;
+        op.index = u32::try_from(self.next_index)
+            .map_err(|_| io::Error::other("more than 2^32 history lines"))?;
         let mut line = encode_line(&op);
         line.push('\n');
         self.out.write_all(line.as_bytes())?;
@@ -326,6 +208,7 @@ pub fn write_jsonl(path: &Path, ops: &[Op]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::{Cas, ClientOp, NodeName, ProcessId, Text};
 
     fn parse(text: &str) -> Result<History, HistoryError> {
         parse_jsonl(text.as_bytes(), Path::new("h.jsonl"))
@@ -394,20 +277,70 @@ mod tests {
                 ),
                 "mismatch",
             ),
+            Op::invoke(
+                12,
+                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Put("a\"é".into()))),
+            ),
+            Op::ok(
+                13,
+                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Put("a\"é".into()))),
+            ),
+            Op::invoke(
+                14,
+                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Append("b".into()))),
+            ),
+            Op::ok(
+                15,
+                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Append("b".into()))),
+            ),
+            Op::invoke(
+                16,
+                ClientOp::new(
+                    ProcessId(7),
+                    "s",
+                    Action::Str(StrOp::Cas {
+                        expected: None,
+                        new: Text::new("c"),
+                        actual: None,
+                    }),
+                ),
+            ),
+            Op::fail(
+                17,
+                ClientOp::new(
+                    ProcessId(7),
+                    "s",
+                    Action::Str(StrOp::Cas {
+                        expected: None,
+                        new: Text::new("c"),
+                        actual: Some(Some(Text::new("a\"éb"))),
+                    }),
+                ),
+                "mismatch",
+            ),
+            Op::invoke(18, ClientOp::new(ProcessId(7), "s", Action::Read(None))),
+            Op::ok(
+                19,
+                ClientOp::new(
+                    ProcessId(7),
+                    "s",
+                    Action::Read(Some(Value::Str("a\"éb".into()))),
+                ),
+            ),
         ];
         let text: String = ops
             .iter()
             .enumerate()
             .map(|(i, o)| {
                 let mut o = o.clone();
-                o.index = i as u64;
+                o.index = i as u32;
                 encode_line(&o) + "\n"
             })
             .collect();
         let h = parse(&text).unwrap();
         for (i, (a, b)) in ops.iter().zip(h.ops()).enumerate() {
             let mut a = a.clone();
-            a.index = i as u64;
+            a.index = i as u32;
             assert_eq!(&a, b, "line {}", i + 1);
         }
     }
@@ -418,6 +351,14 @@ mod tests {
             r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","key":"a","value":null}"#;
         let cases = [
             ("{not json", "h.jsonl:2: invalid JSON"),
+            (
+                r#"{"index":1,"time":0,"process":1,"type":"invoke","f":"read","key":"a"}"#,
+                "h.jsonl:2: field \"time\": 0 ns is earlier than the previous line's 1 ns",
+            ),
+            (
+                r#"{"index":1,"time":2,"process":1,"type":"invoke","f":"write","key":"a","value":[1]}"#,
+                "h.jsonl:2: field \"value\": expected an integer or a string",
+            ),
             (r#"[1,2]"#, "h.jsonl:2: expected a JSON object"),
             (
                 r#"{"index":1,"time":2,"process":0,"type":"done","f":"read","key":"a"}"#,
@@ -436,8 +377,8 @@ mod tests {
                 "h.jsonl:2: field \"time\": expected a non-negative integer",
             ),
             (
-                r#"{"index":1,"time":2,"process":0,"type":"ok","f":"read","key":"a","value":"x"}"#,
-                "h.jsonl:2: field \"value\": expected an integer, a list of integers or null",
+                r#"{"index":1,"time":2,"process":0,"type":"ok","f":"read","key":"a","value":{"x":1}}"#,
+                "h.jsonl:2: field \"value\": expected an integer, a list of integers, a string or null",
             ),
             (
                 r#"{"index":1,"time":2,"process":0,"type":"ok","f":"read","key":3,"value":1}"#,
