@@ -1,7 +1,10 @@
 //! The `harness` binary: parse the command line, run the subcommand, and
 //! map its outcome to the exit status of `docs/contract.md`, here and
 //! nowhere else: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or
-//! input, 255 the harness itself failed.
+//! input, 255 the harness itself failed. Before `run`, `test-all`,
+//! `selftest` and `bench`, the process enters its own namespaces
+//! ([`harness::sandbox`]) while it has one thread, and the network is
+//! chosen ([`harness::net::choose`]); no thread exists before that.
 
 use std::process::ExitCode;
 
@@ -10,6 +13,7 @@ use clap::error::ErrorKind;
 
 use harness::check::{CheckError, Verdict};
 use harness::cli::{Cli, Command};
+use harness::net::NetworkKind;
 use harness::run::RunError;
 
 const BAD_INPUT: u8 = 254;
@@ -23,7 +27,7 @@ fn main() -> ExitCode {
         let code = node::main_with_args(std::iter::once("node".into()).chain(args));
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -35,6 +39,22 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Subcommands that start clusters move into namespaces of their own
+    // first, while this is the only thread (a namespace is per thread),
+    // then settle the network: a refused `--network netns` is one line.
+    if let Some(network) = cli.command.network_mut() {
+        harness::sandbox::enter(network.network != Some(NetworkKind::Proxy));
+        match harness::net::choose(network.network) {
+            Ok(chosen) => {
+                println!("{}", chosen.line());
+                network.network = Some(chosen.kind);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(BAD_INPUT);
+            }
+        }
+    }
     match run(cli.command) {
         Ok(Verdict::Valid) => ExitCode::SUCCESS,
         Ok(Verdict::Invalid) => ExitCode::from(1),
