@@ -127,7 +127,7 @@ const PROBE_PORT: u16 = 9099;
 
 /// Which ordered pairs (from, to) deliver a datagram now: every node
 /// sends to every other, three times, and each reads what arrived.
-fn reachable(nodes: &[NodeProc], sockets: &[UdpSocket]) -> BTreeSet<(String, String)> {
+fn reachable(nodes: &[NodeProc], sockets: &[UdpSocket]) -> Links {
     for s in sockets {
         let mut buf = [0u8; 64];
         while s.recv_from(&mut buf).is_ok() {} // stale datagrams
@@ -154,8 +154,11 @@ fn reachable(nodes: &[NodeProc], sockets: &[UdpSocket]) -> BTreeSet<(String, Str
     got
 }
 
+/// Ordered pairs of node ids (from, to).
+type Links = BTreeSet<(String, String)>;
+
 /// The last partition op of the history: its index, `f` and cut links.
-fn last_partition(dir: &Path) -> Option<(u64, String, BTreeSet<(String, String)>)> {
+fn last_partition(dir: &Path) -> Option<(u64, String, Links)> {
     let ops = history(dir);
     let op = ops.iter().rev().find(|o| {
         o["process"] == "nemesis"
@@ -188,7 +191,7 @@ fn the_partition_nemesis_on_netns_cuts_exactly_what_the_history_says() {
         .iter()
         .map(|n| socket_in(n.pid, SocketAddr::from((n.addr, PROBE_PORT))))
         .collect();
-    let all: BTreeSet<(String, String)> = nodes
+    let all: Links = nodes
         .iter()
         .flat_map(|a| nodes.iter().map(move |b| (a.id.clone(), b.id.clone())))
         .filter(|(a, b)| a != b)
@@ -205,7 +208,7 @@ fn the_partition_nemesis_on_netns_cuts_exactly_what_the_history_says() {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let mut healed = false;
     let deadline = Instant::now() + Duration::from_secs(90);
-    while (seen.get("one-way").is_none() || seen.len() < 2 || !healed) && Instant::now() < deadline
+    while (!seen.contains_key("one-way") || seen.len() < 2 || !healed) && Instant::now() < deadline
     {
         let before = last_partition(&dir);
         let got = reachable(&nodes, &sockets);
