@@ -13,7 +13,7 @@
 //! [`net_ns_private`] / [`net_ns_error`], [`mount_ns_private`] /
 //! [`mount_ns_error`].
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// What [`enter`] achieved.
 #[derive(Debug)]
@@ -26,6 +26,10 @@ struct Entered {
 
 static ENTERED: OnceLock<Entered> = OnceLock::new();
 
+/// The network namespaces (by inode) known to be private: the one
+/// [`enter`] made, and any a test vouched for ([`vouch_for_this_netns`]).
+static PRIVATE_NETNS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
 /// Moves the process into a private mount namespace, and into a private
 /// network namespace when `network` is true (the network may be
 /// namespaces; with `--network proxy` the harness stays in the machine's,
@@ -34,7 +38,11 @@ static ENTERED: OnceLock<Entered> = OnceLock::new();
 pub fn enter(network: bool) {
     ENTERED.get_or_init(|| {
         let net = if network {
-            netlab::enter_private_netns().map_err(|e| e.to_string())
+            let entered = netlab::enter_private_netns().map_err(|e| e.to_string());
+            if entered.is_ok() {
+                vouch_for_this_netns();
+            }
+            entered
         } else {
             Err("not asked for (--network proxy)".into())
         };
@@ -46,6 +54,29 @@ pub fn enter(network: bool) {
 /// Whether the process entered a private network namespace.
 pub fn net_ns_private() -> bool {
     ENTERED.get().is_some_and(|e| e.net.is_ok())
+}
+
+/// Whether the calling thread's network namespace is private: one [`enter`]
+/// made or a test vouched for. Networks of namespaces are built only there
+/// (they vanish with the process); never in the machine's namespace.
+pub fn in_private_netns() -> bool {
+    let Ok(here) = netlab::NetNs::current() else {
+        return false;
+    };
+    private_netns().contains(&here.inode())
+}
+
+/// Declares the calling thread's network namespace private: for a test
+/// that moved its thread into a namespace of its own (e.g. with
+/// `netlab::testing::isolated`) and builds networks there.
+pub fn vouch_for_this_netns() {
+    if let Ok(here) = netlab::NetNs::current() {
+        private_netns().push(here.inode());
+    }
+}
+
+fn private_netns() -> std::sync::MutexGuard<'static, Vec<u64>> {
+    PRIVATE_NETNS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Why the process is not in a private network namespace (`None` if it is,

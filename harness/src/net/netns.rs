@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use netlab::{Lab, LinkStats, NetNs, PacketFaults};
+use netlab::{Lab, LinkStats, PacketFaults};
 
 use super::{Link, Listen, NetError, Placement, Ports};
 
@@ -78,17 +78,97 @@ impl Namespaces {
     }
 }
 
-/// Whether the calling thread is outside the machine's network namespace
-/// (that of process 1), where building namespaces is allowed: everything
-/// built there dies with the harness. Where process 1's namespace cannot
-/// be read, only a namespace the harness entered itself counts.
+/// Whether the calling thread's namespace is one where building namespaces
+/// is allowed: a private one, whose contents die with the harness (see
+/// [`crate::sandbox`]), never the machine's.
 pub fn in_private_namespace() -> bool {
-    let here = NetNs::current().map(|ns| ns.inode()).ok();
-    let machine = std::fs::metadata("/proc/1/ns/net")
-        .ok()
-        .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-    match (here, machine) {
-        (Some(here), Some(machine)) => here != machine,
-        _ => crate::sandbox::net_ns_private(),
+    crate::sandbox::in_private_netns()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::super::{LinkState, Net, NetSpec, NetworkKind};
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn namespaces_are_never_built_in_the_machines_namespace() {
+        // The test runner lives in the machine's namespace (or in one it
+        // did not vouch for): refused before anything is made.
+        assert!(!in_private_namespace());
+        let refused = block_on(Net::start(&NetSpec::new(NetworkKind::Netns, 1), &ids(2)));
+        assert!(matches!(refused, Err(NetError::NotPrivate)));
+    }
+
+    #[test]
+    fn members_listen_on_their_own_addresses_and_run_in_their_namespaces() {
+        netlab::testing::isolated(
+            "net::netns::tests::members_listen_on_their_own_addresses_and_run_in_their_namespaces",
+            || {
+                crate::sandbox::vouch_for_this_netns();
+                let spec = NetSpec {
+                    ports: Ports::Separate,
+                    ..NetSpec::new(NetworkKind::Netns, 1)
+                };
+                let net = block_on(Net::start(&spec, &ids(3))).unwrap();
+                assert_eq!(net.kind(), NetworkKind::Netns);
+                let n2 = net.listen("n2").unwrap();
+                assert_eq!(n2.client, "198.18.1.2:7000".parse().unwrap());
+                assert_eq!(n2.peer, "198.18.1.2:7001".parse().unwrap());
+                // Peers dial each other's own peer address: no proxy.
+                assert_eq!(net.peer_addr("n1", "n2").unwrap(), n2.peer);
+                assert!(net.peer_addr("n1", "n1").is_err());
+                assert!(net.peer_addr("n1", "n9").is_err());
+                // A process placed for n3 sees n3's address and no other.
+                let mut cmd = std::process::Command::new("ip");
+                cmd.args(["-o", "-4", "addr", "show"]);
+                let out = net
+                    .placement("n3")
+                    .unwrap()
+                    .apply(&mut cmd)
+                    .output()
+                    .unwrap();
+                let shown = String::from_utf8_lossy(&out.stdout);
+                assert!(shown.contains("198.18.1.3/15"), "{shown}");
+                assert!(!shown.contains("198.18.1.1/"), "{shown}");
+
+                // Figure 8's shapes: cuts and slow links as a whole.
+                let link = |a: &str, b: &str| (a.to_string(), b.to_string());
+                let states = BTreeMap::from([
+                    (
+                        link("n1", "n2"),
+                        LinkState::Cut(super::super::CutMode::Blackhole),
+                    ),
+                    (
+                        link("n2", "n3"),
+                        LinkState::Delay(Duration::from_millis(100)),
+                    ),
+                ]);
+                net.shape(&states).unwrap();
+                assert_eq!(net.cut_links(), BTreeSet::from([link("n1", "n2")]));
+                net.cut(&[link("n3", "n1")]).unwrap();
+                assert_eq!(net.cut_links(), BTreeSet::from([link("n3", "n1")]));
+                net.heal_all().unwrap();
+                assert!(net.cut_links().is_empty());
+                let d = net.describe();
+                assert_eq!(d["kind"], "netns");
+                assert_eq!(d["members"]["n1"]["peer"], "198.18.1.1:7001");
+                assert_eq!(net.stats().as_object().unwrap().len(), 6);
+            },
+        );
     }
 }
