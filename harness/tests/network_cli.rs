@@ -378,7 +378,9 @@ fn namespaces_where_they_cannot_run_are_one_line_and_exit_254() {
     let stdout = text(&out.stdout);
     assert_eq!(status(&out), 0, "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.starts_with("network: proxy (network namespaces unavailable: ip not found"),
+        stdout.starts_with(
+            "network: proxy (nodes on loopback ports; network namespaces unavailable: ip not found"
+        ),
         "{stdout}"
     );
     let latest = std::fs::canonicalize(store.path().join("latest")).unwrap();

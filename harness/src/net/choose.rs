@@ -23,10 +23,10 @@ impl Chosen {
                 "network: netns (a namespace per node, 198.18.0.0/15, faults in the packet filter)"
                     .into()
             }
-            (NetworkKind::Proxy, Some(why)) => format!("network: proxy ({why})"),
-            (NetworkKind::Proxy, None) => {
-                "network: proxy (loopback ports, a TCP proxy per ordered pair of nodes)".into()
+            (NetworkKind::Proxy, Some(why)) => {
+                format!("network: proxy (nodes on loopback ports; {why})")
             }
+            (NetworkKind::Proxy, None) => "network: proxy (nodes on loopback ports)".into(),
         }
     }
 }
@@ -70,4 +70,41 @@ fn netns_unavailable() -> Option<String> {
         });
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_asked_for_are_chosen_without_probing_and_a_fallback_says_why() {
+        let asked = choose(Some(NetworkKind::Proxy)).unwrap();
+        assert_eq!(asked.kind, NetworkKind::Proxy);
+        assert_eq!(asked.line(), "network: proxy (nodes on loopback ports)");
+        let fell_back = Chosen {
+            kind: NetworkKind::Proxy,
+            fallback: Some("network namespaces unavailable: no CAP_NET_ADMIN (run as root)".into()),
+        };
+        assert_eq!(
+            fell_back.line(),
+            "network: proxy (nodes on loopback ports; network namespaces unavailable: no \
+             CAP_NET_ADMIN (run as root))"
+        );
+    }
+
+    #[test]
+    fn namespaces_asked_for_outside_a_private_namespace_are_one_line() {
+        // The test runner never entered a private namespace: whatever is
+        // missing first, namespaces are refused, in one line, and the
+        // default falls back.
+        let e = choose(Some(NetworkKind::Netns)).unwrap_err();
+        assert!(
+            e.starts_with("--network netns: network namespaces unavailable: "),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+        let default = choose(None).unwrap();
+        assert_eq!(default.kind, NetworkKind::Proxy);
+        assert!(default.fallback.is_some());
+    }
 }
