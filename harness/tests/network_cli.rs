@@ -564,3 +564,30 @@ fn nothing_of_the_network_is_left_after_a_run_ctrl_c_or_kill_9() {
         );
     }
 }
+
+/// The self-test on namespaces catches what it catches on proxies: each
+/// seeded bug, one seed, on `--network netns` (built with `--features
+/// bugs`; the nightly suite runs every bug on netns, two seeds each).
+#[cfg(feature = "bugs")]
+#[test]
+fn the_self_test_on_netns_catches_every_seeded_bug() {
+    if !netns_available("the_self_test_on_netns_catches_every_seeded_bug") {
+        return;
+    }
+    let mut h = Running::start("selftest", &["--network", "netns", "--seeds", "1"]);
+    let out = h.expect_exit(Duration::from_secs(900), 0);
+    assert!(out.starts_with("network: netns"), "{out}");
+    for bug in [
+        "stale-read",
+        "vote-any-log",
+        "commit-old-term",
+        "lazy-persist",
+        "no-dedup",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("=== ") && l.contains(bug) && l.contains("caught by")),
+            "{bug} not caught on netns: {out}"
+        );
+    }
+}
