@@ -2,7 +2,7 @@
 
 # A 30-second fault-injection run against a local 3-node cluster.
 run *ARGS:
-    cargo run --release -p harness -- run --nemesis partition,kill,pause --time-limit 30 {{ARGS}}
+    cargo run --release -p harness -- run --nemesis all --time-limit 30 {{ARGS}}
 
 # Every test, as CI runs them.
 test:
@@ -37,7 +37,7 @@ failover:
 # seeded-bug self-test in one suite, with JUnit.
 nightly:
     cargo test --workspace
-    cargo run --release -p harness --features bugs -- test-all --nodes 3,5 --time-limit 60 --test-count 2 --nemeses 'none;partition;kill;pause;all;figure8' --selftest --selftest-within 120 --store nightly --junit nightly/junit.xml
+    cargo run --release -p harness --features bugs -- test-all --network netns --nodes 3,5 --time-limit 60 --test-count 2 --nemeses 'none;partition;packet;kill;pause;all;figure8' --selftest --selftest-within 120 --store nightly --junit nightly/junit.xml
 
 # Every seeded bug against the harness, 10 seeds each (catch-rate table).
 selftest SEEDS="10":

@@ -8,9 +8,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::check::DEFAULT_BUDGET;
-use crate::nemesis::Kind;
 use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
+use crate::nemesis::{Kind, NemesisList};
+use crate::net::{Behavior, NetworkKind};
 use crate::workload::Workload;
 
 /// Jepsen-style fault injection and consistency checking for the Raft KV node.
@@ -20,6 +21,23 @@ pub struct Cli {
     /// The subcommand and its flags.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Command {
+    /// The `--network` of a subcommand that starts clusters (`run`,
+    /// `test-all`, `selftest`, `bench`); `None` for the others, which never
+    /// enter namespaces.
+    pub fn network_mut(&mut self) -> Option<&mut NetworkArg> {
+        match self {
+            Command::Run(a) => Some(&mut a.load.network),
+            Command::TestAll(a) => Some(&mut a.load.network),
+            Command::Selftest(a) => Some(&mut a.network),
+            Command::Bench(a) => Some(&mut a.network),
+            Command::Kv(_) | Command::Check(_) | Command::Report(_) | Command::BenchCheck(_) => {
+                None
+            }
+        }
+    }
 }
 
 /// The subcommands; each variant's text is its `--help`.
@@ -255,9 +273,10 @@ pub struct RunArgs {
     /// Nodes in the cluster.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
-    /// Faults: none, all (partition, kill, pause), or a comma list of
-    /// partition, kill, pause, figure8 (README: what figure8 does).
-    #[arg(long, default_value = "none", value_parser = parse_nemeses)]
+    /// Faults: none, all (partition, packet, kill, pause; packet on netns
+    /// only), or a comma list of partition, packet, kill, pause, figure8
+    /// (README: what figure8 does; not with partition or packet).
+    #[arg(long, default_value = "none", value_parser = Kind::parse_list)]
     pub nemesis: NemesisList,
     /// Record the history but do not check it (exit 0 unless the run failed).
     #[arg(long)]
@@ -293,14 +312,25 @@ pub struct LoadArgs {
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub nemesis_interval: f64,
     /// Partition shapes to draw from, comma-separated: random-halves,
-    /// isolate-one, isolate-leader, majorities-ring, bridge (default: all).
+    /// isolate-one, isolate-leader, majorities-ring, bridge, one-way
+    /// (netns only) (default: every shape the network can cut).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub partition_shapes: Vec<Shape>,
-    /// Nodes that kills and pauses hit, comma-separated: one, leader,
-    /// minority, majority, all (default: all of these, whole-cluster
-    /// crashes rarest).
+    /// Nodes that kills, pauses and packet faults hit, comma-separated:
+    /// one, leader, minority, majority, all (default: all of these,
+    /// whole-cluster faults rarest).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub fault_targets: Vec<Target>,
+    /// Packet faults the packet nemesis draws from, comma-separated: delay
+    /// (50 ms ± 10 ms, normal), loss (20%, correlation 75%), duplicate,
+    /// reorder, corrupt (each 20%, 75%), rate (1 Mbit/s), or all. Each
+    /// fault applies a random non-empty subset of them to every link of
+    /// its targets.
+    #[arg(long, value_name = "LIST", default_value = "all", value_parser = parse_behaviours)]
+    pub packet_behaviours: Behaviours,
+    /// The network between the nodes.
+    #[command(flatten)]
+    pub network: NetworkArg,
     /// Seed of every random choice of the harness (default: random).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -326,6 +356,49 @@ pub struct LoadArgs {
     /// How long the checkers may take.
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+/// `--network`, shared by every subcommand that starts a cluster.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct NetworkArg {
+    /// netns: a network namespace per node (addresses in 198.18.0.0/15),
+    /// partitions and packet faults in the packet filter (needs root, ip,
+    /// nft, iptables, tc); proxy: loopback ports and a TCP proxy between
+    /// every two nodes (no packet faults). Default: netns where it can run,
+    /// proxy otherwise; printed at start and recorded in run.json.
+    #[arg(long = "network", value_name = "netns|proxy", value_parser = NetworkKind::parse)]
+    pub network: Option<NetworkKind>,
+}
+
+impl NetworkArg {
+    /// The network to use: as asked (after `main` settled the default),
+    /// else proxies, which need nothing.
+    pub fn kind(&self) -> NetworkKind {
+        self.network.unwrap_or(NetworkKind::Proxy)
+    }
+}
+
+/// `--packet-behaviours`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Behaviours(pub Vec<Behavior>);
+
+fn parse_behaviours(s: &str) -> Result<Behaviours, String> {
+    if s.trim() == "all" {
+        return Ok(Behaviours(Behavior::ALL.to_vec()));
+    }
+    let mut list = Vec::new();
+    for name in s.split(',') {
+        let b: Behavior = name.trim().parse().map_err(|e: netlab::NetlabError| {
+            e.to_string()
+                .trim_start_matches("invalid packet faults: ")
+                .to_string()
+        })?;
+        if !list.contains(&b) {
+            list.push(b);
+        }
+    }
+    list.sort();
+    Ok(Behaviours(list))
 }
 
 /// `harness test-all`: a matrix of runs.
@@ -384,11 +457,14 @@ pub struct SelftestArgs {
     /// failure when the bug was not caught.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// The network between the nodes.
+    #[command(flatten)]
+    pub network: NetworkArg,
 }
 
 /// `--nemeses` of test-all.
 #[derive(Debug, Clone)]
-pub struct NemesisSets(pub Vec<Vec<Kind>>);
+pub struct NemesisSets(pub Vec<NemesisList>);
 
 fn parse_nemesis_sets(s: &str) -> Result<NemesisSets, String> {
     let sets = s
@@ -416,14 +492,6 @@ fn parse_sizes(s: &str) -> Result<Sizes, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Sizes)
-}
-
-/// `--nemesis` as one value (a comma list), not repeated flags.
-#[derive(Debug, Clone)]
-pub struct NemesisList(pub Vec<Kind>);
-
-fn parse_nemeses(s: &str) -> Result<NemesisList, String> {
-    Kind::parse_list(s).map(NemesisList)
 }
 
 /// `harness bench`: load and failover timing.
@@ -466,6 +534,10 @@ pub struct BenchArgs {
     /// (one RPC per call).
     #[arg(long, default_value = "stream", value_parser = node::client::Api::parse)]
     pub api: node::client::Api,
+    /// The network between the nodes (on proxy, the peers connect
+    /// directly, with no proxy in between).
+    #[command(flatten)]
+    pub network: NetworkArg,
 }
 
 /// `harness kv`: one request by hand.

@@ -9,7 +9,9 @@
 //! - [`run`]: one test, set-up to verdict; [`suite`]: a matrix of runs
 //!   (`test-all`) and JUnit XML.
 //! - [`cluster`]: node processes, their ports and data directories.
-//! - [`net`]: the TCP proxies between nodes, which partitions cut.
+//! - [`net`]: the network between the nodes: a namespace per node, or TCP
+//!   proxies; partitions and packet faults.
+//! - [`sandbox`]: the private namespaces the harness enters at start.
 //! - [`nemesis`]: the faults, and when they happen.
 //! - [`workload`]: keys, operations, process numbers.
 //! - [`client`]: operations against the cluster, sorted into ok, fail, info.
@@ -42,6 +44,7 @@ pub mod nemesis;
 pub mod net;
 pub mod report;
 pub mod run;
+pub mod sandbox;
 pub mod sim;
 pub mod suite;
 pub mod workload;

@@ -2,7 +2,10 @@
 //! map its outcome to the exit status of `docs/contract.md`, here and
 //! nowhere else: 0 valid, 1 invalid, 2 unknown, 254 bad arguments or
 //! input, 255 the harness itself failed. A subcommand's error says whose fault it is
-//! ([`harness::error::Blame`]).
+//! ([`harness::error::Blame`]). Before `run`, `test-all`, `selftest` and
+//! `bench`, the process enters its own namespaces ([`harness::sandbox`])
+//! while it has one thread, and the network is chosen
+//! ([`harness::net::choose`]); no thread exists before that.
 
 use std::process::ExitCode;
 
@@ -12,6 +15,7 @@ use clap::error::ErrorKind;
 use harness::check::Verdict;
 use harness::cli::{Cli, Command};
 use harness::error::{Failed, Fault};
+use harness::net::NetworkKind;
 
 fn main() -> ExitCode {
     // Node mode: the harness ships the node, so a run needs no second
@@ -25,7 +29,7 @@ fn main() -> ExitCode {
             code => ExitCode::from(code.clamp(0, 255) as u8),
         };
     }
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -37,6 +41,22 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Subcommands that start clusters move into namespaces of their own
+    // first, while this is the only thread (a namespace is per thread),
+    // then settle the network: a refused `--network netns` is one line.
+    if let Some(network) = cli.command.network_mut() {
+        harness::sandbox::enter(network.network != Some(NetworkKind::Proxy));
+        match harness::net::choose(network.network) {
+            Ok(chosen) => {
+                println!("{}", chosen.line());
+                network.network = Some(chosen.kind);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(Fault::BadInput.exit_status());
+            }
+        }
+    }
     match run(cli.command) {
         Ok(Verdict::Valid) => ExitCode::SUCCESS,
         Ok(Verdict::Invalid) => ExitCode::from(1),

@@ -12,6 +12,7 @@ use node::client::{Conn, Reply, Request, Session};
 
 use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
 use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
+use crate::net::NetSpec;
 use crate::run::RunError;
 use raft::Rng;
 
@@ -69,7 +70,10 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
         dir: dir.clone(),
         cluster_id: "bench".into(),
         node_args: opts.node_args.clone(),
-        direct: true,
+        net: NetSpec {
+            direct: true,
+            ..NetSpec::new(opts.network, 1)
+        },
     };
     let mut cluster = Cluster::start(spec)
         .await
@@ -160,6 +164,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
         client_threads: opts.client_threads,
         api: opts.api,
         node_args: opts.node_args.clone(),
+        network: opts.network.name(),
         value_size: opts.value_size,
         seconds,
         ops,

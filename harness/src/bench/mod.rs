@@ -1,5 +1,5 @@
 //! `harness bench`: closed-loop load against a fresh local cluster (peers
-//! connected directly, fsync on), latency percentiles from an HDR
+//! connected directly: on loopback, or each in its namespace; fsync on), latency percentiles from an HDR
 //! histogram, the disk's fsync bound beside them, and optionally the time
 //! from killing the leader to the next acknowledged write.
 //!
@@ -67,6 +67,8 @@ pub struct BenchOptions {
     pub client_threads: usize,
     /// How the workers reach the nodes.
     pub api: Api,
+    /// Namespaces, or loopback with the peers connected directly.
+    pub network: crate::net::NetworkKind,
 }
 
 fn api_name<S: serde::Serializer>(api: &Api, s: S) -> Result<S::Ok, S::Error> {
@@ -152,6 +154,8 @@ pub struct BenchReport {
     pub api: Api,
     /// Extra node flags, as given.
     pub node_args: Vec<String>,
+    /// `netns` or `proxy` (on proxy the peers connect directly).
+    pub network: &'static str,
     /// Bytes per written value.
     pub value_size: usize,
     /// Seconds measured.
@@ -178,7 +182,7 @@ impl BenchReport {
     pub fn render(&self) -> String {
         let l = &self.latency_ms;
         let mut s = format!(
-            "{} {:?} ops, {} clients on {} thread(s) ({} calls), {}-byte values, {} nodes: {:.0} ops/s ({} ops in {:.1} s, {} errors)\n\
+            "{} {:?} ops, {} clients on {} thread(s) ({} calls), {}-byte values, {} nodes ({} network): {:.0} ops/s ({} ops in {:.1} s, {} errors)\n\
              latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n",
             self.ops,
             self.workload,
@@ -187,6 +191,7 @@ impl BenchReport {
             self.api.name(),
             self.value_size,
             self.nodes,
+            self.network,
             self.ops_per_sec,
             self.ops,
             self.seconds,

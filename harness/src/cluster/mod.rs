@@ -1,19 +1,19 @@
-//! The cluster under test: node processes on free loopback ports, each with
-//! its data dir and log under the run directory, wired to each other through
-//! the harness's proxies (see [`crate::net`]).
+//! The cluster under test: node processes, each with its data dir and log
+//! under the run directory, on the network of [`crate::net`] (a namespace
+//! per node, or loopback ports wired through the harness's proxies).
 //!
 //! - `process`: starting, signalling and reaping one node process.
 //! - this file: the set of nodes, their layout on disk, and finding the leader.
 
 mod process;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use process::{NodeBin, NodeProcess};
 
-use crate::net::Net;
+use crate::net::{Net, NetError, NetSpec, Placement};
 
 /// Why the cluster could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +24,8 @@ pub enum ClusterError {
     /// A node's directory, log or port could not be set up.
     #[error("{0}")]
     Io(String),
-    /// The proxies could not be started or changed.
-    #[error("cannot start the proxies: {0}")]
+    /// The network could not be built or changed.
+    #[error("network: {0}")]
     Net(String),
     /// No node became leader in time (the node logs say why).
     #[error("no leader elected within {0:?}; see the node logs under {1}")]
@@ -48,9 +48,8 @@ pub struct ClusterSpec {
     pub cluster_id: String,
     /// Extra flags for every node (`--snapshot-every`, timing, `--bug`).
     pub node_args: Vec<String>,
-    /// Peers talk to each other directly, not through the proxies: no
-    /// partitions, but no proxy hop either (for benchmarks).
-    pub direct: bool,
+    /// The network between the nodes: namespaces or proxies.
+    pub net: NetSpec,
 }
 
 /// One member: where it listens, where its files are, and how often it was faulted.
@@ -58,11 +57,14 @@ pub struct ClusterSpec {
 pub struct Node {
     /// `n1`, `n2`, ...
     pub id: String,
-    /// Where it serves clients and peers (peers reach it through the proxies).
+    /// Where it serves clients (and peers, which may reach it through
+    /// proxies).
     pub listen: SocketAddr,
     /// `nodes/<id>/` under the run directory.
     pub dir: PathBuf,
     args: Vec<String>,
+    /// Where its process runs (its namespace on netns).
+    place: Placement,
     proc: Option<NodeProcess>,
     /// How often it was started (the first start counts).
     pub starts: u32,
@@ -103,30 +105,19 @@ pub struct Cluster {
     net: Net,
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 impl Cluster {
-    /// Starts every node and the proxies between them. Does not wait for a leader.
+    /// Starts the network and every node in it. Does not wait for a leader.
     pub async fn start(spec: ClusterSpec) -> Result<Cluster, ClusterError> {
         spec.bin.check()?;
         let ids: Vec<String> = (1..=spec.nodes).map(|i| format!("n{i}")).collect();
-        let mut targets = Vec::new();
-        for id in &ids {
-            let port = free_port()
-                .map_err(|e| ClusterError::Io(format!("cannot find a free port: {e}")))?;
-            targets.push((id.clone(), SocketAddr::from(([127, 0, 0, 1], port))));
-        }
-        let net = Net::start(&targets)
-            .await
-            .map_err(|e| ClusterError::Net(e.to_string()))?;
+        let net_err = |e: NetError| ClusterError::Net(e.to_string());
+        let net = Net::start(&spec.net, &ids).await.map_err(net_err)?;
         let mut nodes = Vec::new();
-        for (id, listen) in &targets {
+        for id in &ids {
             let dir = spec.dir.join("nodes").join(id);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
+            let listen = net.listen(id).map_err(net_err)?.client;
             let mut args = vec![
                 "--id".to_string(),
                 id.clone(),
@@ -137,26 +128,18 @@ impl Cluster {
                 "--cluster-id".into(),
                 spec.cluster_id.clone(),
             ];
-            for (peer, _) in targets.iter().filter(|(p, _)| p != id) {
+            for peer in ids.iter().filter(|p| *p != id) {
+                let addr = net.peer_addr(id, peer).map_err(net_err)?;
                 args.push("--peer".into());
-                let addr = if spec.direct {
-                    targets
-                        .iter()
-                        .find(|(p, _)| p == peer)
-                        .map(|(_, a)| *a)
-                        .expect("a member")
-                } else {
-                    net.proxy_addr(id, peer)
-                        .map_err(|e| ClusterError::Net(e.to_string()))?
-                };
                 args.push(format!("{peer}={addr}"));
             }
             args.extend(spec.node_args.iter().cloned());
             nodes.push(Node {
                 id: id.clone(),
-                listen: *listen,
+                listen,
                 dir,
                 args,
+                place: net.placement(id).map_err(net_err)?,
                 proc: None,
                 starts: 0,
                 kills: 0,
@@ -180,7 +163,7 @@ impl Cluster {
         &self.nodes
     }
 
-    /// The proxies between the nodes, which partitions cut.
+    /// The network between the nodes, which partitions cut.
     pub fn net(&self) -> &Net {
         &self.net
     }
@@ -215,7 +198,8 @@ impl Cluster {
         let bin = self.spec.bin.clone();
         let node = self.node_mut(id)?;
         if node.proc.is_none() {
-            node.proc = Some(NodeProcess::spawn(&bin, &node.args, &node.log_path())?);
+            let log = node.log_path();
+            node.proc = Some(NodeProcess::spawn(&bin, &node.args, &log, &node.place)?);
             node.starts += 1;
         }
         Ok(())
@@ -266,7 +250,9 @@ impl Cluster {
 
     /// Heals the network, resumes paused nodes and restarts dead ones.
     pub fn recover_all(&mut self) -> Result<(), ClusterError> {
-        self.net.heal();
+        self.net
+            .heal_all()
+            .map_err(|e| ClusterError::Net(e.to_string()))?;
         for id in self.ids() {
             self.resume(&id)?;
             self.start_node(&id)?;

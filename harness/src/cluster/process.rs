@@ -3,6 +3,12 @@
 //! Children get `PR_SET_PDEATHSIG = SIGKILL`, so even a harness that is
 //! itself SIGKILLed leaves no node behind; a normal exit, a panic or Ctrl-C
 //! kill them explicitly through `Drop`.
+//!
+//! The kernel sends that signal when the *thread* that forked the child
+//! exits, not the process: nodes are started from threads that live as
+//! long as the run (the runtime's), never from a short-lived one, which is
+//! why a node joins its namespace between fork and exec ([`Placement`])
+//! rather than being spawned from a thread inside the namespace.
 
 use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
@@ -13,6 +19,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::ClusterError;
+use crate::net::Placement;
 
 /// What to execute for a node.
 #[derive(Clone, Debug)]
@@ -69,8 +76,14 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts the node, appending its stdout and stderr to `log`.
-    pub fn spawn(bin: &NodeBin, args: &[String], log: &Path) -> Result<NodeProcess, ClusterError> {
+    /// Starts the node where `place` says (its namespace on netns),
+    /// appending its stdout and stderr to `log`.
+    pub fn spawn(
+        bin: &NodeBin,
+        args: &[String],
+        log: &Path,
+        place: &Placement,
+    ) -> Result<NodeProcess, ClusterError> {
         let io = |e: std::io::Error| ClusterError::Io(format!("{}: {e}", log.display()));
         let out = OpenOptions::new()
             .create(true)
@@ -80,6 +93,7 @@ impl NodeProcess {
         let err = out.try_clone().map_err(io)?;
         let mut cmd = bin.command();
         cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+        place.apply(&mut cmd);
         let parent = std::process::id();
         // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run between fork and exec.
         unsafe {

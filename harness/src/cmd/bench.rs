@@ -28,6 +28,7 @@ pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
         node_args: args.node_args.clone(),
         client_threads: args.client_threads as usize,
         api: args.api,
+        network: args.network.kind(),
     };
     let report = suite::block_on_threads(Some(opts.client_threads), async {
         bench::load::run(&opts).await

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use crate::check::Verdict;
 use crate::cli::{LoadArgs, RunArgs};
-use crate::nemesis::Kind;
+use crate::nemesis::NemesisList;
 use crate::run::{self, RunError, RunOptions};
 
 impl LoadArgs {
     /// The options of one run; `command` is the command line to print as
-    /// "reproduce with".
-    pub fn to_options(&self, nodes: usize, nemeses: Vec<Kind>, command: String) -> RunOptions {
+    /// "reproduce with". `all` in `nemeses` means what the network can do.
+    pub fn to_options(&self, nodes: usize, nemeses: &NemesisList, command: String) -> RunOptions {
+        let network = self.network.kind();
         RunOptions {
             nodes,
             time_limit: Duration::from_secs_f64(self.time_limit),
@@ -20,10 +21,12 @@ impl LoadArgs {
             workload: self.workload,
             keys: self.keys,
             ops_per_key: self.ops_per_key,
-            nemeses,
+            nemeses: nemeses.resolve(network),
             nemesis_interval: Duration::from_secs_f64(self.nemesis_interval),
             partition_shapes: self.partition_shapes.clone(),
             fault_targets: self.fault_targets.clone(),
+            packet_behaviours: self.packet_behaviours.0.clone(),
+            network,
             seed: self.seed.unwrap_or_else(random_seed),
             store: self.store.clone(),
             node_bin: self.node_bin.clone(),
@@ -67,7 +70,7 @@ pub fn reproduce_command(args: &[String], seed: u64) -> String {
 pub fn run(args: &RunArgs) -> Result<Verdict, RunError> {
     let mut opts = args
         .load
-        .to_options(args.nodes, args.nemesis.0.clone(), String::new());
+        .to_options(args.nodes, &args.nemesis, String::new());
     opts.no_check = args.no_check;
     let argv: Vec<String> = std::env::args().collect();
     opts.command = reproduce_command(&argv, opts.seed);

@@ -10,6 +10,7 @@ use crate::cli::SelftestArgs;
 use crate::nemesis::Kind;
 use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
+use crate::net::NetworkKind;
 use crate::run::{RunError, RunOptions};
 use crate::suite::junit::{self, Case, CaseOutcome};
 use crate::suite::{self, RunRecord};
@@ -219,6 +220,8 @@ pub struct SelftestPlan {
     pub attempt: f64,
     /// Where the attempts' run directories are created.
     pub store: std::path::PathBuf,
+    /// The network of every attempt.
+    pub network: NetworkKind,
 }
 
 impl SelftestPlan {
@@ -230,6 +233,7 @@ impl SelftestPlan {
         within: f64,
         attempt: f64,
         store: std::path::PathBuf,
+        network: NetworkKind,
     ) -> Result<SelftestPlan, RunError> {
         if !cfg!(feature = "bugs") {
             return Err(RunError::BadArgs(
@@ -260,6 +264,7 @@ impl SelftestPlan {
             within,
             attempt,
             store,
+            network,
         })
     }
 
@@ -298,6 +303,7 @@ pub fn run(args: &SelftestArgs) -> Result<Verdict, RunError> {
         args.within,
         args.attempt,
         args.store.clone(),
+        args.network.kind(),
     )?;
     let trials = suite::block_on(plan.run())?;
     print!("{}", table(&trials));
@@ -328,7 +334,7 @@ async fn trial(plan: &Plan, seed: u64, st: &SelftestPlan) -> Trial {
     let mut attempt = 0u64;
     while t.run_seconds + 1.0 < st.within {
         let secs = st.attempt.min(st.within - t.run_seconds);
-        let opts = options(plan, seed * 1000 + attempt, secs, &st.store);
+        let opts = options(plan, seed * 1000 + attempt, secs, &st.store, st.network);
         let name = format!("{} seed {seed} attempt {}", plan.bug, attempt + 1);
         let r = suite::run_one(name, format!("selftest.{}", plan.bug), opts).await;
         println!("--- {}", r.line());
@@ -351,8 +357,14 @@ async fn trial(plan: &Plan, seed: u64, st: &SelftestPlan) -> Trial {
 }
 
 /// The options of one attempt at `plan` with `seed`, for `secs` seconds of
-/// load.
-pub fn options(plan: &Plan, seed: u64, secs: f64, store: &std::path::Path) -> RunOptions {
+/// load, on `network`.
+pub fn options(
+    plan: &Plan,
+    seed: u64,
+    secs: f64,
+    store: &std::path::Path,
+    network: NetworkKind,
+) -> RunOptions {
     let label = plan
         .nemeses
         .iter()
@@ -372,6 +384,8 @@ pub fn options(plan: &Plan, seed: u64, secs: f64, store: &std::path::Path) -> Ru
         nemesis_interval: Duration::from_secs_f64(interval),
         partition_shapes: plan.shapes.to_vec(),
         fault_targets: plan.targets.to_vec(),
+        packet_behaviours: Vec::new(),
+        network,
         seed,
         store: store.join(plan.bug),
         node_bin: None,
@@ -384,7 +398,8 @@ pub fn options(plan: &Plan, seed: u64, secs: f64, store: &std::path::Path) -> Ru
             .collect(),
         command: format!(
             "harness run --nodes {} --nemesis {label} --nemesis-interval {interval}{} --workload {} \
-             --keys {} --rate {} --concurrency {} --time-limit {secs} --node-arg=--bug={}{} --seed {seed}",
+             --keys {} --rate {} --concurrency {} --time-limit {secs} --node-arg=--bug={}{} \
+             --network {network} --seed {seed}",
             plan.nodes,
             {
                 let mut extra = String::new();

@@ -6,6 +6,7 @@ use crate::check::Verdict;
 use crate::cli::TestAllArgs;
 use crate::cmd::run::reproduce_command;
 use crate::cmd::selftest::{self, SelftestPlan, Trial};
+use crate::net::Behavior;
 use crate::run::RunError;
 use crate::suite::junit::{self, Case};
 use crate::suite::{self, RunRecord, SuiteStatus};
@@ -25,6 +26,7 @@ pub fn run(args: &TestAllArgs) -> Result<Verdict, RunError> {
                 args.selftest_within,
                 20.0,
                 args.load.store.join("selftest"),
+                args.load.network.kind(),
             )
         })
         .transpose()?;
@@ -33,11 +35,15 @@ pub fn run(args: &TestAllArgs) -> Result<Verdict, RunError> {
         for &nodes in &args.nodes.0 {
             for i in 1..=args.test_count {
                 let seed = base_seed + cells.len() as u64;
-                let mut opts = args.load.to_options(nodes, set.clone(), String::new());
+                let mut opts = args.load.to_options(nodes, set, String::new());
                 opts.seed = seed;
                 let label = opts.nemesis_label();
                 opts.command = reproduce_command(&command_for(&opts, &label), seed);
                 let name = format!("{label} n{nodes} #{i}");
+                // A cell that cannot run is bad arguments, now, not a
+                // crash after the cells before it.
+                opts.validate()
+                    .map_err(|e| RunError::BadArgs(format!("--nemeses {label}: {e}")))?;
                 cells.push((name, format!("test-all.{label}"), opts));
             }
         }
@@ -146,6 +152,11 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
     if opts.api != node::client::Api::Unary {
         words.extend(["--api".into(), opts.api.name().into()]);
     }
+    if !opts.packet_behaviours.is_empty() && opts.packet_behaviours.len() < Behavior::ALL.len() {
+        let names: Vec<&str> = opts.packet_behaviours.iter().map(|b| b.name()).collect();
+        words.extend(["--packet-behaviours".into(), names.join(",")]);
+    }
+    words.extend(["--network".into(), opts.network.name().into()]);
     words
 }
 
@@ -191,13 +202,19 @@ mod tests {
     #[test]
     fn a_cell_is_repeated_by_a_run_command_with_every_option_it_used() {
         let plan = &selftest::PLANS[0];
-        let opts = selftest::options(plan, 7, 20.0, std::path::Path::new("store"));
+        let opts = selftest::options(
+            plan,
+            7,
+            20.0,
+            std::path::Path::new("store"),
+            crate::net::NetworkKind::Netns,
+        );
         let words = command_for(&opts, "partition");
         assert_eq!(
             words.join(" "),
             "harness run --nodes 3 --nemesis partition --time-limit 20 --concurrency 30 \
              --rate 500 --workload register --keys 2 --ops-per-key 200 --nemesis-interval 1 \
-             --partition-shapes isolate-leader --node-arg=--bug=stale-read"
+             --partition-shapes isolate-leader --node-arg=--bug=stale-read --network netns"
         );
     }
 

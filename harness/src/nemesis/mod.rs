@@ -5,13 +5,16 @@
 //!   majority, all).
 //! - `process`: `kill` (SIGKILL, later a restart on the same data dir) and
 //!   `pause` (SIGSTOP, later SIGCONT).
-//! - `partition`: the nemesis that cuts links through the proxies, in the
-//!   `shapes` of network partitions (pure functions).
+//! - `partition`: the nemesis that cuts links, in the `shapes` of network
+//!   partitions (pure functions).
+//! - `packet`: delay, loss, duplication, reordering, corruption and rate
+//!   limits on the links of some nodes (`--network netns` only).
 //! - `schedule`: when faults start and stop during a run.
 //! - `figure8`: a scripted sequence of partitions and slow links that walks
 //!   the cluster through Figure 8 of the Raft paper.
 
 pub mod figure8;
+pub mod packet;
 pub mod partition;
 pub mod process;
 pub mod schedule;
@@ -23,14 +26,17 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, ClusterError};
+use crate::net::NetworkKind;
 use process::Signal;
 use raft::Rng;
 
 /// The kinds of fault, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
-    /// Network partitions through the proxies.
+    /// Network partitions.
     Partition,
+    /// Packet faults on the links of some nodes (netns only).
+    Packet,
     /// SIGKILL, then a restart on the same data dir.
     Kill,
     /// SIGSTOP, then SIGCONT.
@@ -41,15 +47,23 @@ pub enum Kind {
 
 impl Kind {
     /// What `all` means: the faults that mix freely. `figure8` steers the
-    /// network itself, so it is only ever asked for by name.
-    pub const ALL: [Kind; 3] = [Kind::Partition, Kind::Kill, Kind::Pause];
+    /// network itself, so it is only ever asked for by name; `packet` is
+    /// left out on proxies, which cannot do it ([`NemesisList::resolve`]).
+    pub const ALL: [Kind; 4] = [Kind::Partition, Kind::Packet, Kind::Kill, Kind::Pause];
     /// Every kind `--nemesis` accepts by name.
-    pub const KNOWN: [Kind; 4] = [Kind::Partition, Kind::Kill, Kind::Pause, Kind::Figure8];
+    pub const KNOWN: [Kind; 5] = [
+        Kind::Partition,
+        Kind::Packet,
+        Kind::Kill,
+        Kind::Pause,
+        Kind::Figure8,
+    ];
 
     /// The name on the command line and in the history (`start-<name>`).
     pub fn name(self) -> &'static str {
         match self {
             Kind::Partition => "partition",
+            Kind::Packet => "packet",
             Kind::Kill => "kill",
             Kind::Pause => "pause",
             Kind::Figure8 => "figure8",
@@ -57,13 +71,16 @@ impl Kind {
     }
 
     /// Parses `--nemesis`: `none`, `all`, or a comma list of kinds.
-    pub fn parse_list(s: &str) -> Result<Vec<Kind>, String> {
+    pub fn parse_list(s: &str) -> Result<NemesisList, String> {
         let s = s.trim();
         if s == "none" {
-            return Ok(Vec::new());
+            return Ok(NemesisList::default());
         }
         if s == "all" {
-            return Ok(Kind::ALL.to_vec());
+            return Ok(NemesisList {
+                kinds: Kind::ALL.to_vec(),
+                all: true,
+            });
         }
         let mut kinds = Vec::new();
         for part in s.split(',').map(str::trim) {
@@ -72,7 +89,8 @@ impl Kind {
                 .find(|k| k.name() == part)
                 .ok_or_else(|| {
                     format!(
-                        "unknown nemesis `{part}`; known: none, all, partition, kill, pause, figure8"
+                        "unknown nemesis `{part}`; known: none, all, partition, packet, kill, \
+                         pause, figure8"
                     )
                 })?;
             if !kinds.contains(&k) {
@@ -80,31 +98,73 @@ impl Kind {
             }
         }
         kinds.sort();
-        if kinds.contains(&Kind::Figure8) && kinds.contains(&Kind::Partition) {
-            return Err("figure8 shapes the network itself; it cannot run with partition".into());
+        if kinds.contains(&Kind::Figure8) {
+            for other in [Kind::Partition, Kind::Packet] {
+                if kinds.contains(&other) {
+                    return Err(format!(
+                        "figure8 shapes the network itself; it cannot run with {other}"
+                    ));
+                }
+            }
         }
-        Ok(kinds)
+        Ok(NemesisList { kinds, all: false })
     }
 
-    /// Runs this nemesis until the schedule ends. `shapes`: the partition
-    /// shapes to draw from; `targets`: the nodes kills and pauses hit
-    /// (empty: all of them).
+    /// Runs this nemesis until the schedule ends, making its choices from
+    /// `choices`.
     pub async fn run(
         self,
-        shapes: Vec<shapes::Shape>,
-        targets: Vec<targets::Target>,
+        choices: Choices,
         schedule: schedule::Schedule,
         shared: std::sync::Arc<schedule::Shared>,
         seed: u64,
     ) {
         let nemesis: Box<dyn Nemesis> = match self {
-            Kind::Partition => Box::new(partition::PartitionNemesis::with_shapes(shapes)),
-            Kind::Kill => Box::new(process::ProcessNemesis::new(Signal::Kill, targets)),
-            Kind::Pause => Box::new(process::ProcessNemesis::new(Signal::Pause, targets)),
+            Kind::Partition => Box::new(partition::PartitionNemesis::with_shapes(choices.shapes)),
+            Kind::Packet => Box::new(packet::PacketNemesis::new(
+                choices.behaviours,
+                choices.targets,
+            )),
+            Kind::Kill => Box::new(process::ProcessNemesis::new(Signal::Kill, choices.targets)),
+            Kind::Pause => Box::new(process::ProcessNemesis::new(Signal::Pause, choices.targets)),
             Kind::Figure8 => return figure8::run(schedule, shared, seed).await,
         };
         schedule::run(nemesis, schedule, shared, seed).await
     }
+}
+
+/// The nemeses of `--nemesis`, and whether they were asked for as `all`
+/// (whose meaning depends on the network).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NemesisList {
+    /// The kinds, sorted, each once.
+    pub kinds: Vec<Kind>,
+    /// Whether this is `all`.
+    pub all: bool,
+}
+
+impl NemesisList {
+    /// The kinds a run on `network` gets: `all` means every kind that
+    /// network can do. A kind asked for by name stays, for the run's
+    /// options to refuse if the network cannot do it.
+    pub fn resolve(&self, network: NetworkKind) -> Vec<Kind> {
+        self.kinds
+            .iter()
+            .copied()
+            .filter(|k| !(self.all && *k == Kind::Packet && network != NetworkKind::Netns))
+            .collect()
+    }
+}
+
+/// What the nemeses choose from, as the flags say (empty: everything).
+#[derive(Clone, Debug, Default)]
+pub struct Choices {
+    /// Partition shapes (`--partition-shapes`).
+    pub shapes: Vec<shapes::Shape>,
+    /// Nodes kills, pauses and packet faults hit (`--fault-targets`).
+    pub targets: Vec<targets::Target>,
+    /// Packet behaviours (`--packet-behaviours`).
+    pub behaviours: Vec<netlab::Behavior>,
 }
 
 impl fmt::Display for Kind {

@@ -1,24 +1,24 @@
-//! The partition nemesis: network partitions through the harness's proxies
-//! (the nodes are not asked to cooperate), each of a shape drawn from
-//! [`super::shapes`].
+//! The partition nemesis: network partitions (the nodes are not asked to
+//! cooperate), each of a shape drawn from [`super::shapes`], cut in the
+//! nodes' packet filters (netns) or in the proxies.
 
 use serde_json::Value;
 
 use super::shapes::{self, Shape};
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::ClusterError;
-use crate::net::CutMode;
 
 /// Cuts the network into a shape drawn at each start; heals it all on stop.
 #[derive(Default)]
 pub struct PartitionNemesis {
     active: Option<shapes::Partition>,
-    /// The shapes to draw from; empty: all of them.
+    /// The shapes to draw from; empty: every shape the network can cut.
     shapes: Vec<Shape>,
 }
 
 impl PartitionNemesis {
-    /// A nemesis that draws its shapes from `shapes` (empty: all of them).
+    /// A nemesis that draws its shapes from `shapes` (empty: every shape
+    /// the network can cut exactly).
     pub fn with_shapes(shapes: Vec<Shape>) -> PartitionNemesis {
         PartitionNemesis {
             active: None,
@@ -35,7 +35,7 @@ impl Nemesis for PartitionNemesis {
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
         let ids = ctx.cluster.ids();
         let allowed: &[Shape] = if self.shapes.is_empty() {
-            &Shape::ALL
+            Shape::available(ctx.cluster.net().kind())
         } else {
             &self.shapes
         };
@@ -53,7 +53,7 @@ impl Nemesis for PartitionNemesis {
             .map_err(|e| ClusterError::Net(e.to_string()))?;
         ctx.cluster
             .net()
-            .cut(&p.cut, CutMode::Blackhole)
+            .cut(&p.cut)
             .map_err(|e| ClusterError::Net(e.to_string()))?;
         let value = p.to_value();
         self.active = Some(p);
@@ -61,8 +61,11 @@ impl Nemesis for PartitionNemesis {
     }
 
     fn stop(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
-        ctx.cluster.net().heal();
         let was = self.active.take().map(|p| p.shape.name());
+        ctx.cluster
+            .net()
+            .heal()
+            .map_err(|e| ClusterError::Net(e.to_string()))?;
         Ok(serde_json::json!({"healed": was}))
     }
 

@@ -7,9 +7,17 @@
 //! - [`Shape`]: the shapes of Jepsen's `nemesis.combined`, by name.
 //! - [`partition`]: computes one [`Partition`] of a shape.
 //!
-//! Every shape cuts links symmetrically: two nodes either talk both ways or
-//! not at all. (Through the proxies a one-way cut of (i → j) means "i cannot
-//! call j, yet j can still call i and hear back", a different fault.)
+//! Every shape but `one-way` cuts links symmetrically: two nodes either talk
+//! both ways or not at all. `one-way` cuts one direction only: one side
+//! drops every packet the other side sends, while its own still arrive.
+//! Only the packet filter of `--network netns` does that exactly: through
+//! a proxy a connection carries both directions, so cutting link (i → j)
+//! there means "i cannot call j, yet j can still call i and hear back", a
+//! different fault, and `one-way` is refused on proxies. Note what TCP
+//! makes of a one-way cut: no new connection between the two sides
+//! completes its handshake, and an established one delivers the heard
+//! side's bytes (without their acknowledgements) until its keepalive gives
+//! up, after which nothing passes either way.
 //!
 //! Randomness comes from the caller as `pick(n)`, uniform in `0..n`, so a
 //! run is reproducible from its seed whatever generator the caller uses.
@@ -44,7 +52,7 @@ use std::str::FromStr;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::net::Link;
+use crate::net::{Link, NetworkKind};
 
 /// A partition shape, named as in Jepsen and on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -66,17 +74,45 @@ pub enum Shape {
     /// yet can still reach a voter (with the leader in the middle nothing
     /// happens at all).
     Bridge,
+    /// Random halves, one of which (at random) drops everything the other
+    /// sends, while what it sends still arrives (netns only).
+    OneWay,
 }
 
 impl Shape {
     /// Every shape, in the order the nemesis cycles through them.
-    pub const ALL: [Shape; 5] = [
+    pub const ALL: [Shape; 6] = [
+        Shape::RandomHalves,
+        Shape::IsolateOne,
+        Shape::IsolateLeader,
+        Shape::MajoritiesRing,
+        Shape::Bridge,
+        Shape::OneWay,
+    ];
+
+    /// The shapes that cut both directions of every pair they cut: every
+    /// one a proxy can make.
+    pub const SYMMETRIC: [Shape; 5] = [
         Shape::RandomHalves,
         Shape::IsolateOne,
         Shape::IsolateLeader,
         Shape::MajoritiesRing,
         Shape::Bridge,
     ];
+
+    /// The shapes the partition nemesis draws from when none are named:
+    /// every shape `network` can cut exactly.
+    pub fn available(network: NetworkKind) -> &'static [Shape] {
+        match network {
+            NetworkKind::Netns => &Shape::ALL,
+            NetworkKind::Proxy => &Shape::SYMMETRIC,
+        }
+    }
+
+    /// Whether `network` can cut this shape exactly.
+    pub fn works_on(self, network: NetworkKind) -> bool {
+        Shape::available(network).contains(&self)
+    }
 
     /// The name on the command line and in the history.
     pub fn name(self) -> &'static str {
@@ -86,6 +122,7 @@ impl Shape {
             Shape::IsolateLeader => "isolate-leader",
             Shape::MajoritiesRing => "majorities-ring",
             Shape::Bridge => "bridge",
+            Shape::OneWay => "one-way",
         }
     }
 
@@ -93,7 +130,7 @@ impl Shape {
     /// what it says (a ring of two would have to be whole).
     pub fn min_nodes(self) -> usize {
         match self {
-            Shape::RandomHalves | Shape::IsolateOne | Shape::IsolateLeader => 2,
+            Shape::RandomHalves | Shape::IsolateOne | Shape::IsolateLeader | Shape::OneWay => 2,
             Shape::MajoritiesRing | Shape::Bridge => 3,
         }
     }
@@ -122,7 +159,7 @@ pub enum PartitionError {
     /// A name `--partition-shapes` does not know.
     #[error(
         "unknown partition shape {0:?} (expected random-halves, isolate-one, \
-         isolate-leader, majorities-ring or bridge)"
+         isolate-leader, majorities-ring, bridge or one-way)"
     )]
     UnknownShape(String),
     /// The cluster is too small for the shape.
@@ -150,10 +187,13 @@ pub struct Partition {
     /// - bridge: the two sides, each with the bridge node (the only node in both).
     /// - majorities-ring: one entry per node in ring order, the node first,
     ///   then the nodes it talks to.
+    /// - one-way: the deaf side, then the side it does not hear (which
+    ///   hears it).
     ///
     /// Members are sorted, except that a ring entry starts with its node.
     pub groups: Vec<Vec<String>>,
-    /// The links to cut: both directions of every pair that must not talk.
+    /// The links to cut: (from, to) means `to` drops what `from` sends.
+    /// Both directions of every pair that must not talk, but for one-way.
     pub cut: BTreeSet<Link>,
 }
 
@@ -192,6 +232,26 @@ pub fn partition(
         let min = shape.min_nodes();
         return Err(PartitionError::TooFewNodes { shape, min, n });
     }
+    if shape == Shape::OneWay {
+        shuffle(&mut nodes, pick);
+        let (small, large) = nodes.split_at(n / 2);
+        let (mut deaf, mut heard) = if pick(2) == 0 {
+            (small.to_vec(), large.to_vec())
+        } else {
+            (large.to_vec(), small.to_vec())
+        };
+        deaf.sort();
+        heard.sort();
+        let cut = heard
+            .iter()
+            .flat_map(|from| deaf.iter().map(move |to| (from.clone(), to.clone())))
+            .collect();
+        return Ok(Partition {
+            shape,
+            groups: vec![deaf, heard],
+            cut,
+        });
+    }
     let (groups, talk) = match shape {
         Shape::RandomHalves => {
             shuffle(&mut nodes, pick);
@@ -222,6 +282,7 @@ pub fn partition(
             shuffle(&mut nodes, pick);
             ring(&nodes)
         }
+        Shape::OneWay => unreachable!("handled above"),
     };
     let cut = nodes
         .iter()
@@ -389,7 +450,7 @@ mod tests {
 
     #[test]
     fn every_shape_cuts_symmetrically_and_only_existing_links() {
-        for shape in Shape::ALL {
+        for shape in Shape::SYMMETRIC {
             each(shape, &[3, 4, 5, 6, 7, 9], |nodes, p| {
                 assert!(!p.cut.is_empty(), "{shape} cuts nothing");
                 for (a, b) in &p.cut {
@@ -402,6 +463,50 @@ mod tests {
                 }
             });
         }
+    }
+
+    #[test]
+    fn one_way_cuts_every_link_from_one_half_to_the_other_and_none_back() {
+        let mut deaf_was_smaller = BTreeSet::new();
+        each(Shape::OneWay, &[2, 3, 4, 5, 7], |nodes, p| {
+            let n = nodes.len();
+            let [deaf, heard] = [&p.groups[0], &p.groups[1]];
+            let mut sizes = [deaf.len(), heard.len()];
+            sizes.sort();
+            assert_eq!(sizes, [n / 2, n - n / 2]);
+            if n % 2 == 1 {
+                deaf_was_smaller.insert(deaf.len() < heard.len());
+            }
+            let want: BTreeSet<Link> = heard
+                .iter()
+                .flat_map(|f| deaf.iter().map(move |t| (f.clone(), t.clone())))
+                .collect();
+            assert_eq!(p.cut, want);
+            for (from, to) in &p.cut {
+                assert!(
+                    !p.cut.contains(&(to.clone(), from.clone())),
+                    "{from}<->{to} cut both ways"
+                );
+            }
+            // Within each side everything passes.
+            for side in [deaf, heard] {
+                for a in side {
+                    assert!(side.iter().all(|b| p.connected(a, b)));
+                }
+            }
+        });
+        assert_eq!(
+            deaf_was_smaller.len(),
+            2,
+            "the deaf side is always the same half"
+        );
+        assert!(!Shape::OneWay.works_on(NetworkKind::Proxy));
+        assert!(Shape::OneWay.works_on(NetworkKind::Netns));
+        assert!(
+            Shape::SYMMETRIC
+                .iter()
+                .all(|s| s.works_on(NetworkKind::Proxy))
+        );
     }
 
     #[test]

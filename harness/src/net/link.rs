@@ -1,4 +1,4 @@
-//! What one proxy shares with the [`Net`](super::Net) that controls it: the
+//! What one proxy shares with the [`Proxies`](super::Proxies) that controls it: the
 //! link's policy (open or cut, stamped with a generation) and its counters.
 //!
 //! - [`CutMode`]: what a cut link does with new connections.
@@ -105,7 +105,7 @@ impl Counters {
     }
 }
 
-/// What one link (from → to) has carried since the [`Net`](super::Net) started.
+/// What one link (from → to) has carried since the [`Proxies`](super::Proxies) started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LinkStats {
     /// Bytes forwarded from the source to the target (requests).

@@ -85,7 +85,7 @@ async fn accept_loop(
         tokio::select! {
             changed = policy.changed() => {
                 if changed.is_err() {
-                    break; // the Net is gone
+                    break; // the Proxies are gone
                 }
                 // A new policy: each connection watches it for itself.
             }
@@ -105,7 +105,7 @@ async fn accept_loop(
 }
 
 /// Handles one inbound connection under the policy in force when it
-/// arrived, until that policy changes, the Net is dropped, or either end
+/// arrived, until that policy changes, the Proxies are dropped, or either end
 /// closes. Dropping the sockets closes both halves, so neither node keeps a
 /// half-open stream.
 async fn serve(

@@ -1,4 +1,4 @@
-//! Scenarios for the proxies over real loopback sockets: two "nodes" `a` and
+//! Scenarios for the proxies ([`Proxies`]) over real loopback sockets: two "nodes" `a` and
 //! `b` that are echo servers, so a byte sent through link (a → b) comes back
 //! only if the link forwards both ways. Every wait is bounded.
 
@@ -60,9 +60,9 @@ impl Echo {
     }
 }
 
-async fn two_nodes() -> (Echo, Echo, Net) {
+async fn two_nodes() -> (Echo, Echo, Proxies) {
     let (a, b) = (Echo::start().await, Echo::start().await);
-    let net = Net::start(&[("a".into(), a.addr), ("b".into(), b.addr)])
+    let net = Proxies::start(&[("a".into(), a.addr), ("b".into(), b.addr)])
         .await
         .unwrap();
     (a, b, net)
@@ -76,7 +76,7 @@ fn both_ways(x: &str, y: &str) -> HashSet<Link> {
     HashSet::from([link(x, y), link(y, x)])
 }
 
-async fn connect(net: &Net, from: &str, to: &str) -> TcpStream {
+async fn connect(net: &Proxies, from: &str, to: &str) -> TcpStream {
     let addr = net.proxy_addr(from, to).unwrap();
     let s = timeout(WORKS, TcpStream::connect(addr))
         .await
@@ -108,7 +108,7 @@ async fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
 }
 
 /// A link that forwards, probed with a fresh connection.
-async fn link_works(net: &Net, from: &str, to: &str) -> bool {
+async fn link_works(net: &Proxies, from: &str, to: &str) -> bool {
     let mut s = connect(net, from, to).await;
     echoes(&mut s, b"probe", WORKS).await
 }
@@ -141,7 +141,7 @@ async fn peers_of_gives_every_other_node_its_proxy() {
         ("n2".into(), y.addr),
         ("n3".into(), z.addr),
     ];
-    let net = Net::start(&targets).await.unwrap();
+    let net = Proxies::start(&targets).await.unwrap();
     assert_eq!(net.links().count(), 6);
     let peers = net.peers_of("n2").unwrap();
     let ids: Vec<&str> = peers.iter().map(|(id, _)| id.as_str()).collect();
@@ -268,7 +268,7 @@ async fn replacing_the_cut_set_keeps_connections_on_unchanged_links() {
         ("b".into(), y.addr),
         ("c".into(), z.addr),
     ];
-    let net = Net::start(&targets).await.unwrap();
+    let net = Proxies::start(&targets).await.unwrap();
     let mut ac = connect(&net, "a", "c").await;
     assert!(echoes(&mut ac, b"x", WORKS).await);
 
@@ -337,7 +337,9 @@ async fn unknown_links_are_refused_and_change_nothing() {
 async fn duplicate_node_ids_are_rejected() {
     let a = Echo::start().await;
     let targets = [("a".into(), a.addr), ("a".into(), a.addr)];
-    assert!(matches!(Net::start(&targets).await, Err(NetError::DuplicateNode(id)) if id == "a"));
+    assert!(
+        matches!(Proxies::start(&targets).await, Err(NetError::DuplicateNode(id)) if id == "a")
+    );
 }
 
 /// Connecting to `addr` is refused within the bound (the listener is gone).

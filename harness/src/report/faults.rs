@@ -17,6 +17,7 @@ use crate::history::{History, Payload};
 pub fn kind_class(kind: &str) -> &'static str {
     match kind {
         "partition" => "fk-partition",
+        "packet" => "fk-packet",
         "kill" => "fk-kill",
         "pause" => "fk-pause",
         _ => "fk-other",
@@ -26,15 +27,17 @@ pub fn kind_class(kind: &str) -> &'static str {
 /// One fault, in history time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
-    /// `partition`, `kill`, `pause`, or another name from the history.
+    /// `partition`, `packet`, `kill`, `pause`, or another name from the
+    /// history.
     pub kind: String,
     /// When it started (history time, ns).
     pub start: u64,
     /// When it ended (the end of the history if it never did).
     pub end: u64,
-    /// The targets in words: `n1, n2 (majority)`, `bridge: n1 n2 | n1 n3`.
+    /// The targets in words: `n1, n2 (majority)`, `bridge: n1 n2 | n1 n3`,
+    /// `n2 (one): delay, loss`.
     pub targets: String,
-    /// Nodes taken down (kill) or stopped (pause); empty for partitions.
+    /// Nodes taken down (kill) or stopped (pause); empty for network faults.
     pub nodes: Vec<String>,
     /// How it ended: `stop-kill`, `recover`, or `end of history`.
     pub ended_by: String,
@@ -154,13 +157,20 @@ fn describe(kind: &str, value: &Json) -> (String, Vec<String>) {
             .get("target")
             .map(|t| format!(" ({})", as_text(t)))
             .unwrap_or_default();
-        let nodes = if kind == "partition" {
+        // What a packet fault did to those nodes' links.
+        let behaviours = strings(value.get("behaviours"));
+        let did = if behaviours.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", behaviours.join(", "))
+        };
+        let shown = nodes.join(", ");
+        let nodes = if matches!(kind, "partition" | "packet") {
             Vec::new()
         } else {
             nodes
         };
-        let shown = strings(value.get("nodes")).join(", ");
-        return (format!("{shown}{target}"), nodes);
+        return (format!("{shown}{target}{did}"), nodes);
     }
     if let Some(groups) = value.get("groups").and_then(Json::as_array) {
         let groups: Vec<String> = groups.iter().map(|g| strings(Some(g)).join(" ")).collect();
@@ -237,6 +247,7 @@ mod tests {
         let (faults, markers) = faults(&h);
         assert_eq!(faults.len(), 2);
         assert_eq!(faults[0].label(), "kill n1, n2 (majority)");
+        assert_eq!(kind_class("packet"), "fk-packet");
         assert_eq!((faults[0].start, faults[0].end), (10, 30));
         assert_eq!(faults[0].nodes, vec!["n1", "n2"]);
         assert_eq!(faults[1].label(), "partition bridge: n1 n2 | n1 n3");
@@ -247,6 +258,26 @@ mod tests {
         assert!(faults[1].nodes.is_empty());
         let names: Vec<&str> = markers.iter().map(|m| m.f.as_str()).collect();
         assert_eq!(names, vec!["node-exited", "recover"]);
+    }
+
+    #[test]
+    fn a_packet_fault_names_its_nodes_and_behaviours_and_downs_no_node() {
+        let h = history(vec![
+            Op::nemesis(
+                10,
+                "start-packet",
+                json!({"target": "one", "nodes": ["n2"], "behaviours": ["delay", "loss"],
+                       "faults": "delay 50ms 10ms 25% loss 20% 75%",
+                       "links": [["n1", "n2"], ["n2", "n1"]]}),
+            ),
+            Op::nemesis(20, "stop-packet", json!({"restored": ["n2"]})),
+        ]);
+        let (faults, _) = faults(&h);
+        assert_eq!(faults.len(), 1);
+        assert_eq!(faults[0].label(), "packet n2 (one): delay, loss");
+        assert_eq!((faults[0].start, faults[0].end), (10, 20));
+        assert_eq!(faults[0].ended_by, "stop-packet");
+        assert!(faults[0].nodes.is_empty(), "a packet fault downs no node");
     }
 
     #[test]

@@ -62,6 +62,7 @@ svg .lanelabel { fill: #6b7280; font-size: 9.5px; }
 .info { fill: #f29900; background: #f29900; }
 .pending { fill: #b08bd0; background: #b08bd0; }
 .fk-partition { fill: #7c3aed; background: #7c3aed; }
+.fk-packet { fill: #0f766e; background: #0f766e; }
 .fk-kill { fill: #374151; background: #374151; }
 .fk-pause { fill: #0284c7; background: #0284c7; }
 .fk-other { fill: #a16207; background: #a16207; }

@@ -359,6 +359,59 @@ fn report_of_a_jepsen_import_says_there_are_no_node_logs() {
 }
 
 #[test]
+fn a_packet_fault_has_a_row_and_colour_of_its_own_and_downs_no_node() {
+    let w = |p, v| op(p, "k1", Action::Write(v));
+    let h = numbered(vec![
+        Op::invoke(10 * MS, w(0, 1)),
+        Op::ok(12 * MS, w(0, 1)),
+        Op::nemesis(
+            300 * MS,
+            "start-packet",
+            json!({"target": "one", "nodes": ["n2"], "behaviours": ["delay", "loss"],
+                   "faults": "delay 50ms 10ms 25% loss 20% 75%",
+                   "links": [["n1", "n2"], ["n2", "n1"], ["n2", "n3"], ["n3", "n2"]]}),
+        ),
+        Op::nemesis(
+            400 * MS,
+            "start-kill",
+            json!({"target": "one", "nodes": ["n3"]}),
+        ),
+        Op::nemesis(800 * MS, "stop-packet", json!({"restored": ["n2"]})),
+        Op::nemesis(900 * MS, "stop-kill", json!({"restarted": ["n3"]})),
+        Op::invoke(950 * MS, w(0, 2)),
+        Op::ok(960 * MS, w(0, 2)),
+    ]);
+    let html = render(&input(h, logs(), json!({}), true));
+    let doc = well_formed(&html);
+    let packet = with_class(&doc, "rect", "fault fk-packet");
+    assert_eq!(packet.len(), 1);
+    assert!(
+        title(&packet[0]).starts_with("packet n2 (one): delay, loss · 300.00 ms → 800.00 ms"),
+        "{}",
+        title(&packet[0])
+    );
+    assert!(!with_class(&doc, "rect", "shade fk-packet").is_empty());
+    assert!(
+        !with_class(&doc, "span", "key fk-packet").is_empty(),
+        "in the legend"
+    );
+    assert!(html.contains(".fk-packet {"), "with a colour of its own");
+    // The row labels, top to bottom: the packet row sits above kill's.
+    let rows: Vec<String> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("rowlabel"))
+        .filter_map(|n| n.text().map(str::to_string))
+        .collect();
+    let at = |k: &str| rows.iter().position(|r| r == k);
+    assert!(
+        at("packet").is_some() && at("packet") < at("kill"),
+        "{rows:?}"
+    );
+    // Only the kill took a node down.
+    assert_eq!(with_class(&doc, "rect", "down").len(), 1);
+}
+
+#[test]
 fn report_without_results_is_marked_not_checked() {
     let html = render(&input(stale_read(), Vec::new(), json!({}), false));
     let doc = well_formed(&html);

@@ -140,13 +140,7 @@ fn spawn_nemeses(
         .enumerate()
         .map(|(i, kind)| {
             let seed = opts.seed ^ (0x9e37_79b9 * (i as u64 + 1));
-            tokio::spawn(kind.run(
-                opts.partition_shapes.clone(),
-                opts.fault_targets.clone(),
-                sched.clone(),
-                shared.clone(),
-                seed,
-            ))
+            tokio::spawn(kind.run(opts.choices(), sched.clone(), shared.clone(), seed))
         })
         .collect()
 }

@@ -100,8 +100,8 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     let live = setup::start(&opts, bin, &dir).await?;
     let loaded = load::drive(&opts, &live, &dir).await?;
     let recovered = recovery::recover(&live, &loaded).await?;
-    let nodes = tear_down(&live, &loaded, &dir)?;
-    record.finish(&loaded, &recovered, nodes)?;
+    let (nodes, network) = tear_down(&live, &loaded, &dir)?;
+    record.finish(&loaded, &recovered, nodes, network)?;
     let (ok, fail, info) = loaded.recorder.counts();
     let load_seconds = loaded.seconds;
     println!(
@@ -137,22 +137,27 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
 
 /// Stops every node, makes sure the whole history reached the disk, and
 /// puts the nodes' event logs beside it. Returns each node's starts, kills
-/// and pauses for `run.json`.
-fn tear_down(live: &Live, loaded: &Loaded, dir: &Path) -> Result<Vec<Value>, RunError> {
-    let nodes = {
+/// and pauses, and the network with what each link carried, for
+/// `run.json`.
+fn tear_down(live: &Live, loaded: &Loaded, dir: &Path) -> Result<(Vec<Value>, Value), RunError> {
+    let (nodes, network) = {
         let mut c = live.cluster();
         c.stop();
-        c.nodes()
+        let nodes = c
+            .nodes()
             .iter()
             .map(|n| json!({"id": n.id, "starts": n.starts, "kills": n.kills, "pauses": n.pauses}))
-            .collect()
+            .collect();
+        let mut network = c.net().describe();
+        network["links"] = c.net().stats();
+        (nodes, network)
     };
     if let Some(e) = loaded.recorder.error() {
         return Err(RunError::Store(e));
     }
     layout::copy_events(dir)
         .map_err(|e| RunError::Store(format!("cannot copy node event logs: {e}")))?;
-    Ok(nodes)
+    Ok((nodes, network))
 }
 
 /// Checks the run directory (off the async threads: a check can take

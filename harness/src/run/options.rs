@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::nemesis::Kind;
 use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
+use crate::nemesis::{Choices, Kind};
+use crate::net::{Behavior, NetworkKind};
 use crate::workload::Workload;
 
 /// Everything a run needs to know, from the flags of `run`, `test-all` or
@@ -34,8 +35,12 @@ pub struct RunOptions {
     pub nemesis_interval: Duration,
     /// Partition shapes to draw from; empty: all.
     pub partition_shapes: Vec<Shape>,
-    /// Which nodes kills and pauses hit; empty: all targets.
+    /// Which nodes kills, pauses and packet faults hit; empty: all targets.
     pub fault_targets: Vec<Target>,
+    /// The packet behaviours the packet nemesis draws from; empty: all.
+    pub packet_behaviours: Vec<Behavior>,
+    /// Namespaces or proxies.
+    pub network: NetworkKind,
     /// The seed of every random choice.
     pub seed: u64,
     /// Where the run directory is created.
@@ -91,7 +96,37 @@ impl RunOptions {
         {
             return Err(format!("--node-bin {}: no such file", bin.display()));
         }
+        if self.network != NetworkKind::Netns {
+            if self.nemeses.contains(&Kind::Packet) {
+                return Err(format!(
+                    "--nemesis packet needs --network netns (this run's network is {}: a TCP \
+                     proxy cannot delay, drop, duplicate, reorder or corrupt packets)",
+                    self.network
+                ));
+            }
+            if let Some(s) = self
+                .partition_shapes
+                .iter()
+                .find(|s| !s.works_on(self.network))
+            {
+                return Err(format!(
+                    "--partition-shapes {s} needs --network netns (this run's network is {}: \
+                     a proxied connection carries both directions, so a one-way cut cannot \
+                     be exact)",
+                    self.network
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// What the nemeses choose from.
+    pub fn choices(&self) -> Choices {
+        Choices {
+            shapes: self.partition_shapes.clone(),
+            targets: self.fault_targets.clone(),
+            behaviours: self.packet_behaviours.clone(),
+        }
     }
 
     /// Client operations give up well before the next fault, so every
@@ -133,6 +168,8 @@ impl RunOptions {
             "nemesis_interval": self.nemesis_interval.as_secs_f64(),
             "partition_shapes": self.partition_shapes.iter().map(|s| s.name()).collect::<Vec<_>>(),
             "fault_targets": self.fault_targets.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            "packet_behaviours": self.packet_behaviours.iter().map(|b| b.name()).collect::<Vec<_>>(),
+            "network": self.network.name(),
             "seed": self.seed,
             "node_bin": self.node_bin.as_ref().map(|p| p.display().to_string()),
             "snapshot_every": self.snapshot_every,

@@ -36,12 +36,14 @@ impl RunRecord {
     }
 
     /// Adds what the run did and rewrites the file. `nodes`: each node's
-    /// starts, kills and pauses.
+    /// starts, kills and pauses; `network`: its kind, the members'
+    /// addresses and what each link carried.
     pub fn finish(
         &mut self,
         loaded: &Loaded,
         recovered: &Recovered,
         nodes: Vec<Value>,
+        network: Value,
     ) -> Result<(), RunError> {
         let (ok, fail, info) = loaded.recorder.counts();
         let secs = loaded.seconds;
@@ -53,6 +55,7 @@ impl RunRecord {
         run["final_reads_missed"] = json!(recovered.missed);
         run["recovered_leader"] = json!(recovered.leader.as_ref().map(|l| &l.0));
         run["nodes"] = json!(nodes);
+        run["network"] = network;
         run["unexpected_exits"] = json!(loaded.unexpected_exits);
         self.write()
     }

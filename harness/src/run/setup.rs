@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::{LEADER_WAIT, RunError, RunOptions};
 use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
+use crate::net::NetSpec;
 
 /// A started cluster: what the phases after set-up share. Dropping the last
 /// handle on the cluster kills every node it started (also when the run is
@@ -50,7 +51,7 @@ pub async fn start(opts: &RunOptions, bin: NodeBin, dir: &Path) -> Result<Live, 
         dir: dir.to_path_buf(),
         cluster_id: format!("harness-{}", opts.seed),
         node_args,
-        direct: false,
+        net: NetSpec::new(opts.network, opts.seed),
     };
     let cluster = Cluster::start(spec)
         .await

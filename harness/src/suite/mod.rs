@@ -63,7 +63,7 @@ impl RunRecord {
     pub fn line(&self) -> String {
         match &self.outcome {
             Ok(f) => format!(
-                "{:<8} {:<28} ops {:>6} (ok {} fail {} info {}), faults {:>3}, {:.0} s  {}",
+                "{:<8} {:<34} ops {:>6} (ok {} fail {} info {}), faults {:>3}, {:.0} s  {}",
                 self.verdict_word(),
                 self.name,
                 f.ops.0 + f.ops.1 + f.ops.2,
@@ -74,7 +74,7 @@ impl RunRecord {
                 self.seconds,
                 f.dir.display()
             ),
-            Err(e) => format!("{:<8} {:<28} {e}", "crashed", self.name),
+            Err(e) => format!("{:<8} {:<34} {e}", "crashed", self.name),
         }
     }
 }
@@ -156,7 +156,7 @@ pub fn table(records: &[RunRecord]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n{:<8} {:<28} {:>7} {:>7} {:>7}",
+        "\n{:<8} {:<34} {:>7} {:>7} {:>7}",
         "verdict", "run", "ops", "faults", "secs"
     );
     for r in records {
@@ -169,7 +169,7 @@ pub fn table(records: &[RunRecord]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<8} {:<28} {:>7} {:>7} {:>7.0}",
+            "{:<8} {:<34} {:>7} {:>7} {:>7.0}",
             r.verdict_word(),
             r.name,
             ops,

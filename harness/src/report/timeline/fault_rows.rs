@@ -8,11 +8,14 @@ use super::super::html::{fmt_duration, fmt_time, truncate};
 use super::super::svg::{Svg, TimeScale, WIDTH};
 use super::ROW_H;
 
+/// The harness's own fault kinds, in the order of their rows.
+const OWN: [&str; 4] = ["partition", "packet", "kill", "pause"];
+
 /// The fault kinds with a row, top to bottom: the harness's own first, then
 /// any others (from a Jepsen history) by name.
 pub fn kinds<'v>(view: &'v View<'_>) -> Vec<&'v str> {
     let mut kinds: Vec<&str> = Vec::new();
-    for k in ["partition", "kill", "pause"] {
+    for k in OWN {
         if view.faults.iter().any(|f| f.kind == k) {
             kinds.push(k);
         }
@@ -21,7 +24,7 @@ pub fn kinds<'v>(view: &'v View<'_>) -> Vec<&'v str> {
         .faults
         .iter()
         .map(|f| f.kind.as_str())
-        .filter(|k| !["partition", "kill", "pause"].contains(k))
+        .filter(|k| !OWN.contains(k))
         .collect();
     others.sort();
     others.dedup();

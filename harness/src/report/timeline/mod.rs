@@ -138,7 +138,8 @@ pub fn section(view: &View<'_>) -> String {
     out.push_str(
         "<div class=\"legend\"><span class=\"key ok\"></span>ok <span class=\"key fail\"></span>fail <span class=\"key mismatch\"></span>cas mismatch \
          <span class=\"key info\"></span>info (unknown outcome) <span class=\"key pending\"></span>no completion \
-         <span class=\"key fk-partition\"></span>partition <span class=\"key fk-kill\"></span>kill \
+         <span class=\"key fk-partition\"></span>partition <span class=\"key fk-packet\"></span>packet \
+         <span class=\"key fk-kill\"></span>kill \
          <span class=\"key fk-pause\"></span>pause <span class=\"key fk-other\"></span>other fault \
          <span class=\"key down\"></span>node down <span class=\"key paused\"></span>node paused \
          <span class=\"key r-candidate\"></span>candidate <span class=\"key r-follower\"></span>follower \
