@@ -60,6 +60,8 @@ pub struct NodeConfig {
     pub id: NodeId,
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where `events.jsonl` goes (by default in the data directory).
+    pub events_file: PathBuf,
     pub peers: Vec<Peer>,
     pub cluster_id: String,
     pub heartbeat: Duration,
