@@ -19,6 +19,7 @@
 //! - [`mod@bench`]: throughput, latency and failover of the node.
 //! - [`sim`]: a simulated linearizable store that generates histories.
 //! - [`rng`]: the seeded random numbers every choice of a run comes from.
+//! - [`sandbox`]: the private mount namespace `main` enters first.
 
 #![deny(missing_docs)]
 
@@ -38,6 +39,7 @@ pub mod net;
 pub mod report;
 pub mod rng;
 pub mod run;
+pub mod sandbox;
 pub mod sim;
 pub mod suite;
 pub mod workload;

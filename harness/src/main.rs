@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         let code = node::main_with_args(std::iter::once("node".into()).chain(args));
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
+    harness::sandbox::enter();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

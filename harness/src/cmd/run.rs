@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::check::Verdict;
 use crate::cli::{LoadArgs, RunArgs};
 use crate::nemesis::Kind;
+use crate::run::options::PowerOptions;
 use crate::run::{self, RunError, RunOptions};
 
 impl LoadArgs {
@@ -33,6 +34,12 @@ impl LoadArgs {
             node_args: self.node_args.clone(),
             api: self.api,
             command,
+            power: PowerOptions {
+                loss: self.power_loss,
+                metadata: self.lazyfs_metadata,
+                fsync_delay: Duration::from_secs_f64(self.fsync_delay / 1e3),
+                optional: false,
+            },
         }
     }
 }
@@ -67,7 +74,8 @@ pub fn reproduce_command(args: &[String], seed: u64) -> String {
 pub fn run(args: &RunArgs) -> Result<Verdict, RunError> {
     let mut opts = args
         .load
-        .to_options(args.nodes, args.nemesis.0.clone(), String::new());
+        .to_options(args.nodes, args.nemesis.kinds.clone(), String::new());
+    opts.power.optional = args.nemesis.power_optional;
     opts.no_check = args.no_check;
     let argv: Vec<String> = std::env::args().collect();
     opts.command = reproduce_command(&argv, opts.seed);

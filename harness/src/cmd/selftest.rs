@@ -379,6 +379,7 @@ pub fn options(plan: &Plan, seed: u64, secs: f64, store: &std::path::Path) -> Ru
         snapshot_every: None,
         check_budget: Duration::from_secs(60),
         api: node::client::Api::Unary,
+        power: Default::default(),
         node_args: std::iter::once(format!("--bug={}", plan.bug))
             .chain(plan.node_args.iter().map(|a| a.to_string()))
             .collect(),

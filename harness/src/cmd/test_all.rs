@@ -33,7 +33,10 @@ pub fn run(args: &TestAllArgs) -> anyhow::Result<Verdict> {
         for &nodes in &args.nodes.0 {
             for i in 1..=args.test_count {
                 let seed = base_seed + cells.len() as u64;
-                let mut opts = args.load.to_options(nodes, set.clone(), String::new());
+                let mut opts = args
+                    .load
+                    .to_options(nodes, set.kinds.clone(), String::new());
+                opts.power.optional = set.power_optional;
                 opts.seed = seed;
                 let label = opts.nemesis_label();
                 opts.command = reproduce_command(&command_for(&opts, &label), seed);
@@ -105,6 +108,9 @@ fn status(records: &[RunRecord], trials: &[Trial]) -> anyhow::Result<Verdict> {
 fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
     let nemesis = if label.is_empty() {
         "none".into()
+    } else if opts.power.optional {
+        // Only `all` brings power in as optional.
+        "all".into()
     } else {
         label.replace('+', ",")
     };
@@ -142,6 +148,18 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
     }
     if opts.api != node::client::Api::Unary {
         words.extend(["--api".into(), opts.api.name().into()]);
+    }
+    if opts.nemeses.contains(&crate::nemesis::Kind::Power) {
+        if opts.power.loss != crate::nemesis::power::Loss::All {
+            words.extend(["--power-loss".into(), opts.power.loss.name().into()]);
+        }
+        if let Some(m) = opts.power.metadata {
+            words.extend(["--lazyfs-metadata".into(), m.to_string()]);
+        }
+        if !opts.power.fsync_delay.is_zero() {
+            let ms = opts.power.fsync_delay.as_secs_f64() * 1e3;
+            words.extend(["--fsync-delay".into(), ms.to_string()]);
+        }
     }
     words
 }

@@ -5,6 +5,8 @@
 //!   majority, all).
 //! - `process`: `kill` (SIGKILL, later a restart on the same data dir) and
 //!   `pause` (SIGSTOP, later SIGCONT).
+//! - `power`: `power` (SIGKILL and a power-off of the node's lazyfs disk,
+//!   later a restart on what survived).
 //! - `partition`: the nemesis that cuts links through the proxies, in the
 //!   `shapes` of network partitions (pure functions).
 //! - `schedule`: when faults start and stop during a run.
@@ -13,6 +15,7 @@
 
 pub mod figure8;
 pub mod partition;
+pub mod power;
 pub mod process;
 pub mod schedule;
 pub mod shapes;
@@ -37,14 +40,24 @@ pub enum Kind {
     Pause,
     /// Figure 8 of the Raft paper, played with partitions and slow links.
     Figure8,
+    /// SIGKILL and a power-off of the disk (what was not durable is lost),
+    /// then a restart on what survived. Needs FUSE.
+    Power,
 }
 
 impl Kind {
-    /// What `all` means: the faults that mix freely. `figure8` steers the
+    /// What `all` means: the faults that mix freely (`power` only where
+    /// FUSE can run: [`NemesisList::power_optional`]). `figure8` steers the
     /// network itself, so it is only ever asked for by name.
-    pub const ALL: [Kind; 3] = [Kind::Partition, Kind::Kill, Kind::Pause];
+    pub const ALL: [Kind; 4] = [Kind::Partition, Kind::Kill, Kind::Pause, Kind::Power];
     /// Every kind `--nemesis` accepts by name.
-    pub const KNOWN: [Kind; 4] = [Kind::Partition, Kind::Kill, Kind::Pause, Kind::Figure8];
+    pub const KNOWN: [Kind; 5] = [
+        Kind::Partition,
+        Kind::Kill,
+        Kind::Pause,
+        Kind::Figure8,
+        Kind::Power,
+    ];
 
     /// The name on the command line and in the history (`start-<name>`).
     pub fn name(self) -> &'static str {
@@ -53,6 +66,7 @@ impl Kind {
             Kind::Kill => "kill",
             Kind::Pause => "pause",
             Kind::Figure8 => "figure8",
+            Kind::Power => "power",
         }
     }
 
@@ -72,7 +86,7 @@ impl Kind {
                 .find(|k| k.name() == part)
                 .ok_or_else(|| {
                     format!(
-                        "unknown nemesis `{part}`; known: none, all, partition, kill, pause, figure8"
+                        "unknown nemesis `{part}`; known: none, all, partition, kill, pause, figure8, power"
                     )
                 })?;
             if !kinds.contains(&k) {
@@ -87,12 +101,14 @@ impl Kind {
     }
 
     /// Runs this nemesis until the schedule ends. `shapes`: the partition
-    /// shapes to draw from; `targets`: the nodes kills and pauses hit
-    /// (empty: all of them).
+    /// shapes to draw from; `targets`: the nodes kills, pauses and power
+    /// cuts hit (empty: all of them); `loss`: what a power cut loses.
+    #[allow(clippy::too_many_arguments)]
     pub async fn run(
         self,
         shapes: Vec<shapes::Shape>,
         targets: Vec<targets::Target>,
+        loss: power::Loss,
         schedule: schedule::Schedule,
         shared: std::sync::Arc<schedule::Shared>,
         seed: u64,
@@ -101,9 +117,30 @@ impl Kind {
             Kind::Partition => Box::new(partition::PartitionNemesis::with_shapes(shapes)),
             Kind::Kill => Box::new(process::ProcessNemesis::new(Signal::Kill, targets)),
             Kind::Pause => Box::new(process::ProcessNemesis::new(Signal::Pause, targets)),
+            Kind::Power => Box::new(power::PowerNemesis::new(targets, loss)),
             Kind::Figure8 => return figure8::run(schedule, shared, seed).await,
         };
         schedule::run(nemesis, schedule, shared, seed).await
+    }
+}
+
+/// `--nemesis` as given: the kinds, and whether `power` came with `all`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NemesisList {
+    /// The kinds, sorted.
+    pub kinds: Vec<Kind>,
+    /// `power` came with `all`: it runs only where FUSE can (asked for by
+    /// name, it must run or the run does not start).
+    pub power_optional: bool,
+}
+
+impl NemesisList {
+    /// Parses `--nemesis`, as [`Kind::parse_list`].
+    pub fn parse(s: &str) -> Result<NemesisList, String> {
+        Ok(NemesisList {
+            kinds: Kind::parse_list(s)?,
+            power_optional: s.trim() == "all",
+        })
     }
 }
 
@@ -134,4 +171,25 @@ pub trait Nemesis: Send {
     fn stop(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError>;
     /// A short label of the fault in force, for the progress line.
     fn describe(&self) -> Option<String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_brings_power_in_only_where_it_can_run_and_by_name_it_must() {
+        let all = NemesisList::parse("all").unwrap();
+        assert_eq!(
+            all.kinds,
+            vec![Kind::Partition, Kind::Kill, Kind::Pause, Kind::Power]
+        );
+        assert!(all.power_optional);
+        let named = NemesisList::parse("power,kill").unwrap();
+        assert_eq!(named.kinds, vec![Kind::Kill, Kind::Power]);
+        assert!(!named.power_optional);
+        assert!(NemesisList::parse("none").unwrap().kinds.is_empty());
+        let e = NemesisList::parse("power,flood").unwrap_err();
+        assert!(e.contains("flood") && e.contains("power"), "{e}");
+    }
 }

@@ -51,6 +51,20 @@ impl Target {
         }
     }
 
+    /// A random target for a power cut. A node that loses power alone
+    /// loses nothing acknowledged (its peers hold every committed entry),
+    /// so cuts of a majority and of the whole cluster, which test what
+    /// the nodes' fsyncs promise, come most often.
+    pub fn pick_power(rng: &mut Rng) -> Target {
+        match rng.below(10) {
+            0 => Target::One,
+            1 | 2 => Target::Leader,
+            3 => Target::Minority,
+            4..=6 => Target::Majority,
+            _ => Target::All,
+        }
+    }
+
     /// The name on the command line and in the history.
     pub fn name(self) -> &'static str {
         match self {

@@ -143,6 +143,7 @@ fn spawn_nemeses(
             tokio::spawn(kind.run(
                 opts.partition_shapes.clone(),
                 opts.fault_targets.clone(),
+                opts.power.loss,
                 sched.clone(),
                 shared.clone(),
                 seed,

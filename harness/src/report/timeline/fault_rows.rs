@@ -8,11 +8,14 @@ use super::super::html::{fmt_duration, fmt_time, truncate};
 use super::super::svg::{Svg, TimeScale, WIDTH};
 use super::ROW_H;
 
+/// The harness's own fault kinds, in the order of their rows.
+const KNOWN: [&str; 4] = ["partition", "kill", "pause", "power"];
+
 /// The fault kinds with a row, top to bottom: the harness's own first, then
 /// any others (from a Jepsen history) by name.
 pub fn kinds<'v>(view: &'v View<'_>) -> Vec<&'v str> {
     let mut kinds: Vec<&str> = Vec::new();
-    for k in ["partition", "kill", "pause"] {
+    for k in KNOWN {
         if view.faults.iter().any(|f| f.kind == k) {
             kinds.push(k);
         }
@@ -21,7 +24,7 @@ pub fn kinds<'v>(view: &'v View<'_>) -> Vec<&'v str> {
         .faults
         .iter()
         .map(|f| f.kind.as_str())
-        .filter(|k| !["partition", "kill", "pause"].contains(k))
+        .filter(|k| !KNOWN.contains(k))
         .collect();
     others.sort();
     others.dedup();
@@ -37,7 +40,7 @@ pub fn draw(svg: &mut Svg, view: &View<'_>, sc: &TimeScale, kinds: &[&str], y: f
         svg.text(4.0, ry + 13.0, "start", "rowlabel", &truncate(kind, 16));
         for f in view.faults.iter().filter(|f| f.kind == *kind) {
             let (x0, x1) = (sc.x(f.start), sc.x(f.end));
-            let title = format!(
+            let mut title = format!(
                 "{} · {} → {} ({}), ended by {}",
                 f.label(),
                 fmt_time(f.start, span),
@@ -45,6 +48,9 @@ pub fn draw(svg: &mut Svg, view: &View<'_>, sc: &TimeScale, kinds: &[&str], y: f
                 fmt_duration(f.end - f.start),
                 f.ended_by
             );
+            for l in &f.lost {
+                title.push_str(&format!(" · {} lost {}", l.node, l.words()));
+            }
             let class = format!("fault {}", kind_class(kind));
             svg.rect(x0, ry + 2.0, x1 - x0, ROW_H - 4.0, &class, Some(&title));
             let room = ((x1 - x0 - 6.0) / 6.2).floor();
