@@ -171,6 +171,11 @@ pub trait Nemesis: Send {
     fn stop(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError>;
     /// A short label of the fault in force, for the progress line.
     fn describe(&self) -> Option<String>;
+    /// How long a fault lasts when the schedule drew `gap`: by default all
+    /// of it.
+    fn hold(&self, gap: std::time::Duration) -> std::time::Duration {
+        gap
+    }
 }
 
 #[cfg(test)]
