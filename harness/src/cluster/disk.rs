@@ -89,8 +89,10 @@ impl Disk {
         self.mount.is_some()
     }
 
-    /// Cuts the power: throws away what the node had not made durable.
-    /// The node's process must be dead and reaped.
+    /// Cuts the power: throws away what the node had not made durable. An
+    /// fsync still in flight fails and makes nothing durable; other
+    /// requests still in flight may land after, so a process that was not
+    /// yet reaped calls for a second power-off once it is.
     pub fn power_off(&self, loss: PowerLoss) -> Result<LossReport, ClusterError> {
         let Some(mount) = &self.mount else {
             return Err(ClusterError::Disk(format!(
@@ -117,6 +119,17 @@ impl Disk {
             None => Ok(()),
         }
     }
+}
+
+/// Adds what a second power-off lost to the first's report.
+pub fn add_loss(into: &mut LossReport, more: LossReport) {
+    into.bytes_lost += more.bytes_lost;
+    into.data_changes_lost += more.data_changes_lost;
+    into.files_changed += more.files_changed;
+    into.files_lost += more.files_lost;
+    into.names_restored += more.names_restored;
+    into.details.extend(more.details);
+    into.errors.extend(more.errors);
 }
 
 /// The lazyfs mounts this process can still see under `store`, left by a

@@ -264,12 +264,24 @@ impl Cluster {
         loss: lazyfs::PowerLoss,
     ) -> Result<lazyfs::LossReport, ClusterError> {
         let node = self.node_mut(id)?;
-        if let Some(p) = node.proc.take() {
-            p.kill();
-        }
         node.powered_off = true;
         node.power_offs += 1;
-        node.disk.power_off(loss)
+        // The power goes the moment SIGKILL is sent: a request the process
+        // has in flight (an fsync waiting on the disk, which the kernel
+        // lets it finish) must not make anything durable afterwards. So
+        // the disk loses power before the process is reaped, and once more
+        // after, for what its last requests changed in between.
+        let Some(mut p) = node.proc.take() else {
+            return node.disk.power_off(loss);
+        };
+        p.send_kill();
+        let mut lost = node.disk.power_off(loss);
+        p.kill();
+        let after = node.disk.power_off(loss);
+        if let (Ok(lost), Ok(after)) = (&mut lost, after) {
+            disk::add_loss(lost, after);
+        }
+        lost
     }
 
     /// Power-on: the node starts again on what its disk kept.
