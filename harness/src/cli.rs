@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::check::DEFAULT_BUDGET;
+use crate::nemesis::power::Loss;
 use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
 use crate::nemesis::{Kind, NemesisList};
@@ -273,9 +274,10 @@ pub struct RunArgs {
     /// Nodes in the cluster.
     #[arg(long, default_value_t = 3)]
     pub nodes: usize,
-    /// Faults: none, all (partition, packet, kill, pause; packet on netns
-    /// only), or a comma list of partition, packet, kill, pause, figure8
-    /// (README: what figure8 does; not with partition or packet).
+    /// Faults: none, all (partition, packet, kill, pause, power; packet on
+    /// netns only, power only where FUSE can run), or a comma list of
+    /// partition, packet, kill, pause, figure8, power (README: what figure8
+    /// and power do; figure8 not with partition or packet).
     #[arg(long, default_value = "none", value_parser = Kind::parse_list)]
     pub nemesis: NemesisList,
     /// Record the history but do not check it (exit 0 unless the run failed).
@@ -316,7 +318,7 @@ pub struct LoadArgs {
     /// (netns only) (default: every shape the network can cut).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub partition_shapes: Vec<Shape>,
-    /// Nodes that kills, pauses and packet faults hit, comma-separated:
+    /// Nodes that kills, pauses, packet faults and power cuts hit, comma-separated:
     /// one, leader, minority, majority, all (default: all of these,
     /// whole-cluster faults rarest).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
@@ -331,6 +333,17 @@ pub struct LoadArgs {
     /// The network between the nodes.
     #[command(flatten)]
     pub network: NetworkArg,
+    /// What a power cut (`--nemesis power`) throws away: all or torn.
+    #[arg(long, default_value = "all", value_parser = Loss::parse, long_help = power_loss_help())]
+    pub power_loss: Loss,
+    /// Which metadata changes must be fsynced to survive a power cut:
+    /// strict (POSIX) or durable (at once) (default: strict for the node).
+    #[arg(long, value_name = "MODEL", value_parser = parse_metadata, long_help = metadata_help())]
+    pub lazyfs_metadata: Option<lazyfs::Metadata>,
+    /// Milliseconds every fsync waits on the disks of power faults (a
+    /// slower disk; lazyfs's own fsyncs never reach the real disk).
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = parse_ms)]
+    pub fsync_delay: f64,
     /// Seed of every random choice of the harness (default: random).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -494,6 +507,39 @@ fn parse_sizes(s: &str) -> Result<Sizes, String> {
         .map(Sizes)
 }
 
+fn parse_metadata(s: &str) -> Result<lazyfs::Metadata, String> {
+    lazyfs::Metadata::parse(s)
+        .ok_or_else(|| format!("unknown metadata model {s:?} (expected strict or durable)"))
+}
+
+fn parse_ms(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=10_000.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "expected milliseconds between 0 and 10000, got {s:?}"
+        )),
+    }
+}
+
+/// `--power-loss --help`: lazyfs's own words.
+fn power_loss_help() -> String {
+    format!(
+        "What a power cut (`--nemesis power`) throws away from each node's disk:\n\n{}",
+        lazyfs::POWER_LOSS_HELP
+    )
+}
+
+/// `--lazyfs-metadata --help`: exactly what each model keeps, in lazyfs's
+/// own words.
+fn metadata_help() -> String {
+    format!(
+        "Which changes survive a power cut (`--nemesis power`) on the nodes' lazyfs disks. \
+         Default: strict for the node (it fsyncs every directory it changes).\n\n{}\n\n{}",
+        lazyfs::STRICT_MODEL_HELP,
+        lazyfs::DURABLE_MODEL_HELP
+    )
+}
+
 /// `harness bench`: load and failover timing.
 #[derive(Debug, Args, Clone)]
 pub struct BenchArgs {
@@ -538,6 +584,24 @@ pub struct BenchArgs {
     /// directly, with no proxy in between).
     #[command(flatten)]
     pub network: NetworkArg,
+    /// The nodes' disks: plain (the data directories as they are) or lazy
+    /// (a lazyfs mount over each, as power faults use): the same load on
+    /// either shows what the FUSE hop costs.
+    #[arg(long, default_value = "plain", value_parser = parse_disk)]
+    pub disk: String,
+    /// With --disk lazy: the metadata model (strict or durable).
+    #[arg(long, value_name = "MODEL", value_parser = parse_metadata, long_help = metadata_help())]
+    pub lazyfs_metadata: Option<lazyfs::Metadata>,
+    /// With --disk lazy: milliseconds every fsync waits (a slower disk).
+    #[arg(long, value_name = "MS", default_value_t = 0.0, value_parser = parse_ms)]
+    pub fsync_delay: f64,
+}
+
+fn parse_disk(s: &str) -> Result<String, String> {
+    match s {
+        "plain" | "lazy" => Ok(s.to_string()),
+        _ => Err(format!("unknown disk {s:?} (expected plain or lazy)")),
+    }
 }
 
 /// `harness kv`: one request by hand.

@@ -503,7 +503,8 @@ fn a_failure_names_the_key_the_op_the_prefix_and_a_window() {
     assert!(window.contains(&7) && window.contains(&2), "{window:?}");
     assert_eq!(
         f.explanation,
-        "read of x returned 1 at 8 ns, but the only value it could see was 2 (written by op 2 at 4 ns)"
+        "read of x returned 1 at 8 ns, but the only value it could see was 2 (written by op 2 at 4 ns); \
+         it missed the acknowledged write op 2 (a lost write, or a stale read)"
     );
 }
 
@@ -524,7 +525,8 @@ fn the_failure_is_reported_at_the_deepest_point_of_the_search() {
     assert_eq!(f.prefix, vec![1, 0, 4]);
     assert_eq!(
         f.explanation,
-        "read of x returned 2 at 14 ns, but the only value it could see was 1 (written by op 0 at 10 ns)"
+        "read of x returned 2 at 14 ns, but the only value it could see was 1 (written by op 0 at 10 ns); \
+         it missed the acknowledged write op 0 (a lost write, or a stale read)"
     );
 }
 
@@ -543,6 +545,11 @@ fn an_explanation_lists_every_value_the_read_could_see() {
             && f.explanation.contains("2 (written by op 1"),
         "{}",
         f.explanation
+    );
+    assert_eq!(
+        f.lost_writes,
+        vec![0, 1],
+        "both writes were acknowledged before the read"
     );
 }
 

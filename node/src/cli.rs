@@ -29,6 +29,13 @@ pub struct Args {
     #[arg(long)]
     pub data_dir: PathBuf,
 
+    /// Where to write events.jsonl, the record of roles, applied entries
+    /// and snapshots the harness checks (default: DATA_DIR/events.jsonl).
+    /// It is evidence, not state: a harness that cuts the power of the data
+    /// directory's disk keeps it on another.
+    #[arg(long, value_name = "PATH")]
+    pub events_file: Option<PathBuf>,
+
     /// Another member, as ID=HOST:PORT. Repeat for each peer.
     #[arg(long = "peer", value_parser = parse_peer)]
     pub peers: Vec<(String, String)>,
@@ -154,6 +161,9 @@ impl Args {
         Ok(NodeConfig {
             id: NodeId(self.id),
             listen: self.listen,
+            events_file: self
+                .events_file
+                .unwrap_or_else(|| self.data_dir.join("events.jsonl")),
             data_dir: self.data_dir,
             peers,
             cluster_id: self.cluster_id,
@@ -242,6 +252,7 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<NodeConfig, String> {
         let mut v = vec!["node"];
@@ -267,6 +278,13 @@ mod tests {
         assert_eq!(c.election_timeout, Duration::from_millis(250));
         assert_eq!(c.fsync, FsyncPolicy::Always);
         assert_eq!(c.cluster_id, "raftkv");
+        assert_eq!(c.events_file, Path::new("/tmp/x/events.jsonl"));
+        let mut a = BASE.to_vec();
+        a.extend(["--events-file", "/elsewhere/n1.jsonl"]);
+        assert_eq!(
+            parse(&a).unwrap().events_file,
+            Path::new("/elsewhere/n1.jsonl")
+        );
         let rc = c.raft_config(1);
         assert_eq!((rc.heartbeat_ticks, rc.election_ticks), (5, 25));
     }

@@ -69,6 +69,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     /// Where its WAL, snapshot and event log live.
     pub data_dir: PathBuf,
+    /// Where `events.jsonl` goes (by default in the data directory).
+    pub events_file: PathBuf,
     /// The other members.
     pub peers: Vec<Peer>,
     /// The cluster every request must name.

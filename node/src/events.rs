@@ -2,7 +2,9 @@
 //! state-machine checkers. Lines are buffered within one driver iteration
 //! and written with one plain `write` before the change they record becomes
 //! visible to anyone (a message sent, a client answered): a write to the page
-//! cache survives `kill -9`, so no fsync is needed.
+//! cache survives `kill -9`, so no fsync is needed. It is evidence, not
+//! state: a harness that cuts the power of the data directory's disk keeps
+//! it elsewhere (`--events-file`), where a power-off cannot cut its tail.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -20,9 +22,10 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    /// Opens (or creates) the log of node `node` in `dir`, to append to.
-    pub fn open(dir: &Path, node: &str) -> std::io::Result<EventLog> {
-        let path = dir.join("events.jsonl");
+    /// Appends to `path` (`--events-file`; by default `events.jsonl` in the
+    /// data directory), creating it.
+    pub fn open(path: &Path, node: &str) -> std::io::Result<EventLog> {
+        let path = path.to_path_buf();
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         Ok(EventLog {
             path,
@@ -112,7 +115,7 @@ mod tests {
     #[test]
     fn lines_are_json_with_the_spec_fields() {
         let dir = tempfile::tempdir().unwrap();
-        let mut log = EventLog::open(dir.path(), "n1").unwrap();
+        let mut log = EventLog::open(&dir.path().join("events.jsonl"), "n1").unwrap();
         log.role(Role::Leader, Term(7));
         let e = Entry {
             index: LogIndex(42),

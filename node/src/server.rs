@@ -80,7 +80,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|error| NodeError::DataDir {
+    // Durably: on a disk that loses what was not fsynced, a data directory
+    // whose own name was never made durable takes every file in it along.
+    crate::storage::create_dir_durably(&cfg.data_dir).map_err(|error| NodeError::DataDir {
         path: cfg.data_dir.clone(),
         error,
     })?;
@@ -104,8 +106,8 @@ pub async fn serve(
     };
     let decode_time = decoding.elapsed();
     let mut events =
-        EventLog::open(&cfg.data_dir, cfg.id.as_str()).map_err(|error| NodeError::Events {
-            path: cfg.data_dir.clone(),
+        EventLog::open(&cfg.events_file, cfg.id.as_str()).map_err(|error| NodeError::Events {
+            path: cfg.events_file.clone(),
             error,
         })?;
     let mut note = format!(

@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use node::client::{Conn, Reply, Request, Session};
 
 use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
-use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
+use crate::cluster::{Cluster, ClusterSpec, DiskKind, NodeBin, disk, wait_for_leader};
 use crate::net::NetSpec;
 use crate::run::RunError;
 use raft::Rng;
@@ -54,6 +54,16 @@ struct WorkerResult {
 /// Starts a fresh cluster in a new bench directory, drives the closed-loop
 /// workers (or times leader kills), stops the cluster and writes `bench.json`.
 pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
+    if opts.disk != DiskKind::Plain {
+        lazyfs::check_available().map_err(|e| {
+            RunError::BadArgs(format!(
+                "--disk lazy needs FUSE, which cannot run here: {e}"
+            ))
+        })?;
+        if !crate::sandbox::mount_ns_private() {
+            let _ = disk::sweep_dead_mounts(&opts.store);
+        }
+    }
     let dir = opts.store.join(format!(
         "bench-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S")
@@ -74,6 +84,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
             direct: true,
             ..NetSpec::new(opts.network, 1)
         },
+        disk: opts.disk.clone(),
     };
     let mut cluster = Cluster::start(spec)
         .await
@@ -155,8 +166,20 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
             errors += r.errors;
         }
     }
-    cluster.stop();
+    if let Err(e) = cluster.detach_disks() {
+        eprintln!("warning: {e}");
+    }
     let writes_only = workload == BenchWorkload::Write;
+    let (lazyfs_metadata, fsync_delay_ms) = match &opts.disk {
+        DiskKind::Plain => (None, None),
+        DiskKind::Lazy {
+            metadata,
+            fsync_delay,
+        } => (
+            Some(metadata.to_string()),
+            Some(fsync_delay.as_secs_f64() * 1e3),
+        ),
+    };
     let report = BenchReport {
         nodes: opts.nodes,
         workload,
@@ -165,6 +188,9 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
         api: opts.api,
         node_args: opts.node_args.clone(),
         network: opts.network.name(),
+        disk: opts.disk.name(),
+        lazyfs_metadata,
+        fsync_delay_ms,
         value_size: opts.value_size,
         seconds,
         ops,

@@ -69,6 +69,8 @@ pub struct BenchOptions {
     pub api: Api,
     /// Namespaces, or loopback with the peers connected directly.
     pub network: crate::net::NetworkKind,
+    /// The nodes' disks: plain, or a lazyfs mount over each data directory.
+    pub disk: crate::cluster::DiskKind,
 }
 
 fn api_name<S: serde::Serializer>(api: &Api, s: S) -> Result<S::Ok, S::Error> {
@@ -156,6 +158,12 @@ pub struct BenchReport {
     pub node_args: Vec<String>,
     /// `netns` or `proxy` (on proxy the peers connect directly).
     pub network: &'static str,
+    /// `plain`, or `lazy` (a lazyfs mount over each data directory).
+    pub disk: &'static str,
+    /// With a lazy disk: its metadata model.
+    pub lazyfs_metadata: Option<String>,
+    /// With a lazy disk: how long every fsync waited, in ms.
+    pub fsync_delay_ms: Option<f64>,
     /// Bytes per written value.
     pub value_size: usize,
     /// Seconds measured.
@@ -202,6 +210,12 @@ impl BenchReport {
             l.p999,
             l.max
         );
+        if let (Some(m), Some(d)) = (&self.lazyfs_metadata, self.fsync_delay_ms) {
+            s.push_str(&format!(
+                "disk: lazyfs ({m} metadata, fsync delay {d} ms) over each data directory; \
+                 its fsyncs do not reach the real disk, whose latency follows\n"
+            ));
+        }
         if let Some(f) = &self.fsync {
             s.push_str(&format!(
                 "fsync (4 KiB append + fdatasync, {} samples): p50 {:.2} ms, p99 {:.2} ms\n",

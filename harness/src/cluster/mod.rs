@@ -3,14 +3,17 @@
 //! per node, or loopback ports wired through the harness's proxies).
 //!
 //! - `process`: starting, signalling and reaping one node process.
+//! - `disk`: each node's disk, plain or a lazyfs mount whose power can be cut.
 //! - this file: the set of nodes, their layout on disk, and finding the leader.
 
+pub mod disk;
 mod process;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub use disk::{Disk, DiskKind};
 pub use process::{NodeBin, NodeProcess};
 
 use crate::net::{Net, NetError, NetSpec, Placement};
@@ -33,6 +36,9 @@ pub enum ClusterError {
     /// An id that is not a member.
     #[error("unknown node `{0}`")]
     UnknownNode(String),
+    /// A node's disk could not be mounted, power-cycled or unmounted.
+    #[error("disk: {0}")]
+    Disk(String),
 }
 
 /// What cluster to start.
@@ -50,6 +56,8 @@ pub struct ClusterSpec {
     pub node_args: Vec<String>,
     /// The network between the nodes: namespaces or proxies.
     pub net: NetSpec,
+    /// Each node's disk: plain, or lazyfs (power faults).
+    pub disk: DiskKind,
 }
 
 /// One member: where it listens, where its files are, and how often it was faulted.
@@ -66,18 +74,29 @@ pub struct Node {
     /// Where its process runs (its namespace on netns).
     place: Placement,
     proc: Option<NodeProcess>,
+    disk: Disk,
+    /// Off: nothing starts it until its power comes back.
+    powered_off: bool,
     /// How often it was started (the first start counts).
     pub starts: u32,
     /// How often it was killed.
     pub kills: u32,
     /// How often it was paused.
     pub pauses: u32,
+    /// How often its power was cut.
+    pub power_offs: u32,
 }
 
 impl Node {
-    /// Its data directory (WAL, snapshot, events), given as `--data-dir`.
+    /// Its data directory (WAL, snapshot), given as `--data-dir`; a lazy
+    /// disk is mounted over it.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
+    }
+    /// Its `events.jsonl`, given as `--events-file`: beside the data
+    /// directory, never on the disk whose power is cut (it is evidence).
+    pub fn events_path(&self) -> PathBuf {
+        self.dir.join("events.jsonl")
     }
     /// Its stdout and stderr, appended across restarts.
     pub fn log_path(&self) -> PathBuf {
@@ -118,6 +137,7 @@ impl Cluster {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
             let listen = net.listen(id).map_err(net_err)?.client;
+            let disk = Disk::attach(&dir.join("data"), &spec.disk)?;
             let mut args = vec![
                 "--id".to_string(),
                 id.clone(),
@@ -125,6 +145,8 @@ impl Cluster {
                 listen.to_string(),
                 "--data-dir".into(),
                 dir.join("data").display().to_string(),
+                "--events-file".into(),
+                dir.join("events.jsonl").display().to_string(),
                 "--cluster-id".into(),
                 spec.cluster_id.clone(),
             ];
@@ -141,9 +163,12 @@ impl Cluster {
                 args,
                 place: net.placement(id).map_err(net_err)?,
                 proc: None,
+                disk,
+                powered_off: false,
                 starts: 0,
                 kills: 0,
                 pauses: 0,
+                power_offs: 0,
             });
         }
         let mut cluster = Cluster { spec, nodes, net };
@@ -193,11 +218,12 @@ impl Cluster {
             .ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
     }
 
-    /// Starts a node that is not running, on its existing data dir.
+    /// Starts a node that is not running, on its existing data dir. A
+    /// node whose power is off stays down until [`Cluster::power_on`].
     pub fn start_node(&mut self, id: &str) -> Result<(), ClusterError> {
         let bin = self.spec.bin.clone();
         let node = self.node_mut(id)?;
-        if node.proc.is_none() {
+        if node.proc.is_none() && !node.powered_off {
             let log = node.log_path();
             node.proc = Some(NodeProcess::spawn(&bin, &node.args, &log, &node.place)?);
             node.starts += 1;
@@ -213,6 +239,54 @@ impl Cluster {
             node.kills += 1;
         }
         Ok(())
+    }
+
+    /// Power-off: SIGKILL (and reap) the node, then throw away what its
+    /// disk had not made durable. Returns what was lost. The node stays
+    /// down until [`Cluster::power_on`]. Only for lazy disks.
+    pub fn power_off(
+        &mut self,
+        id: &str,
+        loss: lazyfs::PowerLoss,
+    ) -> Result<lazyfs::LossReport, ClusterError> {
+        let node = self.node_mut(id)?;
+        node.powered_off = true;
+        node.power_offs += 1;
+        // The power goes the moment SIGKILL is sent: a request the process
+        // has in flight (an fsync waiting on the disk, which the kernel
+        // lets it finish) must not make anything durable afterwards. So
+        // the disk loses power before the process is reaped, and once more
+        // after, for what its last requests changed in between.
+        let Some(mut p) = node.proc.take() else {
+            return node.disk.power_off(loss);
+        };
+        p.send_kill();
+        let mut lost = node.disk.power_off(loss);
+        p.kill();
+        let after = node.disk.power_off(loss);
+        if let (Ok(lost), Ok(after)) = (&mut lost, after) {
+            disk::add_loss(lost, after);
+        }
+        lost
+    }
+
+    /// Power-on: the node starts again on what its disk kept.
+    pub fn power_on(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.node_mut(id)?.powered_off = false;
+        self.start_node(id)
+    }
+
+    /// Whether the nodes' disks can lose power (lazyfs).
+    pub fn has_lazy_disks(&self) -> bool {
+        self.nodes.iter().all(|n| n.disk.is_lazy()) && !self.nodes.is_empty()
+    }
+
+    /// The counters of each node's lazy disk.
+    pub fn disk_stats(&self) -> Vec<(String, lazyfs::Stats)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| n.disk.stats().map(|s| (n.id.clone(), s)))
+            .collect()
     }
 
     /// SIGSTOP: the node freezes with its connections open.
@@ -248,14 +322,15 @@ impl Cluster {
         out
     }
 
-    /// Heals the network, resumes paused nodes and restarts dead ones.
+    /// Heals the network, resumes paused nodes, powers on and restarts
+    /// dead ones.
     pub fn recover_all(&mut self) -> Result<(), ClusterError> {
         self.net
             .heal_all()
             .map_err(|e| ClusterError::Net(e.to_string()))?;
         for id in self.ids() {
             self.resume(&id)?;
-            self.start_node(&id)?;
+            self.power_on(&id)?;
         }
         Ok(())
     }
@@ -266,6 +341,23 @@ impl Cluster {
             if let Some(p) = n.proc.take() {
                 p.kill();
             }
+        }
+    }
+
+    /// Unmounts every lazy disk once the nodes are stopped, so the data
+    /// directories show what the nodes left. Says which could not be.
+    pub fn detach_disks(&mut self) -> Result<(), ClusterError> {
+        self.stop();
+        let mut failed = Vec::new();
+        for n in &mut self.nodes {
+            if let Err(e) = n.disk.detach() {
+                failed.push(format!("{}: {e}", n.id));
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(ClusterError::Disk(failed.join("; ")))
         }
     }
 

@@ -125,6 +125,13 @@ impl NodeProcess {
         self.paused
     }
 
+    /// SIGKILL without waiting for the process to go: it may still finish
+    /// a request its file system is serving (a FUSE request already taken
+    /// is waited out by the kernel). [`NodeProcess::kill`] reaps it.
+    pub fn send_kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
     /// SIGKILL and reap. Works on a stopped process too.
     pub fn kill(mut self) {
         let _ = self.child.kill();

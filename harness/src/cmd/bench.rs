@@ -6,7 +6,9 @@ use std::time::Duration;
 use crate::bench::{self, BenchOptions};
 use crate::check::Verdict;
 use crate::cli::BenchArgs;
+use crate::cluster::DiskKind;
 use crate::run::RunError;
+use crate::run::options::NODE_METADATA;
 use crate::suite;
 
 /// Runs `harness bench` on a runtime with `--client-threads` threads.
@@ -14,6 +16,11 @@ pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
     if args.concurrency == 0 || args.nodes == 0 {
         return Err(RunError::BadArgs(
             "--concurrency and --nodes must be at least 1".into(),
+        ));
+    }
+    if args.disk != "lazy" && (args.lazyfs_metadata.is_some() || args.fsync_delay > 0.0) {
+        return Err(RunError::BadArgs(
+            "--lazyfs-metadata and --fsync-delay are for --disk lazy".into(),
         ));
     }
     let opts = BenchOptions {
@@ -29,6 +36,13 @@ pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
         client_threads: args.client_threads as usize,
         api: args.api,
         network: args.network.kind(),
+        disk: match args.disk.as_str() {
+            "lazy" => DiskKind::Lazy {
+                metadata: args.lazyfs_metadata.unwrap_or(NODE_METADATA),
+                fsync_delay: Duration::from_secs_f64(args.fsync_delay / 1e3),
+            },
+            _ => DiskKind::Plain,
+        },
     };
     let report = suite::block_on_threads(Some(opts.client_threads), async {
         bench::load::run(&opts).await

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::check::Verdict;
 use crate::cli::{LoadArgs, RunArgs};
 use crate::nemesis::NemesisList;
+use crate::run::options::PowerOptions;
 use crate::run::{self, RunError, RunOptions};
 
 impl LoadArgs {
@@ -36,6 +37,12 @@ impl LoadArgs {
             node_args: self.node_args.clone(),
             api: self.api,
             command,
+            power: PowerOptions {
+                loss: self.power_loss,
+                metadata: self.lazyfs_metadata,
+                fsync_delay: Duration::from_secs_f64(self.fsync_delay / 1e3),
+                optional: nemeses.all,
+            },
         }
     }
 }

@@ -393,6 +393,7 @@ pub fn options(
         snapshot_every: None,
         check_budget: Duration::from_secs(60),
         api: node::client::Api::Unary,
+        power: Default::default(),
         node_args: std::iter::once(format!("--bug={}", plan.bug))
             .chain(plan.node_args.iter().map(|a| a.to_string()))
             .collect(),

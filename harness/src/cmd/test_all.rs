@@ -114,6 +114,9 @@ fn status(records: &[RunRecord], trials: &[Trial]) -> Result<Verdict, RunError> 
 fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
     let nemesis = if label.is_empty() {
         "none".into()
+    } else if opts.power.optional {
+        // Only `all` brings power in as optional.
+        "all".into()
     } else {
         label.replace('+', ",")
     };
@@ -157,6 +160,18 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
         words.extend(["--packet-behaviours".into(), names.join(",")]);
     }
     words.extend(["--network".into(), opts.network.name().into()]);
+    if opts.nemeses.contains(&crate::nemesis::Kind::Power) {
+        if opts.power.loss != crate::nemesis::power::Loss::All {
+            words.extend(["--power-loss".into(), opts.power.loss.name().into()]);
+        }
+        if let Some(m) = opts.power.metadata {
+            words.extend(["--lazyfs-metadata".into(), m.to_string()]);
+        }
+        if !opts.power.fsync_delay.is_zero() {
+            let ms = opts.power.fsync_delay.as_secs_f64() * 1e3;
+            words.extend(["--fsync-delay".into(), ms.to_string()]);
+        }
+    }
     words
 }
 

@@ -9,6 +9,8 @@
 //!   partitions (pure functions).
 //! - `packet`: delay, loss, duplication, reordering, corruption and rate
 //!   limits on the links of some nodes (`--network netns` only).
+//! - `power`: SIGKILL and a power-off of the node's lazyfs disk, later a
+//!   restart on what survived.
 //! - `schedule`: when faults start and stop during a run.
 //! - `figure8`: a scripted sequence of partitions and slow links that walks
 //!   the cluster through Figure 8 of the Raft paper.
@@ -16,6 +18,7 @@
 pub mod figure8;
 pub mod packet;
 pub mod partition;
+pub mod power;
 pub mod process;
 pub mod schedule;
 pub mod shapes;
@@ -43,20 +46,31 @@ pub enum Kind {
     Pause,
     /// Figure 8 of the Raft paper, played with partitions and slow links.
     Figure8,
+    /// SIGKILL and a power-off of the disk (what was not durable is lost),
+    /// then a restart on what survived. Needs FUSE.
+    Power,
 }
 
 impl Kind {
     /// What `all` means: the faults that mix freely. `figure8` steers the
     /// network itself, so it is only ever asked for by name; `packet` is
-    /// left out on proxies, which cannot do it ([`NemesisList::resolve`]).
-    pub const ALL: [Kind; 4] = [Kind::Partition, Kind::Packet, Kind::Kill, Kind::Pause];
+    /// left out on proxies, which cannot do it ([`NemesisList::resolve`]),
+    /// and `power` where FUSE cannot run (`RunOptions::settle_power`).
+    pub const ALL: [Kind; 5] = [
+        Kind::Partition,
+        Kind::Packet,
+        Kind::Kill,
+        Kind::Pause,
+        Kind::Power,
+    ];
     /// Every kind `--nemesis` accepts by name.
-    pub const KNOWN: [Kind; 5] = [
+    pub const KNOWN: [Kind; 6] = [
         Kind::Partition,
         Kind::Packet,
         Kind::Kill,
         Kind::Pause,
         Kind::Figure8,
+        Kind::Power,
     ];
 
     /// The name on the command line and in the history (`start-<name>`).
@@ -67,6 +81,7 @@ impl Kind {
             Kind::Kill => "kill",
             Kind::Pause => "pause",
             Kind::Figure8 => "figure8",
+            Kind::Power => "power",
         }
     }
 
@@ -90,7 +105,7 @@ impl Kind {
                 .ok_or_else(|| {
                     format!(
                         "unknown nemesis `{part}`; known: none, all, partition, packet, kill, \
-                         pause, figure8"
+                         pause, figure8, power"
                     )
                 })?;
             if !kinds.contains(&k) {
@@ -127,6 +142,7 @@ impl Kind {
             )),
             Kind::Kill => Box::new(process::ProcessNemesis::new(Signal::Kill, choices.targets)),
             Kind::Pause => Box::new(process::ProcessNemesis::new(Signal::Pause, choices.targets)),
+            Kind::Power => Box::new(power::PowerNemesis::new(choices.targets, choices.loss)),
             Kind::Figure8 => return figure8::run(schedule, shared, seed).await,
         };
         schedule::run(nemesis, schedule, shared, seed).await
@@ -165,6 +181,8 @@ pub struct Choices {
     pub targets: Vec<targets::Target>,
     /// Packet behaviours (`--packet-behaviours`).
     pub behaviours: Vec<netlab::Behavior>,
+    /// What a power cut loses (`--power-loss`).
+    pub loss: power::Loss,
 }
 
 impl fmt::Display for Kind {
@@ -194,4 +212,36 @@ pub trait Nemesis: Send {
     fn stop(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError>;
     /// A short label of the fault in force, for the progress line.
     fn describe(&self) -> Option<String>;
+    /// How long a fault lasts when the schedule drew `gap`: by default all
+    /// of it.
+    fn hold(&self, gap: std::time::Duration) -> std::time::Duration {
+        gap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_brings_power_in_only_where_it_can_run_and_by_name_it_must() {
+        let all = Kind::parse_list("all").unwrap();
+        assert_eq!(
+            all.kinds,
+            vec![
+                Kind::Partition,
+                Kind::Packet,
+                Kind::Kill,
+                Kind::Pause,
+                Kind::Power
+            ]
+        );
+        assert!(all.all);
+        let named = Kind::parse_list("power,kill").unwrap();
+        assert_eq!(named.kinds, vec![Kind::Kill, Kind::Power]);
+        assert!(!named.all);
+        assert!(Kind::parse_list("none").unwrap().kinds.is_empty());
+        let e = Kind::parse_list("power,flood").unwrap_err();
+        assert!(e.contains("flood") && e.contains("power"), "{e}");
+    }
 }

@@ -1,6 +1,7 @@
 //! When faults happen. After a quiet start, each nemesis alternates between
 //! a fault and a calm period, each lasting a random time around the nemesis
-//! interval; nemeses run independently, so their faults overlap.
+//! interval (a power cut half of that: `Nemesis::hold`); nemeses run
+//! independently, so their faults overlap.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -66,7 +67,8 @@ pub async fn run(
     }
     loop {
         act(&mut *nemesis, true, &shared, &mut rng).await;
-        let more = sleep_until(Instant::now() + schedule.gap(&mut rng), schedule.end).await;
+        let hold = nemesis.hold(schedule.gap(&mut rng));
+        let more = sleep_until(Instant::now() + hold, schedule.end).await;
         act(&mut *nemesis, false, &shared, &mut rng).await;
         if !more || !sleep_until(Instant::now() + schedule.gap(&mut rng), schedule.end).await {
             break;

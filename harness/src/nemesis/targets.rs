@@ -51,6 +51,26 @@ impl Target {
         }
     }
 
+    /// A random target for a power cut: the whole cluster 60% of the time,
+    /// a majority 20%, the leader 10%, one node or a minority 5% each.
+    ///
+    /// A node that loses power alone loses nothing acknowledged (its peers
+    /// hold every committed entry); a majority that does mostly comes back
+    /// to the survivor's longer log (it wins the next election); a
+    /// whole-cluster cut leaves nothing but what was fsynced. Against a node
+    /// that never fsyncs, with an earlier draw (30% whole-cluster, 30%
+    /// majority), each of 7 runs of 30 s with a whole-cluster cut was
+    /// invalid, and none of the 3 runs whose cuts were at most a majority's.
+    pub fn pick_power(rng: &mut Rng) -> Target {
+        match rng.below(20) {
+            0 => Target::One,
+            1 | 2 => Target::Leader,
+            3 => Target::Minority,
+            4..=7 => Target::Majority,
+            _ => Target::All,
+        }
+    }
+
     /// The name on the command line and in the history.
     pub fn name(self) -> &'static str {
         match self {
@@ -130,6 +150,21 @@ mod tests {
             );
             assert_eq!(choose(Target::All, &ids, None, &mut rng), ids);
         }
+    }
+
+    #[test]
+    fn power_cuts_are_mostly_whole_cluster_ones_and_every_target_comes_up() {
+        let mut rng = Rng::new(5);
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..2000 {
+            *counts
+                .entry(Target::pick_power(&mut rng).name())
+                .or_insert(0) += 1;
+        }
+        for t in Target::ALL {
+            assert!(counts.get(t.name()).is_some_and(|&n| n > 40), "{counts:?}");
+        }
+        assert!((1100..1300).contains(&counts["all"]), "{counts:?}");
     }
 
     #[test]

@@ -439,6 +439,7 @@ mod tests {
             ],
             explanation: "read of x returned 1 at 7.00 ms, but the only value it could see was 2"
                 .into(),
+            lost_writes: Vec::new(),
         };
         let svg = window_svg(&f);
         assert!(svg.contains("#1 op 0 write 1"), "{svg}");

@@ -20,6 +20,7 @@ pub fn kind_class(kind: &str) -> &'static str {
         "packet" => "fk-packet",
         "kill" => "fk-kill",
         "pause" => "fk-pause",
+        "power" => "fk-power",
         _ => "fk-other",
     }
 }
@@ -43,6 +44,87 @@ pub struct Fault {
     pub ended_by: String,
     /// History index of the op that started it.
     pub index: u64,
+    /// What each node's disk lost (power cuts), in node order.
+    pub lost: Vec<DiskLoss>,
+}
+
+/// What one node's disk lost at a power cut (`start-power`'s `lost`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DiskLoss {
+    /// The node.
+    pub node: String,
+    /// Bytes of unsynced writes thrown away.
+    pub bytes: u64,
+    /// Files whose content went back, and names whose creation was lost.
+    pub files: u64,
+    /// Unlinks and renames undone.
+    pub names_restored: u64,
+    /// What went wrong: the power-off failed, or lazyfs could not undo
+    /// something.
+    pub error: Option<String>,
+}
+
+impl DiskLoss {
+    /// `19.0 KiB in 1 file`, `nothing`, `3 names restored`, `failed: ...`.
+    pub fn words(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("failed: {}", truncate(e, 80));
+        }
+        let mut parts = Vec::new();
+        if self.bytes > 0 || self.files > 0 {
+            let s = if self.files == 1 { "" } else { "s" };
+            parts.push(format!(
+                "{} in {} file{s}",
+                bytes_words(self.bytes),
+                self.files
+            ));
+        }
+        if self.names_restored > 0 {
+            parts.push(format!("{} names restored", self.names_restored));
+        }
+        if parts.is_empty() {
+            "nothing".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// `312 B`, `19.0 KiB`, `2.4 MiB`.
+pub fn bytes_words(b: u64) -> String {
+    match b {
+        0..1024 => format!("{b} B"),
+        1024..1_048_576 => format!("{:.1} KiB", b as f64 / 1024.0),
+        _ => format!("{:.1} MiB", b as f64 / 1_048_576.0),
+    }
+}
+
+/// The per-node losses in a power cut's value: `{"lost": {"n1": {...}}}`.
+fn losses(value: &Json) -> Vec<DiskLoss> {
+    let Some(lost) = value.get("lost").and_then(Json::as_object) else {
+        return Vec::new();
+    };
+    let count = |v: &Json, k: &str| v.get(k).and_then(Json::as_u64).unwrap_or(0);
+    lost.iter()
+        .map(|(node, v)| {
+            let errors: Vec<String> = v
+                .get("errors")
+                .and_then(Json::as_array)
+                .map(|a| a.iter().map(as_text).collect())
+                .unwrap_or_default();
+            let error = v
+                .get("error")
+                .map(as_text)
+                .or_else(|| (!errors.is_empty()).then(|| errors.join("; ")));
+            DiskLoss {
+                node: node.clone(),
+                bytes: count(v, "bytes_lost"),
+                files: count(v, "files_changed") + count(v, "files_lost"),
+                names_restored: count(v, "names_restored"),
+                error,
+            }
+        })
+        .collect()
 }
 
 impl Fault {
@@ -104,6 +186,7 @@ pub fn faults(history: &History) -> (Vec<Fault>, Vec<Marker>) {
                     nodes,
                     ended_by: "end of history".to_string(),
                     index: u64::from(op.index),
+                    lost: losses(&n.value),
                 });
             }
             "stop" => {
@@ -278,6 +361,33 @@ mod tests {
         assert_eq!((faults[0].start, faults[0].end), (10, 20));
         assert_eq!(faults[0].ended_by, "stop-packet");
         assert!(faults[0].nodes.is_empty(), "a packet fault downs no node");
+    }
+
+    #[test]
+    fn power_cuts_say_what_each_disk_lost() {
+        let h = history(vec![
+            Op::nemesis(
+                10,
+                "start-power",
+                json!({"target": "all", "nodes": ["n1", "n2"], "loss": "all", "lost": {
+                    "n1": {"bytes_lost": 19456, "files_changed": 1, "files_lost": 0, "names_restored": 0},
+                    "n2": {"bytes_lost": 0, "files_changed": 0, "files_lost": 0, "names_restored": 0,
+                           "errors": ["raft.wal: could not undo"]}}}),
+            ),
+            Op::nemesis(20, "stop-power", json!({"restarted": ["n1", "n2"]})),
+        ]);
+        let (faults, _) = faults(&h);
+        assert_eq!(faults.len(), 1);
+        let f = &faults[0];
+        assert_eq!(f.label(), "power n1, n2 (all)");
+        assert_eq!(f.nodes, vec!["n1", "n2"]);
+        assert_eq!(kind_class(&f.kind), "fk-power");
+        let words: Vec<String> = f.lost.iter().map(DiskLoss::words).collect();
+        assert_eq!(
+            words,
+            vec!["19.0 KiB in 1 file", "failed: raft.wal: could not undo"]
+        );
+        assert_eq!(DiskLoss::default().words(), "nothing");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What each node did: its roles over time (from `events.jsonl`), when it
-//! was down or paused (from the history's faults), and the per-node table
-//! (restarts, pauses, terms, log length, links to its logs).
+//! was down, powered off or paused (from the history's faults), and the
+//! per-node table (restarts, pauses, power cuts and what each lost, terms,
+//! log length, links to its logs).
 //!
 //! Node events carry wall-clock times; the history counts nanoseconds from
 //! the start of the load phase. [`Clock`] maps one onto the other: exactly
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use super::faults::Fault;
+use super::faults::{DiskLoss, Fault};
 use super::html::{esc, href_segment, thousands};
 use crate::history::History;
 use crate::history::events::{EventKind, NodeLog, Role, wall_ns};
@@ -92,6 +93,10 @@ pub struct NodeInfo {
     pub down: Vec<(u64, u64)>,
     /// When it was paused, from the faults.
     pub paused: Vec<(u64, u64)>,
+    /// When its power was off, from the faults.
+    pub powered_off: Vec<(u64, u64)>,
+    /// What its disk lost at each power cut, in order.
+    pub losses: Vec<DiskLoss>,
     /// Whether it has an event log.
     pub has_log: bool,
     /// Events in its log.
@@ -117,6 +122,8 @@ pub struct NodeInfo {
     pub kills: u64,
     /// Pauses, as kills.
     pub pauses: u64,
+    /// Power cuts, as kills.
+    pub power_offs: u64,
 }
 
 /// The nodes named anywhere: event logs, `run.json`, faults, client ops.
@@ -147,6 +154,16 @@ pub fn nodes(
                     info.paused.push((f.start, f.end));
                     info.pauses += 1;
                 }
+                "power" => {
+                    info.powered_off.push((f.start, f.end));
+                    info.power_offs += 1;
+                    let loss = f.lost.iter().find(|l| l.node == *n).cloned();
+                    info.losses.push(loss.unwrap_or_else(|| DiskLoss {
+                        node: n.clone(),
+                        error: Some("not recorded".into()),
+                        ..DiskLoss::default()
+                    }));
+                }
                 _ => {}
             }
         }
@@ -169,21 +186,24 @@ pub fn nodes(
             if let Some(p) = s.get("pauses").and_then(Json::as_u64) {
                 info.pauses = p;
             }
+            if let Some(p) = s.get("power_offs").and_then(Json::as_u64) {
+                info.power_offs = p;
+            }
         }
     }
     for log in logs {
-        let kills: Vec<u64> = entry(&mut by_id, &log.node)
-            .down
-            .iter()
-            .map(|d| d.0)
-            .collect();
+        let kills: Vec<u64> = {
+            let n = entry(&mut by_id, &log.node);
+            n.down.iter().chain(&n.powered_off).map(|d| d.0).collect()
+        };
         let info = entry(&mut by_id, &log.node);
         info.has_log = true;
         info.events = log.events.len();
         info.warnings = log.warnings.len();
         let mut last: Option<(u64, String, u64)> = None;
         let close = |from: (u64, String, u64), to: u64, roles: &mut Vec<RoleSpan>| {
-            // A kill ends the role before the node's next event says so.
+            // A kill or power cut ends the role before the node's next
+            // event says so.
             let cut = kills
                 .iter()
                 .copied()
@@ -282,10 +302,20 @@ pub fn section(nodes: &[NodeInfo], dir: Option<&Path>, has_logs: bool, source: &
         out.push_str("<p>No node is named in this history.</p>");
         return out;
     }
-    out.push_str(
+    // Only runs with power cuts get the column.
+    let power = nodes
+        .iter()
+        .any(|n| n.power_offs > 0 || !n.losses.is_empty());
+    let _ = write!(
+        out,
         "<table class=\"nodes\"><thead><tr><th>node</th><th>starts</th><th>restarts</th>\
-         <th>kills</th><th>pauses</th><th>leader in terms</th><th>terms seen</th>\
+         <th>kills</th><th>pauses</th>{}<th>leader in terms</th><th>terms seen</th>\
          <th>last applied index</th><th>apply events</th><th>snapshots</th><th>logs</th></tr></thead><tbody>",
+        if power {
+            "<th>power cuts: what each lost</th>"
+        } else {
+            ""
+        }
     );
     for (i, n) in nodes.iter().enumerate() {
         let starts = n.starts.map_or("–".to_string(), |s| s.to_string());
@@ -327,10 +357,21 @@ pub fn section(nodes: &[NodeInfo], dir: Option<&Path>, has_logs: bool, source: &
                 n.warnings
             ));
         }
+        let power_cell = if power {
+            let each: Vec<String> = n.losses.iter().map(DiskLoss::words).collect();
+            let count = n.power_offs.max(n.losses.len() as u64);
+            if each.is_empty() {
+                format!("<td>{count}</td>")
+            } else {
+                format!("<td>{count}: {}</td>", esc(&each.join("; ")))
+            }
+        } else {
+            String::new()
+        };
         let _ = write!(
             out,
             "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td><td>{starts}</td>\
-             <td>{restarts}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{applied}</td><td>{}</td><td>{snaps}</td><td>{}</td></tr>",
+             <td>{restarts}</td><td>{}</td><td>{}</td>{power_cell}<td>{}</td><td>{}</td><td>{applied}</td><td>{}</td><td>{snaps}</td><td>{}</td></tr>",
             node_colour(i),
             esc(&n.id),
             n.kills,
@@ -393,6 +434,7 @@ mod tests {
             nodes: vec!["n1".into()],
             ended_by: "stop-kill".into(),
             index: 0,
+            lost: Vec::new(),
         };
         let nodes = nodes(
             &History::default(),

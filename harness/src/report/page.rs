@@ -66,11 +66,13 @@ svg .lanelabel { fill: #6b7280; font-size: 9.5px; }
 .fk-kill { fill: #374151; background: #374151; }
 .fk-pause { fill: #0284c7; background: #0284c7; }
 .fk-other { fill: #a16207; background: #a16207; }
+.fk-power { fill: #be185d; background: #be185d; }
 svg .shade { opacity: 0.11; }
 svg .fault { opacity: 0.9; }
 svg .faultlabel { fill: #fff; font-size: 10.5px; }
 .down { fill: #111827; background: #111827; }
 .paused { fill: #0284c7; background: #0284c7; }
+.powered-off { fill: #be185d; background: #be185d; }
 svg .statelabel { fill: #fff; font-size: 10px; }
 .r-candidate { fill: #f59e0b; background: #f59e0b; }
 .r-follower { fill: #cbd5e1; background: #cbd5e1; }

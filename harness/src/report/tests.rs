@@ -262,7 +262,8 @@ fn report_of_a_stale_read_points_at_the_operation_and_says_why() {
     let html = render(&input(stale_read(), Vec::new(), json!({}), true));
     let doc = well_formed(&html);
     assert_eq!(with_class(&doc, "div", "verdict v-invalid").len(), 1);
-    let why = "read of x returned 1 at 7.00 ms, but the only value it could see was 2 (written by op 2 at 4.00 ms)";
+    let why = "read of x returned 1 at 7.00 ms, but the only value it could see was 2 (written by op 2 at 4.00 ms); \
+               it missed the acknowledged write op 2 (a lost write, or a stale read)";
     assert!(
         with_class(&doc, "p", "why")
             .iter()

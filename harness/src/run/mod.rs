@@ -84,11 +84,16 @@ pub struct RunOutcome {
 
 /// Runs one test from set-up to verdict. The run directory is created
 /// first and holds whatever the run got to, also when it fails.
-pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
+pub async fn run(mut opts: RunOptions) -> Result<RunOutcome, RunError> {
     opts.validate().map_err(RunError::BadArgs)?;
+    let without_power = opts.settle_power().map_err(RunError::BadArgs)?;
+    if let Some(why) = &without_power {
+        println!("note: running without power faults: {why}");
+    }
     let bin = setup::node_bin(&opts)?;
+    setup::sweep_dead_mounts(&opts);
     let dir = layout::create_run_dir(&opts.store, &opts.nemesis_label(), opts.seed)?;
-    let mut record = RunRecord::begin(&opts, &dir)?;
+    let mut record = RunRecord::begin(&opts, &dir, without_power.as_deref())?;
     if let Err(e) = layout::link_latest(&opts.store, &dir) {
         eprintln!(
             "warning: cannot update {}/latest: {e}",
@@ -135,18 +140,24 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     })
 }
 
-/// Stops every node, makes sure the whole history reached the disk, and
-/// puts the nodes' event logs beside it. Returns each node's starts, kills
-/// and pauses, and the network with what each link carried, for
-/// `run.json`.
+/// Stops every node, unmounts their lazy disks (so the data directories
+/// show what the nodes left), makes sure the whole history reached the
+/// disk, and puts the nodes' event logs beside it. Returns each node's
+/// starts, kills, pauses and power cuts, and the network with what each
+/// link carried, for `run.json`.
 fn tear_down(live: &Live, loaded: &Loaded, dir: &Path) -> Result<(Vec<Value>, Value), RunError> {
     let (nodes, network) = {
         let mut c = live.cluster();
-        c.stop();
+        if let Err(e) = c.detach_disks() {
+            eprintln!("warning: {e}");
+        }
         let nodes = c
             .nodes()
             .iter()
-            .map(|n| json!({"id": n.id, "starts": n.starts, "kills": n.kills, "pauses": n.pauses}))
+            .map(|n| {
+                json!({"id": n.id, "starts": n.starts, "kills": n.kills, "pauses": n.pauses,
+                       "power_offs": n.power_offs})
+            })
             .collect();
         let mut network = c.net().describe();
         network["links"] = c.net().stats();

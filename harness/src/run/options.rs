@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lazyfs::Metadata;
 use serde_json::{Value, json};
 
+use crate::cluster::DiskKind;
+use crate::nemesis::power::Loss;
 use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
 use crate::nemesis::{Choices, Kind};
@@ -59,8 +62,32 @@ pub struct RunOptions {
     pub api: node::client::Api,
     /// The command line, for the report's "reproduce with".
     pub command: String,
+    /// How power faults are made.
+    pub power: PowerOptions,
 }
 
+/// The metadata model of the node's disks when `--lazyfs-metadata` is not
+/// given: the node fsyncs every directory it changes, so it is held to
+/// POSIX. (A database that does not, such as etcd after creating its
+/// `member/` directory, would default to `Metadata::Durable`.)
+pub const NODE_METADATA: Metadata = Metadata::Strict;
+
+/// How power faults are made: `--power-loss`, `--lazyfs-metadata`,
+/// `--fsync-delay`. They shape the nodes' lazyfs disks, which exist only
+/// when `power` is among the nemeses.
+#[derive(Clone, Debug, Default)]
+pub struct PowerOptions {
+    /// What a power-off throws away.
+    pub loss: Loss,
+    /// Which metadata changes need an fsync to survive; `None`: the
+    /// database's default ([`NODE_METADATA`]).
+    pub metadata: Option<Metadata>,
+    /// How long every fsync on a lazy disk waits (a slower disk).
+    pub fsync_delay: Duration,
+    /// `power` came with `all`: where FUSE cannot run, the run goes on
+    /// without it (and says so) instead of refusing to start.
+    pub optional: bool,
+}
 impl RunOptions {
     /// Rejects combinations that make no sense, naming the flag.
     pub fn validate(&self) -> Result<(), String> {
@@ -126,6 +153,39 @@ impl RunOptions {
             shapes: self.partition_shapes.clone(),
             targets: self.fault_targets.clone(),
             behaviours: self.packet_behaviours.clone(),
+            loss: self.power.loss,
+        }
+    }
+
+    /// Whether `power` can run here, settled before anything starts. Where
+    /// FUSE cannot run, `power` asked for by name is an error naming what
+    /// is missing and how to get it; `power` that came with `all` is
+    /// dropped, and the returned note says so.
+    pub fn settle_power(&mut self) -> Result<Option<String>, String> {
+        if !self.nemeses.contains(&Kind::Power) {
+            return Ok(None);
+        }
+        match lazyfs::check_available() {
+            Ok(()) => Ok(None),
+            Err(e) if self.power.optional => {
+                self.nemeses.retain(|k| *k != Kind::Power);
+                Ok(Some(format!("FUSE cannot run here: {e}")))
+            }
+            Err(e) => Err(format!(
+                "--nemesis power needs FUSE, which cannot run here: {e}"
+            )),
+        }
+    }
+
+    /// The nodes' disks: lazyfs where power faults need it, else plain.
+    pub fn disk(&self) -> DiskKind {
+        if self.nemeses.contains(&Kind::Power) {
+            DiskKind::Lazy {
+                metadata: self.power.metadata.unwrap_or(NODE_METADATA),
+                fsync_delay: self.power.fsync_delay,
+            }
+        } else {
+            DiskKind::Plain
         }
     }
 
@@ -177,6 +237,13 @@ impl RunOptions {
             "node_args": self.node_args,
             "api": self.api.name(),
             "client_timeout": self.client_timeout().as_secs_f64(),
+            "disk": self.disk().name(),
+            "power_loss": self.power.loss.name(),
+            "lazyfs_metadata": match self.disk() {
+                DiskKind::Lazy { metadata, .. } => Some(metadata.to_string()),
+                DiskKind::Plain => None,
+            },
+            "fsync_delay_ms": self.power.fsync_delay.as_secs_f64() * 1e3,
         })
     }
 }

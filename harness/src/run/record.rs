@@ -18,9 +18,14 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// Writes `dir/run.json` with the options, the seed and the command
-    /// line that reproduces the run.
-    pub fn begin(opts: &RunOptions, dir: &Path) -> Result<RunRecord, RunError> {
-        let record = RunRecord {
+    /// line that reproduces the run; `without_power`: why `all` runs
+    /// without power faults here.
+    pub fn begin(
+        opts: &RunOptions,
+        dir: &Path,
+        without_power: Option<&str>,
+    ) -> Result<RunRecord, RunError> {
+        let mut record = RunRecord {
             path: dir.join("run.json"),
             info: json!({
                 "options": opts.to_json(),
@@ -31,6 +36,9 @@ impl RunRecord {
                 "dir": dir.display().to_string(),
             }),
         };
+        if let Some(why) = without_power {
+            record.info["without_power"] = json!(why);
+        }
         record.write()?;
         Ok(record)
     }

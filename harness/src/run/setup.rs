@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{LEADER_WAIT, RunError, RunOptions};
-use crate::cluster::{Cluster, ClusterSpec, NodeBin, wait_for_leader};
+use crate::cluster::{Cluster, ClusterSpec, NodeBin, disk, wait_for_leader};
 use crate::net::NetSpec;
 
 /// A started cluster: what the phases after set-up share. Dropping the last
@@ -38,6 +38,27 @@ pub fn node_bin(opts: &RunOptions) -> Result<NodeBin, RunError> {
     }
 }
 
+/// Where the harness has no private mount namespace (see
+/// [`crate::sandbox`]), a harness killed with kill -9 leaves its lazyfs
+/// mounts behind, dead: a run with lazy disks detaches those under its
+/// store first. A failure is a warning (it only concerns older runs).
+pub fn sweep_dead_mounts(opts: &RunOptions) {
+    if opts.disk() == crate::cluster::DiskKind::Plain || crate::sandbox::mount_ns_private() {
+        return;
+    }
+    match disk::sweep_dead_mounts(&opts.store) {
+        Ok(gone) => {
+            for m in gone {
+                println!(
+                    "detached a dead lazyfs mount left by an earlier run: {}",
+                    m.display()
+                );
+            }
+        }
+        Err(e) => eprintln!("warning: {e}"),
+    }
+}
+
 /// Starts `opts.nodes` nodes with their files under `dir` and waits until
 /// one of them leads.
 pub async fn start(opts: &RunOptions, bin: NodeBin, dir: &Path) -> Result<Live, RunError> {
@@ -52,6 +73,7 @@ pub async fn start(opts: &RunOptions, bin: NodeBin, dir: &Path) -> Result<Live, 
         cluster_id: format!("harness-{}", opts.seed),
         node_args,
         net: NetSpec::new(opts.network, opts.seed),
+        disk: opts.disk(),
     };
     let cluster = Cluster::start(spec)
         .await

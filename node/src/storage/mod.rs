@@ -12,6 +12,8 @@
 //! - `wal`: [`Wal`] itself: open and recover, persist a batch with one
 //!   write and one fsync (group commit), rewrite for compaction.
 //! - [`snapshot`]: the snapshot file (format, checksum, atomic replacement).
+//! - `dirs`: creating the data directory durably (the parent fsynced), and
+//!   the directory fsync that makes a new name durable.
 //! - `durable`: [`Storage`], the WAL and the snapshot kept consistent:
 //!   restart = snapshot + log after it, and compaction that a crash at any
 //!   step leaves with the old snapshot or the new one, never neither.
@@ -23,6 +25,7 @@
 //! only damage that is repaired silently — anything else stops the node.
 
 pub mod bench;
+mod dirs;
 mod durable;
 mod position;
 mod record;
@@ -37,6 +40,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use bench::{FsyncStats, measure_fsync};
+pub use dirs::{create_dir_durably, fsync_dir};
 pub use durable::{Restored, Storage};
 pub use replay::TailRepair;
 pub use snapshot::{SNAPSHOT_FILE_NAME, Snapshot, SnapshotStore};

@@ -187,8 +187,7 @@ impl SnapshotStore {
             StorageError::io(&self.path, "rename the new snapshot over", e)
         })?;
         self.fsyncs += 2;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
+        super::fsync_dir(&self.dir)
             .map_err(|e| StorageError::io(&self.dir, "fsync directory", e))?;
         self.current = Some(prepared.meta);
         Ok(())

@@ -94,7 +94,7 @@ impl Wal {
     /// Opens or creates `dir/raft.wal`, replays it, cuts a torn tail, and
     /// returns what was durable. Creates `dir` if needed.
     pub fn open(dir: &Path, policy: FsyncPolicy) -> Result<(Wal, Recovered), StorageError> {
-        fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, "create directory", e))?;
+        super::create_dir_durably(dir).map_err(|e| StorageError::io(dir, "create directory", e))?;
         let path = dir.join(WAL_FILE_NAME);
         let mut fsyncs = 0;
         // Left over by a crash while creating or rewriting; the WAL itself
@@ -396,7 +396,5 @@ fn rename_over(tmp: &Path, path: &Path) -> Result<(), StorageError> {
 /// Makes a rename in `dir` durable.
 fn sync_dir(dir: &Path, fsyncs: &mut u64) -> Result<(), StorageError> {
     *fsyncs += 1;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, "fsync directory", e))
+    super::fsync_dir(dir).map_err(|e| StorageError::io(dir, "fsync directory", e))
 }

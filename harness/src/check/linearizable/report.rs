@@ -47,6 +47,12 @@ pub struct Failure {
     /// The operations of the key concurrent with `op`, and a few before it.
     pub window: Vec<OpSummary>,
     pub explanation: String,
+    /// Acknowledged updates, completed before `op` (a read, or a cas that
+    /// saw another value) was invoked, whose values it could have seen and
+    /// did not: lost writes (as after a power cut of a node that did not
+    /// fsync), or a stale read. Invocation indexes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_writes: Vec<u64>,
 }
 
 /// How many operations that completed before the stuck one the window shows.
@@ -83,6 +89,26 @@ pub fn failure(
             }
         })
         .collect();
+    let lost_writes = lost_writes(
+        op,
+        stuck
+            .states
+            .iter()
+            .filter_map(|s| s.set_by)
+            .map(|i| &ops[origin[i]]),
+    );
+    let mut explanation = explain(op, &seen, read_anchor);
+    if !lost_writes.is_empty() {
+        let named: Vec<String> = lost_writes.iter().map(|i| format!("op {i}")).collect();
+        let them = if named.len() == 1 { "write" } else { "writes" };
+        let named = match named.split_last() {
+            Some((last, init)) if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+            _ => named.join(""),
+        };
+        explanation.push_str(&format!(
+            "; it missed the acknowledged {them} {named} (a lost write, or a stale read)"
+        ));
+    }
     Failure {
         key: key.to_string(),
         model: model.to_string(),
@@ -93,8 +119,35 @@ pub fn failure(
             .map(|&i| ops[origin[i]].index())
             .collect(),
         window: window(ops, at).iter().map(summary).collect(),
-        explanation: explain(op, &seen, read_anchor),
+        explanation,
+        lost_writes,
     }
+}
+
+/// The acknowledged updates among `setters` (the ops that set the states
+/// `op` could have seen) that completed before `op` began, when `op`
+/// observed the key (a read, or a cas that failed on what it found).
+fn lost_writes<'a, 'h: 'a>(
+    op: &Operation<'h>,
+    setters: impl Iterator<Item = &'a Operation<'h>>,
+) -> Vec<u64> {
+    let observes = match (&op.client().action, op.outcome()) {
+        (Action::Read(_), Outcome::Ok) => true,
+        (Action::Cas(_), Outcome::Fail) => op.completed_cas().and_then(|c| c.actual).is_some(),
+        _ => false,
+    };
+    if !observes {
+        return Vec::new();
+    }
+    let mut lost: Vec<u64> = setters
+        .filter(|s| {
+            s.outcome() == Outcome::Ok && s.completion.is_some_and(|c| c.time < op.invoke.time)
+        })
+        .map(|s| s.index())
+        .collect();
+    lost.sort_unstable();
+    lost.dedup();
+    lost
 }
 
 /// What the operation claims the state was: a read's value, a mismatch's

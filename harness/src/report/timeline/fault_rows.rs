@@ -9,7 +9,7 @@ use super::super::svg::{Svg, TimeScale, WIDTH};
 use super::ROW_H;
 
 /// The harness's own fault kinds, in the order of their rows.
-const OWN: [&str; 4] = ["partition", "packet", "kill", "pause"];
+const OWN: [&str; 5] = ["partition", "packet", "kill", "pause", "power"];
 
 /// The fault kinds with a row, top to bottom: the harness's own first, then
 /// any others (from a Jepsen history) by name.
@@ -40,7 +40,7 @@ pub fn draw(svg: &mut Svg, view: &View<'_>, sc: &TimeScale, kinds: &[&str], y: f
         svg.text(4.0, ry + 13.0, "start", "rowlabel", &truncate(kind, 16));
         for f in view.faults.iter().filter(|f| f.kind == *kind) {
             let (x0, x1) = (sc.x(f.start), sc.x(f.end));
-            let title = format!(
+            let mut title = format!(
                 "{} · {} → {} ({}), ended by {}",
                 f.label(),
                 fmt_time(f.start, span),
@@ -48,6 +48,9 @@ pub fn draw(svg: &mut Svg, view: &View<'_>, sc: &TimeScale, kinds: &[&str], y: f
                 fmt_duration(f.end - f.start),
                 f.ended_by
             );
+            for l in &f.lost {
+                title.push_str(&format!(" · {} lost {}", l.node, l.words()));
+            }
             let class = format!("fault {}", kind_class(kind));
             svg.rect(x0, ry + 2.0, x1 - x0, ROW_H - 4.0, &class, Some(&title));
             let room = ((x1 - x0 - 6.0) / 6.2).floor();

@@ -140,8 +140,10 @@ pub fn section(view: &View<'_>) -> String {
          <span class=\"key info\"></span>info (unknown outcome) <span class=\"key pending\"></span>no completion \
          <span class=\"key fk-partition\"></span>partition <span class=\"key fk-packet\"></span>packet \
          <span class=\"key fk-kill\"></span>kill \
-         <span class=\"key fk-pause\"></span>pause <span class=\"key fk-other\"></span>other fault \
-         <span class=\"key down\"></span>node down <span class=\"key paused\"></span>node paused \
+         <span class=\"key fk-pause\"></span>pause <span class=\"key fk-power\"></span>power cut \
+         <span class=\"key fk-other\"></span>other fault \
+         <span class=\"key down\"></span>node down <span class=\"key powered-off\"></span>node powered off \
+         <span class=\"key paused\"></span>node paused \
          <span class=\"key r-candidate\"></span>candidate <span class=\"key r-follower\"></span>follower \
          <span class=\"key leader\"></span>leader (node colour, term)</div>",
     );
@@ -186,12 +188,21 @@ pub fn section(view: &View<'_>) -> String {
             if view.faults.len() == 1 { "" } else { "s" }
         );
         for f in &view.faults {
+            let mut targets = f.targets.clone();
+            if !f.lost.is_empty() {
+                let lost: Vec<String> = f
+                    .lost
+                    .iter()
+                    .map(|l| format!("{} {}", l.node, l.words()))
+                    .collect();
+                targets.push_str(&format!("; lost: {}", lost.join(", ")));
+            }
             let _ = write!(
                 out,
                 "<tr><td><span class=\"key {}\"></span>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 kind_class(&f.kind),
                 esc(&f.kind),
-                esc(&f.targets),
+                esc(&targets),
                 fmt_time(f.start, span),
                 fmt_time(f.end, span),
                 fmt_duration(f.end - f.start),

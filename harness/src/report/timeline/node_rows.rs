@@ -1,5 +1,5 @@
 //! A row per node: its role and term over time (from its event log), and
-//! when it was down (killed) or paused.
+//! when it was down (killed), powered off or paused.
 
 use super::super::View;
 use super::super::html::{fmt_time, truncate};
@@ -13,7 +13,12 @@ pub fn drawn<'v>(view: &'v View<'_>) -> Vec<(usize, &'v NodeInfo)> {
     view.nodes
         .iter()
         .enumerate()
-        .filter(|(_, n)| !(n.roles.is_empty() && n.down.is_empty() && n.paused.is_empty()))
+        .filter(|(_, n)| {
+            !(n.roles.is_empty()
+                && n.down.is_empty()
+                && n.paused.is_empty()
+                && n.powered_off.is_empty())
+        })
         .collect()
 }
 
@@ -73,11 +78,15 @@ pub fn draw(svg: &mut Svg, sc: &TimeScale, drawn_nodes: &[(usize, &NodeInfo)], y
                 ),
             }
         }
-        for (class, spans) in [("down", &n.down), ("paused", &n.paused)] {
+        for (class, words, spans) in [
+            ("down", "down", &n.down),
+            ("powered-off", "power off", &n.powered_off),
+            ("paused", "paused", &n.paused),
+        ] {
             for &(a, b) in spans {
                 let (x0, x1) = (sc.x(a), sc.x(b));
                 let title = format!(
-                    "{} {class} · {} → {}",
+                    "{} {words} · {} → {}",
                     n.id,
                     fmt_time(a, span),
                     fmt_time(b, span)
@@ -88,7 +97,7 @@ pub fn draw(svg: &mut Svg, sc: &TimeScale, drawn_nodes: &[(usize, &NodeInfo)], y
                 for l in labels.iter_mut().filter(|l| l.0 < x1 && l.1 > x0) {
                     l.1 = if x0 > l.0 { x0 } else { l.0 };
                 }
-                labels.push((x0, x1, "statelabel", class.to_string(), String::new()));
+                labels.push((x0, x1, "statelabel", words.to_string(), String::new()));
             }
         }
         let mut next_free = 0.0;
