@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod cmd;
+pub mod etcd;
 pub mod history;
 pub mod nemesis;
 pub mod net;
