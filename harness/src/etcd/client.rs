@@ -376,12 +376,16 @@ impl EtcdClient {
         Ok(AppendResult::Mismatch { now })
     }
 
-    /// Appends `token` to the list at `key`: a serializable read (cheap;
-    /// the compare catches any staleness), then up to `attempts`
-    /// conditional writes, each retry starting from the state the failed
-    /// one read. Every failed compare changed nothing, so the retries are
-    /// one operation; the first error ends it (and an unknown one leaves it
-    /// unknown). Within `timeout` overall.
+    /// Appends `token` to the list at `key`: a linearizable read, then up
+    /// to `attempts` conditional writes, each retry starting from the state
+    /// the failed one read. Every failed compare changed nothing, so the
+    /// retries are one operation; the first error ends it (and an unknown
+    /// one leaves it unknown). Within `timeout` overall.
+    ///
+    /// The read is linearizable so that a mismatch means a concurrent
+    /// write: a serializable read on a follower that has not applied the
+    /// last append yet fails the compare for nothing (seen in
+    /// `tests/etcd_cluster.rs` with one attempt).
     pub async fn append(
         &self,
         member: usize,
@@ -393,7 +397,7 @@ impl EtcdClient {
         let deadline = tokio::time::Instant::now() + timeout;
         let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
         let mut seen = self
-            .read_list(member, key, Consistency::Serializable, timeout)
+            .read_list(member, key, Consistency::Linearizable, timeout)
             .await?;
         let mut attempt = 1;
         loop {

@@ -7,7 +7,7 @@
 //! - cas: a Txn comparing the value (`expected` absent: `create_revision
 //!   == 0`); a failed compare is `fail` with error `mismatch` and the value
 //!   the Txn read instead;
-//! - append: read the list, then a Txn comparing `mod_revision` that puts
+//! - append: read the list (linearizable), then a Txn comparing `mod_revision` that puts
 //!   the extended list (see [`EtcdClient::append`]); a failed compare is a
 //!   definite `fail` with error `mismatch`.
 //!
