@@ -3,110 +3,47 @@
 //! agreement, and the role changes read back from the members' logs.
 //!
 //! Skipped (with the reason printed) when etcd is not installed. Every
-//! process is killed when the test ends, however it ends (`Cluster`'s
-//! members are `NodeProcess`es, killed on drop, and die with the test
-//! process anyway through PR_SET_PDEATHSIG); every wait is bounded.
+//! process is killed when the test ends, however it ends (`LocalCluster`'s
+//! members are killed on drop, and die with the test process anyway through
+//! PR_SET_PDEATHSIG); every wait is bounded.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use harness::check::Verdict;
 use harness::client::Outcome;
-use harness::cluster::{NodeBin, NodeProcess};
 use harness::etcd::client::{AppendResult, CasResult, ListState, MemberStatus};
-use harness::etcd::member::{self, ClusterState, MemberAddrs, MemberConfig};
+use harness::etcd::local::LocalCluster;
+use harness::etcd::member;
 use harness::etcd::survey::{self, HashCheck};
 use harness::etcd::value::{self, Kind};
 use harness::etcd::workload::{self, OpOptions};
-use harness::etcd::{ClientOptions, Consistency, EtcdClient, logs};
+use harness::etcd::{ClientOptions, Consistency, logs};
 use harness::history::{Action, Value};
 
 const CALL: Duration = Duration::from_secs(3);
 
+/// The cluster, its directory, and its logs printed if the test fails.
 struct Cluster {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    members: Vec<MemberAddrs>,
-    procs: Vec<Option<NodeProcess>>,
+    local: LocalCluster,
+    _dir: tempfile::TempDir,
 }
 
 impl Cluster {
     fn start(bin: PathBuf, n: usize) -> Cluster {
-        let mut c = Cluster {
-            bin,
-            dir: tempfile::tempdir().unwrap(),
-            members: member::plan(n).unwrap(),
-            procs: Vec::new(),
-        };
-        for i in 0..n {
-            let p = c.spawn(i);
-            c.procs.push(Some(p));
-        }
-        c
-    }
-
-    fn spawn(&self, i: usize) -> NodeProcess {
-        let m = &self.members[i];
-        let data_dir = self.dir.path().join(&m.name);
-        let args = member::command_line(&MemberConfig {
-            member: m,
-            cluster: &self.members,
-            data_dir: &data_dir,
-            state: ClusterState::New,
-            token: "etcd-cluster-test",
-            extra: &[],
-        });
-        NodeProcess::spawn(&NodeBin::External(self.bin.clone()), &args, &self.log(i)).unwrap()
-    }
-
-    fn log(&self, i: usize) -> PathBuf {
-        self.dir
-            .path()
-            .join(format!("{}.log", self.members[i].name))
-    }
-
-    fn client(&self) -> EtcdClient {
-        let members: Vec<(String, String)> = self
-            .members
-            .iter()
-            .map(|m| (m.name.clone(), m.client_url()))
-            .collect();
-        EtcdClient::new(&members, ClientOptions::default()).unwrap()
-    }
-
-    /// SIGKILL, by pid, and reap.
-    fn kill(&mut self, i: usize) {
-        self.procs[i].take().expect("running").kill();
-    }
-
-    fn restart(&mut self, i: usize) {
-        assert!(self.procs[i].is_none());
-        self.procs[i] = Some(self.spawn(i));
-    }
-
-    fn logs_tail(&self) -> String {
-        (0..self.members.len())
-            .map(|i| {
-                let text = std::fs::read_to_string(self.log(i)).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
-                format!(
-                    "--- {} (last lines, newest first)\n{}",
-                    self.log(i).display(),
-                    tail.join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalCluster::start(&bin, dir.path(), n, &[]).unwrap();
+        Cluster { local, _dir: dir }
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("{}", self.logs_tail());
+            eprintln!("{}", self.local.logs_tail(15));
         }
-        // The members (NodeProcess) are SIGKILLed and reaped as they drop.
+        // The members are SIGKILLed and reaped as `local` drops.
     }
 }
 
@@ -146,7 +83,7 @@ async fn etcd_cluster_ops_failover_hashes_and_logs() {
 }
 
 async fn scenario(cluster: &mut Cluster) {
-    let client = &cluster.client();
+    let client = &cluster.local.client(ClientOptions::default()).unwrap();
     let (leader, first) = within(Duration::from_secs(20), "leader", || {
         survey::find_leader(client, CALL)
     })
@@ -294,7 +231,7 @@ async fn scenario(cluster: &mut Cluster) {
     names.sort();
     assert_eq!(names, ["e1", "e2", "e3"]);
     for m in &list {
-        let mine = &cluster.members[client.index_of(&m.name).unwrap()];
+        let mine = &cluster.local.members()[client.index_of(&m.name).unwrap()];
         assert_eq!(m.client_urls, [mine.client_url()]);
         assert_eq!(m.peer_urls, [mine.peer_url()]);
         assert!(!m.is_learner);
@@ -302,7 +239,7 @@ async fn scenario(cluster: &mut Cluster) {
     assert!(list.iter().any(|m| m.id == first.member_id));
 
     // SIGKILL the leader. Its connection refuses, which is definite.
-    cluster.kill(leader);
+    cluster.local.kill(leader);
     let refused = within(
         Duration::from_secs(10),
         "a refused connection",
@@ -330,7 +267,7 @@ async fn scenario(cluster: &mut Cluster) {
         .unwrap();
 
     // The old leader comes back; all three stores agree at one revision.
-    cluster.restart(leader);
+    cluster.local.restart(leader).unwrap();
     let check = within(Duration::from_secs(30), "hash agreement", || async move {
         match survey::check_hashes(client, CALL).await {
             HashCheck::Agree { revision, hash } => Some((revision, hash)),
@@ -359,18 +296,16 @@ async fn scenario(cluster: &mut Cluster) {
 
     // The logs say the same: two leaders, one per term, the right members.
     let logs: Vec<_> = (0..3)
-        .map(|i| logs::read_etcd_log(&cluster.log(i), &cluster.members[i].name).unwrap())
+        .map(|i| {
+            logs::read_etcd_log(&cluster.local.log(i), &cluster.local.members()[i].name).unwrap()
+        })
         .collect();
     let node_logs: Vec<_> = logs.iter().map(|l| l.log.clone()).collect();
     let election = harness::check::election::check(&node_logs);
     assert_eq!(election.valid, Verdict::Valid);
     assert_eq!(logs[leader].raft_ids, [first.member_id]);
     assert_eq!(logs[new_leader].raft_ids, [next.member_id]);
-    assert!(
-        became_leader(&logs[leader].log, first.raft_term),
-        "{}",
-        path(&cluster.log(leader))
-    );
+    assert!(became_leader(&logs[leader].log, first.raft_term));
     assert!(became_leader(&logs[new_leader].log, next.raft_term));
 }
 
@@ -383,8 +318,4 @@ fn became_leader(log: &harness::history::events::NodeLog, term: u64) -> bool {
                 term,
             }
     })
-}
-
-fn path(p: &Path) -> String {
-    p.display().to_string()
 }

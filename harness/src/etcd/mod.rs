@@ -3,6 +3,7 @@
 //! types with no tie to the run loop.
 //!
 //! - [`member`]: a member's addresses and command line; finding the binary.
+//! - [`local`]: a cluster of member processes on loopback, killed on drop.
 //! - [`client`]: etcd's v3 gRPC API (KV, Cluster, Maintenance), one lazily
 //!   connected channel per member, a deadline per call, typed results.
 //! - [`error`]: which failures are definite and which leave the outcome
@@ -17,6 +18,7 @@
 
 pub mod client;
 pub mod error;
+pub mod local;
 pub mod logs;
 pub mod member;
 pub mod survey;

@@ -1,0 +1,127 @@
+//! A local etcd cluster: member processes on free loopback ports, each with
+//! its data directory and log under one directory.
+//!
+//! Members are [`NodeProcess`]es: SIGKILLed and reaped when dropped, and
+//! killed by the kernel if the harness itself dies (PR_SET_PDEATHSIG).
+//! Layout: `DIR/<name>/data/` and `DIR/<name>/etcd.log` (stdout and
+//! stderr, i.e. the zap JSON log).
+
+use std::path::{Path, PathBuf};
+
+use crate::cluster::{ClusterError, NodeBin, NodeProcess};
+
+use super::client::{BadUrl, ClientOptions, EtcdClient};
+use super::member::{self, ClusterState, MemberAddrs, MemberConfig};
+
+pub struct LocalCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    token: String,
+    extra: Vec<String>,
+    members: Vec<MemberAddrs>,
+    procs: Vec<Option<NodeProcess>>,
+}
+
+impl LocalCluster {
+    /// Starts `n` members of a new cluster (`e1`..`en`) under `dir`, each
+    /// with `extra` flags after ours. Does not wait for a leader.
+    pub fn start(
+        bin: &Path,
+        dir: &Path,
+        n: usize,
+        extra: &[String],
+    ) -> Result<LocalCluster, ClusterError> {
+        let io = |e: std::io::Error| ClusterError::Io(format!("{}: {e}", dir.display()));
+        let mut c = LocalCluster {
+            bin: bin.to_path_buf(),
+            dir: dir.to_path_buf(),
+            // Unique per start, so that no member of another cluster joins.
+            token: format!(
+                "harness-{}-{}",
+                std::process::id(),
+                chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+            ),
+            extra: extra.to_vec(),
+            members: member::plan(n).map_err(io)?,
+            procs: Vec::new(),
+        };
+        for i in 0..n {
+            std::fs::create_dir_all(c.member_dir(i)).map_err(io)?;
+            let p = c.spawn(i)?;
+            c.procs.push(Some(p));
+        }
+        Ok(c)
+    }
+
+    fn spawn(&self, i: usize) -> Result<NodeProcess, ClusterError> {
+        let data_dir = self.member_dir(i).join("data");
+        let args = member::command_line(&MemberConfig {
+            member: &self.members[i],
+            cluster: &self.members,
+            data_dir: &data_dir,
+            // A restarted member has its data directory and ignores this.
+            state: ClusterState::New,
+            token: &self.token,
+            extra: &self.extra,
+        });
+        NodeProcess::spawn(&NodeBin::External(self.bin.clone()), &args, &self.log(i))
+    }
+
+    pub fn members(&self) -> &[MemberAddrs] {
+        &self.members
+    }
+
+    pub fn member_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(&self.members[i].name)
+    }
+
+    pub fn log(&self, i: usize) -> PathBuf {
+        self.member_dir(i).join("etcd.log")
+    }
+
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.procs[i].as_ref().map(NodeProcess::pid)
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.procs[i].is_some()
+    }
+
+    /// A client for every member, in member order.
+    pub fn client(&self, options: ClientOptions) -> Result<EtcdClient, BadUrl> {
+        let members: Vec<(String, String)> = self
+            .members
+            .iter()
+            .map(|m| (m.name.clone(), m.client_url()))
+            .collect();
+        EtcdClient::new(&members, options)
+    }
+
+    /// SIGKILLs member `i` (by its pid) and reaps it; nothing if it is not running.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(p) = self.procs[i].take() {
+            p.kill();
+        }
+    }
+
+    /// Starts member `i` again on its data directory; nothing if it runs.
+    pub fn restart(&mut self, i: usize) -> Result<(), ClusterError> {
+        if self.procs[i].is_none() {
+            self.procs[i] = Some(self.spawn(i)?);
+        }
+        Ok(())
+    }
+
+    /// The last `lines` lines of every member's log, for a failure message.
+    pub fn logs_tail(&self, lines: usize) -> String {
+        (0..self.members.len())
+            .map(|i| {
+                let text = std::fs::read_to_string(self.log(i)).unwrap_or_default();
+                let all: Vec<&str> = text.lines().collect();
+                let tail = &all[all.len().saturating_sub(lines)..];
+                format!("--- {}\n{}", self.log(i).display(), tail.join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
