@@ -307,6 +307,42 @@ async fn scenario(cluster: &mut Cluster) {
     assert_eq!(logs[new_leader].raft_ids, [next.member_id]);
     assert!(became_leader(&logs[leader].log, first.raft_term));
     assert!(became_leader(&logs[new_leader].log, next.raft_term));
+
+    // Alone, a member campaigns forever and knows no leader. With
+    // `hasleader` (our default) etcd refuses an update at once, definite.
+    let alone = survivor;
+    for i in (0..3).filter(|&i| i != alone) {
+        cluster.local.kill(i);
+    }
+    let no_leader = within(
+        Duration::from_secs(20),
+        "no-leader refusal",
+        || async move {
+            match client.put(alone, b"r", value::encode_int(1), CALL).await {
+                Err(e) if e.label == "no-leader" => Some(e),
+                _ => None,
+            }
+        },
+    )
+    .await;
+    assert!(no_leader.is_definite());
+    assert_eq!(no_leader.message, "etcdserver: no leader");
+    let plain = cluster
+        .local
+        .client(ClientOptions {
+            require_leader: false,
+            ..ClientOptions::default()
+        })
+        .unwrap();
+    // Without it, Raft takes no proposal while it has no leader
+    // (raft/node.go:334) and the put waits out its deadline: unknown.
+    let started = Instant::now();
+    let waited = plain
+        .put(alone, b"r", value::encode_int(1), Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(!waited.is_definite(), "{waited}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
 fn became_leader(log: &harness::history::events::NodeLog, term: u64) -> bool {

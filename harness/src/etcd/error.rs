@@ -15,6 +15,13 @@
 //! an update. Unknown is the safe default: it can hide an anomaly, never
 //! invent one.
 //!
+//! A server-side `DeadlineExceeded` ("context deadline exceeded") is the
+//! raw context error of `s.r.Propose` (etcdserver/v3_server.go:675), which
+//! returns it whether the deadline passed before Raft took the proposal
+//! (as it always does while the member knows no leader: raft/node.go:334)
+//! or just after (the second select of `stepWithWaitOption`,
+//! raft/node.go:481-488, races the result against the context): unknown.
+//!
 //! A read (Range) has no effect, so every failed read is definite.
 
 use std::error::Error as _;
@@ -123,7 +130,9 @@ pub const ETCD_ERRORS: &[KnownError] = &[
         "the unary interceptor refuses a request carrying `hasleader: true` when the member \
          knows no leader, before calling the handler (v3rpc/interceptor.go:65); the other \
          sources are lease forwarding and watch streams (v3_server.go:395/399, lease.go:100, \
-         interceptor.go:217/318), never a KV proposal",
+         interceptor.go:217/318), never a KV proposal. Without `hasleader` such a member \
+         takes no proposal at all (raft/node.go:334 stops reading proposals while there is \
+         no leader): the request waits out its deadline and ends unknown",
     ),
     known(
         "raft proposal dropped",
@@ -131,8 +140,9 @@ pub const ETCD_ERRORS: &[KnownError] = &[
         "proposal-dropped",
         Definite,
         "raft.ErrProposalDropped, not in toGRPCErrorMap: raft refused to append the entry (a \
-         follower or candidate without a leader, a leader transferring leadership or removed \
-         from the configuration; raft/raft.go:1036/1040/1083/1283/1320/1323); Propose returns \
+         leader transferring leadership or removed from the configuration, or the role \
+         changed between the node loop taking the proposal and stepping it; \
+         raft/raft.go:1036/1040/1083/1283/1320/1323); Propose returns \
          it from s.r.Propose and processInternalRaftRequestOnce returns at once (v3_server.go:675-680)",
     ),
     known(
@@ -385,6 +395,9 @@ fn classify_update(status: &Status) -> EtcdError {
         return EtcdError::definite("connect-failed", describe(status));
     }
     let label = match status.code() {
+        // tonic ends a call whose `grpc-timeout` expired locally with
+        // Cancelled("Timeout expired"), not DeadlineExceeded.
+        _ if has_source::<tonic::TimeoutExpired>(status) => "timeout",
         Code::DeadlineExceeded => "timeout",
         Code::Cancelled => "cancelled",
         Code::Unavailable => "unavailable",
@@ -397,9 +410,13 @@ fn classify_update(status: &Status) -> EtcdError {
 /// then never wrote it anywhere. (A lazily connected channel queues a call
 /// until the connection is up; a failed connect fails the queued calls.)
 fn never_sent(status: &Status) -> bool {
+    has_source::<tonic::ConnectError>(status)
+}
+
+fn has_source<E: std::error::Error + 'static>(status: &Status) -> bool {
     let mut source = status.source();
     while let Some(e) = source {
-        if e.is::<tonic::ConnectError>() {
+        if e.is::<E>() {
             return true;
         }
         source = e.source();
@@ -525,6 +542,39 @@ mod tests {
             // What etcd sends is classified as the table says.
             assert_eq!(update(k.code, k.message).certainty, k.certainty);
         }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_leaves_an_update_unknown() {
+        // Accepts connections and says nothing.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let client = crate::etcd::EtcdClient::new(
+            &[("silent".to_string(), url)],
+            crate::etcd::ClientOptions::default(),
+        )
+        .unwrap();
+        let e = client
+            .put(
+                0,
+                b"k",
+                b"v".to_vec(),
+                std::time::Duration::from_millis(200),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e.certainty, e.label),
+            (Certainty::Unknown, "timeout"),
+            "{e}"
+        );
+        silent.abort();
     }
 
     #[tokio::test]
