@@ -327,6 +327,18 @@ async fn scenario(cluster: &mut Cluster) {
     .await;
     assert!(no_leader.is_definite());
     assert_eq!(no_leader.message, "etcdserver: no leader");
+    // Reads: a linearizable one is refused the same way; a serializable one
+    // is served from the member's own state, as etcd documents.
+    let e = client
+        .get(alone, b"r", Consistency::Linearizable, CALL)
+        .await
+        .unwrap_err();
+    assert_eq!((e.label, e.is_definite()), ("no-leader", true));
+    let stale = client
+        .get(alone, b"r", Consistency::Serializable, CALL)
+        .await
+        .unwrap();
+    assert_eq!(stale.value.as_deref(), Some(&b"4"[..]));
     let plain = cluster
         .local
         .client(ClientOptions {

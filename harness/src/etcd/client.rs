@@ -27,16 +27,21 @@ use tonic::{Request, Status};
 use super::error::{Effect, EtcdError, classify};
 use super::value;
 
+/// The least time left for which [`EtcdClient::append`] tries again.
+const MIN_ATTEMPT: Duration = Duration::from_millis(10);
+
 /// How a client connects.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Bounds one TCP connect (a call's own deadline bounds it too).
     pub connect_timeout: Duration,
-    /// Sends etcd's `hasleader: true` with key-value calls, so that a
-    /// member that knows no leader refuses at once ("etcdserver: no
-    /// leader", definite) instead of holding an update until etcd's own
-    /// request timeout (7 s by default, then unknown). etcdctl does the same
-    /// for watches only; it changes nothing for a member that has a leader.
+    /// Sends etcd's `hasleader: true` with updates and linearizable reads,
+    /// so that a member that knows no leader refuses at once ("etcdserver:
+    /// no leader", definite) instead of holding the call until its deadline
+    /// or etcd's request timeout (7 s by default), then unknown: Raft takes
+    /// no proposal while it has no leader. Serializable reads go without
+    /// it. It changes nothing for a member that has a leader. (etcd's Go
+    /// client sends it only when asked, `clientv3.WithRequireLeader`.)
     pub require_leader: bool,
 }
 
@@ -270,9 +275,12 @@ impl EtcdClient {
         timeout: Duration,
     ) -> Result<Read, EtcdError> {
         let msg = range(key, consistency);
+        // A serializable read is the member's own state, leader or not:
+        // asking it to have a leader would hide what a cut-off member serves.
+        let kv = consistency == Consistency::Linearizable;
         let r = bounded(
             timeout,
-            self.kv(member).range(self.request(msg, timeout, true)),
+            self.kv(member).range(self.request(msg, timeout, kv)),
         )
         .await
         .map_err(|s| classify(&s, Effect::ReadOnly))?;
@@ -402,7 +410,9 @@ impl EtcdClient {
         let mut attempt = 1;
         loop {
             match self.append_after(member, key, &seen, token, left()).await? {
-                AppendResult::Mismatch { now } if attempt < attempts => {
+                // Retry only with time to spare: a call sent with no time
+                // left would end unknown, where the mismatch is definite.
+                AppendResult::Mismatch { now } if attempt < attempts && left() >= MIN_ATTEMPT => {
                     seen = now;
                     attempt += 1;
                 }
