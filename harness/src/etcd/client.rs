@@ -58,8 +58,11 @@ impl Default for ClientOptions {
 #[derive(Debug, thiserror::Error)]
 #[error("bad etcd client URL `{url}` for member {member}: {reason}")]
 pub struct BadUrl {
+    /// The member's name.
     pub member: String,
+    /// The URL given.
     pub url: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 
@@ -103,16 +106,24 @@ pub struct Read {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CasResult {
     /// The value matched and was replaced; the store's new revision.
-    Swapped { revision: i64 },
+    Swapped {
+        /// The revision the Txn created.
+        revision: i64,
+    },
     /// The value differed: nothing changed. What the key held at that
     /// point of the log (`None`: absent), read in the same transaction.
-    Mismatch { actual: Option<Vec<u8>> },
+    Mismatch {
+        /// The stored value.
+        actual: Option<Vec<u8>>,
+    },
 }
 
 /// A list value and the revision that wrote it (0: the key is absent).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListState {
+    /// The tokens, in order (empty when absent).
     pub list: Vec<i64>,
+    /// The key's `mod_revision`, what an append compares.
     pub mod_revision: i64,
 }
 
@@ -120,31 +131,45 @@ pub struct ListState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppendResult {
     /// The extended list was written at `revision`.
-    Appended { revision: i64, list: Vec<i64> },
+    Appended {
+        /// The revision the Txn created.
+        revision: i64,
+        /// The list as written.
+        list: Vec<i64>,
+    },
     /// The key changed since it was read: nothing was written. Its state at
     /// that point of the log, read in the same transaction.
-    Mismatch { now: ListState },
+    Mismatch {
+        /// The key as the failed Txn read it.
+        now: ListState,
+    },
 }
 
 /// What a member says about itself (Maintenance.Status).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberStatus {
+    /// The answering member's id.
     pub member_id: u64,
     /// The leader it believes in; 0 when it knows none.
     pub leader: u64,
+    /// Its current term.
     pub raft_term: u64,
     /// Its commit index.
     pub raft_index: u64,
+    /// The last index it applied.
     pub raft_applied_index: u64,
     /// Its key-value store's revision.
     pub revision: i64,
+    /// Whether it is a learner (a non-voting member).
     pub is_learner: bool,
     /// Alarms and health problems it reports.
     pub errors: Vec<String>,
+    /// Its etcd version (`3.4.23`).
     pub version: String,
 }
 
 impl MemberStatus {
+    /// Whether it says it leads.
     pub fn is_leader(&self) -> bool {
         self.leader != 0 && self.leader == self.member_id
     }
@@ -153,11 +178,15 @@ impl MemberStatus {
 /// A cluster member as Cluster.MemberList describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberInfo {
+    /// Its id (as Status's `member_id`).
     pub id: u64,
     /// Empty for a member added but not started yet.
     pub name: String,
+    /// Where the other members reach it.
     pub peer_urls: Vec<String>,
+    /// Where clients reach it (empty until it has started).
     pub client_urls: Vec<String>,
+    /// Whether it is a learner (a non-voting member).
     pub is_learner: bool,
 }
 
@@ -176,6 +205,7 @@ impl From<pb::Member> for MemberInfo {
 /// A member's hash of its key-value history (Maintenance.HashKV).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KvHash {
+    /// The answering member's id.
     pub member_id: u64,
     /// Over every key revision up to the requested revision.
     pub hash: u32,
@@ -221,22 +251,27 @@ impl EtcdClient {
         Ok(self.members.len() - 1)
     }
 
+    /// How many members it addresses.
     pub fn len(&self) -> usize {
         self.members.len()
     }
 
+    /// Whether it addresses no member.
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
+    /// Member `member`'s name.
     pub fn name(&self, member: usize) -> &str {
         &self.members[member].name
     }
 
+    /// Member `member`'s client URL.
     pub fn url(&self, member: usize) -> &str {
         &self.members[member].url
     }
 
+    /// The index of the member called `name`.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.members.iter().position(|m| m.name == name)
     }

@@ -50,6 +50,7 @@ pub enum Effect {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{label}: {message}")]
 pub struct EtcdError {
+    /// Whether it may still take effect.
     pub certainty: Certainty,
     /// A short name for the history's `error` field (`no-leader`,
     /// `timeout`, `mismatch`...).
@@ -59,6 +60,7 @@ pub struct EtcdError {
 }
 
 impl EtcdError {
+    /// A failure that proves the request had no effect.
     pub fn definite(label: &'static str, message: impl Into<String>) -> EtcdError {
         EtcdError {
             certainty: Certainty::Definite,
@@ -67,6 +69,7 @@ impl EtcdError {
         }
     }
 
+    /// A failure after which the request may still take effect.
     pub fn unknown(label: &'static str, message: impl Into<String>) -> EtcdError {
         EtcdError {
             certainty: Certainty::Unknown,
@@ -75,6 +78,7 @@ impl EtcdError {
         }
     }
 
+    /// Whether the request certainly had no effect.
     pub fn is_definite(&self) -> bool {
         self.certainty == Certainty::Definite
     }
@@ -93,7 +97,9 @@ pub struct KnownError {
     pub message: &'static str,
     /// The status code etcd sends with it.
     pub code: Code,
+    /// The label [`EtcdError::label`] gets.
     pub label: &'static str,
+    /// What it proves about an update.
     pub certainty: Certainty,
     /// Where etcd 3.4.23 returns it, and why that makes it definite or not.
     pub why: &'static str,

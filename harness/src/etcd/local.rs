@@ -13,6 +13,7 @@ use crate::cluster::{ClusterError, NodeBin, NodeProcess};
 use super::client::{BadUrl, ClientOptions, EtcdClient};
 use super::member::{self, ClusterState, MemberAddrs, MemberConfig};
 
+/// Member processes of one cluster, their addresses and directories.
 pub struct LocalCluster {
     bin: PathBuf,
     dir: PathBuf,
@@ -67,22 +68,27 @@ impl LocalCluster {
         NodeProcess::spawn(&NodeBin::External(self.bin.clone()), &args, &self.log(i))
     }
 
+    /// The members' names and addresses, in member order.
     pub fn members(&self) -> &[MemberAddrs] {
         &self.members
     }
 
+    /// `DIR/<name>`: member `i`'s data directory and log.
     pub fn member_dir(&self, i: usize) -> PathBuf {
         self.dir.join(&self.members[i].name)
     }
 
+    /// Member `i`'s log (its stdout and stderr).
     pub fn log(&self, i: usize) -> PathBuf {
         self.member_dir(i).join("etcd.log")
     }
 
+    /// Member `i`'s process id, while it runs.
     pub fn pid(&self, i: usize) -> Option<u32> {
         self.procs[i].as_ref().map(NodeProcess::pid)
     }
 
+    /// Whether member `i` runs (was started and not killed since).
     pub fn is_running(&self, i: usize) -> bool {
         self.procs[i].is_some()
     }

@@ -33,13 +33,22 @@ use crate::history::events::{EventKind, NodeEvent, NodeLog, Role};
 /// Why an etcd log yields no role events.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
+    /// The file could not be read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The log file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file is not an etcd zap log with role changes.
     #[error("{}: unrecognised etcd log format: {reason}", path.display())]
-    Unrecognised { path: PathBuf, reason: String },
+    Unrecognised {
+        /// The log file.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
 }
 
 /// A member's role events, and what else the log said about it.

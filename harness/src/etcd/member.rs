@@ -23,10 +23,12 @@ pub struct MemberAddrs {
 }
 
 impl MemberAddrs {
+    /// `http://` + the client address.
     pub fn client_url(&self) -> String {
         format!("http://{}", self.client)
     }
 
+    /// `http://` + the peer address.
     pub fn peer_url(&self) -> String {
         format!("http://{}", self.peer)
     }
@@ -59,7 +61,9 @@ pub fn plan(n: usize) -> std::io::Result<Vec<MemberAddrs>> {
 /// running cluster after a MemberAdd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClusterState {
+    /// All members start together (`--initial-cluster-state=new`).
     New,
+    /// It joins members that run (`--initial-cluster-state=existing`).
     Existing,
 }
 
@@ -75,11 +79,14 @@ impl ClusterState {
 /// Everything a member's command line depends on.
 #[derive(Clone, Debug)]
 pub struct MemberConfig<'a> {
+    /// The member to start.
     pub member: &'a MemberAddrs,
     /// The members of `--initial-cluster`: all of a new cluster, or for a
     /// member joining, the current members and itself.
     pub cluster: &'a [MemberAddrs],
+    /// `--data-dir`.
     pub data_dir: &'a Path,
+    /// `--initial-cluster-state`.
     pub state: ClusterState,
     /// `--initial-cluster-token`: distinct per run, so members of another
     /// run can never join this cluster.
@@ -123,9 +130,16 @@ pub enum BinaryError {
     #[error(
         "etcd not found: install Debian's etcd-server package (apt-get install etcd-server) or pass --db-bin"
     )]
+    /// None given and none on `PATH`.
     NotFound,
+    /// The path given is not an executable file.
     #[error("etcd binary {path}: {reason}")]
-    Unusable { path: PathBuf, reason: String },
+    Unusable {
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The etcd binary: `explicit` if given (it must be an executable file),

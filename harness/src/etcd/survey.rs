@@ -32,11 +32,18 @@ pub async fn find_leader(client: &EtcdClient, timeout: Duration) -> Option<(usiz
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HashCheck {
     /// Every member hashed its keys up to `revision` to `hash`.
-    Agree { revision: i64, hash: u32 },
+    Agree {
+        /// The revision compared.
+        revision: i64,
+        /// Every member's hash.
+        hash: u32,
+    },
     /// Members disagree about the keys up to `revision`: each member's
     /// name and hash.
     Mismatch {
+        /// The revision compared.
         revision: i64,
+        /// Each member's name and hash, in member order.
         hashes: Vec<(String, u32)>,
     },
     /// The hashes could not be compared; why.

@@ -13,18 +13,23 @@ use crate::history::Value;
 /// Which workload's values a key holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// An integer (the register workload).
     Register,
+    /// A list of integers (the append workload).
     List,
 }
 
+/// A register value as stored.
 pub fn encode_int(v: i64) -> Vec<u8> {
     v.to_string().into_bytes()
 }
 
+/// A list as stored.
 pub fn encode_list(list: &[i64]) -> Vec<u8> {
     serde_json::to_vec(list).expect("a list of integers serialises")
 }
 
+/// A stored register value, or why it is not one.
 pub fn decode_int(bytes: &[u8]) -> Result<i64, String> {
     std::str::from_utf8(bytes)
         .ok()
@@ -32,6 +37,7 @@ pub fn decode_int(bytes: &[u8]) -> Result<i64, String> {
         .ok_or_else(|| format!("register value {} is not an integer", shown(bytes)))
 }
 
+/// A stored list, or why it is not one.
 pub fn decode_list(bytes: &[u8]) -> Result<Vec<i64>, String> {
     serde_json::from_slice(bytes).map_err(|e| {
         format!(

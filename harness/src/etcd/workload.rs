@@ -27,7 +27,9 @@ use super::value::{self, Kind};
 /// How operations are performed.
 #[derive(Clone, Debug)]
 pub struct OpOptions {
+    /// What the keys hold, for decoding reads.
     pub kind: Kind,
+    /// How reads are served.
     pub reads: Consistency,
     /// Conditional writes per append before it fails with `mismatch`
     /// (each after a failed compare, from the state that Txn read). 1 is
