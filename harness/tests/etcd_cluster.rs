@@ -367,3 +367,96 @@ fn became_leader(log: &harness::history::events::NodeLog, term: u64) -> bool {
             }
     })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_membership_add_promote_remove() {
+    let Some(bin) = etcd_or_skip() else { return };
+    let mut cluster = Cluster::start(bin, 3);
+    tokio::time::timeout(Duration::from_secs(120), membership(&mut cluster))
+        .await
+        .expect("the scenario took over 120 s");
+}
+
+async fn membership(cluster: &mut Cluster) {
+    let mut client = cluster.local.client(ClientOptions::default()).unwrap();
+    let (leader, _) = within(Duration::from_secs(20), "leader", || {
+        survey::find_leader(&client, CALL)
+    })
+    .await;
+
+    // A learner joins: added first, then started with the cluster it joins.
+    let new = cluster.local.plan_member().unwrap();
+    let addrs = cluster.local.members()[new].clone();
+    assert_eq!(addrs.name, "e4");
+    // Refused (definitely) until every member has been connected a while.
+    let c = &client;
+    let peer_url = addrs.peer_url();
+    let (added, members) = within(Duration::from_secs(20), "member added", || {
+        let peer_url = peer_url.clone();
+        async move {
+            match c.member_add(leader, vec![peer_url], true, CALL).await {
+                Ok(added) => Some(added),
+                Err(e) => {
+                    assert_eq!((e.label, e.is_definite()), ("unhealthy", true), "{e}");
+                    None
+                }
+            }
+        }
+    })
+    .await;
+    assert!(added.is_learner && added.name.is_empty(), "{added:?}");
+    assert_eq!(members.len(), 4);
+    cluster.local.restart(new).unwrap();
+    assert_eq!(
+        client.add_member(&addrs.name, &addrs.client_url()).unwrap(),
+        new
+    );
+
+    // Promotion waits until the learner has caught up; until then etcd
+    // refuses it, definitely.
+    let c = &client;
+    let voters = within(Duration::from_secs(30), "promotion", || async move {
+        match c.member_promote(leader, added.id, CALL).await {
+            Ok(members) => Some(members),
+            Err(e) => {
+                assert!(e.is_definite(), "{e}");
+                assert_eq!(e.label, "learner-not-ready", "{e}");
+                None
+            }
+        }
+    })
+    .await;
+    assert!(voters.iter().all(|m| !m.is_learner), "{voters:?}");
+    let listed = within(
+        Duration::from_secs(10),
+        "e4 listed as started",
+        || async move {
+            let list = c.member_list(new, CALL).await.ok()?;
+            list.into_iter()
+                .find(|m| m.id == added.id && m.name == "e4")
+        },
+    )
+    .await;
+    assert_eq!(listed.client_urls, [addrs.client_url()]);
+    let status = within(Duration::from_secs(10), "e4's status", || async move {
+        c.status(new, CALL).await.ok().filter(|s| s.leader != 0)
+    })
+    .await;
+    assert_eq!(status.member_id, added.id);
+    assert!(!status.is_learner);
+    client
+        .put(new, b"k", value::encode_int(1), CALL)
+        .await
+        .unwrap();
+
+    // And leaves.
+    let after = client.member_remove(leader, added.id, CALL).await.unwrap();
+    assert_eq!(after.len(), 3);
+    assert!(after.iter().all(|m| m.id != added.id));
+    cluster.local.forget(new);
+    let e = client
+        .member_remove(leader, added.id, CALL)
+        .await
+        .unwrap_err();
+    assert_eq!((e.label, e.is_definite()), ("member-not-found", true));
+}

@@ -20,6 +20,13 @@ pub struct LocalCluster {
     token: String,
     extra: Vec<String>,
     members: Vec<MemberAddrs>,
+    /// Each member's `--initial-cluster-state` and `--initial-cluster`, as
+    /// first started (a restart passes them again; etcd ignores them once
+    /// the data directory exists).
+    initial: Vec<(ClusterState, Vec<MemberAddrs>)>,
+    /// Members removed with [`LocalCluster::forget`]: left out of the
+    /// initial cluster of members that join later.
+    removed: Vec<bool>,
     procs: Vec<Option<NodeProcess>>,
 }
 
@@ -33,6 +40,7 @@ impl LocalCluster {
         extra: &[String],
     ) -> Result<LocalCluster, ClusterError> {
         let io = |e: std::io::Error| ClusterError::Io(format!("{}: {e}", dir.display()));
+        let members = member::plan(n).map_err(io)?;
         let mut c = LocalCluster {
             bin: bin.to_path_buf(),
             dir: dir.to_path_buf(),
@@ -43,25 +51,56 @@ impl LocalCluster {
                 chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
             ),
             extra: extra.to_vec(),
-            members: member::plan(n).map_err(io)?,
-            procs: Vec::new(),
+            initial: vec![(ClusterState::New, members.clone()); n],
+            removed: vec![false; n],
+            procs: (0..n).map(|_| None).collect(),
+            members,
         };
         for i in 0..n {
-            std::fs::create_dir_all(c.member_dir(i)).map_err(io)?;
-            let p = c.spawn(i)?;
-            c.procs.push(Some(p));
+            c.restart(i)?;
         }
         Ok(c)
     }
 
+    /// Plans one more member (the next name, fresh loopback ports) that
+    /// will join the running cluster; returns its index. It is not started:
+    /// add it with MemberAdd (its [`MemberAddrs::peer_url`]) first, then
+    /// [`LocalCluster::restart`] it.
+    pub fn plan_member(&mut self) -> Result<usize, ClusterError> {
+        let io = |e: std::io::Error| ClusterError::Io(format!("cannot pick ports: {e}"));
+        let m = member::plan_from(self.members.len() + 1, 1)
+            .map_err(io)?
+            .remove(0);
+        let mut cluster: Vec<MemberAddrs> = (0..self.members.len())
+            .filter(|&i| !self.removed[i])
+            .map(|i| self.members[i].clone())
+            .collect();
+        cluster.push(m.clone());
+        self.members.push(m);
+        self.initial.push((ClusterState::Existing, cluster));
+        self.removed.push(false);
+        self.procs.push(None);
+        Ok(self.members.len() - 1)
+    }
+
+    /// Notes that member `i` was removed from the cluster (MemberRemove)
+    /// and kills it.
+    pub fn forget(&mut self, i: usize) {
+        self.kill(i);
+        self.removed[i] = true;
+    }
+
     fn spawn(&self, i: usize) -> Result<NodeProcess, ClusterError> {
-        let data_dir = self.member_dir(i).join("data");
+        let dir = self.member_dir(i);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
+        let data_dir = dir.join("data");
+        let (state, cluster) = &self.initial[i];
         let args = member::command_line(&MemberConfig {
             member: &self.members[i],
-            cluster: &self.members,
+            cluster,
             data_dir: &data_dir,
-            // A restarted member has its data directory and ignores this.
-            state: ClusterState::New,
+            state: *state,
             token: &self.token,
             extra: &self.extra,
         });
@@ -110,7 +149,7 @@ impl LocalCluster {
         }
     }
 
-    /// Starts member `i` again on its data directory; nothing if it runs.
+    /// Starts member `i` (again, on its data directory); nothing if it runs.
     pub fn restart(&mut self, i: usize) -> Result<(), ClusterError> {
         if self.procs[i].is_none() {
             self.procs[i] = Some(self.spawn(i)?);

@@ -37,6 +37,11 @@ impl MemberAddrs {
 /// Addresses for `n` members named `e1`..`en`, on loopback ports that were
 /// free a moment ago.
 pub fn plan(n: usize) -> std::io::Result<Vec<MemberAddrs>> {
+    plan_from(1, n)
+}
+
+/// Addresses for `n` members named from `e{first}` on.
+pub fn plan_from(first: usize, n: usize) -> std::io::Result<Vec<MemberAddrs>> {
     // All listeners stay open until every port is chosen, so no two are
     // the same.
     let mut held = Vec::new();
@@ -46,7 +51,7 @@ pub fn plan(n: usize) -> std::io::Result<Vec<MemberAddrs>> {
         held.push(l);
         Ok(addr)
     };
-    (1..=n)
+    (first..first + n)
         .map(|i| {
             Ok(MemberAddrs {
                 name: format!("e{i}"),
