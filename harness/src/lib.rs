@@ -37,6 +37,7 @@ pub mod client;
 pub mod cluster;
 pub mod cmd;
 pub mod error;
+pub mod etcd;
 // Documented in a later pass: the allow goes then.
 #[allow(missing_docs)]
 pub mod history;

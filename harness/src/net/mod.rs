@@ -137,6 +137,11 @@ pub struct Listen {
 pub struct Placement(Option<netlab::NetNs>);
 
 impl Placement {
+    /// In the harness's own namespace: loopback, no namespace of its own.
+    pub fn host() -> Placement {
+        Placement(None)
+    }
+
     /// Makes `cmd` start inside the member's namespace (nothing on
     /// proxies). The process needs nothing special: only its listen
     /// address and its peers' addresses.
