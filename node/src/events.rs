@@ -96,6 +96,7 @@ pub fn digest(entry: &Entry) -> u64 {
     let kind: u8 = match entry.kind {
         EntryKind::Normal => 0,
         EntryKind::Noop => 1,
+        EntryKind::Config => 2,
     };
     std::iter::once(kind)
         .chain(entry.data.iter().copied())

@@ -272,6 +272,7 @@ impl Driver {
     fn process_ready(&mut self) -> Result<(), DriverError> {
         let Ready {
             role_changes,
+            membership: _,
             messages,
             snapshot,
             hard_state,
@@ -320,7 +321,7 @@ impl Driver {
         for entry in &committed {
             self.events.apply(entry);
             let answer = match entry.kind {
-                EntryKind::Noop => None,
+                EntryKind::Noop | EntryKind::Config => None,
                 EntryKind::Normal => match Command::decode(&entry.data) {
                     #[cfg(feature = "bugs")]
                     Ok(cmd) if self.cfg.has_bug(Bug::NoDedup) => {

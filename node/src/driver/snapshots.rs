@@ -85,6 +85,11 @@ impl Driver {
             return Ok(());
         }
         let index = self.applied;
+        // A node that joined does not know the configuration before the
+        // first one it received: it takes no snapshot there.
+        let Some(membership) = self.raft.membership_at(index).cloned() else {
+            return Ok(());
+        };
         let meta = SnapshotMeta {
             index,
             term: self
@@ -92,7 +97,7 @@ impl Driver {
                 .log()
                 .term(index)
                 .expect("applied entries after the snapshot are in the log"),
-            members: self.raft.status().members,
+            membership,
         };
         let started = Instant::now();
         let snapshot = Snapshot::new(meta.clone(), &self.kv.to_image());

@@ -219,7 +219,13 @@ async fn stream_snapshot(
         .map_err(|e| e.to_string())?;
     let snap = read.ok_or_else(|| format!("{} does not exist", path.display()))?;
     let file = snap.file().clone();
-    let members: Vec<String> = snap.meta.members.iter().map(|m| m.0.clone()).collect();
+    let members: Vec<String> = snap
+        .meta
+        .membership
+        .members()
+        .iter()
+        .map(|m| m.id.0.clone())
+        .collect();
     let mut chunks = Vec::with_capacity(file.len() / SNAPSHOT_CHUNK + 1);
     let mut offset = 0;
     loop {
