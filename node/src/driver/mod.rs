@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raft::{EntryKind, LogIndex, NodeId, Raft, Ready, Role, Term};
+use raft::{EntryKind, LogIndex, Membership, NodeId, Raft, Ready, Role, Term};
 
 use crate::config::{Bug, NodeConfig};
 use crate::events::EventLog;
@@ -45,6 +45,16 @@ pub enum DriverError {
         /// The snapshot it was writing.
         index: u64,
     },
+}
+
+/// What the driver talks through: peers, clients' answers, clients' reads.
+pub struct DriverIo {
+    /// Messages to peers.
+    pub outbox: Box<dyn Outbox>,
+    /// Answers to clients, delivered on the runtime.
+    pub replier: Replier,
+    /// Where the gRPC handlers put reads.
+    pub reads: Arc<ReadQueue>,
 }
 
 /// The thread that owns the core and everything it acts on (see the module).
@@ -85,9 +95,13 @@ impl Driver {
         storage: Storage,
         kv: KvState,
         events: EventLog,
-        outbox: Box<dyn Outbox>,
-        replier: Replier,
+        io: DriverIo,
     ) -> Driver {
+        let DriverIo {
+            outbox,
+            replier,
+            reads: read_queue,
+        } = io;
         let applied = raft.log().applied;
         Driver {
             cfg,
@@ -97,7 +111,7 @@ impl Driver {
             kv,
             outbox,
             replier,
-            read_queue: Arc::new(ReadQueue::default()),
+            read_queue,
             replies: Vec::new(),
             proposals: BTreeMap::new(),
             reads_unconfirmed: HashMap::new(),
@@ -108,11 +122,6 @@ impl Driver {
             incoming: Vec::new(),
             saving: None,
         }
-    }
-
-    /// Where the gRPC handlers put reads for this driver.
-    pub fn read_queue(&self) -> Arc<ReadQueue> {
-        self.read_queue.clone()
     }
 
     /// Runs until `Shutdown` or until every sender is gone. An error means
@@ -263,7 +272,7 @@ impl Driver {
     fn not_leader(&self, leader: Option<NodeId>) -> Refusal {
         let addr = leader
             .as_ref()
-            .and_then(|l| self.cfg.peer_addr(l))
+            .and_then(|l| self.cfg.peer_addr(l, self.raft.membership()))
             .map(str::to_string);
         Refusal::NotLeader { leader, addr }
     }
@@ -272,7 +281,7 @@ impl Driver {
     fn process_ready(&mut self) -> Result<(), DriverError> {
         let Ready {
             role_changes,
-            membership: _,
+            membership,
             messages,
             snapshot,
             hard_state,
@@ -290,6 +299,15 @@ impl Driver {
             tracing::info!(node = %self.cfg.id, role = rc.role.as_str(), term = rc.term.0, "role");
         }
         self.flush_events()?;
+        // A configuration in force from now on (§4.1): reach its members.
+        if let Some(m) = membership {
+            for member in m.members() {
+                if let Some(addr) = self.cfg.peer_addr(&member.id, &m) {
+                    self.outbox.reach(&member.id, addr);
+                }
+            }
+            tracing::info!(node = %self.cfg.id, "configuration in force: {m}");
+        }
 
         // 2. The leader's appends go out while its own write is under way.
         for m in messages {
@@ -320,6 +338,11 @@ impl Driver {
         // 5. Apply, then answer the clients whose entries these were.
         for entry in &committed {
             self.events.apply(entry);
+            if entry.kind == EntryKind::Config
+                && let Ok(m) = Membership::decode(&entry.data)
+            {
+                self.events.config(entry.index, &m);
+            }
             let answer = match entry.kind {
                 EntryKind::Noop | EntryKind::Config => None,
                 EntryKind::Normal => match Command::decode(&entry.data) {

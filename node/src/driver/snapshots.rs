@@ -56,6 +56,7 @@ impl Driver {
         self.kv = state;
         self.applied = meta.index;
         self.events.snapshot(meta.index, meta.term, "installed");
+        self.events.config(meta.index, &meta.membership);
         tracing::info!(node = %self.cfg.id, index = meta.index.0, term = meta.term.0, from = %install.from, "installed snapshot");
         // Proposals at positions the image covers were either applied in it
         // or replaced by another leader's entries: nobody can tell which.

@@ -76,4 +76,7 @@ pub struct NodeStatus {
 pub trait Outbox: Send {
     /// Sends `msg` to `msg.to`, or drops it: Raft retransmits what matters.
     fn send(&mut self, msg: Message);
+
+    /// From now on `peer` is reached at `addr` (a member added, or moved).
+    fn reach(&mut self, peer: &NodeId, addr: &str);
 }

@@ -12,6 +12,8 @@
 //! - `wal`: [`Wal`] itself: open and recover, persist a batch with one
 //!   write and one fsync (group commit), rewrite for compaction.
 //! - [`snapshot`]: the snapshot file (format, checksum, atomic replacement).
+//! - [`identity`]: whose directory this is (cluster, node, incarnation) and
+//!   how the node came into its cluster, written before anything else.
 //! - `durable`: [`Storage`], the WAL and the snapshot kept consistent:
 //!   restart = snapshot + log after it, and compaction that a crash at any
 //!   step leaves with the old snapshot or the new one, never neither.
@@ -24,6 +26,7 @@
 
 pub mod bench;
 mod durable;
+pub mod identity;
 mod position;
 mod record;
 mod replay;
@@ -38,6 +41,7 @@ use std::path::PathBuf;
 
 pub use bench::{FsyncStats, measure_fsync};
 pub use durable::{Restored, Storage};
+pub use identity::{Identity, Standing};
 pub use replay::TailRepair;
 pub use snapshot::{SNAPSHOT_FILE_NAME, Snapshot, SnapshotStore};
 pub use wal::{PersistBatch, Recovered, WAL_FILE_NAME, Wal};

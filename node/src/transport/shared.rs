@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tonic::Status;
 
 use crate::mailbox::{Event, ReadQueue};
+use crate::startup::HelloState;
 
 /// The services' handle on the node.
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct Shared {
     pub mailbox: mpsc::Sender<Event>,
     /// Where reads go to the driver.
     pub reads: Arc<ReadQueue>,
+    /// What this node answers to `Hello`.
+    pub hello: HelloState,
 }
 
 impl Shared {
