@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{Bug, NodeConfig, Peer};
+use crate::config::{Bug, NodeConfig, Peer, check_member_addr};
 use crate::startup::ClusterState;
 use crate::storage::FsyncPolicy;
 use raft::NodeId;
@@ -124,12 +124,7 @@ fn parse_peer(s: &str) -> Result<(String, String), String> {
     if id.is_empty() {
         return Err(format!("`{s}`: the peer id is empty"));
     }
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| format!("`{s}`: `{addr}` is not HOST:PORT"))?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(format!("`{s}`: `{addr}` is not HOST:PORT"));
-    }
+    check_member_addr(addr).map_err(|e| format!("`{s}`: {e}"))?;
     Ok((id.to_string(), addr.to_string()))
 }
 

@@ -63,6 +63,19 @@ impl Bug {
     }
 }
 
+/// Checks a member's address, `HOST:PORT` (a `--peer`'s, or one given to
+/// `member add`): what is wrong with it otherwise.
+pub fn check_member_addr(addr: &str) -> Result<(), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{addr}` is not HOST:PORT"))?;
+    let bad_host = host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/');
+    if bad_host || port.parse::<u16>().is_err() {
+        return Err(format!("`{addr}` is not HOST:PORT"));
+    }
+    Ok(())
+}
+
 /// Another member of the cluster.
 #[derive(Clone, Debug)]
 pub struct Peer {

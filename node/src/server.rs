@@ -247,7 +247,8 @@ pub async fn serve(
         replier: Replier::spawn(),
         reads,
     };
-    let driver = Driver::new(cfg.clone(), raft, storage, kv, events, io);
+    let standing = identity.standing.as_str();
+    let driver = Driver::new(cfg.clone(), raft, storage, kv, events, io, standing);
     let thread = std::thread::Builder::new()
         .name(format!("driver-{}", cfg.id))
         .spawn(move || {

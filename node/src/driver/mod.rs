@@ -8,6 +8,7 @@
 //!
 //! Snapshots, taken and installed, are in `snapshots`.
 
+mod membership;
 mod snapshots;
 
 use std::collections::{BTreeMap, HashMap};
@@ -84,6 +85,10 @@ pub struct Driver {
     incoming: Vec<(Snapshot, KvState)>,
     /// A snapshot of our own being written by a background thread.
     saving: Option<snapshots::PendingSnapshot>,
+    /// A membership request under way (this node leads).
+    plan: Option<membership::Plan>,
+    /// How this node came into its cluster, for Status.
+    standing: &'static str,
 }
 
 impl Driver {
@@ -96,6 +101,7 @@ impl Driver {
         kv: KvState,
         events: EventLog,
         io: DriverIo,
+        standing: &'static str,
     ) -> Driver {
         let DriverIo {
             outbox,
@@ -121,6 +127,8 @@ impl Driver {
             outgoing_writes: Vec::new(),
             incoming: Vec::new(),
             saving: None,
+            plan: None,
+            standing,
         }
     }
 
@@ -175,6 +183,7 @@ impl Driver {
             }
             // Received snapshots the core did not take are stale by now.
             self.incoming.clear();
+            self.advance_plan();
             self.serve_reads();
             if !self.replies.is_empty() {
                 self.replier.deliver(std::mem::take(&mut self.replies));
@@ -227,8 +236,10 @@ impl Driver {
                 let _ = reply.send(NodeStatus {
                     raft: self.raft.status(),
                     cluster_id: self.cfg.cluster_id.clone(),
+                    standing: self.standing,
                 });
             }
+            Event::Member { op, reply } => self.handle_member(op, reply),
             Event::Shutdown => {}
         }
     }

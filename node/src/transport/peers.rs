@@ -88,6 +88,8 @@ impl Outbox for Peers {
         if *peer == self.me || self.senders.get(peer).is_some_and(|(a, _)| a == addr) {
             return;
         }
+        // Called from the driver thread: the channel needs the runtime.
+        let _runtime = self.runtime.enter();
         let Some(channel) = channel(addr, self.rpc_timeout) else {
             tracing::warn!(%peer, addr, "not an address a link can use: {peer} is unreachable");
             return;
@@ -105,8 +107,7 @@ impl Outbox for Peers {
             transferring: Arc::new(AtomicBool::new(false)),
             failed_transfers: Arc::new(AtomicU32::new(0)),
         };
-        // Called from the driver thread, outside the runtime.
-        self.runtime.spawn(link.run(rx));
+        tokio::spawn(link.run(rx));
         self.senders.insert(peer.clone(), (addr.to_string(), tx));
     }
 }
