@@ -665,4 +665,57 @@ pub enum KvOp {
     },
     /// The node's role, term, leader and log positions.
     Status,
+    /// The cluster's membership, asked of its leader (any node redirects).
+    ///
+    /// A change waits at least 30 s (adding a voter waits for it to catch
+    /// up), or --timeout if longer. Exit status: 0 done; 1 refused (the
+    /// reason is printed; nothing changed) or no leader known; 255 no
+    /// answer (a change cut off by its deadline may or may not take
+    /// effect: `member list` shows).
+    Member {
+        /// What to do.
+        #[command(subcommand)]
+        op: MemberOp,
+    },
+}
+
+/// `harness kv member ...`.
+#[derive(Debug, Subcommand, Clone)]
+pub enum MemberOp {
+    /// Every member: role, address, incarnation, how far its log matches
+    /// the leader's, and whether it waits to be re-added.
+    List,
+    /// Add node ID (serving at ADDR) as a learner; without --learner it is
+    /// then promoted to voter once it has caught up.
+    Add {
+        /// The new member's id (its --id).
+        id: String,
+        /// Where it serves, HOST:PORT (its --listen).
+        addr: String,
+        /// Leave it a learner (receives the log, never votes).
+        #[arg(long)]
+        learner: bool,
+    },
+    /// Remove a member (the leader too: it hands over, then steps down).
+    Remove {
+        /// The member's id.
+        id: String,
+    },
+    /// Make a learner that has caught up a voter.
+    Promote {
+        /// The learner's id.
+        id: String,
+    },
+    /// Re-add a member that lost its data (restarted on an empty data
+    /// directory): remove it, add it back as a learner, promote it once
+    /// caught up.
+    Readd {
+        /// The member's id.
+        id: String,
+    },
+    /// Hand leadership to voter ID.
+    Transfer {
+        /// The voter's id.
+        id: String,
+    },
 }

@@ -37,6 +37,47 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// Starts node `i` of `addrs` (n1, n2, ...), with every other as a peer.
+fn start(nodes: &mut Nodes, tmp: &std::path::Path, addrs: &[String], i: usize) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
+    cmd.args([
+        "node",
+        "--id",
+        &format!("n{}", i + 1),
+        "--listen",
+        &addrs[i],
+    ])
+    .arg("--data-dir")
+    .arg(tmp.join(format!("n{}", i + 1)))
+    .args(["--cluster-id", "demo"]);
+    for j in (0..addrs.len()).filter(|&j| j != i) {
+        cmd.args(["--peer", &format!("n{}={}", j + 1, addrs[j])]);
+    }
+    nodes.0.push(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+}
+
+/// Polls `harness kv ARGS` at `node` until its output contains `want` (bounded).
+fn wait_for(node: &str, args: &[&str], want: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let out = stdout(&kv(node, args));
+        if out.contains(want) {
+            return out;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "`{}` never said {want:?}: {out}",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_cluster_started_by_hand_elects_a_leader_and_serves_every_operation() {
     let tmp = tempfile::tempdir().unwrap();
@@ -46,26 +87,7 @@ fn a_cluster_started_by_hand_elects_a_leader_and_serves_every_operation() {
     let mut nodes = Nodes(Vec::new());
     let started = Instant::now();
     for i in 0..3 {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_harness"));
-        cmd.args([
-            "node",
-            "--id",
-            &format!("n{}", i + 1),
-            "--listen",
-            &addrs[i],
-        ])
-        .arg("--data-dir")
-        .arg(tmp.path().join(format!("n{}", i + 1)))
-        .args(["--cluster-id", "demo"]);
-        for j in (0..3).filter(|&j| j != i) {
-            cmd.args(["--peer", &format!("n{}={}", j + 1, addrs[j])]);
-        }
-        nodes.0.push(
-            cmd.stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
+        start(&mut nodes, tmp.path(), &addrs, i);
     }
 
     // Wait for a leader, asking node 1 (bounded).
@@ -112,4 +134,44 @@ fn a_cluster_started_by_hand_elects_a_leader_and_serves_every_operation() {
     assert_eq!(dead.status.code(), Some(255));
     let bad = kv("not-an-address", &["get", "k"]);
     assert_eq!(bad.status.code(), Some(254), "{bad:?}");
+}
+
+#[test]
+fn members_are_listed_added_handed_leadership_and_removed_by_hand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addrs: Vec<String> = (0..4)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let mut nodes = Nodes(Vec::new());
+    // n1..n3 form the cluster (n4 is listed as their peer only once it
+    // exists: each node names the others it knows at its start).
+    for i in 0..3 {
+        start(&mut nodes, tmp.path(), &addrs[..3], i);
+    }
+    let list = wait_for(&addrs[0], &["member", "list"], "n3 voter");
+    assert_eq!(list.lines().count(), 3, "{list}");
+    // n4 starts with an empty directory: the cluster exists, so it joins
+    // as a non-member until added.
+    start(&mut nodes, tmp.path(), &addrs, 3);
+    wait_for(&addrs[3], &["status"], " joined");
+    let add = kv(&addrs[1], &["member", "add", "n4", &addrs[3]]);
+    assert!(add.status.success(), "{add:?}");
+    let out = stdout(&add);
+    assert!(out.starts_with("ok (configuration at log index"), "{out}");
+    assert!(out.contains("n4 voter"), "{out}");
+    // Refusals name the reason and exit 1.
+    let refused = kv(&addrs[0], &["member", "promote", "n2"]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(stdout(&refused).contains("refused: n2 is already a voter"));
+    let bad = kv(&addrs[0], &["member", "add", "n5", "nowhere"]);
+    assert_ne!(bad.status.code(), Some(0), "{bad:?}");
+
+    let transfer = kv(&addrs[0], &["member", "transfer", "n4"]);
+    assert!(transfer.status.success(), "{transfer:?}");
+    wait_for(&addrs[3], &["status"], "n4 leader");
+    let remove = kv(&addrs[0], &["member", "remove", "n1"]);
+    assert!(remove.status.success(), "{remove:?}");
+    let list = wait_for(&addrs[3], &["member", "list"], "n4 voter");
+    assert!(!list.contains("n1 "), "{list}");
+    assert!(kv(&addrs[3], &["put", "after", "changes"]).status.success());
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{Bug, NodeConfig, Peer};
+use crate::config::{Bug, NodeConfig, Peer, check_member_addr};
+use crate::startup::ClusterState;
 use crate::storage::FsyncPolicy;
 use raft::NodeId;
 
@@ -80,9 +81,30 @@ pub struct Args {
     pub threads: u64,
 
     /// Turn on a seeded bug (self-test builds only): stale-read, vote-any-log,
-    /// commit-old-term, lazy-persist, no-dedup. Repeatable.
+    /// commit-old-term, lazy-persist, no-dedup, ignore-lost-tail,
+    /// config-before-noop. Repeatable.
     #[arg(long = "bug", hide = !cfg!(feature = "bugs"))]
     pub bugs: Vec<String>,
+
+    /// Only for a node whose data directory is empty (ignored otherwise):
+    /// `new` forms a new cluster of this node and its --peer flags;
+    /// `existing` joins the running cluster as a new member, which votes
+    /// and counts only once its leader has added it (`member add`, or
+    /// `member readd` for a node that lost its disk). Unset (the safe
+    /// default): the node asks its peers, forms the cluster only if every
+    /// one of them is new too, joins if any shows the cluster exists, and
+    /// waits while any is out of reach.
+    #[arg(long, value_enum)]
+    pub initial_cluster_state: Option<ClusterStateArg>,
+}
+
+/// `--initial-cluster-state`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ClusterStateArg {
+    /// Form a new cluster.
+    New,
+    /// Join the existing cluster.
+    Existing,
 }
 
 /// `--fsync`: whether the WAL waits for the disk.
@@ -109,12 +131,7 @@ fn parse_peer(s: &str) -> Result<(String, String), String> {
     if id.is_empty() {
         return Err(format!("`{s}`: the peer id is empty"));
     }
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| format!("`{s}`: `{addr}` is not HOST:PORT"))?;
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(format!("`{s}`: `{addr}` is not HOST:PORT"));
-    }
+    check_member_addr(addr).map_err(|e| format!("`{s}`: {e}"))?;
     Ok((id.to_string(), addr.to_string()))
 }
 
@@ -176,6 +193,10 @@ impl Args {
             snapshot_every: self.snapshot_every,
             max_append_bytes: self.max_append_bytes as usize,
             bugs,
+            initial_cluster_state: self.initial_cluster_state.map(|s| match s {
+                ClusterStateArg::New => ClusterState::New,
+                ClusterStateArg::Existing => ClusterState::Existing,
+            }),
         })
     }
 }
@@ -285,7 +306,8 @@ mod tests {
             parse(&a).unwrap().events_file,
             Path::new("/elsewhere/n1.jsonl")
         );
-        let rc = c.raft_config(1);
+        let identity = crate::storage::Identity::fresh("raftkv", &c.id);
+        let rc = c.raft_config(1, &identity);
         assert_eq!((rc.heartbeat_ticks, rc.election_ticks), (5, 25));
     }
 
@@ -297,7 +319,15 @@ mod tests {
         let c = parse(&a).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:7009");
         assert_eq!(c.peers.len(), 2);
-        assert_eq!(c.peer_addr(&NodeId::new("n3")), Some("localhost:7003"));
+        let none = raft::Membership::default();
+        assert_eq!(
+            c.peer_addr(&NodeId::new("n3"), &none),
+            Some("localhost:7003")
+        );
+        assert_eq!(c.initial_cluster_state, None);
+        a.extend(["--initial-cluster-state", "existing"]);
+        let c = parse(&a).unwrap();
+        assert_eq!(c.initial_cluster_state, Some(ClusterState::Existing));
     }
 
     #[test]
@@ -315,6 +345,7 @@ mod tests {
         assert!(with(&["--heartbeat-ms", "abc"]).contains("heartbeat"));
         assert!(with(&["--fsync", "sometimes"]).contains("fsync"));
         assert!(with(&["--bug", "nonsense"]).contains("--bug"));
+        assert!(with(&["--initial-cluster-state", "maybe"]).contains("initial-cluster-state"));
         let mut a = BASE.to_vec();
         a[3] = "nowhere";
         assert!(parse(&a).unwrap_err().contains("HOST:PORT"));

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::storage::FsyncPolicy;
-use raft::{self, NodeId};
+use crate::startup::ClusterState;
+use crate::storage::{FsyncPolicy, Identity, Standing};
+use raft::{self, Membership, NodeId};
 
 /// Seeded bugs for the harness's self-test. Only with the `bugs` feature can
 /// they be switched on; otherwise the list is always empty.
@@ -22,16 +23,25 @@ pub enum Bug {
     LazyPersist,
     /// A retried request is applied again.
     NoDedup,
+    /// The leader ignores a rejection at or below the match index it
+    /// recorded: a follower that lost the tail of its log never catches up
+    /// (issue 19, finding 2).
+    IgnoreLostTail,
+    /// A leader appends a configuration change before an entry of its term
+    /// has committed (Ongaro's 2015 single-server change bug).
+    ConfigBeforeNoop,
 }
 
 impl Bug {
     /// Every seeded bug.
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 7] = [
         Bug::StaleRead,
         Bug::VoteAnyLog,
         Bug::CommitOldTerm,
         Bug::LazyPersist,
         Bug::NoDedup,
+        Bug::IgnoreLostTail,
+        Bug::ConfigBeforeNoop,
     ];
 
     /// The name `--bug` takes.
@@ -42,6 +52,8 @@ impl Bug {
             Bug::CommitOldTerm => "commit-old-term",
             Bug::LazyPersist => "lazy-persist",
             Bug::NoDedup => "no-dedup",
+            Bug::IgnoreLostTail => "ignore-lost-tail",
+            Bug::ConfigBeforeNoop => "config-before-noop",
         }
     }
 
@@ -49,6 +61,19 @@ impl Bug {
     pub fn parse(s: &str) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.name() == s)
     }
+}
+
+/// Checks a member's address, `HOST:PORT` (a `--peer`'s, or one given to
+/// `member add`): what is wrong with it otherwise.
+pub fn check_member_addr(addr: &str) -> Result<(), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{addr}` is not HOST:PORT"))?;
+    let bad_host = host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/');
+    if bad_host || port.parse::<u16>().is_err() {
+        return Err(format!("`{addr}` is not HOST:PORT"));
+    }
+    Ok(())
 }
 
 /// Another member of the cluster.
@@ -87,6 +112,9 @@ pub struct NodeConfig {
     pub max_append_bytes: usize,
     /// Seeded bugs to run with (only with the `bugs` feature).
     pub bugs: Vec<Bug>,
+    /// How a node whose data directory is empty enters its cluster; `None`:
+    /// it asks its peers (see `startup`).
+    pub initial_cluster_state: Option<ClusterState>,
 }
 
 impl NodeConfig {
@@ -97,29 +125,42 @@ impl NodeConfig {
         Duration::from_millis(ms)
     }
 
-    /// The core's configuration: durations in ticks, and the core's share of the bugs.
-    pub fn raft_config(&self, seed: u64) -> raft::Config {
+    /// The core's configuration: durations in ticks, the configuration and
+    /// incarnation of the node's `identity`, and the core's share of the bugs.
+    pub fn raft_config(&self, seed: u64, identity: &Identity) -> raft::Config {
         let tick = self.tick().as_millis().max(1);
         let ticks = |d: Duration| (d.as_millis().div_ceil(tick)).max(1) as u32;
-        let mut cfg = raft::Config::new(
-            self.id.clone(),
-            self.peers.iter().map(|p| p.id.clone()).collect(),
-        );
+        let mut cfg = raft::Config::new(self.id.clone(), Vec::new());
+        cfg.initial = match &identity.standing {
+            Standing::Founder(m) => m.clone(),
+            Standing::Joined | Standing::Undecided => Membership::default(),
+        };
+        cfg.joined = identity.standing == Standing::Joined;
+        cfg.incarnation = identity.incarnation;
         cfg.heartbeat_ticks = ticks(self.heartbeat);
         cfg.election_ticks = ticks(self.election_timeout);
         cfg.seed = seed;
         cfg.max_append_bytes = self.max_append_bytes;
         cfg.bugs.vote_any_log = self.has_bug(Bug::VoteAnyLog);
         cfg.bugs.commit_old_term = self.has_bug(Bug::CommitOldTerm);
+        cfg.bugs.ignore_lost_tail = self.has_bug(Bug::IgnoreLostTail);
+        cfg.bugs.config_before_noop = self.has_bug(Bug::ConfigBeforeNoop);
         cfg
     }
 
-    /// Where peer `id` is reached.
-    pub fn peer_addr(&self, id: &NodeId) -> Option<&str> {
+    /// Where peer `id` is reached: its `--peer` flag, which wins (a harness
+    /// may put a proxy there), else its address in `membership`.
+    pub fn peer_addr<'a>(&'a self, id: &NodeId, membership: &'a Membership) -> Option<&'a str> {
         self.peers
             .iter()
             .find(|p| p.id == *id)
             .map(|p| p.addr.as_str())
+            .or_else(|| {
+                membership
+                    .get(id)
+                    .map(|m| m.addr.as_str())
+                    .filter(|a| !a.is_empty())
+            })
     }
 
     /// Whether this node runs with `bug`.

@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use raft::{Entry, EntryKind, LogIndex, Role, Term};
+use raft::{Entry, EntryKind, LogIndex, Membership, NodeId, Role, Term};
 
 /// `DIR/events.jsonl`. Lines wait in a buffer until [`EventLog::flush`]
 /// writes them, before what they record becomes visible (see the module).
@@ -67,6 +67,21 @@ impl EventLog {
         ));
     }
 
+    /// The configuration in force from `index` on: a committed
+    /// configuration entry applied, a snapshot's, or the one known at start.
+    pub fn config(&mut self, index: LogIndex, membership: &Membership) {
+        let list = |ids: Vec<NodeId>| {
+            serde_json::to_string(&ids.into_iter().map(|i| i.0).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into())
+        };
+        self.line(format_args!(
+            r#""event":"config","index":{},"voters":{},"learners":{}"#,
+            index.0,
+            list(membership.voters_ids()),
+            list(membership.learners_ids())
+        ));
+    }
+
     /// Free-form lifecycle notes (start, recovery) that checkers ignore.
     pub fn note(&mut self, event: &str, detail: &str) {
         let detail = serde_json::to_string(detail).unwrap_or_else(|_| "\"\"".into());
@@ -99,6 +114,7 @@ pub fn digest(entry: &Entry) -> u64 {
     let kind: u8 = match entry.kind {
         EntryKind::Normal => 0,
         EntryKind::Noop => 1,
+        EntryKind::Config => 2,
     };
     std::iter::once(kind)
         .chain(entry.data.iter().copied())
@@ -126,13 +142,19 @@ mod tests {
         log.apply(&e);
         log.snapshot(LogIndex(40), Term(6), "taken");
         log.note("start", "recovered \"3\" entries");
+        let m = Membership::voters([raft::NodeId::new("n1"), raft::NodeId::new("n2")]);
+        log.config(LogIndex(44), &m);
         log.flush().unwrap();
         let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[4]["event"], "config");
+        assert_eq!(lines[4]["index"], 44);
+        assert_eq!(lines[4]["voters"], serde_json::json!(["n1", "n2"]));
+        assert_eq!(lines[4]["learners"], serde_json::json!([]));
         assert_eq!(lines[0]["event"], "role");
         assert_eq!(lines[0]["role"], "leader");
         assert_eq!(lines[0]["term"], 7);

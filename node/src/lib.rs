@@ -7,6 +7,8 @@
 //! - [`mailbox`]: what the transport and the driver hand each other.
 //! - [`transport`]: gRPC — peer links and the three services.
 //! - [`driver`]: the thread that runs the core and acts on its output.
+//! - [`startup`]: the data directory's identity, and whether the node forms
+//!   its cluster or joins it.
 //! - [`server`]: assembling a node around a listener.
 //! - [`config`], [`cli`]: what a node is told at start-up.
 //! - [`client`]: a thin client of one node, for tests and the harness.
@@ -22,6 +24,7 @@ pub mod kv;
 pub mod mailbox;
 pub mod reader;
 pub mod server;
+pub mod startup;
 pub mod storage;
 pub mod transport;
 

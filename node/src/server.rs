@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use proto::kv::admin_server::AdminServer;
@@ -14,17 +14,18 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::NodeConfig;
-use crate::driver::{Driver, DriverError};
+use crate::driver::{Driver, DriverError, DriverIo};
 use crate::events::EventLog;
 use crate::kv::KvState;
-use crate::mailbox::{Event, Outbox, Replier};
-use crate::storage::{Storage, StorageError};
+use crate::mailbox::{Event, Outbox, ReadQueue, Replier};
+use crate::startup::{self, HelloState, StartupError};
+use crate::storage::{Standing, Storage, StorageError};
 use crate::transport::Peers;
 use crate::transport::admin_service::AdminService;
 use crate::transport::kv_service::KvService;
 use crate::transport::raft_service::RaftService;
 use crate::transport::shared::Shared;
-use raft::Raft;
+use raft::{NodeId, Raft};
 
 /// Why a node could not start, or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -71,10 +72,32 @@ pub enum NodeError {
     /// The driver thread panicked.
     #[error("the driver thread panicked")]
     DriverPanicked,
+    /// The gRPC server task panicked.
+    #[error("the gRPC server task panicked")]
+    ServerPanicked,
+    /// The data directory is not this node's, or cannot be joined safely.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    /// The identity says the node never settled, but the log has state.
+    #[error(
+        "{}: raft.wal holds Raft state, but the identity file says this node never \
+         settled in a cluster: the directory was tampered with; refusing to start",
+        path.display()
+    )]
+    Undecided {
+        /// The data directory.
+        path: PathBuf,
+    },
 }
 
 /// Runs a node until `shutdown` resolves. Binding is the caller's business,
 /// so tests can listen on port 0 and drive the node exactly as the binary does.
+///
+/// The order matters: the directory is locked, its identity read or
+/// written before anything else, the storage recovered, then gRPC served
+/// (a node that must find out whether its cluster exists answers its
+/// peers' `Hello` meanwhile), and only once it is settled does the core
+/// start. Requests that arrive before wait in the driver's mailbox.
 pub async fn serve(
     cfg: NodeConfig,
     listener: TcpListener,
@@ -88,13 +111,50 @@ pub async fn serve(
     })?;
     // Two processes appending to one WAL would corrupt it: hold a lock for our lifetime.
     let _lock = lock_data_dir(&cfg.data_dir)?;
+    let identity = startup::open_identity(&cfg)?;
     // Restart = load the snapshot, then replay the log after it (§7).
     #[allow(unused_mut)]
     let (mut storage, recovered) = Storage::open(&cfg.data_dir, cfg.fsync)?;
+    if identity.standing == Standing::Undecided && has_raft_state(&recovered) {
+        return Err(NodeError::Undecided {
+            path: cfg.data_dir.clone(),
+        });
+    }
     #[cfg(feature = "bugs")]
     if cfg.has_bug(crate::config::Bug::LazyPersist) {
         storage.set_lazy_persist();
     }
+
+    // Serve from here on: peers ask who we are while we settle.
+    let (tx, rx) = mpsc::channel::<Event>();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let hello = HelloState::new(&cfg, &identity);
+    let reads = Arc::new(ReadQueue::default());
+    let shared = Shared {
+        me: cfg.id.clone(),
+        cluster_id: cfg.cluster_id.clone(),
+        mailbox: tx.clone(),
+        reads: reads.clone(),
+        hello: hello.clone(),
+    };
+    let server = tokio::spawn(serve_grpc(listener, shared, shutdown, done_rx, stop_tx));
+
+    let settled = startup::settle(&cfg, identity, &hello, stop_rx).await;
+    let identity = match settled {
+        Ok(Some(identity)) => identity,
+        Ok(None) => {
+            // Shut down before it knew how to enter its cluster.
+            drop(done_tx);
+            return join_server(server).await;
+        }
+        Err(e) => {
+            drop(done_tx);
+            server.abort();
+            return Err(e.into());
+        }
+    };
+
     let decoding = std::time::Instant::now();
     let kv = match &recovered.snapshot {
         Some(s) => KvState::from_image(s.image()).map_err(|e| StorageError::Corrupt {
@@ -111,14 +171,16 @@ pub async fn serve(
             error,
         })?;
     let mut note = format!(
-        "term {} vote {:?}, {} log entries",
+        "term {} vote {:?}, {} log entries; incarnation {:016x}, {}",
         recovered.hard_state.term.0,
         recovered
             .hard_state
             .voted_for
             .as_ref()
             .map(|v| v.0.as_str()),
-        recovered.entries.len()
+        recovered.entries.len(),
+        identity.incarnation,
+        identity.standing.as_str(),
     );
     if let Some(repair) = &recovered.repaired_tail {
         note.push_str(&format!("; cut a torn tail: {repair:?}"));
@@ -149,38 +211,46 @@ pub async fn serve(
             .map_or(0, |d| d.as_nanos() as u64));
     let snapshot = recovered.snapshot.map(|s| s.meta).unwrap_or_default();
     let raft = Raft::new(
-        cfg.raft_config(seed),
+        cfg.raft_config(seed, &identity),
         recovered.hard_state,
         snapshot,
         recovered.entries,
     );
+    // The configuration known at start, for the event log.
+    let base = raft.log().snapshot();
+    if !base.membership.is_empty() {
+        events.config(base.index, &base.membership);
+    }
 
-    let (tx, rx) = mpsc::channel::<Event>();
-    let rpc_timeout = rpc_timeout(&cfg);
-    let peer_list: Vec<_> = cfg
+    // Links to every --peer (a node that joined answers its leader through
+    // them) and to every member the configuration knows.
+    let mut links: Vec<(NodeId, String)> = cfg
         .peers
         .iter()
         .map(|p| (p.id.clone(), p.addr.clone()))
         .collect();
+    for m in raft.membership().members() {
+        if !links.iter().any(|(id, _)| *id == m.id)
+            && let Some(addr) = cfg.peer_addr(&m.id, raft.membership())
+        {
+            links.push((m.id.clone(), addr.to_string()));
+        }
+    }
     let peers: Box<dyn Outbox> = Box::new(Peers::start(
         &cfg.id,
         &cfg.cluster_id,
-        &peer_list,
-        rpc_timeout,
+        &links,
+        rpc_timeout(&cfg),
         storage.snapshot_path().to_path_buf(),
         tx.clone(),
     ));
-    let driver = Driver::new(
-        cfg.clone(),
-        raft,
-        storage,
-        kv,
-        events,
-        peers,
-        Replier::spawn(),
-    );
-    let read_queue = driver.read_queue();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let io = DriverIo {
+        outbox: peers,
+        replier: Replier::spawn(),
+        reads,
+    };
+    let standing = identity.standing.as_str();
+    let driver = Driver::new(cfg.clone(), raft, storage, kv, events, io, standing);
     let thread = std::thread::Builder::new()
         .name(format!("driver-{}", cfg.id))
         .spawn(move || {
@@ -190,12 +260,28 @@ pub async fn serve(
         })
         .expect("spawning the driver thread");
 
-    let shared = Shared {
-        me: cfg.id.clone(),
-        cluster_id: cfg.cluster_id.clone(),
-        mailbox: tx.clone(),
-        reads: read_queue,
-    };
+    let served = join_server(server).await;
+    let _ = tx.send(Event::Shutdown);
+    drop(tx);
+    let driven = tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .map_err(|_| NodeError::DriverPanicked)?
+        .map_err(|_| NodeError::DriverPanicked)?;
+    driven?;
+    served
+}
+
+/// Serves the three services until the caller's `shutdown` or until the
+/// driver stops on its own (`done`: a disk failure; dropped before the
+/// driver started: the node gave up settling). Tells the settling node to
+/// stop through `stop`.
+async fn serve_grpc(
+    listener: TcpListener,
+    shared: Shared,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    done: tokio::sync::oneshot::Receiver<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+) -> Result<(), NodeError> {
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(
@@ -211,23 +297,26 @@ pub async fn serve(
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             async move {
-                // Stop serving on request, or when the driver stops on its own (disk failure).
                 tokio::select! {
                     _ = shutdown => {}
-                    _ = done_rx => {}
+                    _ = done => {}
                 }
+                let _ = stop.send(true);
             },
         );
-    let served = server.await;
-    let _ = tx.send(Event::Shutdown);
-    drop(tx);
-    let driven = tokio::task::spawn_blocking(move || thread.join())
-        .await
-        .map_err(|_| NodeError::DriverPanicked)?
-        .map_err(|_| NodeError::DriverPanicked)?;
-    driven?;
-    served?;
-    Ok(())
+    server.await.map_err(NodeError::from)
+}
+
+async fn join_server(
+    server: tokio::task::JoinHandle<Result<(), NodeError>>,
+) -> Result<(), NodeError> {
+    server.await.map_err(|_| NodeError::ServerPanicked)?
+}
+
+/// Whether a WAL holds anything a Raft node wrote (a term, a vote, an entry
+/// or a snapshot).
+fn has_raft_state(r: &crate::storage::Restored) -> bool {
+    r.hard_state != raft::HardState::default() || !r.entries.is_empty() || r.snapshot.is_some()
 }
 
 fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, NodeError> {

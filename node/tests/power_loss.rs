@@ -144,7 +144,7 @@ fn a_snapshot_and_the_rewritten_log_survive() {
     let meta = SnapshotMeta {
         index: LogIndex(8),
         term: Term(3),
-        members: vec![NodeId::new("n1")],
+        membership: raft::Membership::voters([NodeId::new("n1")]),
     };
     let snapshot = Snapshot::new(meta.clone(), b"the state machine at 8");
     storage

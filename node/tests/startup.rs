@@ -164,6 +164,8 @@ async fn corruption_in_the_middle_stops_the_node_naming_file_and_offset() {
             &port,
             "--data-dir",
             node.dir.to_str().unwrap(),
+            "--cluster-id",
+            support::CLUSTER,
         ])
         .output()
         .unwrap();
@@ -187,6 +189,8 @@ async fn a_second_process_on_the_same_data_dir_is_refused() {
             &port,
             "--data-dir",
             c.nodes[0].dir.to_str().unwrap(),
+            "--cluster-id",
+            support::CLUSTER,
         ])
         .output()
         .unwrap();

@@ -1,15 +1,30 @@
 //! How a core is set up: its place in the cluster, its timers, the optional
 //! protocol extensions and the bounds of replication.
 
-use super::NodeId;
+use super::{Membership, NodeId};
 
 /// A core's configuration, fixed for its lifetime.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// This node.
     pub id: NodeId,
-    /// The other members of the cluster.
-    pub peers: Vec<NodeId>,
+    /// The cluster's configuration before any snapshot or log entry says
+    /// otherwise: the members a cluster was formed with, or empty for a
+    /// node that joined an existing cluster (it learns the configuration
+    /// from the leader).
+    pub initial: Membership,
+    /// This incarnation of the node: made at its first start, new after
+    /// its disk was wiped. Sent with every AppendEntries answer so the
+    /// leader can name it in the entry that promotes the node.
+    pub incarnation: u64,
+    /// The node joined an existing cluster with an empty disk: a
+    /// configuration makes it a member only where it names `incarnation`
+    /// (see [`Membership::role_of`]). Until then it never votes and the
+    /// leader never counts it, whatever the configuration says of its id.
+    pub joined: bool,
+    /// A learner is caught up, and may be promoted, once its log matches
+    /// the leader's to within this many entries of the leader's last.
+    pub promote_within: u64,
     /// T: a follower that hears no leader for a random number of ticks in
     /// [T, 2T) starts an election.
     pub election_ticks: u32,
@@ -40,6 +55,14 @@ pub struct SeededBugs {
     pub vote_any_log: bool,
     /// Count replicas of earlier terms' entries toward commitment.
     pub commit_old_term: bool,
+    /// Append a configuration change before an entry of the leader's term
+    /// has committed (the single-server change bug Ongaro reported on
+    /// raft-dev in 2015).
+    pub config_before_noop: bool,
+    /// Ignore a follower's rejection at or below the match index recorded
+    /// for it, so a follower that lost the tail of its log is never
+    /// repaired (issue 19, finding 2).
+    pub ignore_lost_tail: bool,
 }
 
 impl SeededBugs {
@@ -50,15 +73,29 @@ impl SeededBugs {
     pub(crate) fn commit_old_term(&self) -> bool {
         cfg!(feature = "bugs") && self.commit_old_term
     }
+
+    pub(crate) fn config_before_noop(&self) -> bool {
+        cfg!(feature = "bugs") && self.config_before_noop
+    }
+
+    pub(crate) fn ignore_lost_tail(&self) -> bool {
+        cfg!(feature = "bugs") && self.ignore_lost_tail
+    }
 }
 
 impl Config {
-    /// The defaults: T = 30 ticks, heartbeats every 5, pre-vote and
-    /// check-quorum on, 1 MiB per AppendEntries, 64 of them in flight.
+    /// A member of a cluster formed of it and `peers`, all voters, with
+    /// the defaults: T = 30 ticks, heartbeats every 5, pre-vote and
+    /// check-quorum on, 1 MiB per AppendEntries, 64 of them in flight, a
+    /// learner promotable within 64 entries of the leader.
     pub fn new(id: NodeId, peers: Vec<NodeId>) -> Config {
+        let initial = Membership::voters(peers.into_iter().chain([id.clone()]));
         Config {
             id,
-            peers,
+            initial,
+            incarnation: 0,
+            joined: false,
+            promote_within: 64,
             election_ticks: 30,
             heartbeat_ticks: 5,
             pre_vote: true,

@@ -11,8 +11,12 @@
 //!   heartbeats, check-quorum, and the commit rule (§5.3, §5.4.2).
 //! - `snapshot`: InstallSnapshot on both ends (§7).
 //! - `read_only`: linearizable reads by ReadIndex (§6.4 of the thesis).
+//! - `membership`: configuration changes one server at a time, learners,
+//!   leadership transfer, and who counts toward a majority (chapter 4 and
+//!   §3.10 of the thesis).
 
 mod election;
+mod membership;
 mod read_only;
 mod replication;
 mod snapshot;
@@ -21,13 +25,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
+pub use self::membership::{ChangeError, ConfChange, MemberProgress};
 use self::read_only::ReadOnly;
 use super::log::RaftLog;
 use super::progress::{Progress, ProgressState};
 use super::ready::{Ready, Role, RoleChange, SnapshotInstall};
 use super::{
-    AppendResponse, Body, Config, Entry, EntryKind, HardState, LogIndex, Message, NodeId,
-    SnapshotMeta, SnapshotResponse, Term, VoteResponse,
+    AppendResponse, Body, Config, Entry, EntryKind, HardState, LogIndex, MemberRole, Membership,
+    Message, NodeId, SnapshotMeta, SnapshotResponse, Term, VoteResponse,
 };
 use splitmix::Rng;
 
@@ -71,8 +76,17 @@ pub struct Status {
     pub last_index: LogIndex,
     /// The last index the snapshot covers (0: none).
     pub snapshot_index: LogIndex,
-    /// Every member, this node included, sorted.
+    /// Every member of the configuration in force, voters and learners, sorted.
     pub members: Vec<NodeId>,
+    /// The configuration in force (the latest in the log, §4.1).
+    pub membership: Membership,
+    /// This node's incarnation.
+    pub incarnation: u64,
+    /// Voters that lost their data and wait to be removed and added again
+    /// (a leader knows them from their answers; any node knows it of itself).
+    pub awaiting_readd: Vec<NodeId>,
+    /// The voter a leader is handing its leadership to.
+    pub transferee: Option<NodeId>,
 }
 
 /// One node's Raft state machine. Feed it with [`Raft::tick`],
@@ -102,6 +116,22 @@ pub struct Raft {
     last_reported: (Role, Term),
     snapshot_install: Option<SnapshotInstall>,
     reads: ReadOnly,
+    /// The voter this leader is handing over to (§3.10), and for how many
+    /// ticks it has been trying; proposals wait meanwhile.
+    transferee: Option<NodeId>,
+    transfer_elapsed: u32,
+    timeout_now_sent: bool,
+    /// The leader committed a configuration without itself: it hands over
+    /// and steps down (§4.2.2).
+    leaving: bool,
+    /// The campaign under way was started by a TimeoutNow.
+    transfer_campaign: bool,
+    /// The log's configuration version last acted on, and the
+    /// configuration then in force.
+    seen_config_version: u64,
+    seen_membership: Membership,
+    /// The configuration in force changed since the last `Ready`.
+    membership_changed: bool,
 }
 
 impl Raft {
@@ -114,12 +144,19 @@ impl Raft {
     ) -> Raft {
         let rng = Rng::new(cfg.seed ^ fxhash(cfg.id.as_str()));
         let term = hard_state.term;
+        let mut snapshot = snapshot;
+        if snapshot.membership.is_empty() {
+            snapshot.membership = cfg.initial.clone();
+        }
+        let log = RaftLog::new(snapshot, entries);
+        let seen_config_version = log.config_version();
+        let seen_membership = log.membership().clone();
         let mut raft = Raft {
             rng,
             term,
             voted_for: hard_state.voted_for,
             hard_state_dirty: false,
-            log: RaftLog::new(snapshot, entries),
+            log,
             state: State::Follower,
             leader: None,
             election_elapsed: 0,
@@ -133,6 +170,14 @@ impl Raft {
             last_reported: (Role::Follower, term),
             snapshot_install: None,
             reads: ReadOnly::default(),
+            transferee: None,
+            transfer_elapsed: 0,
+            timeout_now_sent: false,
+            leaving: false,
+            transfer_campaign: false,
+            seen_config_version,
+            seen_membership,
+            membership_changed: false,
             cfg,
         };
         raft.reset_election_timer();
@@ -152,6 +197,7 @@ impl Raft {
             State::Leader => self.tick_leader(),
             _ => {
                 self.election_elapsed += 1;
+                // Learners and non-members never campaign (`campaign` checks).
                 if self.election_elapsed >= self.randomized_timeout {
                     self.campaign();
                 }
@@ -160,8 +206,12 @@ impl Raft {
     }
 
     /// A message from a peer.
+    ///
+    /// Messages from nodes outside the configuration are taken too (§4.1:
+    /// a new member hears from a leader it does not know yet); only the
+    /// voters of the configuration count toward any majority.
     pub fn step(&mut self, m: Message) {
-        if m.to != self.cfg.id || !self.cfg.peers.contains(&m.from) {
+        if m.to != self.cfg.id || m.from == self.cfg.id {
             return;
         }
         // Figure 2, all servers: a newer term makes us a follower in it; a
@@ -187,15 +237,21 @@ impl Raft {
             Body::AppendResponse(resp) => self.handle_append_response(from, resp),
             Body::InstallSnapshot(meta) => self.handle_snapshot(from, meta),
             Body::SnapshotResponse(resp) => self.handle_snapshot_response(from, resp),
+            Body::TimeoutNow => self.handle_timeout_now(from),
         }
     }
 
     /// Appends a client command if this node is the leader. The returned
     /// position identifies it: if a different entry is later applied at that
     /// index, the command was dropped.
+    /// While it hands its leadership over, a leader refuses proposals
+    /// ("not leader", no leader known yet).
     pub fn propose(&mut self, data: Bytes) -> Result<(LogIndex, Term), NotLeader> {
         if self.state != State::Leader {
             return Err(self.not_leader());
+        }
+        if self.transferee.is_some() {
+            return Err(NotLeader { leader: None });
         }
         let index = self.log.last_index().next();
         self.log.append(Entry {
@@ -237,8 +293,14 @@ impl Raft {
     }
 
     /// The caller has durably saved a snapshot of the state machine up to
-    /// `meta.index` (≤ applied): forget the log entries it covers.
+    /// `meta.index` (≤ applied): forget the log entries it covers. Its
+    /// membership is [`Raft::membership_at`] that index.
     pub fn compact(&mut self, meta: SnapshotMeta) {
+        debug_assert!(
+            self.log.membership_at(meta.index) == Some(&meta.membership)
+                || meta.membership.is_empty(),
+            "a snapshot's membership is the configuration at its index"
+        );
         self.log.compact(meta);
     }
 
@@ -255,6 +317,7 @@ impl Raft {
             || self.snapshot_install.is_some()
             || (self.state == State::Leader && self.read_round_due())
             || self.reads.has_answers()
+            || self.membership_changed
     }
 
     /// Everything the caller must now persist, send and apply; see [`Ready`].
@@ -286,8 +349,11 @@ impl Raft {
             }
         }
         let (reads, failed_reads) = self.reads.take_answers();
+        let membership =
+            std::mem::take(&mut self.membership_changed).then(|| self.log.membership().clone());
         Ready {
             role_changes: std::mem::take(&mut self.role_changes),
+            membership,
             messages,
             snapshot: self.snapshot_install.take(),
             hard_state,
@@ -304,9 +370,8 @@ impl Raft {
 
     /// The state a client or operator may ask about.
     pub fn status(&self) -> Status {
-        let mut members = vec![self.cfg.id.clone()];
-        members.extend(self.cfg.peers.iter().cloned());
-        members.sort();
+        let membership = self.log.membership().clone();
+        let members = membership.members().iter().map(|m| m.id.clone()).collect();
         Status {
             id: self.cfg.id.clone(),
             role: self.role(),
@@ -319,7 +384,35 @@ impl Raft {
             last_index: self.log.last_index(),
             snapshot_index: self.log.snapshot().index,
             members,
+            membership,
+            incarnation: self.cfg.incarnation,
+            awaiting_readd: self.awaiting_readd(),
+            transferee: self.transferee.clone(),
         }
+    }
+
+    /// The configuration in force: the latest in the log (§4.1).
+    pub fn membership(&self) -> &Membership {
+        self.log.membership()
+    }
+
+    /// The configuration at `index` (applied, and at or after the
+    /// snapshot), for a snapshot taken there; `None` when this node does
+    /// not know it (it joined after that point): do not snapshot there.
+    pub fn membership_at(&self, index: LogIndex) -> Option<&Membership> {
+        self.log.membership_at(index)
+    }
+
+    /// What this node is in the configuration in force, as it sees itself
+    /// (see [`Config::joined`]): `None` when it is not a member.
+    pub fn own_role(&self) -> Option<MemberRole> {
+        let incarnation = self.cfg.joined.then_some(self.cfg.incarnation);
+        self.log.membership().role_of(&self.cfg.id, incarnation)
+    }
+
+    /// Whether this node is a voter of the configuration in force.
+    pub fn is_voter(&self) -> bool {
+        self.own_role() == Some(MemberRole::Voter)
     }
 
     /// This node.
@@ -393,6 +486,8 @@ impl Raft {
                     conflict_index: LogIndex(0),
                     read_ctx: req.read_ctx,
                     last_log_index: self.log.last_index(),
+                    incarnation: self.cfg.incarnation,
+                    rejoining: self.rejoining(),
                 });
                 self.send(m.from, body);
             }

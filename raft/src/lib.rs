@@ -10,8 +10,9 @@
 //! - `types`: terms, indexes, entries, hard state.
 //! - `message`: what cores say to each other, one type per RPC.
 //! - `config`: a core's settings.
+//! - `membership`: configurations of voters and learners, and their encoding.
 //! - `core`: the state machine itself, by topic: election, replication,
-//!   snapshots, ReadIndex.
+//!   snapshots, ReadIndex, membership changes and leadership transfer.
 //! - `log`: the in-memory log and its durable/committed/applied marks.
 //! - `progress`: the leader's view of each follower and flow control.
 //! - `quorum`: majority arithmetic.
@@ -27,6 +28,7 @@
 mod config;
 mod core;
 mod log;
+mod membership;
 mod message;
 mod progress;
 mod quorum;
@@ -39,8 +41,9 @@ mod sim;
 mod tests;
 
 pub use config::{Config, SeededBugs};
-pub use core::{NotLeader, Raft, Status};
+pub use core::{ChangeError, ConfChange, MemberProgress, NotLeader, Raft, Status};
 pub use log::RaftLog;
+pub use membership::{Member, MemberRole, Membership};
 pub use message::{
     AppendRequest, AppendResponse, Body, Message, SnapshotResponse, VoteRequest, VoteResponse,
 };

@@ -5,8 +5,12 @@
 //! ≤ `applied` ≤ `committed` ≤ `last_index()`; independently, `unstable` is
 //! the first index not yet handed to storage and `persisted` the highest index
 //! storage reported durable.
+//!
+//! The log also knows the configurations in it: the snapshot's, and those
+//! of its configuration entries, so that the one in force (the latest,
+//! §4.1 of the thesis) follows every append, truncation and snapshot.
 
-use super::{Entry, LogIndex, SnapshotMeta, Term};
+use super::{Entry, EntryKind, LogIndex, Membership, SnapshotMeta, Term};
 
 /// The log as the core holds it; the caller may look (through
 /// [`Raft::log`](crate::Raft::log)), only the core changes it.
@@ -25,6 +29,10 @@ pub struct RaftLog {
     pending_truncate: Option<LogIndex>,
     /// Highest index storage reported durable.
     persisted: LogIndex,
+    /// The configuration entries among `entries`, in index order.
+    configs: Vec<(LogIndex, Membership)>,
+    /// Changes whenever the configuration in force may have changed.
+    config_version: u64,
 }
 
 impl RaftLog {
@@ -37,14 +45,69 @@ impl RaftLog {
                 .all(|(i, e)| e.index.0 == snapshot.index.0 + 1 + i as u64)
         );
         let last = LogIndex(snapshot.index.0 + entries.len() as u64);
-        RaftLog {
+        let mut log = RaftLog {
             committed: snapshot.index,
             applied: snapshot.index,
             unstable: last.next(),
             pending_truncate: None,
             persisted: last,
             snapshot,
-            entries,
+            entries: Vec::new(),
+            configs: Vec::new(),
+            config_version: 0,
+        };
+        log.note_configs(&entries);
+        log.entries = entries;
+        log
+    }
+
+    /// The configuration in force: the latest in the log, else the snapshot's.
+    pub fn membership(&self) -> &Membership {
+        self.configs
+            .last()
+            .map_or(&self.snapshot.membership, |(_, m)| m)
+    }
+
+    /// Where the configuration in force comes from: its entry's index, or
+    /// the snapshot's index.
+    pub fn config_index(&self) -> LogIndex {
+        self.configs.last().map_or(self.snapshot.index, |(i, _)| *i)
+    }
+
+    /// The configuration in force at `index` (at or after the snapshot's
+    /// index), if known: a node that joined does not know the one before
+    /// the first configuration entry it received.
+    pub fn membership_at(&self, index: LogIndex) -> Option<&Membership> {
+        if index < self.snapshot.index {
+            return None;
+        }
+        let m = self
+            .configs
+            .iter()
+            .rev()
+            .find(|(i, _)| *i <= index)
+            .map_or(&self.snapshot.membership, |(_, m)| m);
+        (!m.is_empty()).then_some(m)
+    }
+
+    /// Changes whenever [`RaftLog::membership`] may have changed.
+    pub(crate) fn config_version(&self) -> u64 {
+        self.config_version
+    }
+
+    /// Records the configuration entries among `entries` (appended after
+    /// the ones known).
+    fn note_configs(&mut self, entries: &[Entry]) {
+        for e in entries.iter().filter(|e| e.kind == EntryKind::Config) {
+            // The transport and storage refuse undecodable configurations;
+            // one here would be a bug, and skipping it keeps the last good one.
+            match Membership::decode(&e.data) {
+                Ok(m) => {
+                    self.configs.push((e.index, m));
+                    self.config_version += 1;
+                }
+                Err(err) => debug_assert!(false, "configuration at {}: {err}", e.index),
+            }
         }
     }
 
@@ -121,6 +184,7 @@ impl RaftLog {
     /// The leader appends its own new entry.
     pub(crate) fn append(&mut self, entry: Entry) {
         debug_assert_eq!(entry.index, self.last_index().next());
+        self.note_configs(std::slice::from_ref(&entry));
         self.entries.push(entry);
     }
 
@@ -142,10 +206,12 @@ impl RaftLog {
                         e.index
                     );
                     self.truncate_from(e.index);
+                    self.note_configs(&entries[i..]);
                     self.entries.extend_from_slice(&entries[i..]);
                     return last_new;
                 }
                 None => {
+                    self.note_configs(&entries[i..]);
                     self.entries.extend_from_slice(&entries[i..]);
                     return last_new;
                 }
@@ -157,6 +223,11 @@ impl RaftLog {
     fn truncate_from(&mut self, index: LogIndex) {
         let pos = self.pos(index);
         self.entries.truncate(pos);
+        let before = self.configs.len();
+        self.configs.retain(|(i, _)| *i < index);
+        if self.configs.len() != before {
+            self.config_version += 1;
+        }
         if index < self.unstable {
             self.unstable = index;
             self.pending_truncate = Some(self.pending_truncate.map_or(index, |t| t.min(index)));
@@ -244,10 +315,13 @@ impl RaftLog {
         if self.matches(meta.index, meta.term) && meta.index <= self.last_index() {
             let keep = self.pos(meta.index) + 1;
             self.entries.drain(..keep);
+            self.configs.retain(|(i, _)| *i > meta.index);
         } else {
             self.entries.clear();
+            self.configs.clear();
             self.pending_truncate = Some(meta.index.next());
         }
+        self.config_version += 1;
         self.committed = self.committed.max(meta.index);
         self.applied = self.applied.max(meta.index);
         self.unstable = self.unstable.max(meta.index.next());
@@ -266,6 +340,7 @@ impl RaftLog {
         }
         let keep = self.pos(meta.index) + 1;
         self.entries.drain(..keep);
+        self.configs.retain(|(i, _)| *i > meta.index);
         self.snapshot = meta;
     }
 }
@@ -365,7 +440,7 @@ mod tests {
         log.compact(SnapshotMeta {
             index: LogIndex(2),
             term: Term(1),
-            members: vec![],
+            membership: Membership::default(),
         });
         assert_eq!(log.first_index(), LogIndex(3));
         assert_eq!(log.term(LogIndex(2)), Some(Term(1)));
@@ -374,14 +449,14 @@ mod tests {
         log.restore(SnapshotMeta {
             index: LogIndex(3),
             term: Term(2),
-            members: vec![],
+            membership: Membership::default(),
         });
         assert_eq!(log.last_index(), LogIndex(4));
         // One we do not hold replaces the log.
         log.restore(SnapshotMeta {
             index: LogIndex(9),
             term: Term(4),
-            members: vec![],
+            membership: Membership::default(),
         });
         assert_eq!(log.last_index(), LogIndex(9));
         assert_eq!(log.committed, LogIndex(9));

@@ -34,6 +34,9 @@ pub enum Body {
     InstallSnapshot(SnapshotMeta),
     /// The answer to a [`Body::InstallSnapshot`].
     SnapshotResponse(SnapshotResponse),
+    /// "Campaign now": a leader handing its leadership over (§3.10 of the
+    /// thesis) to a voter whose log is as long as its own.
+    TimeoutNow,
 }
 
 /// "Vote for me": the candidate's term is the message's.
@@ -46,6 +49,14 @@ pub struct VoteRequest {
     /// "Would you vote for me?", asked before disrupting anyone with a new
     /// term: a granted pre-vote changes nothing on the voter.
     pub pre_vote: bool,
+    /// The candidate campaigns because the leader told it to (TimeoutNow):
+    /// voters that hear from that leader vote anyway (§3.10 of the thesis).
+    pub transfer: bool,
+    /// The incarnation under which the candidate's configuration counts
+    /// the recipient as a voter (0: not named). A node that joined with an
+    /// empty disk votes only when this is its own: a vote asked of the
+    /// incarnation that lost its data is refused.
+    pub incarnation: u64,
 }
 
 /// A vote, or the refusal of one.
@@ -88,6 +99,12 @@ pub struct AppendResponse {
     pub read_ctx: u64,
     /// Where the follower's log ends.
     pub last_log_index: LogIndex,
+    /// The follower's incarnation (see [`Config::incarnation`](crate::Config::incarnation)).
+    pub incarnation: u64,
+    /// The follower lost its data and is not (yet) a member under its new
+    /// incarnation: the leader must not count it, however the
+    /// configuration lists its id, until it is removed and added again.
+    pub rejoining: bool,
 }
 
 impl AppendResponse {
@@ -100,6 +117,8 @@ impl AppendResponse {
             conflict_index: LogIndex(0),
             read_ctx,
             last_log_index,
+            incarnation: 0,
+            rejoining: false,
         }
     }
 }

@@ -33,6 +33,11 @@ pub struct Progress {
     /// Ticks since `match_index` last advanced while requests were in flight;
     /// a replicate stream that stops moving is assumed lost and re-probed.
     pub stalled_ticks: u32,
+    /// The incarnation the follower's latest answer carried.
+    pub incarnation: u64,
+    /// Its latest answer said it lost its data and is not a member under
+    /// its new incarnation: it counts toward nothing.
+    pub rejoining: bool,
 }
 
 impl Progress {
@@ -46,6 +51,8 @@ impl Progress {
             recent_active: true,
             read_acked: 0,
             stalled_ticks: 0,
+            incarnation: 0,
+            rejoining: false,
         }
     }
 
@@ -97,7 +104,31 @@ impl Progress {
     /// A rejection of the request whose prev index was `rejected`; `hint` is
     /// where the leader's log could next match. Returns false for a stale
     /// rejection, which must not move `next_index` backwards again.
-    pub fn on_reject(&mut self, rejected: LogIndex, hint: LogIndex) -> bool {
+    ///
+    /// A rejection of a request at or above `match_index` whose hint lies
+    /// at or below it is not stale: the follower no longer holds what it
+    /// acknowledged (it lost the tail of its log, or its whole disk).
+    /// Progress starts over from the hint (match 0, probing), or heartbeats,
+    /// anchored at the old match, would be refused forever.
+    /// `ignore_lost_tail` is the seeded bug that skips this.
+    pub fn on_reject(
+        &mut self,
+        rejected: LogIndex,
+        hint: LogIndex,
+        ignore_lost_tail: bool,
+    ) -> bool {
+        let lost = rejected >= self.match_index
+            && hint <= self.match_index
+            && self.match_index > LogIndex(0);
+        if lost && !ignore_lost_tail {
+            self.match_index = LogIndex(0);
+            self.state = ProgressState::Probe;
+            self.next_index = hint.max(LogIndex(1));
+            self.probe_sent = false;
+            self.inflight.clear();
+            self.stalled_ticks = 0;
+            return true;
+        }
         match self.state {
             ProgressState::Replicate => {
                 if rejected <= self.match_index {
@@ -176,16 +207,30 @@ mod tests {
     fn stale_rejections_are_ignored() {
         let mut p = replicating(10);
         p.sent(li(20));
-        // A rejection at or below the match index comes from an old request.
-        assert!(!p.on_reject(li(8), li(3)));
+        // A rejection below the match index comes from an old request.
+        assert!(!p.on_reject(li(8), li(3), false));
         assert_eq!(p.state, ProgressState::Replicate);
-        assert!(p.on_reject(li(15), li(12)));
+        assert!(p.on_reject(li(15), li(12), false));
         assert_eq!(p.state, ProgressState::Probe);
         assert_eq!(p.next_index, li(12));
         // In Probe only the rejection of the outstanding probe counts.
-        assert!(!p.on_reject(li(15), li(11)));
-        assert!(p.on_reject(li(11), li(2)));
+        assert!(!p.on_reject(li(15), li(11), false));
+        assert!(p.on_reject(li(11), li(12), false));
         assert_eq!(p.next_index, li(11), "never below match + 1");
+    }
+
+    #[test]
+    fn a_follower_that_lost_what_it_acknowledged_starts_over() {
+        // Matched to 10, then a heartbeat anchored there is refused: the
+        // follower's log now ends at 4.
+        let mut p = replicating(10);
+        assert!(p.on_reject(li(10), li(5), false));
+        assert_eq!(p.state, ProgressState::Probe);
+        assert_eq!((p.match_index, p.next_index), (li(0), li(5)));
+        // The seeded bug ignores it, as the leader did before: stuck.
+        let mut p = replicating(10);
+        assert!(!p.on_reject(li(10), li(5), true));
+        assert_eq!((p.match_index, p.state), (li(10), ProgressState::Replicate));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What the caller must do after feeding the core: one value, acted on in the
 //! order of its fields.
 
-use super::{Entry, HardState, LogIndex, Message, NodeId, SnapshotMeta, Term};
+use super::{Entry, HardState, LogIndex, Membership, Message, NodeId, SnapshotMeta, Term};
 
 /// The roles as the outside world sees them. A pre-candidate is still a
 /// follower: it has not changed its term and nobody else is affected.
@@ -58,7 +58,8 @@ pub struct SnapshotInstall {
 
 /// Handle the fields in this order:
 ///
-/// 1. record `role_changes` in the event log (before anyone can see them);
+/// 1. record `role_changes` in the event log (before anyone can see them),
+///    and reach every member of `membership` from now on;
 /// 2. send `messages` right away;
 /// 3. install `snapshot`, then write `hard_state`, cut the log at
 ///    `truncate_from` and append `entries`, all durably;
@@ -70,6 +71,10 @@ pub struct SnapshotInstall {
 pub struct Ready {
     /// Roles taken since the last `Ready`, in order.
     pub role_changes: Vec<RoleChange>,
+    /// The configuration in force, when it changed (appended, cut off with
+    /// a conflicting tail, or brought by a snapshot): new members must be
+    /// reachable before the messages below go.
+    pub membership: Option<Membership>,
     /// Leader AppendEntries: they may leave before the leader's own copy is
     /// durable, because the leader counts itself only after `on_persisted`.
     pub messages: Vec<Message>,

@@ -13,13 +13,23 @@
 //! InstallSnapshot. A node's state machine is the list of entries it
 //! applied; a snapshot image is that list up to the snapshot's index, and
 //! every step checks that a state machine is always a gapless prefix.
+//!
+//! Membership: nodes outside the initial configuration start as nodes
+//! that join (an empty initial configuration), and [`Sim::wipe`] gives a
+//! node a new, empty disk and a new incarnation, as an operator replacing
+//! its disk would. Every committed configuration must differ from the one
+//! before by one member (single-server changes), and a new leader must
+//! hold the votes of a majority of its configuration's voters, each given
+//! by the incarnation the configuration names if the voter joined with an
+//! empty disk (so never by a learner, nor a node that lost its data).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 
 use super::{
-    Config, Entry, HardState, LogIndex, Message, NodeId, Raft, Ready, Role, SnapshotMeta, Term,
+    Body, Config, Entry, EntryKind, HardState, LogIndex, Membership, Message, NodeId, Raft, Ready,
+    Role, SnapshotMeta, Term,
 };
 use splitmix::Rng;
 
@@ -66,6 +76,12 @@ pub struct SimNode {
     pub installs: u64,
     /// Snapshots taken by compacting, in all incarnations.
     pub compactions: u64,
+    /// The configuration it was formed with; empty for a node that joined.
+    pub initial: Membership,
+    /// It started with an empty disk in an existing cluster (see `Config::joined`).
+    pub joined: bool,
+    /// Its incarnation: new after every wipe.
+    pub incarnation: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -128,7 +144,17 @@ pub struct Sim {
     pub record_violations: bool,
     /// The first safety violation seen, with `record_violations`.
     pub violation: Option<String>,
+    /// Every committed configuration, by index, starting with the one the
+    /// cluster was formed with at index 0.
+    pub configs: BTreeMap<LogIndex, Membership>,
+    next_incarnation: u64,
+    /// Real votes granted, by candidate and term.
+    votes: HashMap<(NodeId, Term), Vec<Vote>>,
 }
+
+/// A vote granted: by whom, its incarnation then, and whether it had
+/// joined with an empty disk.
+type Vote = (NodeId, u64, bool);
 
 /// The configuration of every simulated node but its id and peers: short
 /// timers (T = 10 ticks, heartbeats every 2) so runs are quick.
@@ -151,7 +177,16 @@ impl Sim {
         Sim::with_config(ids(n), config(seed), seed)
     }
 
+    /// A cluster formed of all of `ids`.
     pub fn with_config(ids: Vec<NodeId>, template: Config, seed: u64) -> Sim {
+        let voters = ids.clone();
+        Sim::with_members(ids, &voters, template, seed)
+    }
+
+    /// A cluster formed of `voters`; the other `ids` are nodes that join it
+    /// (not members until a leader adds them).
+    pub fn with_members(ids: Vec<NodeId>, voters: &[NodeId], template: Config, seed: u64) -> Sim {
+        let formed = Membership::voters(voters.iter().cloned());
         let mut sim = Sim {
             nodes: BTreeMap::new(),
             now: 0,
@@ -169,10 +204,15 @@ impl Sim {
             compact_every: None,
             record_violations: false,
             violation: None,
+            configs: BTreeMap::from([(LogIndex(0), formed.clone())]),
+            votes: HashMap::new(),
+            next_incarnation: 1000,
             template,
             ids: ids.clone(),
         };
         for id in ids {
+            let joined = !formed.contains(&id);
+            let incarnation = sim.new_incarnation();
             sim.nodes.insert(
                 id.clone(),
                 SimNode {
@@ -181,11 +221,23 @@ impl Sim {
                     applied: Vec::new(),
                     installs: 0,
                     compactions: 0,
+                    initial: if joined {
+                        Membership::default()
+                    } else {
+                        formed.clone()
+                    },
+                    joined,
+                    incarnation,
                 },
             );
             sim.start(&id);
         }
         sim
+    }
+
+    fn new_incarnation(&mut self) -> u64 {
+        self.next_incarnation += 1;
+        self.next_incarnation
     }
 
     /// Replaces a node's durable state before it starts (for scripted scenarios).
@@ -195,9 +247,12 @@ impl Sim {
     }
 
     fn config_for(&self, id: &NodeId) -> Config {
+        let node = &self.nodes[id];
         let mut cfg = self.template.clone();
         cfg.id = id.clone();
-        cfg.peers = self.ids.iter().filter(|p| *p != id).cloned().collect();
+        cfg.initial = node.initial.clone();
+        cfg.joined = node.joined;
+        cfg.incarnation = node.incarnation;
         cfg.seed = self.template.seed.wrapping_add(self.restarts * 1000);
         cfg
     }
@@ -220,6 +275,27 @@ impl Sim {
     pub fn restart(&mut self, id: &NodeId) {
         self.start(id);
         self.process(id);
+    }
+
+    /// The node's disk is replaced by an empty one: it comes back as a new
+    /// incarnation that joins the existing cluster.
+    pub fn wipe(&mut self, id: &NodeId) {
+        let incarnation = self.new_incarnation();
+        let node = self.nodes.get_mut(id).unwrap();
+        node.raft = None;
+        node.durable = Durable::default();
+        node.applied = Vec::new();
+        node.initial = Membership::default();
+        node.joined = true;
+        node.incarnation = incarnation;
+        self.restart(id);
+    }
+
+    /// The node (down) lost the entries after `keep` from its disk.
+    pub fn lose_tail(&mut self, id: &NodeId, keep: LogIndex) {
+        let node = self.nodes.get_mut(id).unwrap();
+        assert!(node.raft.is_none(), "{id} must be down");
+        node.durable.log.retain(|e| e.index <= keep);
     }
 
     pub fn is_up(&self, id: &NodeId) -> bool {
@@ -406,6 +482,17 @@ impl Sim {
                 node.raft.as_mut().unwrap().on_persisted(i, t);
             }
             for m in ready.persisted_messages.clone() {
+                if let Body::VoteResponse(v) = &m.body
+                    && v.granted
+                    && !v.pre_vote
+                {
+                    let node = &self.nodes[id];
+                    let vote = (id.clone(), node.incarnation, node.joined);
+                    self.votes
+                        .entry((m.to.clone(), m.term))
+                        .or_default()
+                        .push(vote);
+                }
                 self.send(m);
             }
             for e in &ready.committed {
@@ -455,13 +542,18 @@ impl Sim {
         if applied.0 < base.0 + every.max(1) {
             return;
         }
+        // A node that joined does not know the configuration before the
+        // first one it received: no snapshot there (the driver's rule too).
+        let Some(membership) = raft.membership_at(applied).cloned() else {
+            return;
+        };
         let meta = SnapshotMeta {
             index: applied,
             term: raft
                 .log()
                 .term(applied)
                 .expect("applied entries are in the log"),
-            members: Vec::new(),
+            membership,
         };
         let mut wrong = None;
         if node.applied.len() as u64 != applied.0 {
@@ -491,6 +583,38 @@ impl Sim {
         }
     }
 
+    /// A new leader holds the votes of a majority of its configuration's
+    /// voters: granted by voters (never learners), each as the incarnation
+    /// the configuration names if it joined with an empty disk.
+    fn check_votes(&mut self, id: &NodeId, term: Term) {
+        let membership = self.nodes[id].raft.as_ref().unwrap().membership().clone();
+        let granted = self
+            .votes
+            .get(&(id.clone(), term))
+            .cloned()
+            .unwrap_or_default();
+        let mut counted: HashSet<NodeId> = granted
+            .into_iter()
+            .filter(|(voter, incarnation, joined)| {
+                membership.get(voter).is_some_and(|m| {
+                    m.role == crate::MemberRole::Voter && (!joined || m.incarnation == *incarnation)
+                })
+            })
+            .map(|(voter, _, _)| voter)
+            .collect();
+        if membership.is_voter(id) {
+            counted.insert(id.clone());
+        }
+        let need = crate::quorum::majority(membership.voter_count());
+        if counted.len() < need {
+            let what = format!(
+                "{id} leads term {term} with {} votes that count, of {need} needed ({membership})",
+                counted.len()
+            );
+            self.violated(what);
+        }
+    }
+
     /// Election Safety (at most one leader per term) and Leader Completeness
     /// (a new leader holds every entry anyone applied).
     fn check_new_leader(&mut self, id: &NodeId, term: Term) {
@@ -501,6 +625,7 @@ impl Sim {
             self.violated(what);
         }
         self.leaders.insert(term, id.clone());
+        self.check_votes(id, term);
         let raft = self.nodes[id].raft.as_ref().unwrap();
         let missing = self.applied.iter().find(|(index, (t, data))| {
             **index > raft.log().snapshot().index
@@ -515,8 +640,28 @@ impl Sim {
         }
     }
 
-    /// State Machine Safety: no two nodes apply different entries at one index.
+    /// State Machine Safety: no two nodes apply different entries at one
+    /// index. The first application of a configuration entry must differ
+    /// from the configuration committed before it by one member.
     fn check_apply(&mut self, id: &NodeId, e: &Entry) {
+        if e.kind == EntryKind::Config && !self.applied.contains_key(&e.index) {
+            let next = Membership::decode(&e.data).expect("configurations decode");
+            let prev = self
+                .configs
+                .range(..e.index)
+                .next_back()
+                .map(|(_, m)| m.clone())
+                .unwrap_or_default();
+            let changed = single_change(&prev, &next);
+            if changed != 1 {
+                let what = format!(
+                    "configuration at {} changes {changed} members: {prev} -> {next}",
+                    e.index
+                );
+                self.violated(what);
+            }
+            self.configs.insert(e.index, next);
+        }
         match self.applied.get(&e.index) {
             Some((t, data)) if *t != e.term || *data != e.data => {
                 let what = format!(
@@ -532,18 +677,48 @@ impl Sim {
         }
     }
 
-    /// All live nodes applied the same entries up to the same index.
+    /// All live members (of the leader's configuration, if there is a
+    /// leader) applied the same entries up to the same index, and as far
+    /// as any node applied (a node removed since may have applied entries a
+    /// new leader has not yet committed again).
     pub fn converged(&self) -> bool {
-        let live: Vec<&SimNode> = self.nodes.values().filter(|n| n.raft.is_some()).collect();
+        let furthest = self
+            .nodes
+            .values()
+            .filter_map(|n| n.raft.as_ref())
+            .map(|r| r.log().applied)
+            .max();
+        let members = self.leader().map(|l| self.raft(&l).membership().clone());
+        let live: Vec<&SimNode> = self
+            .nodes
+            .iter()
+            .filter(|(id, n)| n.raft.is_some() && members.as_ref().is_none_or(|m| m.contains(id)))
+            .map(|(_, n)| n)
+            .collect();
         let Some(first) = live.first() else {
             return true;
         };
         let a = first.raft.as_ref().unwrap().log().applied;
-        live.iter()
-            .all(|n| n.raft.as_ref().unwrap().log().applied == a)
+        Some(a) >= furthest
+            && live
+                .iter()
+                .all(|n| n.raft.as_ref().unwrap().log().applied == a)
             && live.iter().all(|n| {
                 n.raft.as_ref().unwrap().log().last_index()
                     == first.raft.as_ref().unwrap().log().last_index()
             })
     }
+}
+
+/// How many members two configurations disagree on (presence or role).
+pub fn single_change(a: &Membership, b: &Membership) -> usize {
+    let ids: std::collections::BTreeSet<&NodeId> = a
+        .members()
+        .iter()
+        .chain(b.members())
+        .map(|m| &m.id)
+        .collect();
+    ids.into_iter()
+        .filter(|id| a.get(id).map(|m| m.role) != b.get(id).map(|m| m.role))
+        .count()
 }

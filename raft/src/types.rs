@@ -6,6 +6,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
+use super::Membership;
+
 /// A Raft term (§5.1). Term 0 is "before any election".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Term(pub u64);
@@ -67,6 +69,9 @@ pub enum EntryKind {
     Normal,
     /// The empty entry a new leader appends so it can commit in its own term (§5.4.2, §8).
     Noop,
+    /// A new configuration of the cluster, whole ([`Membership::encode`]);
+    /// it takes effect where it is appended (§4.1 of the thesis).
+    Config,
 }
 
 /// One log entry. `data` is opaque to the core.
@@ -107,6 +112,8 @@ pub struct SnapshotMeta {
     pub index: LogIndex,
     /// The term of that entry.
     pub term: Term,
-    /// The cluster's members at that point.
-    pub members: Vec<NodeId>,
+    /// The configuration in force at `index` (the latest configuration
+    /// entry at or before it). At index 0, the configuration a cluster was
+    /// formed with; empty when not known (a node that joined).
+    pub membership: Membership,
 }

@@ -3,11 +3,17 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use node::client::{NodeClient, Reply, Request, Session, StatusResponse};
+use node::client::{
+    Member, MemberChange, MemberReply, NodeClient, Reply, Request, Session, StatusResponse,
+};
 
 use crate::check::Verdict;
-use crate::cli::{KvArgs, KvOp};
+use crate::cli::{KvArgs, KvOp, MemberOp};
 use crate::run::RunError;
+
+/// A membership change waits at least this long: adding a voter waits for
+/// it to catch up.
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs `harness kv`: one request, following redirects to the leader, the
 /// answer printed. A cas mismatch or no known leader is `Invalid` (exit 1).
@@ -27,6 +33,9 @@ async fn request(args: &KvArgs) -> Result<Verdict, RunError> {
             "--node {}: not a HOST:PORT address ({e})",
             args.node
         )));
+    }
+    if let KvOp::Member { op } = &args.op {
+        return member(args, op).await;
     }
     let request = match to_request(&args.op) {
         Some(r) => r,
@@ -89,7 +98,7 @@ fn to_request(op: &KvOp) -> Option<Request> {
         seq: 1,
     };
     Some(match op {
-        KvOp::Status => return None,
+        KvOp::Status | KvOp::Member { .. } => return None,
         KvOp::Get { key } => Request::get(key),
         KvOp::Put { key, value } => session.put(key, bytes(value)),
         KvOp::Append { key, suffix } => session.append(key, bytes(suffix)),
@@ -109,6 +118,110 @@ fn to_request(op: &KvOp) -> Option<Request> {
     })
 }
 
+/// `harness kv member ...`: asked of the leader, following redirects.
+async fn member(args: &KvArgs, op: &MemberOp) -> Result<Verdict, RunError> {
+    let change = match op.clone() {
+        MemberOp::List => None,
+        MemberOp::Add { id, addr, learner } => Some(MemberChange::Add { id, addr, learner }),
+        MemberOp::Remove { id } => Some(MemberChange::Remove(id)),
+        MemberOp::Promote { id } => Some(MemberChange::Promote(id)),
+        MemberOp::Readd { id } => Some(MemberChange::Readd(id)),
+        MemberOp::Transfer { id } => Some(MemberChange::Transfer(id)),
+    };
+    let asked = Duration::from_secs_f64(args.timeout);
+    let timeout = if change.is_some() {
+        asked.max(MEMBER_TIMEOUT)
+    } else {
+        asked
+    };
+    let mut addr = args.node.clone();
+    for _ in 0..5 {
+        let c = client(&addr, args)?;
+        let reply = match &change {
+            None => c.members(timeout).await,
+            Some(change) => c.change_members(change.clone(), timeout).await,
+        };
+        let reply = reply.map_err(|e| {
+            let unknown = if change.is_some() {
+                " (the change may or may not take effect: `member list` shows)"
+            } else {
+                ""
+            };
+            RunError::Harness(format!("{addr}: {}{unknown}", e.message))
+        })?;
+        match reply {
+            MemberReply::NotLeader {
+                leader_id,
+                leader_addr: Some(leader_addr),
+            } => {
+                eprintln!(
+                    "redirected to leader {} at {leader_addr}",
+                    leader_id.unwrap_or_default()
+                );
+                addr = leader_addr;
+            }
+            MemberReply::NotLeader { .. } => {
+                println!("not-leader: no leader known yet");
+                return Ok(Verdict::Invalid);
+            }
+            MemberReply::Refused(why) => {
+                println!("refused: {why}");
+                return Ok(Verdict::Invalid);
+            }
+            MemberReply::Done {
+                index,
+                members,
+                leader_id,
+            } => {
+                print_members(op, index, &members, leader_id.as_deref());
+                return Ok(Verdict::Valid);
+            }
+        }
+    }
+    Err(RunError::Harness("too many redirects".into()))
+}
+
+fn print_members(op: &MemberOp, index: u64, members: &[Member], leader: Option<&str>) {
+    match op {
+        MemberOp::List => {}
+        MemberOp::Transfer { .. } => {
+            match leader {
+                Some(l) => println!("ok: {l} leads"),
+                None => println!("ok: the old leader stepped down; the new one is not known yet"),
+            }
+            return;
+        }
+        _ => println!("ok (configuration at log index {index})"),
+    }
+    for line in member_lines(members) {
+        println!("{line}");
+    }
+}
+
+/// One line per member: `n1 voter 127.0.0.1:7001 incarnation 0123456789abcdef match 42 caught-up`.
+fn member_lines(members: &[Member]) -> Vec<String> {
+    members
+        .iter()
+        .map(|m| {
+            let mut line = format!(
+                "{} {} {} incarnation {:016x} match {}",
+                m.id,
+                m.role,
+                or_none(&m.addr),
+                m.incarnation,
+                m.match_index
+            );
+            if m.caught_up {
+                line.push_str(" caught-up");
+            }
+            if m.awaiting_readd {
+                line.push_str(" awaiting-readd");
+            }
+            line
+        })
+        .collect()
+}
+
 fn client(addr: &str, args: &KvArgs) -> Result<NodeClient, RunError> {
     NodeClient::new(
         addr,
@@ -123,8 +236,15 @@ fn unreachable(addr: &str, e: node::client::CallError) -> RunError {
 }
 
 fn print_status(s: &StatusResponse) {
+    let list = |ids: &[String]| {
+        if ids.is_empty() {
+            "-".to_string()
+        } else {
+            ids.join(",")
+        }
+    };
     println!(
-        "{} {} term {} leader {} voted-for {} commit {} applied {} log {}..{} snapshot {} members {}",
+        "{} {} term {} leader {} voted-for {} commit {} applied {} log {}..{} snapshot {} members {} voters {} learners {} awaiting-readd {} incarnation {:016x} {}",
         s.id,
         s.role,
         s.term,
@@ -135,7 +255,12 @@ fn print_status(s: &StatusResponse) {
         s.first_log_index,
         s.last_log_index,
         s.snapshot_index,
-        s.members.join(",")
+        s.members.join(","),
+        list(&s.voters),
+        list(&s.learners),
+        list(&s.awaiting_readd),
+        s.incarnation,
+        or_none(&s.standing),
     );
 }
 
@@ -152,4 +277,29 @@ fn bytes(s: &str) -> Bytes {
 
 fn or_none(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_lines_say_role_address_incarnation_and_state() {
+        let m = |id: &str, role: &str, caught_up, awaiting| Member {
+            id: id.into(),
+            addr: "127.0.0.1:7001".into(),
+            role: role.into(),
+            incarnation: 0xab,
+            awaiting_readd: awaiting,
+            match_index: 42,
+            caught_up,
+        };
+        assert_eq!(
+            member_lines(&[m("n1", "voter", true, false), m("n3", "voter", false, true)]),
+            [
+                "n1 voter 127.0.0.1:7001 incarnation 00000000000000ab match 42 caught-up",
+                "n3 voter 127.0.0.1:7001 incarnation 00000000000000ab match 42 awaiting-readd",
+            ]
+        );
+    }
 }

@@ -12,6 +12,8 @@
 //! - [`Conn`]: either, for callers that let the user pick ([`Api`]).
 //! - `request.rs`: the request, the reply and the errors, and how they
 //!   travel as protobuf.
+//! - `members.rs`: membership changes ([`NodeClient::members`],
+//!   [`NodeClient::change_members`]).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,11 +36,13 @@
 
 #![deny(missing_docs)]
 
+mod members;
 mod request;
 mod stream;
 mod unary;
 
-pub use proto::kv::StatusResponse;
+pub use members::{MemberChange, MemberReply};
+pub use proto::kv::{Member, StatusResponse};
 pub use request::{CallError, ErrorKind, Reply, Request, Session};
 pub use stream::StreamClient;
 pub use unary::NodeClient;

@@ -9,6 +9,7 @@ use proto::kv::kv_call::Op;
 use proto::kv::kv_client::KvClient;
 use tonic::transport::Channel;
 
+use super::members::{MemberChange, MemberReply};
 use super::request::{CallError, Reply, Request, reply};
 use super::{BadAddress, StatusResponse, channel};
 
@@ -59,6 +60,71 @@ impl NodeClient {
         bounded(timeout, admin.status(with_deadline(msg, timeout)))
             .await
             .map_err(CallError::from)
+    }
+}
+
+impl NodeClient {
+    /// The cluster's members, with the leader's view of each (a node that
+    /// does not lead answers [`MemberReply::NotLeader`]).
+    pub async fn members(&self, timeout: Duration) -> Result<MemberReply, CallError> {
+        let msg = pb::MembersRequest {
+            cluster_id: self.cluster_id.clone(),
+        };
+        let mut admin = self.admin.clone();
+        let r = bounded(timeout, admin.members(with_deadline(msg, timeout))).await?;
+        MemberReply::from_proto(r)
+    }
+
+    /// Asks the leader for a membership change, waiting at most `timeout`
+    /// (adding a voter waits for it to catch up). A timeout or a broken
+    /// connection leaves the outcome unknown: list the members.
+    pub async fn change_members(
+        &self,
+        change: MemberChange,
+        timeout: Duration,
+    ) -> Result<MemberReply, CallError> {
+        let mut admin = self.admin.clone();
+        let cluster_id = self.cluster_id.clone();
+        let one = |id: String| pb::MemberRequest {
+            cluster_id: cluster_id.clone(),
+            id,
+        };
+        let answer = match change {
+            MemberChange::Add { id, addr, learner } => {
+                let msg = pb::AddMemberRequest {
+                    cluster_id: cluster_id.clone(),
+                    id,
+                    addr,
+                    learner,
+                };
+                bounded(timeout, admin.add_member(with_deadline(msg, timeout))).await
+            }
+            MemberChange::Remove(id) => {
+                bounded(
+                    timeout,
+                    admin.remove_member(with_deadline(one(id), timeout)),
+                )
+                .await
+            }
+            MemberChange::Promote(id) => {
+                bounded(
+                    timeout,
+                    admin.promote_member(with_deadline(one(id), timeout)),
+                )
+                .await
+            }
+            MemberChange::Readd(id) => {
+                bounded(timeout, admin.readd_member(with_deadline(one(id), timeout))).await
+            }
+            MemberChange::Transfer(id) => {
+                bounded(
+                    timeout,
+                    admin.transfer_leader(with_deadline(one(id), timeout)),
+                )
+                .await
+            }
+        };
+        MemberReply::from_proto(answer?)
     }
 }
 

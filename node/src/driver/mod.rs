@@ -8,6 +8,7 @@
 //!
 //! Snapshots, taken and installed, are in `snapshots`.
 
+mod membership;
 mod snapshots;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +17,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use raft::{EntryKind, LogIndex, NodeId, Raft, Ready, Role, Term};
+use raft::{EntryKind, LogIndex, Membership, NodeId, Raft, Ready, Role, Term};
 
 use crate::config::{Bug, NodeConfig};
 use crate::events::EventLog;
@@ -47,6 +48,16 @@ pub enum DriverError {
     },
 }
 
+/// What the driver talks through: peers, clients' answers, clients' reads.
+pub struct DriverIo {
+    /// Messages to peers.
+    pub outbox: Box<dyn Outbox>,
+    /// Answers to clients, delivered on the runtime.
+    pub replier: Replier,
+    /// Where the gRPC handlers put reads.
+    pub reads: Arc<ReadQueue>,
+}
+
 /// The thread that owns the core and everything it acts on (see the module).
 pub struct Driver {
     cfg: NodeConfig,
@@ -74,6 +85,10 @@ pub struct Driver {
     incoming: Vec<(Snapshot, KvState)>,
     /// A snapshot of our own being written by a background thread.
     saving: Option<snapshots::PendingSnapshot>,
+    /// A membership request under way (this node leads).
+    plan: Option<membership::Plan>,
+    /// How this node came into its cluster, for Status.
+    standing: &'static str,
 }
 
 impl Driver {
@@ -85,9 +100,14 @@ impl Driver {
         storage: Storage,
         kv: KvState,
         events: EventLog,
-        outbox: Box<dyn Outbox>,
-        replier: Replier,
+        io: DriverIo,
+        standing: &'static str,
     ) -> Driver {
+        let DriverIo {
+            outbox,
+            replier,
+            reads: read_queue,
+        } = io;
         let applied = raft.log().applied;
         Driver {
             cfg,
@@ -97,7 +117,7 @@ impl Driver {
             kv,
             outbox,
             replier,
-            read_queue: Arc::new(ReadQueue::default()),
+            read_queue,
             replies: Vec::new(),
             proposals: BTreeMap::new(),
             reads_unconfirmed: HashMap::new(),
@@ -107,12 +127,9 @@ impl Driver {
             outgoing_writes: Vec::new(),
             incoming: Vec::new(),
             saving: None,
+            plan: None,
+            standing,
         }
-    }
-
-    /// Where the gRPC handlers put reads for this driver.
-    pub fn read_queue(&self) -> Arc<ReadQueue> {
-        self.read_queue.clone()
     }
 
     /// Runs until `Shutdown` or until every sender is gone. An error means
@@ -166,6 +183,7 @@ impl Driver {
             }
             // Received snapshots the core did not take are stale by now.
             self.incoming.clear();
+            self.advance_plan();
             self.serve_reads();
             if !self.replies.is_empty() {
                 self.replier.deliver(std::mem::take(&mut self.replies));
@@ -218,8 +236,10 @@ impl Driver {
                 let _ = reply.send(NodeStatus {
                     raft: self.raft.status(),
                     cluster_id: self.cfg.cluster_id.clone(),
+                    standing: self.standing,
                 });
             }
+            Event::Member { op, reply } => self.handle_member(op, reply),
             Event::Shutdown => {}
         }
     }
@@ -263,7 +283,7 @@ impl Driver {
     fn not_leader(&self, leader: Option<NodeId>) -> Refusal {
         let addr = leader
             .as_ref()
-            .and_then(|l| self.cfg.peer_addr(l))
+            .and_then(|l| self.cfg.peer_addr(l, self.raft.membership()))
             .map(str::to_string);
         Refusal::NotLeader { leader, addr }
     }
@@ -272,6 +292,7 @@ impl Driver {
     fn process_ready(&mut self) -> Result<(), DriverError> {
         let Ready {
             role_changes,
+            membership,
             messages,
             snapshot,
             hard_state,
@@ -289,6 +310,15 @@ impl Driver {
             tracing::info!(node = %self.cfg.id, role = rc.role.as_str(), term = rc.term.0, "role");
         }
         self.flush_events()?;
+        // A configuration in force from now on (§4.1): reach its members.
+        if let Some(m) = membership {
+            for member in m.members() {
+                if let Some(addr) = self.cfg.peer_addr(&member.id, &m) {
+                    self.outbox.reach(&member.id, addr);
+                }
+            }
+            tracing::info!(node = %self.cfg.id, "configuration in force: {m}");
+        }
 
         // 2. The leader's appends go out while its own write is under way.
         for m in messages {
@@ -319,8 +349,13 @@ impl Driver {
         // 5. Apply, then answer the clients whose entries these were.
         for entry in &committed {
             self.events.apply(entry);
+            if entry.kind == EntryKind::Config
+                && let Ok(m) = Membership::decode(&entry.data)
+            {
+                self.events.config(entry.index, &m);
+            }
             let answer = match entry.kind {
-                EntryKind::Noop => None,
+                EntryKind::Noop | EntryKind::Config => None,
                 EntryKind::Normal => match Command::decode(&entry.data) {
                     #[cfg(feature = "bugs")]
                     Ok(cmd) if self.cfg.has_bug(Bug::NoDedup) => {

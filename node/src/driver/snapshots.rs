@@ -56,6 +56,7 @@ impl Driver {
         self.kv = state;
         self.applied = meta.index;
         self.events.snapshot(meta.index, meta.term, "installed");
+        self.events.config(meta.index, &meta.membership);
         tracing::info!(node = %self.cfg.id, index = meta.index.0, term = meta.term.0, from = %install.from, "installed snapshot");
         // Proposals at positions the image covers were either applied in it
         // or replaced by another leader's entries: nobody can tell which.
@@ -85,6 +86,11 @@ impl Driver {
             return Ok(());
         }
         let index = self.applied;
+        // A node that joined does not know the configuration before the
+        // first one it received: it takes no snapshot there.
+        let Some(membership) = self.raft.membership_at(index).cloned() else {
+            return Ok(());
+        };
         let meta = SnapshotMeta {
             index,
             term: self
@@ -92,7 +98,7 @@ impl Driver {
                 .log()
                 .term(index)
                 .expect("applied entries after the snapshot are in the log"),
-            members: self.raft.status().members,
+            membership,
         };
         let started = Instant::now();
         let snapshot = Snapshot::new(meta.clone(), &self.kv.to_image());

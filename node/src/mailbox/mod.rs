@@ -5,7 +5,9 @@
 //!
 //! - [`replies`]: answers to clients, and the task that delivers them.
 //! - [`reads`]: the queue reads take to the driver.
+//! - [`members`]: membership requests and their answers.
 
+pub mod members;
 pub mod reads;
 pub mod replies;
 
@@ -16,6 +18,7 @@ use tokio::sync::oneshot;
 use crate::kv::KvState;
 use crate::storage::Snapshot;
 
+pub use members::{MemberAnswer, MemberOp, MemberRefusal, MemberReply};
 pub use reads::ReadQueue;
 pub use replies::{ReadReply, Refusal, Replier, Reply, WriteReply};
 
@@ -60,6 +63,13 @@ pub enum Event {
         /// Where the answer goes.
         reply: oneshot::Sender<NodeStatus>,
     },
+    /// The Admin service asks for a membership change or listing.
+    Member {
+        /// What to do.
+        op: MemberOp,
+        /// Where the outcome goes.
+        reply: MemberReply,
+    },
     /// Stop after this round.
     Shutdown,
 }
@@ -70,10 +80,15 @@ pub struct NodeStatus {
     pub raft: Status,
     /// The cluster this node belongs to.
     pub cluster_id: String,
+    /// How it came into its cluster (founder, joined).
+    pub standing: &'static str,
 }
 
 /// Where the driver hands messages for other nodes.
 pub trait Outbox: Send {
     /// Sends `msg` to `msg.to`, or drops it: Raft retransmits what matters.
     fn send(&mut self, msg: Message);
+
+    /// From now on `peer` is reached at `addr` (a member added, or moved).
+    fn reach(&mut self, peer: &NodeId, addr: &str);
 }

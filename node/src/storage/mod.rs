@@ -14,6 +14,8 @@
 //! - [`snapshot`]: the snapshot file (format, checksum, atomic replacement).
 //! - `dirs`: creating the data directory durably (the parent fsynced), and
 //!   the directory fsync that makes a new name durable.
+//! - [`identity`]: whose directory this is (cluster, node, incarnation) and
+//!   how the node came into its cluster, written before anything else.
 //! - `durable`: [`Storage`], the WAL and the snapshot kept consistent:
 //!   restart = snapshot + log after it, and compaction that a crash at any
 //!   step leaves with the old snapshot or the new one, never neither.
@@ -27,6 +29,7 @@
 pub mod bench;
 mod dirs;
 mod durable;
+pub mod identity;
 mod position;
 mod record;
 mod replay;
@@ -42,6 +45,7 @@ use std::path::PathBuf;
 pub use bench::{FsyncStats, measure_fsync};
 pub use dirs::{create_dir_durably, fsync_dir};
 pub use durable::{Restored, Storage};
+pub use identity::{Identity, Standing};
 pub use replay::TailRepair;
 pub use snapshot::{SNAPSHOT_FILE_NAME, Snapshot, SnapshotStore};
 pub use wal::{PersistBatch, Recovered, WAL_FILE_NAME, Wal};

@@ -15,19 +15,29 @@
 //! | kind | record     | body                                                      |
 //! | ---- | ---------- | --------------------------------------------------------- |
 //! | 1    | hard state | term u64, has_vote u8, [vote: len u16, utf-8 bytes]       |
-//! | 2    | entry      | index u64, term u64, entry kind u8 (1 normal, 2 noop), data |
+//! | 2    | entry      | index u64, term u64, entry kind u8 (1 normal, 2 noop, 3 configuration), data |
 //! | 3    | truncate   | from index u64: drop entries at `from` and after           |
-//! | 4    | snapshot   | index u64, term u64, count u32, count × (len u16, utf-8)  |
+//! | 4    | snapshot   | index u64, term u64, configuration len u32 + bytes ([`Membership::encode`]) |
+//!
+//! Version 1 (before membership changes) had no configuration entries and
+//! listed a snapshot's members as `count u32, count × (len u16, utf-8)`,
+//! all voters. It is still read; [`super::Wal::open`] rewrites such a file
+//! as version 2 before appending to it.
+//!
+//! The data of a configuration entry is checked when read: a record whose
+//! configuration does not decode is corruption.
 
 use bytes::Bytes;
 
-use raft::{Entry, EntryKind, HardState, LogIndex, NodeId, SnapshotMeta, Term};
+use raft::{Entry, EntryKind, HardState, LogIndex, Membership, NodeId, SnapshotMeta, Term};
 
 use crate::reader::{ReadError, Reader};
 
 const MAGIC: [u8; 8] = *b"RAFT-WAL";
 /// Bumped on any incompatible change of the format below.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
+/// The version before configurations: still read.
+pub(crate) const VERSION_1: u32 = 1;
 pub(crate) const FILE_HEADER_LEN: usize = 16;
 
 /// Bytes of framing before each payload.
@@ -46,6 +56,7 @@ const KIND_SNAPSHOT: u8 = 4;
 
 const ENTRY_NORMAL: u8 = 1;
 const ENTRY_NOOP: u8 = 2;
+const ENTRY_CONFIG: u8 = 3;
 
 /// The header every WAL file starts with.
 pub(crate) fn file_header() -> [u8; FILE_HEADER_LEN] {
@@ -66,7 +77,8 @@ pub(crate) enum HeaderError {
     Corrupt(String),
 }
 
-pub(crate) fn check_file_header(bytes: &[u8]) -> Result<(), HeaderError> {
+/// Checks the header; returns the file's format version (1 or 2).
+pub(crate) fn check_file_header(bytes: &[u8]) -> Result<u32, HeaderError> {
     if bytes.len() < FILE_HEADER_LEN {
         return Err(HeaderError::NotAWal(format!(
             "the file is {} bytes long, shorter than the {FILE_HEADER_LEN}-byte header",
@@ -82,12 +94,12 @@ pub(crate) fn check_file_header(bytes: &[u8]) -> Result<(), HeaderError> {
         return Err(HeaderError::Corrupt("file header checksum mismatch".into()));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
-    if version != VERSION {
+    if version != VERSION && version != VERSION_1 {
         return Err(HeaderError::NotAWal(format!(
-            "format version {version}, this build reads version {VERSION}"
+            "format version {version}, this build reads versions {VERSION_1} and {VERSION}"
         )));
     }
-    Ok(())
+    Ok(version)
 }
 
 fn len_check(len: u32) -> u32 {
@@ -177,6 +189,7 @@ pub(crate) fn encode_entry(buf: &mut Vec<u8>, e: &Entry) -> Result<(), String> {
     buf.push(match e.kind {
         EntryKind::Normal => ENTRY_NORMAL,
         EntryKind::Noop => ENTRY_NOOP,
+        EntryKind::Config => ENTRY_CONFIG,
     });
     buf.extend_from_slice(&e.data);
     finish(buf, start)
@@ -192,16 +205,9 @@ pub(crate) fn encode_snapshot(buf: &mut Vec<u8>, s: &SnapshotMeta) -> Result<(),
     let start = begin(buf, KIND_SNAPSHOT);
     buf.extend_from_slice(&s.index.0.to_le_bytes());
     buf.extend_from_slice(&s.term.0.to_le_bytes());
-    let res = u32::try_from(s.members.len())
-        .map_err(|_| "too many members".to_string())
-        .and_then(|n| {
-            buf.extend_from_slice(&n.to_le_bytes());
-            s.members.iter().try_for_each(|m| put_node_id(buf, m))
-        });
-    if let Err(e) = res {
-        buf.truncate(start);
-        return Err(e);
-    }
+    let config = s.membership.encode();
+    buf.extend_from_slice(&(config.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&config);
     finish(buf, start)
 }
 
@@ -248,13 +254,14 @@ fn put_node_id(buf: &mut Vec<u8>, id: &NodeId) -> Result<(), String> {
     Ok(())
 }
 
-/// Decodes a payload whose checksum matched. An error here means the writer
-/// and reader disagree about the format, or a bug wrote nonsense: corruption.
-pub(crate) fn decode(payload: &[u8]) -> Result<Record, String> {
-    decode_fields(payload).map_err(|e| format!("payload: {e}"))
+/// Decodes a payload whose checksum matched, written in format `version`.
+/// An error here means the writer and reader disagree about the format, or
+/// a bug wrote nonsense: corruption.
+pub(crate) fn decode(payload: &[u8], version: u32) -> Result<Record, String> {
+    decode_fields(payload, version).map_err(|e| format!("payload: {e}"))
 }
 
-fn decode_fields(payload: &[u8]) -> Result<Record, ReadError> {
+fn decode_fields(payload: &[u8], version: u32) -> Result<Record, ReadError> {
     let mut r = Reader::new(payload);
     let record = match r.u8()? {
         KIND_HARD_STATE => {
@@ -272,9 +279,14 @@ fn decode_fields(payload: &[u8]) -> Result<Record, ReadError> {
             let kind = match r.u8()? {
                 ENTRY_NORMAL => EntryKind::Normal,
                 ENTRY_NOOP => EntryKind::Noop,
+                ENTRY_CONFIG if version != VERSION_1 => EntryKind::Config,
                 other => return Err(r.error(format!("unknown entry kind {other}"))),
             };
             let data = Bytes::copy_from_slice(r.rest());
+            if kind == EntryKind::Config {
+                Membership::decode(&data)
+                    .map_err(|e| r.error(format!("configuration at index {index}: {e}")))?;
+            }
             Record::Entry(Entry {
                 index,
                 term,
@@ -286,11 +298,16 @@ fn decode_fields(payload: &[u8]) -> Result<Record, ReadError> {
         KIND_SNAPSHOT => {
             let index = LogIndex(r.u64()?);
             let term = Term(r.u64()?);
-            let members = r.str_u16_list()?.into_iter().map(NodeId::new).collect();
+            let membership = if version == VERSION_1 {
+                Membership::voters(r.str_u16_list()?.into_iter().map(NodeId::new))
+            } else {
+                let bytes = r.bytes_u32()?;
+                Membership::decode(bytes).map_err(|e| r.error(format!("configuration: {e}")))?
+            };
             Record::Snapshot(SnapshotMeta {
                 index,
                 term,
-                members,
+                membership,
             })
         }
         other => return Err(r.error(format!("unknown record kind {other}"))),
@@ -318,7 +335,7 @@ mod tests {
         match next_frame(buf) {
             Frame::Record { payload, size } => {
                 assert_eq!(size, buf.len());
-                decode(payload).unwrap()
+                decode(payload, VERSION).unwrap()
             }
             other => panic!("expected a record, got {other:?}"),
         }
@@ -340,7 +357,12 @@ mod tests {
         let buf = framed(|b| encode_hard_state(b, &hs).unwrap());
         assert_eq!(round_trip(&buf), Record::HardState(hs));
 
-        for (kind, data) in [(EntryKind::Normal, &b"put k v"[..]), (EntryKind::Noop, b"")] {
+        let config = Membership::voters([NodeId::new("n1"), NodeId::new("n2")]).encode();
+        for (kind, data) in [
+            (EntryKind::Normal, &b"put k v"[..]),
+            (EntryKind::Noop, b""),
+            (EntryKind::Config, &config[..]),
+        ] {
             let e = Entry {
                 index: LogIndex(3),
                 term: Term(2),
@@ -357,16 +379,51 @@ mod tests {
         let s = SnapshotMeta {
             index: LogIndex(100),
             term: Term(4),
-            members: vec![NodeId::new("n1"), NodeId::new("n2"), NodeId::new("n3")],
+            membership: Membership::voters(["n1", "n2", "n3"].map(NodeId::new)),
         };
         let buf = framed(|b| encode_snapshot(b, &s).unwrap());
         assert_eq!(round_trip(&buf), Record::Snapshot(s));
     }
 
     #[test]
+    fn version_1_snapshot_records_and_bad_configurations() {
+        // A version-1 snapshot record: its members are all voters.
+        let mut payload = vec![KIND_SNAPSHOT];
+        payload.extend_from_slice(&7u64.to_le_bytes());
+        payload.extend_from_slice(&2u64.to_le_bytes());
+        payload.extend_from_slice(&2u32.to_le_bytes());
+        for id in ["n1", "n2"] {
+            put_node_id(&mut payload, &NodeId::new(id)).unwrap();
+        }
+        let expected = SnapshotMeta {
+            index: LogIndex(7),
+            term: Term(2),
+            membership: Membership::voters(["n1", "n2"].map(NodeId::new)),
+        };
+        assert_eq!(decode(&payload, VERSION_1), Ok(Record::Snapshot(expected)));
+        // Version 1 had no configuration entries.
+        let e = Entry {
+            index: LogIndex(3),
+            term: Term(2),
+            kind: EntryKind::Config,
+            data: Bytes::from(Membership::default().encode()),
+        };
+        let buf = framed(|b| encode_entry(b, &e).unwrap());
+        assert!(decode(&buf[RECORD_HEADER_LEN..], VERSION_1).is_err());
+        // A configuration entry that does not decode is corruption.
+        let bad = Entry {
+            data: Bytes::from_static(b"\x01garbage"),
+            ..e
+        };
+        let buf = framed(|b| encode_entry(b, &bad).unwrap());
+        let err = decode(&buf[RECORD_HEADER_LEN..], VERSION).unwrap_err();
+        assert!(err.contains("configuration at index 3"), "{err}");
+    }
+
+    #[test]
     fn file_header_is_checked() {
         let h = file_header();
-        assert_eq!(check_file_header(&h), Ok(()));
+        assert_eq!(check_file_header(&h), Ok(VERSION));
         assert!(matches!(
             check_file_header(&h[..10]),
             Err(HeaderError::NotAWal(_))
@@ -400,10 +457,10 @@ mod tests {
     fn payloads_with_trailing_or_missing_bytes_do_not_decode() {
         let buf = framed(|b| encode_truncate(b, LogIndex(9)));
         let payload = &buf[RECORD_HEADER_LEN..];
-        assert!(decode(&payload[..payload.len() - 1]).is_err());
+        assert!(decode(&payload[..payload.len() - 1], VERSION).is_err());
         let mut long = payload.to_vec();
         long.push(0);
-        assert!(decode(&long).is_err());
-        assert!(decode(&[99]).is_err());
+        assert!(decode(&long, VERSION).is_err());
+        assert!(decode(&[99], VERSION).is_err());
     }
 }

@@ -45,12 +45,14 @@ pub(crate) struct Replayed {
     pub(crate) end: u64,
     /// Set when the bytes from `end` to the end of the file are a torn write.
     pub(crate) torn: Option<TailRepair>,
+    /// The file's format version.
+    pub(crate) version: u32,
 }
 
 /// Replays a whole WAL file; `path` is only used in errors.
 pub(crate) fn replay(bytes: &[u8], path: &Path) -> Result<Replayed, StorageError> {
-    match record::check_file_header(bytes) {
-        Ok(()) => {}
+    let version = match record::check_file_header(bytes) {
+        Ok(v) => v,
         Err(HeaderError::NotAWal(reason)) => {
             return Err(StorageError::NotAWal {
                 path: path.into(),
@@ -64,8 +66,11 @@ pub(crate) fn replay(bytes: &[u8], path: &Path) -> Result<Replayed, StorageError
                 reason,
             });
         }
-    }
-    let mut state = Replayed::default();
+    };
+    let mut state = Replayed {
+        version,
+        ..Replayed::default()
+    };
     let mut offset = record::FILE_HEADER_LEN;
     while offset < bytes.len() {
         let corrupt = |reason: String| StorageError::Corrupt {
@@ -75,7 +80,7 @@ pub(crate) fn replay(bytes: &[u8], path: &Path) -> Result<Replayed, StorageError
         };
         match record::next_frame(&bytes[offset..]) {
             Frame::Record { payload, size } => {
-                let rec = record::decode(payload)
+                let rec = record::decode(payload, version)
                     .map_err(|e| corrupt(format!("undecodable payload: {e}")))?;
                 state.apply(rec).map_err(corrupt)?;
                 offset += size;

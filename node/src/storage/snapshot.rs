@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! file = magic "RAFT-SNP" (8) | version u32 (4)
-//!      | index u64 | term u64 | members u32 | members × (len u16 | utf-8)
+//!      | index u64 | term u64 | configuration len u32 | configuration
 //!      | image_len u64 | image | crc32 of everything before it (4)
 //! ```
 //!
-//! Little-endian. The image is the state machine's (`kv::snapshot`); this
+//! Little-endian. The configuration is the one in force at `index`
+//! ([`Membership::encode`]). Version 1 (before membership changes) had
+//! `members u32 | members × (len u16 | utf-8)` in its place, all voters;
+//! it is still read. The image is the state machine's (`kv::snapshot`); this
 //! layer only frames and checksums it. The same bytes travel to a follower
 //! in InstallSnapshot chunks, so what a follower installs is checked exactly
 //! as what a node reads back from its own disk.
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use raft::{LogIndex, NodeId, SnapshotMeta, Term};
+use raft::{LogIndex, Membership, NodeId, SnapshotMeta, Term};
 
 use super::StorageError;
 use crate::reader::{ReadError, Reader};
@@ -37,9 +40,12 @@ const TMP_FILE_NAME: &str = "snapshot.tmp";
 
 const MAGIC: [u8; 8] = *b"RAFT-SNP";
 /// Bumped on any incompatible change of the file layout.
-pub const FILE_VERSION: u32 = 1;
-/// The smallest file: magic, version, index, term, member count, image
-/// length and checksum, with no members and an empty image.
+pub const FILE_VERSION: u32 = 2;
+/// The layout before configurations: still read.
+const FILE_VERSION_1: u32 = 1;
+/// The smallest file: magic, version, index, term, member count (or
+/// configuration length), image length and checksum, with no members and
+/// an empty image.
 const MIN_LEN: usize = 8 + 4 + 8 + 8 + 4 + 8 + 4;
 
 /// A snapshot as stored and as sent: its position and the state machine
@@ -60,12 +66,9 @@ impl Snapshot {
         file.extend_from_slice(&FILE_VERSION.to_le_bytes());
         file.extend_from_slice(&meta.index.0.to_le_bytes());
         file.extend_from_slice(&meta.term.0.to_le_bytes());
-        file.extend_from_slice(&(meta.members.len() as u32).to_le_bytes());
-        for m in &meta.members {
-            let len = u16::try_from(m.0.len()).expect("node ids are validated short");
-            file.extend_from_slice(&len.to_le_bytes());
-            file.extend_from_slice(m.0.as_bytes());
-        }
+        let config = meta.membership.encode();
+        file.extend_from_slice(&(config.len() as u32).to_le_bytes());
+        file.extend_from_slice(&config);
         file.extend_from_slice(&(image.len() as u64).to_le_bytes());
         let start = file.len();
         file.extend_from_slice(image);
@@ -93,13 +96,13 @@ impl Snapshot {
             return Err("checksum mismatch".into());
         }
         let mut r = Reader::new(&file[..body]);
-        let (index, term, members) = read_header(&mut r).map_err(|e| e.to_string())?;
+        let (index, term, membership) = read_header(&mut r).map_err(|e| e.to_string())?;
         let image = r.offset()..body;
         Ok(Snapshot {
             meta: SnapshotMeta {
                 index,
                 term,
-                members,
+                membership,
             },
             file,
             image,
@@ -118,17 +121,22 @@ impl Snapshot {
 }
 
 /// The fields before the image; leaves `r` at the image.
-fn read_header(r: &mut Reader) -> Result<(LogIndex, Term, Vec<NodeId>), ReadError> {
+fn read_header(r: &mut Reader) -> Result<(LogIndex, Term, Membership), ReadError> {
     r.take(MAGIC.len())?;
     let version = r.u32()?;
-    if version != FILE_VERSION {
+    if version != FILE_VERSION && version != FILE_VERSION_1 {
         return Err(r.error(format!(
-            "format version {version}, this build reads version {FILE_VERSION}"
+            "format version {version}, this build reads versions {FILE_VERSION_1} and {FILE_VERSION}"
         )));
     }
     let index = LogIndex(r.u64()?);
     let term = Term(r.u64()?);
-    let members = r.str_u16_list()?.into_iter().map(NodeId::new).collect();
+    let membership = if version == FILE_VERSION_1 {
+        Membership::voters(r.str_u16_list()?.into_iter().map(NodeId::new))
+    } else {
+        let bytes = r.bytes_u32()?;
+        Membership::decode(bytes).map_err(|e| r.error(format!("configuration: {e}")))?
+    };
     let len = r.u64()?;
     if len != r.remaining() as u64 {
         return Err(r.error(format!(
@@ -136,7 +144,7 @@ fn read_header(r: &mut Reader) -> Result<(LogIndex, Term, Vec<NodeId>), ReadErro
             r.remaining()
         )));
     }
-    Ok((index, term, members))
+    Ok((index, term, membership))
 }
 
 /// The snapshot file of one data directory.
@@ -275,8 +283,28 @@ mod tests {
         SnapshotMeta {
             index: LogIndex(index),
             term: Term(term),
-            members: vec![NodeId::new("n1"), NodeId::new("n2")],
+            membership: Membership::voters(["n1", "n2"].map(NodeId::new)),
         }
+    }
+
+    #[test]
+    fn a_version_1_file_is_read_with_its_members_as_voters() {
+        let mut file = MAGIC.to_vec();
+        file.extend_from_slice(&FILE_VERSION_1.to_le_bytes());
+        file.extend_from_slice(&7u64.to_le_bytes());
+        file.extend_from_slice(&2u64.to_le_bytes());
+        file.extend_from_slice(&2u32.to_le_bytes());
+        for id in ["n1", "n2"] {
+            file.extend_from_slice(&2u16.to_le_bytes());
+            file.extend_from_slice(id.as_bytes());
+        }
+        file.extend_from_slice(&3u64.to_le_bytes());
+        file.extend_from_slice(b"img");
+        let crc = crc32fast::hash(&file);
+        file.extend_from_slice(&crc.to_le_bytes());
+        let s = Snapshot::decode(Bytes::from(file)).unwrap();
+        assert_eq!(s.meta, meta(7, 2));
+        assert_eq!(s.image(), b"img");
     }
 
     #[test]

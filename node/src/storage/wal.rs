@@ -134,7 +134,8 @@ impl Wal {
             fsyncs += 1;
         }
 
-        let wal = Wal {
+        let version = replayed.version;
+        let mut wal = Wal {
             dir: dir.to_path_buf(),
             path,
             file,
@@ -153,6 +154,15 @@ impl Wal {
             snapshot: replayed.snapshot,
             repaired_tail: replayed.torn,
         };
+        if version != record::VERSION {
+            // Written before configurations: rewritten in the current
+            // format (same content) so that appends never mix the two.
+            wal.rewrite(
+                recovered.snapshot.as_ref(),
+                &recovered.hard_state,
+                &recovered.entries,
+            )?;
+        }
         Ok((wal, recovered))
     }
 

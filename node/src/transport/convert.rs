@@ -4,7 +4,7 @@
 use proto::raft as pb;
 
 use raft::{
-    AppendRequest, AppendResponse, Body, Entry, EntryKind, LogIndex, Message, NodeId,
+    AppendRequest, AppendResponse, Body, Entry, EntryKind, LogIndex, Membership, Message, NodeId,
     SnapshotResponse, Term, VoteRequest, VoteResponse,
 };
 
@@ -29,6 +29,8 @@ pub fn to_proto(m: &Message) -> Option<pb::Message> {
             last_log_index: v.last_log_index.0,
             last_log_term: v.last_log_term.0,
             pre_vote: v.pre_vote,
+            transfer: v.transfer,
+            incarnation: v.incarnation,
         }),
         Body::VoteResponse(v) => B::VoteResponse(pb::VoteResponse {
             granted: v.granted,
@@ -48,11 +50,14 @@ pub fn to_proto(m: &Message) -> Option<pb::Message> {
             conflict_index: a.conflict_index.0,
             read_ctx: a.read_ctx,
             last_log_index: a.last_log_index.0,
+            incarnation: a.incarnation,
+            rejoining: a.rejoining,
         }),
         Body::SnapshotResponse(s) => B::SnapshotResponse(pb::SnapshotResponse {
             index: s.index.0,
             accepted: s.accepted,
         }),
+        Body::TimeoutNow => B::TimeoutNow(pb::TimeoutNow {}),
         // Travels as a stream of chunks, not in a message batch.
         Body::InstallSnapshot(_) => return None,
     };
@@ -70,6 +75,7 @@ pub fn entry_to_proto(e: &Entry) -> pb::Entry {
         kind: match e.kind {
             EntryKind::Normal => pb::EntryKind::Normal as i32,
             EntryKind::Noop => pb::EntryKind::Noop as i32,
+            EntryKind::Config => pb::EntryKind::Config as i32,
         },
         data: e.data.clone(),
     }
@@ -93,6 +99,8 @@ pub fn from_proto(
             last_log_index: LogIndex(v.last_log_index),
             last_log_term: Term(v.last_log_term),
             pre_vote: v.pre_vote,
+            transfer: v.transfer,
+            incarnation: v.incarnation,
         }),
         B::VoteResponse(v) => Body::VoteResponse(VoteResponse {
             granted: v.granted,
@@ -117,6 +125,16 @@ pub fn from_proto(
                 let kind = match pb::EntryKind::try_from(e.kind) {
                     Ok(pb::EntryKind::Normal) => EntryKind::Normal,
                     Ok(pb::EntryKind::Noop) => EntryKind::Noop,
+                    Ok(pb::EntryKind::Config) => {
+                        // The core trusts a configuration entry: check it here.
+                        Membership::decode(&e.data).map_err(|reason| {
+                            bad(format!(
+                                "entry {} is a bad configuration: {reason}",
+                                e.index
+                            ))
+                        })?;
+                        EntryKind::Config
+                    }
                     Err(_) => {
                         return Err(bad(format!(
                             "entry {} has unknown kind {}",
@@ -152,11 +170,14 @@ pub fn from_proto(
             conflict_index: LogIndex(a.conflict_index),
             read_ctx: a.read_ctx,
             last_log_index: LogIndex(a.last_log_index),
+            incarnation: a.incarnation,
+            rejoining: a.rejoining,
         }),
         B::SnapshotResponse(s) => Body::SnapshotResponse(SnapshotResponse {
             index: LogIndex(s.index),
             accepted: s.accepted,
         }),
+        B::TimeoutNow(_) => Body::TimeoutNow,
     };
     Ok(Message {
         from: from.clone(),
@@ -182,6 +203,8 @@ mod tests {
                 last_log_index: LogIndex(4),
                 last_log_term: Term(2),
                 pre_vote: true,
+                transfer: true,
+                incarnation: 77,
             }),
             Body::VoteResponse(VoteResponse {
                 granted: true,
@@ -203,6 +226,12 @@ mod tests {
                         kind: EntryKind::Normal,
                         data: Bytes::from_static(b"x"),
                     },
+                    Entry {
+                        index: LogIndex(6),
+                        term: Term(3),
+                        kind: EntryKind::Config,
+                        data: Bytes::from(Membership::voters([id("n1"), id("n2")]).encode()),
+                    },
                 ],
                 leader_commit: LogIndex(3),
                 read_ctx: 9,
@@ -214,11 +243,14 @@ mod tests {
                 conflict_index: LogIndex(5),
                 read_ctx: 1,
                 last_log_index: LogIndex(8),
+                incarnation: 5,
+                rejoining: true,
             }),
             Body::SnapshotResponse(SnapshotResponse {
                 index: LogIndex(100),
                 accepted: true,
             }),
+            Body::TimeoutNow,
         ];
         for body in bodies {
             let m = Message {
@@ -260,6 +292,7 @@ mod tests {
         assert!(err(mk(vec![e(4, 2, 0), e(5, 0, 0)])).contains("outside"));
         assert!(err(mk(vec![e(4, 3, 0), e(5, 2, 0)])).contains("lower term"));
         assert!(err(mk(vec![e(4, 2, 7)])).contains("unknown kind"));
+        assert!(err(mk(vec![e(4, 2, 2)])).contains("bad configuration"));
         let msg = err(pb::Message {
             term: 1,
             body: None,

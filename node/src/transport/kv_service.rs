@@ -8,7 +8,7 @@ use proto::kv as kvpb;
 use tonic::{Request, Response, Status};
 
 use super::calls::{Call, bounded_deadline, submit};
-use super::shared::Shared;
+use super::shared::{Shared, asked_deadline};
 
 /// The service clients call.
 pub struct KvService(pub Shared);
@@ -74,43 +74,5 @@ impl kvpb::kv_server::Kv for KvService {
 
 /// The deadline a unary client asked for (the `grpc-timeout` header), bounded.
 fn deadline<T>(req: &Request<T>) -> Duration {
-    let asked = req
-        .metadata()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout);
-    bounded_deadline(asked)
-}
-
-/// `grpc-timeout` is up to 8 digits and a unit: H, M, S, m (ms), u (µs), n (ns).
-fn parse_grpc_timeout(v: &str) -> Option<Duration> {
-    if v.len() < 2 || v.len() > 9 {
-        return None;
-    }
-    let (num, unit) = v.split_at(v.len() - 1);
-    let n: u64 = num.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_header() {
-        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_grpc_timeout("5x"), None);
-        assert_eq!(parse_grpc_timeout("m"), None);
-        assert_eq!(parse_grpc_timeout("123456789m"), None);
-    }
+    bounded_deadline(asked_deadline(req))
 }

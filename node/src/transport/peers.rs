@@ -38,9 +38,17 @@ pub const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// so a dead peer does not make it re-read the snapshot every heartbeat.
 const SNAPSHOT_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// The links to every peer: the driver's [`Outbox`].
+/// The links to every peer: the driver's [`Outbox`]. Links are added as
+/// members join ([`Outbox::reach`]); one is never removed (a removed
+/// member gets nothing more, as the core sends it nothing).
 pub struct Peers {
-    senders: HashMap<NodeId, UnboundedSender<Message>>,
+    me: NodeId,
+    cluster_id: String,
+    rpc_timeout: Duration,
+    snapshot_path: PathBuf,
+    mailbox: mpsc::Sender<Event>,
+    runtime: tokio::runtime::Handle,
+    senders: HashMap<NodeId, (String, UnboundedSender<Message>)>,
 }
 
 impl Peers {
@@ -53,45 +61,70 @@ impl Peers {
         snapshot_path: PathBuf,
         mailbox: mpsc::Sender<Event>,
     ) -> Peers {
-        let mut senders = HashMap::new();
+        let mut links = Peers {
+            me: me.clone(),
+            cluster_id: cluster_id.to_string(),
+            rpc_timeout,
+            snapshot_path,
+            mailbox,
+            runtime: tokio::runtime::Handle::current(),
+            senders: HashMap::new(),
+        };
         for (id, addr) in peers {
-            let (tx, rx) = unbounded_channel();
-            let link = Link {
-                me: me.clone(),
-                peer: id.clone(),
-                cluster_id: cluster_id.to_string(),
-                client: RaftClient::new(channel(addr, rpc_timeout)),
-                rpc_timeout,
-                mailbox: mailbox.clone(),
-                snapshot_path: snapshot_path.clone(),
-                transferring: Arc::new(AtomicBool::new(false)),
-                failed_transfers: Arc::new(AtomicU32::new(0)),
-            };
-            tokio::spawn(link.run(rx));
-            senders.insert(id.clone(), tx);
+            links.reach(id, addr);
         }
-        Peers { senders }
+        links
     }
 }
 
 impl Outbox for Peers {
     fn send(&mut self, msg: Message) {
-        if let Some(tx) = self.senders.get(&msg.to) {
+        if let Some((_, tx)) = self.senders.get(&msg.to) {
             let _ = tx.send(msg);
         }
     }
+
+    fn reach(&mut self, peer: &NodeId, addr: &str) {
+        if *peer == self.me || self.senders.get(peer).is_some_and(|(a, _)| a == addr) {
+            return;
+        }
+        // Called from the driver thread: the channel needs the runtime.
+        let _runtime = self.runtime.enter();
+        let Some(channel) = channel(addr, self.rpc_timeout) else {
+            tracing::warn!(%peer, addr, "not an address a link can use: {peer} is unreachable");
+            return;
+        };
+        // A new address replaces the link (the old task ends with its channel).
+        let (tx, rx) = unbounded_channel();
+        let link = Link {
+            me: self.me.clone(),
+            peer: peer.clone(),
+            cluster_id: self.cluster_id.clone(),
+            client: RaftClient::new(channel),
+            rpc_timeout: self.rpc_timeout,
+            mailbox: self.mailbox.clone(),
+            snapshot_path: self.snapshot_path.clone(),
+            transferring: Arc::new(AtomicBool::new(false)),
+            failed_transfers: Arc::new(AtomicU32::new(0)),
+        };
+        tokio::spawn(link.run(rx));
+        self.senders.insert(peer.clone(), (addr.to_string(), tx));
+    }
 }
 
-/// A lazily connected channel that reconnects by itself after failures.
-fn channel(addr: &str, timeout: Duration) -> Channel {
+/// A lazily connected channel that reconnects by itself after failures;
+/// `None` for an address that is no URI authority.
+fn channel(addr: &str, timeout: Duration) -> Option<Channel> {
     let uri = format!("http://{addr}");
-    Endpoint::from_shared(uri)
-        .expect("peer addresses are validated as HOST:PORT")
-        .connect_timeout(timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(1))
-        .keep_alive_timeout(timeout.max(Duration::from_millis(500)))
-        .connect_lazy()
+    let endpoint = Endpoint::from_shared(uri).ok()?;
+    Some(
+        endpoint
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(timeout.max(Duration::from_millis(500)))
+            .connect_lazy(),
+    )
 }
 
 struct Link {
@@ -219,7 +252,13 @@ async fn stream_snapshot(
         .map_err(|e| e.to_string())?;
     let snap = read.ok_or_else(|| format!("{} does not exist", path.display()))?;
     let file = snap.file().clone();
-    let members: Vec<String> = snap.meta.members.iter().map(|m| m.0.clone()).collect();
+    let members: Vec<String> = snap
+        .meta
+        .membership
+        .members()
+        .iter()
+        .map(|m| m.id.0.clone())
+        .collect();
     let mut chunks = Vec::with_capacity(file.len() / SNAPSHOT_CHUNK + 1);
     let mut offset = 0;
     loop {

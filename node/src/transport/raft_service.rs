@@ -42,6 +42,23 @@ impl pb::raft_server::Raft for RaftService {
         Ok(Response::new(pb::SendAck {}))
     }
 
+    /// Who this node is and how it came into its cluster, for a node that
+    /// starts with an empty data directory (see `startup`).
+    async fn hello(
+        &self,
+        req: Request<pb::HelloRequest>,
+    ) -> Result<Response<pb::HelloResponse>, Status> {
+        let req = req.into_inner();
+        self.0.check_cluster(&req.cluster_id)?;
+        if req.to != self.0.me.0 {
+            return Err(Status::invalid_argument(format!(
+                "hello addressed to `{}` reached `{}`",
+                req.to, self.0.me
+            )));
+        }
+        Ok(Response::new(self.0.hello.answer()))
+    }
+
     /// Gathers a leader's snapshot, checks it whole (checksum, position,
     /// image), and hands it to the driver with its InstallSnapshot message.
     /// The core does the term checks (§7) and the reply travels as a

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use tonic::Status;
 
 use crate::mailbox::{Event, ReadQueue};
+use crate::startup::HelloState;
 
 /// The services' handle on the node.
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct Shared {
     pub mailbox: mpsc::Sender<Event>,
     /// Where reads go to the driver.
     pub reads: Arc<ReadQueue>,
+    /// What this node answers to `Hello`.
+    pub hello: HelloState,
 }
 
 impl Shared {
@@ -45,6 +48,32 @@ impl Shared {
     }
 }
 
+/// The deadline a unary caller asked for: its `grpc-timeout` header.
+pub fn asked_deadline<T>(req: &tonic::Request<T>) -> Option<Duration> {
+    req.metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+}
+
+/// `grpc-timeout` is up to 8 digits and a unit: H, M, S, m (ms), u (µs), n (ns).
+fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    if v.len() < 2 || v.len() > 9 {
+        return None;
+    }
+    let (num, unit) = v.split_at(v.len() - 1);
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// Waits for the driver's answer, at most `limit`.
 pub async fn wait<T>(rx: oneshot::Receiver<T>, limit: Duration) -> Result<T, Status> {
     match tokio::time::timeout(limit, rx).await {
@@ -56,5 +85,20 @@ pub async fn wait<T>(rx: oneshot::Receiver<T>, limit: Duration) -> Result<T, Sta
             "no answer within {} ms; the operation may or may not take effect",
             limit.as_millis()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_header() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("5x"), None);
+        assert_eq!(parse_grpc_timeout("m"), None);
+        assert_eq!(parse_grpc_timeout("123456789m"), None);
     }
 }

@@ -6,8 +6,13 @@
 //! the order of Figure 2 (and of "Building a Raft, part 3", which walks
 //! through them): refuse an older term; step down for a newer one; vote
 //! once per term; and only for a log at least as up-to-date as ours. The
-//! leader lease of check-quorum and the pre-vote are the two additions,
-//! each where it takes effect.
+//! leader lease of check-quorum and the pre-vote are additions, each where
+//! it takes effect; so is membership: a candidate asks and counts only the
+//! voters of its own configuration, only a voter of its own configuration
+//! campaigns, and a node that lost its data votes only for a candidate
+//! that names its new incarnation (rule 5). A node votes whatever its own
+//! configuration says of it (§4.1): a learner just promoted may not have
+//! the entry yet, and the candidate's configuration is what counts.
 
 use bytes::Bytes;
 
@@ -19,12 +24,15 @@ use crate::{Body, Entry, EntryKind, Message, NodeId, Term, VoteRequest, VoteResp
 
 impl Raft {
     /// Starts an election now, as the election timer does when it fires
-    /// (with a pre-vote first if configured). A leader stays leader.
+    /// (with a pre-vote first if configured). A leader stays leader; a node
+    /// that is not a voter (a learner, a node waiting to be re-added, one
+    /// outside the configuration) never campaigns.
     pub fn campaign(&mut self) {
         match self.state {
             State::Leader => {}
+            _ if !self.is_voter() => self.reset_election_timer(),
             _ if self.cfg.pre_vote => self.become_pre_candidate(),
-            _ => self.become_candidate(),
+            _ => self.become_candidate(false),
         }
     }
 
@@ -35,6 +43,8 @@ impl Raft {
             last_log_index,
             last_log_term,
             pre_vote,
+            transfer,
+            incarnation,
         } = req;
 
         // 1. Reply false if term < currentTerm: the candidate is behind the
@@ -47,7 +57,8 @@ impl Raft {
         // The leader lease (check-quorum): while we hear from a leader, a
         // candidate can only disrupt it. Its request of a newer term is
         // ignored, its term not even adopted; a pre-vote is refused below.
-        let in_lease = self.in_lease();
+        // Unless the leader itself sent the candidate (TimeoutNow, §3.10).
+        let in_lease = self.in_lease() && !transfer;
 
         // 2. A newer term: become a follower in it, which forgets the vote
         //    of the old term. Not for a pre-vote, which changes nothing here.
@@ -69,18 +80,23 @@ impl Raft {
             >= (self.log.last_term(), self.log.last_index())
             || self.cfg.bugs.vote_any_log();
 
+        // 5. A node that joined with an empty disk votes only as the
+        //    incarnation the candidate counts: never in place of the one
+        //    that lost its data (which may have voted in this very term).
+        let voter = !self.cfg.joined || incarnation == self.cfg.incarnation;
+
         if pre_vote {
             // Granted if the real election of the next term could be won
             // here: the candidate's term is ahead of ours, its log is up to
             // date, and no leader is heard from. Rule 3 waits for that
             // election. A granted pre-vote carries the candidate's
             // prospective term so it is not mistaken for a stale reply.
-            let granted = term > self.term && up_to_date && !in_lease;
+            let granted = term > self.term && up_to_date && !in_lease && voter;
             let reply_term = if granted { term } else { self.term };
             self.reply_vote(from, granted, true, reply_term);
             return;
         }
-        let granted = free && up_to_date;
+        let granted = free && up_to_date && voter;
         if granted {
             self.voted_for = Some(from.clone());
             self.hard_state_dirty = true;
@@ -118,10 +134,21 @@ impl Raft {
             return;
         }
         self.votes.insert(from, granted);
-        let yes = self.votes.values().filter(|&&g| g).count();
-        let no = self.votes.len() - yes;
-        match quorum::vote_result(yes, no, self.cfg.peers.len() + 1) {
-            VoteResult::Won if pre_vote => self.become_candidate(),
+        self.tally(pre_vote);
+    }
+
+    /// Counts the votes of the configuration's voters, and acts on the result.
+    fn tally(&mut self, pre_vote: bool) {
+        let membership = self.log.membership();
+        let counted = |granted: bool| {
+            self.votes
+                .iter()
+                .filter(|(id, g)| **g == granted && membership.is_voter(id))
+                .count()
+        };
+        let (yes, no) = (counted(true), counted(false));
+        match quorum::vote_result(yes, no, membership.voter_count()) {
+            VoteResult::Won if pre_vote => self.become_candidate(false),
             VoteResult::Won => self.become_leader(),
             VoteResult::Lost => self.become_follower(self.term, None),
             VoteResult::Pending => {}
@@ -143,6 +170,9 @@ impl Raft {
         self.leader = leader;
         self.progress.clear();
         self.votes.clear();
+        self.transferee = None;
+        self.leaving = false;
+        self.transfer_campaign = false;
         self.reset_election_timer();
         self.report_role();
     }
@@ -153,14 +183,13 @@ impl Raft {
         self.votes.clear();
         self.votes.insert(self.cfg.id.clone(), true);
         self.reset_election_timer();
-        if self.cfg.peers.is_empty() {
-            self.become_candidate();
-            return;
-        }
         self.request_votes(Term(self.term.0 + 1), true);
+        self.tally(true);
     }
 
-    fn become_candidate(&mut self) {
+    /// A real campaign; `transfer` when the leader asked for it (TimeoutNow).
+    pub(super) fn become_candidate(&mut self, transfer: bool) {
+        self.transfer_campaign = transfer;
         self.state = State::Candidate;
         self.term = Term(self.term.0 + 1);
         self.voted_for = Some(self.cfg.id.clone());
@@ -170,25 +199,34 @@ impl Raft {
         self.votes.insert(self.cfg.id.clone(), true);
         self.reset_election_timer();
         self.report_role();
-        if self.cfg.peers.is_empty() {
-            self.become_leader();
-            return;
-        }
         self.request_votes(self.term, false);
+        self.tally(false);
     }
 
+    /// Asks every other voter of the configuration, naming the incarnation
+    /// it counts (learners are never asked).
     fn request_votes(&mut self, term: Term, pre_vote: bool) {
-        let body = Body::VoteRequest(VoteRequest {
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-            pre_vote,
-        });
-        for peer in self.cfg.peers.clone() {
+        let voters: Vec<(NodeId, u64)> = self
+            .log
+            .membership()
+            .members()
+            .iter()
+            .filter(|m| m.role == crate::MemberRole::Voter && m.id != self.cfg.id)
+            .map(|m| (m.id.clone(), m.incarnation))
+            .collect();
+        for (peer, incarnation) in voters {
+            let body = Body::VoteRequest(VoteRequest {
+                last_log_index: self.log.last_index(),
+                last_log_term: self.log.last_term(),
+                pre_vote,
+                transfer: self.transfer_campaign && !pre_vote,
+                incarnation,
+            });
             self.msgs.push(Message {
                 from: self.cfg.id.clone(),
                 to: peer,
                 term,
-                body: body.clone(),
+                body,
             });
         }
     }
@@ -198,12 +236,16 @@ impl Raft {
         self.leader = Some(self.cfg.id.clone());
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
+        self.transfer_campaign = false;
         let next = self.log.last_index().next();
+        // Every member but this node, learners included: they get the log too.
         self.progress = self
-            .cfg
-            .peers
+            .log
+            .membership()
+            .members()
             .iter()
-            .map(|p| (p.clone(), Progress::new(next)))
+            .filter(|m| m.id != self.cfg.id)
+            .map(|m| (m.id.clone(), Progress::new(next)))
             .collect();
         self.report_role();
         // §8: a no-op of the new term lets the leader commit, and so learn

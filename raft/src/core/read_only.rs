@@ -103,11 +103,8 @@ impl Raft {
             ctxs: std::mem::take(&mut self.reads.pending),
         };
         self.reads.rounds.push_back(round);
-        if self.cfg.peers.is_empty() {
-            self.release_reads();
-        } else {
-            self.send_read_heartbeats();
-        }
+        self.send_read_heartbeats();
+        self.release_reads();
     }
 
     /// A round needs the acks of a majority, not of everyone: its heartbeats
@@ -117,8 +114,15 @@ impl Raft {
     /// covered by the periodic heartbeat, which goes to all and carries the
     /// latest round's number; whoever answers it is chosen next.
     fn send_read_heartbeats(&mut self) {
-        let needed = quorum::majority(self.cfg.peers.len() + 1) - 1;
-        let mut peers: Vec<NodeId> = self.cfg.peers.clone();
+        let me = self.cfg.id.clone();
+        let voters = self.log.membership().voters_ids();
+        let own = usize::from(self.counts(&me));
+        let needed = quorum::majority(voters.len()).saturating_sub(own);
+        // Only voters that count can confirm a round.
+        let mut peers: Vec<NodeId> = voters
+            .into_iter()
+            .filter(|v| *v != me && self.counts(v))
+            .collect();
         // Stable: among equals, configuration order.
         peers.sort_by_key(|p| std::cmp::Reverse(self.progress[p].read_acked));
         for peer in peers.into_iter().take(needed) {
@@ -126,16 +130,13 @@ impl Raft {
         }
     }
 
-    /// Hands out the reads of every round a majority has now confirmed.
+    /// Hands out the reads of every round a majority of the voters (that
+    /// count) has now confirmed.
     pub(super) fn release_reads(&mut self) {
-        let voters = self.cfg.peers.len() + 1;
+        let me = self.cfg.id.clone();
         while let Some(round) = self.reads.rounds.front() {
-            let acks = 1 + self
-                .progress
-                .values()
-                .filter(|p| p.read_acked >= round.seq)
-                .count();
-            if acks < quorum::majority(voters) {
+            let seq = round.seq;
+            if !self.quorum_of(|v| *v == me || self.progress[v].read_acked >= seq) {
                 break;
             }
             let round = self.reads.rounds.pop_front().expect("front exists");

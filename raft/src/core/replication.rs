@@ -39,6 +39,8 @@ impl Raft {
             let last_new = self.log.merge(prev_log_index, &entries);
             // The leader's commit index may be ahead of what this request proved matches.
             self.log.commit_to(leader_commit.min(last_new));
+            // A configuration among the entries is in force already (§4.1).
+            self.after_log_change();
             AppendResponse::success(last_new, read_ctx, self.log.last_index())
         } else {
             let (conflict_term, conflict_index) = match self.log.term(prev_log_index) {
@@ -52,7 +54,14 @@ impl Raft {
                 conflict_index,
                 read_ctx,
                 last_log_index: self.log.last_index(),
+                incarnation: 0,
+                rejoining: false,
             }
+        };
+        let resp = AppendResponse {
+            incarnation: self.cfg.incarnation,
+            rejoining: self.rejoining(),
+            ..resp
         };
         self.send(from, Body::AppendResponse(resp));
     }
@@ -64,6 +73,9 @@ impl Raft {
         let Some(pr) = self.heard_from(&from) else {
             return;
         };
+        // Before anything is counted: whether it lost its data.
+        pr.incarnation = resp.incarnation;
+        pr.rejoining = resp.rejoining;
         if resp.read_ctx > pr.read_acked {
             pr.read_acked = resp.read_ctx;
             self.release_reads();
@@ -77,7 +89,11 @@ impl Raft {
             if advanced {
                 self.maybe_commit();
             }
+            if self.state != State::Leader {
+                return;
+            }
             self.send_appends(&from);
+            self.maybe_send_timeout_now(&from);
         } else {
             // Back up a whole term at a time using the follower's hint.
             let hint = if resp.conflict_term.0 > 0 {
@@ -88,8 +104,9 @@ impl Raft {
             } else {
                 resp.conflict_index
             };
+            let ignore_lost_tail = self.cfg.bugs.ignore_lost_tail();
             let pr = self.progress.get_mut(&from).expect("progress exists");
-            if pr.on_reject(resp.index, hint) {
+            if pr.on_reject(resp.index, hint, ignore_lost_tail) {
                 self.send_appends(&from);
             }
         }
@@ -119,8 +136,11 @@ impl Raft {
         if self.election_elapsed >= self.cfg.election_ticks {
             self.election_elapsed = 0;
             if self.cfg.check_quorum {
-                let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
-                if active < quorum::majority(self.cfg.peers.len() + 1) {
+                // Only voters that count: never learners, nor nodes that
+                // lost their data (the leader counts itself if a voter).
+                let me = self.cfg.id.clone();
+                let active = self.quorum_of(|v| *v == me || self.progress[v].recent_active);
+                if !active {
                     self.become_follower(self.term, None);
                     return;
                 }
@@ -128,6 +148,10 @@ impl Raft {
                     pr.recent_active = false;
                 }
             }
+        }
+        self.tick_transfer();
+        if self.state != State::Leader {
+            return;
         }
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
@@ -157,8 +181,9 @@ impl Raft {
         }
     }
 
+    /// Heartbeats go to every member, learners included.
     fn broadcast_heartbeat(&mut self) {
-        let peers: Vec<NodeId> = self.cfg.peers.clone();
+        let peers: Vec<NodeId> = self.progress.keys().cloned().collect();
         for peer in peers {
             self.send_heartbeat(peer);
         }
@@ -184,7 +209,7 @@ impl Raft {
     }
 
     pub(super) fn broadcast_append(&mut self) {
-        let peers: Vec<NodeId> = self.cfg.peers.clone();
+        let peers: Vec<NodeId> = self.progress.keys().cloned().collect();
         for peer in peers {
             self.send_appends(&peer);
         }
@@ -230,16 +255,29 @@ impl Raft {
         }
     }
 
-    /// §5.3, §5.4.2: commit the highest index stored on a majority, but only
-    /// if it is an entry of the current term (Figure 8); earlier entries are
-    /// then committed with it.
+    /// §5.3, §5.4.2: commit the highest index stored on a majority of the
+    /// voters of the configuration in force, but only if it is an entry of
+    /// the current term (Figure 8); earlier entries are then committed with
+    /// it. Learners and nodes that lost their data count as holding nothing.
     pub(super) fn maybe_commit(&mut self) -> bool {
-        let mut matches: Vec<LogIndex> = self.progress.values().map(|p| p.match_index).collect();
-        matches.push(self.log.persisted());
+        let voters = self.log.membership().voters_ids();
+        if voters.is_empty() {
+            return false;
+        }
+        let matches: Vec<LogIndex> = voters
+            .iter()
+            .map(|v| match (self.counts(v), *v == self.cfg.id) {
+                (false, _) => LogIndex(0),
+                (true, true) => self.log.persisted(),
+                (true, false) => self.progress[v].match_index,
+            })
+            .collect();
         let index = quorum::committed_index(matches);
         let current_term = self.log.term(index) == Some(self.term);
         if index > self.log.committed && (current_term || self.cfg.bugs.commit_old_term()) {
             self.log.commit_to(index);
+            // A leader whose own removal just committed hands over.
+            self.maybe_leave();
             true
         } else {
             false

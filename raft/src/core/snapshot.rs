@@ -10,7 +10,13 @@ use crate::{Body, NodeId, SnapshotMeta, SnapshotResponse};
 impl Raft {
     /// The follower's side: install the snapshot, keep what follows it, or
     /// refuse it as old.
-    pub(super) fn handle_snapshot(&mut self, from: NodeId, meta: SnapshotMeta) {
+    pub(super) fn handle_snapshot(&mut self, from: NodeId, mut meta: SnapshotMeta) {
+        // Every snapshot a leader takes names its configuration; one that
+        // does not (a hand-written one) keeps the configuration in force
+        // rather than leave the node with none.
+        if meta.membership.is_empty() {
+            meta.membership = self.log.membership().clone();
+        }
         if self.state != State::Follower || self.leader.as_ref() != Some(&from) {
             self.become_follower(self.term, Some(from.clone()));
         }
@@ -32,6 +38,8 @@ impl Raft {
         } else {
             let index = meta.index;
             self.log.restore(meta.clone());
+            // The snapshot's configuration is in force unless a later entry says otherwise.
+            self.after_log_change();
             self.snapshot_install = Some(SnapshotInstall {
                 meta,
                 from: from.clone(),

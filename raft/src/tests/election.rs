@@ -35,6 +35,8 @@ fn vote_request(from: &str, term: u64) -> Message {
         last_log_index: LogIndex(0),
         last_log_term: Term(0),
         pre_vote: false,
+        transfer: false,
+        incarnation: 0,
     };
     to_n1(from, term, Body::VoteRequest(req))
 }

@@ -10,6 +10,7 @@ use crate::*;
 
 mod chaos;
 mod election;
+mod membership;
 mod replication;
 mod script;
 mod scripts;

@@ -3,7 +3,7 @@
 use super::script;
 
 macro_rules! scripts {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)? ; bugs: $($bug:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
@@ -11,22 +11,39 @@ macro_rules! scripts {
             }
         )*
 
+        // Scripts of seeded bugs: they need the `bugs` feature.
+        $(
+            #[cfg(feature = "bugs")]
+            #[test]
+            fn $bug() {
+                script::run(stringify!($bug));
+            }
+        )*
+
         /// Every script in `testdata/`, so none is left out by mistake.
-        const ALL: &[&str] = &[$(stringify!($name)),*];
+        const ALL: &[&str] = &[$(stringify!($name),)* $(stringify!($bug)),*];
     };
 }
 
 scripts!(
     append_rules,
+    config_change_2015,
     leader_rules,
     log_repair,
+    lost_tail,
+    membership,
     pre_vote,
     read_index,
     read_rounds,
+    rejoin,
     single_node,
     snapshot_follower,
     snapshot_leader,
+    transfer,
     vote_rules,
+    ; bugs:
+    config_change_2015_bug,
+    lost_tail_bug,
 );
 
 #[test]

@@ -125,7 +125,7 @@ impl Model {
                 let snapshot = SnapshotMeta {
                     index: LogIndex(index),
                     term: self.term_at(index),
-                    members: vec![NodeId::new("n1"), NodeId::new("n2")],
+                    membership: raft::Membership::voters([NodeId::new("n1"), NodeId::new("n2")]),
                 };
                 self.entries.drain(..(index - base) as usize);
                 wal.rewrite(Some(&snapshot), &self.hard_state, &self.entries)

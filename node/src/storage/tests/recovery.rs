@@ -212,7 +212,7 @@ fn rewrite_keeps_only_the_live_records() {
     let snapshot = SnapshotMeta {
         index: LogIndex(6),
         term: Term(1),
-        members: vec![NodeId::new("n1"), NodeId::new("n2"), NodeId::new("n3")],
+        membership: raft::Membership::voters(["n1", "n2", "n3"].map(NodeId::new)),
     };
     let before = wal.file_len();
     wal.rewrite(Some(&snapshot), &hs(3, Some("n2")), &entries(7, 10, 3))
@@ -253,7 +253,7 @@ fn rewrite_keeps_only_the_live_records() {
     let all = SnapshotMeta {
         index: LogIndex(11),
         term: Term(3),
-        members: vec![],
+        membership: raft::Membership::default(),
     };
     wal.rewrite(Some(&all), &hs(4, None), &[]).unwrap();
     assert_eq!((wal.last_index(), wal.last_term()), (LogIndex(11), Term(3)));
@@ -288,5 +288,46 @@ fn errors_name_the_file() {
     assert!(
         msg.contains(&wal_path(dir.path()).display().to_string()),
         "{msg}"
+    );
+}
+
+#[test]
+fn a_version_1_wal_is_read_and_rewritten_in_the_current_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(dir.path());
+    let written = entries(1, 3, 1);
+    save_hard_state(&mut wal, &hs(1, Some("n1")));
+    append(&mut wal, &written);
+    drop(wal);
+    // Hard states and normal entries are the same in version 1: make the
+    // header say 1 (and its checksum match).
+    let path = wal_path(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..12]);
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+
+    let (_, rec) = open(dir.path());
+    assert_eq!(rec.hard_state, hs(1, Some("n1")));
+    assert_eq!(rec.entries, written);
+    let upgraded = fs::read(&path).unwrap();
+    assert_eq!(u32::from_le_bytes(upgraded[8..12].try_into().unwrap()), 2);
+    assert_eq!(open(dir.path()).1.entries, written);
+}
+
+#[test]
+fn a_wal_of_an_unknown_version_is_refused_naming_the_file() {
+    let mut bytes = crate::storage::record::file_header().to_vec();
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..12]);
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    let dir = dir_with_file(&bytes);
+    let err = Wal::open(dir.path(), FsyncPolicy::Always).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, StorageError::NotAWal { .. }), "{text}");
+    assert!(
+        text.contains("raft.wal") && text.contains("version 3"),
+        "{text}"
     );
 }

@@ -19,7 +19,7 @@ fn meta(index: u64, term: u64) -> SnapshotMeta {
     SnapshotMeta {
         index: LogIndex(index),
         term: Term(term),
-        members: vec![NodeId::new("n1"), NodeId::new("n2"), NodeId::new("n3")],
+        membership: raft::Membership::voters(["n1", "n2", "n3"].map(NodeId::new)),
     }
 }
 

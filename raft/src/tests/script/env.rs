@@ -11,13 +11,17 @@ use super::command::Command;
 use super::text;
 use crate::sim::Durable;
 use crate::{
-    Config, Entry, EntryKind, HardState, LogIndex, Message, NodeId, Raft, Role, SeededBugs,
-    SnapshotMeta, Term,
+    ConfChange, Config, Entry, EntryKind, HardState, LogIndex, Membership, Message, NodeId, Raft,
+    Role, SeededBugs, SnapshotMeta, Term,
 };
 
 struct Node {
     raft: Option<Raft>,
     durable: Durable,
+    /// The configuration it was formed with; empty for a node that joined.
+    initial: Membership,
+    joined: bool,
+    incarnation: u64,
 }
 
 #[derive(Default)]
@@ -34,6 +38,11 @@ pub struct Env {
     /// The leader of each term (Election Safety).
     leaders: HashMap<Term, NodeId>,
     restarts: u64,
+    wipes: u64,
+    /// Safety violations seen, each also shown in the output; a script
+    /// fails with any unless it says `allow-violations` (a bug's script).
+    pub violations: Vec<String>,
+    pub allow_violations: bool,
 }
 
 impl Env {
@@ -119,6 +128,7 @@ impl Env {
                 self.partition(&groups);
             }
             "heal" => self.cut.clear(),
+            "allow-violations" => self.allow_violations = true,
             "crash" => {
                 for id in self.nodes_of(cmd, false)? {
                     self.nodes.get_mut(&id).expect("checked").raft = None;
@@ -127,6 +137,84 @@ impl Env {
             "restart" => {
                 for id in self.nodes_of(cmd, false)? {
                     self.start(&id);
+                }
+            }
+            "change" => {
+                let (id, change) = match cmd.words[..] {
+                    [id, "add-learner", who] => (
+                        id,
+                        ConfChange::AddLearner {
+                            id: NodeId::new(who),
+                            addr: String::new(),
+                        },
+                    ),
+                    [id, "promote", who] => (
+                        id,
+                        ConfChange::Promote {
+                            id: NodeId::new(who),
+                        },
+                    ),
+                    [id, "remove", who] => (
+                        id,
+                        ConfChange::Remove {
+                            id: NodeId::new(who),
+                        },
+                    ),
+                    _ => return Err("change NODE add-learner|promote|remove ID".into()),
+                };
+                let id = NodeId::new(id);
+                match self.raft(&id)?.propose_change(change) {
+                    Ok((index, term)) => out.push(format!(
+                        "{id} proposed the change at {}",
+                        text::position(index, term)
+                    )),
+                    Err(e) => out.push(format!("{id} refused: {e}")),
+                }
+            }
+            "transfer" => {
+                let [id, to] = self.two_nodes(cmd)?;
+                if let Err(e) = self.raft(&id)?.transfer_leadership(&to) {
+                    out.push(format!("{id} refused: {e}"));
+                }
+            }
+            "wipe" => {
+                for id in self.nodes_of(cmd, false)? {
+                    self.wipes += 1;
+                    let node = self.nodes.get_mut(&id).expect("checked");
+                    node.durable = Durable::default();
+                    node.initial = Membership::default();
+                    node.joined = true;
+                    node.incarnation = 200 + self.wipes;
+                    self.start(&id);
+                }
+            }
+            "lose-tail" => {
+                let (id, keep) = match cmd.words[..] {
+                    [id, keep] => (NodeId::new(id), LogIndex(text::parse_u64("index", keep)?)),
+                    _ => return Err("lose-tail NODE INDEX".into()),
+                };
+                let node = self.node(&id)?;
+                if node.raft.is_some() {
+                    return Err(format!("{id} must be down"));
+                }
+                let node = self.nodes.get_mut(&id).expect("checked");
+                node.durable.log.retain(|e| e.index <= keep);
+            }
+            "config" => {
+                for id in self.nodes_of(cmd, true)? {
+                    let s = self.raft(&id)?.status();
+                    let shown = if s.membership.is_empty() {
+                        "none".to_string()
+                    } else {
+                        text::config(&s.membership)
+                    };
+                    let mut line = format!("{id} config: {shown}");
+                    if !s.awaiting_readd.is_empty() {
+                        let names: Vec<&str> =
+                            s.awaiting_readd.iter().map(NodeId::as_str).collect();
+                        line += &format!(" (awaiting re-add: {})", names.join(","));
+                    }
+                    out.push(line);
                 }
             }
             "compact" => {
@@ -175,8 +263,10 @@ impl Env {
 
     // ---- setting up ----------------------------------------------------------
 
-    /// `add-nodes N [pre-vote=B] [check-quorum=B] [election=T] [heartbeat=H]
-    /// [max-append-bytes=N] [max-inflight=N] [seed=S] [bugs=NAME,...]`
+    /// `add-nodes N [voters=K] [pre-vote=B] [check-quorum=B] [election=T]
+    /// [heartbeat=H] [max-append-bytes=N] [max-inflight=N] [seed=S]
+    /// [bugs=NAME,...]`: the first K nodes (all by default) form the
+    /// cluster; the others join it (incarnation 100 + their number).
     fn add_nodes(&mut self, cmd: &Command) -> Result<(), String> {
         if self.template.is_some() {
             return Err("the nodes are already there".into());
@@ -190,6 +280,7 @@ impl Env {
             "max-inflight",
             "seed",
             "bugs",
+            "voters",
         ])?;
         let n = match cmd.words[..] {
             [n] => text::parse_u64("node count", n)?,
@@ -206,12 +297,22 @@ impl Env {
         cfg.seed = cmd.number("seed", 0)?;
         cfg.bugs = bugs(cmd.option("bugs").unwrap_or(""))?;
         self.template = Some(cfg);
-        for id in self.ids.clone() {
+        let voters = cmd.number("voters", n)? as usize;
+        let formed = Membership::voters(self.ids.iter().take(voters).cloned());
+        for (i, id) in self.ids.clone().into_iter().enumerate() {
+            let joined = i >= voters;
             self.nodes.insert(
                 id.clone(),
                 Node {
                     raft: None,
                     durable: Durable::default(),
+                    initial: if joined {
+                        Membership::default()
+                    } else {
+                        formed.clone()
+                    },
+                    joined,
+                    incarnation: if joined { 101 + i as u64 } else { 0 },
                 },
             );
             self.start(&id);
@@ -238,7 +339,7 @@ impl Env {
                 SnapshotMeta {
                     index,
                     term,
-                    members: self.ids.clone(),
+                    membership: self.node(&id)?.initial.clone(),
                 }
             }
             None => SnapshotMeta::default(),
@@ -275,10 +376,12 @@ impl Env {
     fn start(&mut self, id: &NodeId) {
         self.restarts += 1;
         let mut cfg = self.template.clone().expect("nodes are added");
-        cfg.id = id.clone();
-        cfg.peers = self.ids.iter().filter(|p| *p != id).cloned().collect();
-        cfg.seed = cfg.seed.wrapping_add(self.restarts * 1000);
         let node = self.nodes.get_mut(id).expect("a node");
+        cfg.id = id.clone();
+        cfg.initial = node.initial.clone();
+        cfg.joined = node.joined;
+        cfg.incarnation = node.incarnation;
+        cfg.seed = cfg.seed.wrapping_add(self.restarts * 1000);
         let d = node.durable.clone();
         node.raft = Some(Raft::new(cfg, d.hard_state, d.snapshot, d.log));
     }
@@ -316,10 +419,28 @@ impl Env {
         }
         self.wire.extend(rd.messages.iter().cloned());
         self.wire.extend(rd.persisted_messages.iter().cloned());
+        let mut violations = Vec::new();
         for rc in &rd.role_changes {
             if rc.role == Role::Leader {
                 let other = self.leaders.entry(rc.term).or_insert_with(|| id.clone());
-                assert_eq!(other, id, "two leaders in term {}", rc.term);
+                if other != id {
+                    violations.push(format!("two leaders in term {}: {other} and {id}", rc.term));
+                }
+                // Leader Completeness: it holds every entry anyone applied.
+                let log = raft.log();
+                let missing = self.applied.iter().find(|(i, (t, data))| {
+                    **i > log.snapshot().index
+                        && !log
+                            .entry(**i)
+                            .is_some_and(|e| e.term == *t && e.data == *data)
+                });
+                if let Some((i, (t, _))) = missing {
+                    violations.push(format!(
+                        "leader {id} of term {} lacks committed entry {}",
+                        rc.term,
+                        text::position(*i, *t)
+                    ));
+                }
             }
         }
         for e in &rd.committed {
@@ -327,11 +448,16 @@ impl Env {
                 .applied
                 .entry(e.index)
                 .or_insert_with(|| (e.term, e.data.clone()));
-            assert!(
-                *t == e.term && *data == e.data,
-                "{id} applied {} where another node applied term {t}",
-                text::entry(e)
-            );
+            if *t != e.term || *data != e.data {
+                violations.push(format!(
+                    "{id} applied {} where another node applied term {t}",
+                    text::entry(e)
+                ));
+            }
+        }
+        for v in violations {
+            out.push(format!("  !! safety violated: {v}"));
+            self.violations.push(v);
         }
         true
     }
@@ -419,7 +545,6 @@ impl Env {
     /// `compact NODE INDEX`: the node snapshots its state machine at INDEX
     /// (applied already) and forgets the log up to it, as the driver does.
     fn compact(&mut self, id: &NodeId, index: LogIndex) -> Result<(), String> {
-        let ids = self.ids.clone();
         let raft = self.raft(id)?;
         if index > raft.log().applied {
             return Err(format!(
@@ -431,10 +556,14 @@ impl Env {
             .log()
             .term(index)
             .ok_or_else(|| format!("{id} no longer holds index {index}"))?;
+        let membership = raft
+            .membership_at(index)
+            .cloned()
+            .ok_or_else(|| format!("{id} does not know the configuration at {index}"))?;
         let meta = SnapshotMeta {
             index,
             term,
-            members: ids,
+            membership,
         };
         raft.compact(meta.clone());
         let durable = &mut self.nodes.get_mut(id).expect("a node").durable;
@@ -548,6 +677,8 @@ fn bugs(names: &str) -> Result<SeededBugs, String> {
         match name {
             "vote-any-log" => bugs.vote_any_log = true,
             "commit-old-term" => bugs.commit_old_term = true,
+            "config-before-noop" => bugs.config_before_noop = true,
+            "ignore-lost-tail" => bugs.ignore_lost_tail = true,
             other => return Err(format!("unknown bug `{other}`")),
         }
     }

@@ -17,7 +17,7 @@
 //!
 //! | command | what it does |
 //! | --- | --- |
-//! | `add-nodes N [pre-vote=B] [check-quorum=B] [election=T] [heartbeat=H] [max-append-bytes=N] [max-inflight=N] [seed=S] [bugs=NAME,...]` | nodes n1..nN (T = 10, H = 2 unless set) |
+//! | `add-nodes N [voters=K] [pre-vote=B] [check-quorum=B] [election=T] [heartbeat=H] [max-append-bytes=N] [max-inflight=N] [seed=S] [bugs=NAME,...]` | nodes n1..nN (T = 10, H = 2 unless set); the first K (all) form the cluster, the others join it |
 //! | `load NODE term=T [vote=X] [log=T1,T2,...] [snapshot=I@T]` | the node restarts from this durable state (and the safety checks start over) |
 //! | `campaign NODE` | it starts an election now |
 //! | `tick NODE... [times=K]` | time passes for these nodes |
@@ -30,8 +30,14 @@
 //! | `isolate NODE...`, `partition A B \| C`, `heal` | cut links (messages across are dropped on delivery) |
 //! | `crash NODE...`, `restart NODE...` | lose everything not durable; come back from disk |
 //! | `compact NODE INDEX` | snapshot the state machine at INDEX and drop the log before |
+//! | `change NODE add-learner\|promote\|remove ID` | propose a configuration change |
+//! | `transfer NODE TO` | hand leadership to TO |
+//! | `wipe NODE` | a new, empty disk and a new incarnation; it joins the existing cluster |
+//! | `lose-tail NODE INDEX` | a node that is down loses its log after INDEX |
+//! | `config [NODE...]` | the configuration in force, and who awaits re-adding |
 //! | `report-unreachable NODE PEER`, `report-snapshot NODE PEER delivered\|failed` | what a transport reports |
 //! | `status [NODE...]`, `log [NODE...]`, `progress NODE` | look |
+//! | `allow-violations` | a safety violation (shown as `!! safety violated: ...`) does not fail the script: for a seeded bug's script |
 //!
 //! A mismatch fails the test with a diff of every block that differs.
 
@@ -97,6 +103,13 @@ pub fn run(name: &str) {
                 rewritten.extend(actual);
             }
         }
+    }
+    if !env.violations.is_empty() && !env.allow_violations {
+        panic!(
+            "{}: safety violated: {}",
+            path.display(),
+            env.violations.join("; ")
+        );
     }
     if rewrite {
         let mut text = rewritten.join("\n");

@@ -2,24 +2,29 @@
 //! written, both in a script's commands and in its golden output.
 //!
 //! ```text
-//! n1->n2 term=2 VoteRequest last=3@2 [pre-vote]
+//! n1->n2 term=2 VoteRequest last=3@2 [pre-vote] [transfer] [inc=N]
 //! n2->n1 term=2 VoteResponse granted|rejected [pre-vote]
 //! n1->n2 term=2 AppendRequest prev=3@2 commit=3 [entries=[4@2,5@2=x,6@3:noop]] [read=N]
-//! n2->n1 term=2 AppendResponse ok index=5 last=5 [read=N]
-//! n2->n1 term=2 AppendResponse reject index=9 hint=6@0 last=5 [read=N]
-//! n1->n3 term=2 InstallSnapshot snapshot=4@2 [members=n1,n2,n3]
+//! n2->n1 term=2 AppendResponse ok index=5 last=5 [read=N] [inc=N] [rejoining]
+//! n2->n1 term=2 AppendResponse reject index=9 hint=6@0 last=5 [read=N] [inc=N] [rejoining]
+//! n1->n3 term=2 InstallSnapshot snapshot=4@2 [config=n1+n2+n3]
 //! n3->n1 term=2 SnapshotResponse accepted|refused index=4
+//! n1->n2 term=2 TimeoutNow
 //! ```
 //!
 //! `I@T` is index I of term T. An entry is `I@T` (a command with no data),
-//! `I@T=data` or `I@T:noop`. An AppendResponse's `hint` is the conflict
-//! index and term of a rejection.
+//! `I@T=data`, `I@T:noop` or `I@T:config=VOTERS[/LEARNERS]`, a whole
+//! configuration, its ids joined with `+`, each with `#INCARNATION` when
+//! one is named (addresses are not shown). An AppendResponse's `hint` is
+//! the conflict index and term of a rejection; `inc` the sender's
+//! incarnation when it has one.
 
 use bytes::Bytes;
 
 use crate::{
-    AppendRequest, AppendResponse, Body, Entry, EntryKind, LogIndex, Message, NodeId, Ready,
-    SnapshotMeta, SnapshotResponse, Term, VoteRequest, VoteResponse,
+    AppendRequest, AppendResponse, Body, Entry, EntryKind, LogIndex, Member, MemberRole,
+    Membership, Message, NodeId, Ready, SnapshotMeta, SnapshotResponse, Term, VoteRequest,
+    VoteResponse,
 };
 
 /// `I@T`.
@@ -31,6 +36,10 @@ pub fn entry(e: &Entry) -> String {
     let at = position(e.index, e.term);
     match e.kind {
         EntryKind::Noop => format!("{at}:noop"),
+        EntryKind::Config => match Membership::decode(&e.data) {
+            Ok(m) => format!("{at}:config={}", config(&m)),
+            Err(_) => format!("{at}:config=<{} bytes>", e.data.len()),
+        },
         EntryKind::Normal if e.data.is_empty() => at,
         EntryKind::Normal => match std::str::from_utf8(&e.data) {
             Ok(s)
@@ -42,6 +51,48 @@ pub fn entry(e: &Entry) -> String {
             _ => format!("{at}=<{} bytes>", e.data.len()),
         },
     }
+}
+
+/// `VOTERS[/LEARNERS]`, ids joined with `+`, `#INCARNATION` when named.
+pub fn config(m: &Membership) -> String {
+    let list = |role: MemberRole| {
+        m.members()
+            .iter()
+            .filter(|x| x.role == role)
+            .map(|x| match x.incarnation {
+                0 => x.id.to_string(),
+                i => format!("{}#{i}", x.id),
+            })
+            .collect::<Vec<_>>()
+            .join("+")
+    };
+    let (voters, learners) = (list(MemberRole::Voter), list(MemberRole::Learner));
+    if learners.is_empty() {
+        voters
+    } else {
+        format!("{voters}/{learners}")
+    }
+}
+
+/// Reads what [`config`] writes.
+pub fn parse_config(s: &str) -> Result<Membership, String> {
+    let (voters, learners) = s.split_once('/').unwrap_or((s, ""));
+    let mut members = Vec::new();
+    for (list, role) in [(voters, MemberRole::Voter), (learners, MemberRole::Learner)] {
+        for word in list.split('+').filter(|w| !w.is_empty()) {
+            let (id, incarnation) = match word.split_once('#') {
+                Some((id, i)) => (id, parse_u64("incarnation", i)?),
+                None => (word, 0),
+            };
+            members.push(Member {
+                id: NodeId::new(id),
+                addr: String::new(),
+                role,
+                incarnation,
+            });
+        }
+    }
+    Membership::new(members)
 }
 
 pub fn entries(es: &[Entry]) -> String {
@@ -58,6 +109,12 @@ pub fn message(m: &Message) -> String {
             );
             if v.pre_vote {
                 s += " pre-vote";
+            }
+            if v.transfer {
+                s += " transfer";
+            }
+            if v.incarnation != 0 {
+                s += &format!(" inc={}", v.incarnation);
             }
         }
         Body::VoteResponse(v) => {
@@ -98,15 +155,20 @@ pub fn message(m: &Message) -> String {
             if a.read_ctx != 0 {
                 s += &format!(" read={}", a.read_ctx);
             }
+            if a.incarnation != 0 {
+                s += &format!(" inc={}", a.incarnation);
+            }
+            if a.rejoining {
+                s += " rejoining";
+            }
         }
         Body::InstallSnapshot(meta) => {
             s += &format!(
                 "InstallSnapshot snapshot={}",
                 position(meta.index, meta.term)
             );
-            if !meta.members.is_empty() {
-                let names: Vec<&str> = meta.members.iter().map(NodeId::as_str).collect();
-                s += &format!(" members={}", names.join(","));
+            if !meta.membership.is_empty() {
+                s += &format!(" config={}", config(&meta.membership));
             }
         }
         Body::SnapshotResponse(r) => {
@@ -116,6 +178,7 @@ pub fn message(m: &Message) -> String {
                 r.index
             );
         }
+        Body::TimeoutNow => s += "TimeoutNow",
     }
     s
 }
@@ -125,6 +188,9 @@ pub fn ready(id: &NodeId, rd: &Ready, out: &mut Vec<String>) {
     out.push(format!("> {id} ready"));
     for rc in &rd.role_changes {
         out.push(format!("  role: {} in term {}", rc.role.as_str(), rc.term));
+    }
+    if let Some(m) = &rd.membership {
+        out.push(format!("  config: {}", config(m)));
     }
     if !rd.messages.is_empty() {
         out.push("  send now:".into());
@@ -187,6 +253,9 @@ pub fn parse_position(s: &str) -> Result<(LogIndex, Term), String> {
 pub fn parse_entry(s: &str) -> Result<Entry, String> {
     let (at, kind, data) = if let Some(at) = s.strip_suffix(":noop") {
         (at, EntryKind::Noop, Bytes::new())
+    } else if let Some((at, c)) = s.split_once(":config=") {
+        let data = Bytes::from(parse_config(c)?.encode());
+        (at, EntryKind::Config, data)
     } else if let Some((at, data)) = s.split_once('=') {
         (at, EntryKind::Normal, Bytes::from(data.to_string()))
     } else {
@@ -262,6 +331,8 @@ pub fn parse_message(s: &str) -> Result<Message, String> {
                 last_log_index,
                 last_log_term,
                 pre_vote: f.flag("pre-vote"),
+                transfer: f.flag("transfer"),
+                incarnation: f.number("inc")?,
             })
         }
         "VoteResponse" => {
@@ -313,17 +384,20 @@ pub fn parse_message(s: &str) -> Result<Message, String> {
                 conflict_index,
                 read_ctx: f.number("read")?,
                 last_log_index: LogIndex(f.number("last")?),
+                incarnation: f.number("inc")?,
+                rejoining: f.flag("rejoining"),
             })
         }
         "InstallSnapshot" => {
             let (index, term) = parse_position(f.required("snapshot")?)?;
-            let members = f
-                .value("members")
-                .map_or(Vec::new(), |m| m.split(',').map(NodeId::new).collect());
+            let membership = match f.value("config") {
+                Some(c) => parse_config(c)?,
+                None => Membership::default(),
+            };
             Body::InstallSnapshot(SnapshotMeta {
                 index,
                 term,
-                members,
+                membership,
             })
         }
         "SnapshotResponse" => {
@@ -336,6 +410,7 @@ pub fn parse_message(s: &str) -> Result<Message, String> {
                 accepted,
             })
         }
+        "TimeoutNow" => Body::TimeoutNow,
         other => return Err(format!("unknown message kind `{other}`")),
     };
     f.done()?;
@@ -356,14 +431,18 @@ mod tests {
         let written = [
             "n1->n2 term=2 VoteRequest last=3@2",
             "n1->n2 term=3 VoteRequest last=3@2 pre-vote",
+            "n1->n2 term=3 VoteRequest last=3@2 transfer inc=7",
             "n2->n1 term=2 VoteResponse granted",
             "n2->n1 term=2 VoteResponse rejected pre-vote",
             "n1->n2 term=2 AppendRequest prev=3@2 commit=3",
             "n1->n2 term=2 AppendRequest prev=3@2 commit=3 entries=[4@2,5@2=x,6@2:noop] read=7",
             "n2->n1 term=2 AppendResponse ok index=5 last=5 read=7",
             "n2->n1 term=2 AppendResponse reject index=9 hint=6@0 last=5",
-            "n1->n3 term=2 InstallSnapshot snapshot=4@2 members=n1,n2,n3",
+            "n2->n1 term=2 AppendResponse reject index=9 hint=1@0 last=0 inc=7 rejoining",
+            "n1->n2 term=2 AppendRequest prev=3@2 commit=3 entries=[4@2:config=n1+n2/n3#9]",
+            "n1->n3 term=2 InstallSnapshot snapshot=4@2 config=n1+n2+n3",
             "n3->n1 term=2 SnapshotResponse refused index=4",
+            "n1->n2 term=2 TimeoutNow",
         ];
         for w in written {
             assert_eq!(message(&parse_message(w).unwrap()), w);
