@@ -26,16 +26,27 @@ fn main() {
         unavailable_child(&how);
         return;
     }
-    if !common::available() {
+    let listing = std::env::args().any(|a| a == "--list");
+    if !listing && !common::available() {
         return;
     }
-    entering_a_namespace_late_is_refused();
-    println!("test entering_a_namespace_late_is_refused ... ok");
-    kill_9_leaves_no_mount_and_the_backing_intact();
-    println!("test kill_9_leaves_no_mount_and_the_backing_intact ... ok");
-    where_fuse_cannot_run_one_line_says_what_is_missing();
-    println!("test where_fuse_cannot_run_one_line_says_what_is_missing ... ok");
-    println!("kill9: 3 passed, 0 failed");
+    common::run_tests(
+        "kill9",
+        &[
+            (
+                "entering_a_namespace_late_is_refused",
+                entering_a_namespace_late_is_refused,
+            ),
+            (
+                "kill_9_leaves_no_mount_and_the_backing_intact",
+                kill_9_leaves_no_mount_and_the_backing_intact,
+            ),
+            (
+                "where_fuse_cannot_run_one_line_says_what_is_missing",
+                where_fuse_cannot_run_one_line_says_what_is_missing,
+            ),
+        ],
+    );
 }
 
 /// Takes FUSE away (no /dev/fuse, or not root) in a namespace of its own,

@@ -37,11 +37,7 @@ fn main() {
             writable_mapping,
         ),
     ];
-    for (name, test) in tests {
-        test();
-        println!("test {name} ... ok");
-    }
-    println!("mmap: {} passed, 0 failed", tests.len());
+    common::run_tests("mmap", &tests);
 }
 
 /// The child: `map PATH LEN ro|rw`, `close-fd`, `peek OFFSET`,

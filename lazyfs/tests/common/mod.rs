@@ -142,3 +142,34 @@ impl Fixture {
         self.mounted.take().unwrap().unmount().unwrap();
     }
 }
+
+/// The main of a test binary with its own `main` (`harness = false`): runs
+/// `tests` in order, speaking enough of libtest's command line for
+/// `cargo test` and `cargo nextest` (`--list`, a name filter, `--exact`,
+/// `--ignored`), so each runner can list and pick the tests.
+pub fn run_tests(binary: &str, tests: &[(&str, fn())]) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let exact = args.iter().any(|a| a == "--exact");
+    let ignored = args.iter().any(|a| a == "--ignored");
+    let filter = args.iter().find(|a| !a.starts_with("--"));
+    let chosen: Vec<&(&str, fn())> = tests
+        .iter()
+        .filter(|(name, _)| match filter {
+            Some(f) if exact => name == f,
+            Some(f) => name.contains(f.as_str()),
+            None => true,
+        })
+        .filter(|_| !ignored)
+        .collect();
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in chosen {
+            println!("{name}: test");
+        }
+        return;
+    }
+    for (name, test) in &chosen {
+        test();
+        println!("test {name} ... ok");
+    }
+    println!("{binary}: {} passed, 0 failed", chosen.len());
+}
