@@ -38,8 +38,6 @@ pub mod cluster;
 pub mod cmd;
 pub mod error;
 pub mod etcd;
-// Documented in a later pass: the allow goes then.
-#[allow(missing_docs)]
 pub mod history;
 pub mod nemesis;
 pub mod net;

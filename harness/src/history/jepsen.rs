@@ -45,7 +45,7 @@ use super::op::{
 use super::{History, HistoryError};
 
 /// The key of ops whose `:value` is not an independent tuple.
-pub const SINGLE_REGISTER_KEY: &str = "register";
+const SINGLE_REGISTER_KEY: &str = "register";
 
 /// Reads and validates a Jepsen `history.edn`.
 pub fn read_edn(path: &Path) -> Result<History, HistoryError> {

@@ -34,21 +34,34 @@ pub use op::{
 /// for content errors, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// One line breaks the format or a rule of histories (a field of the
+    /// wrong type, a completion without an invocation, ...).
     #[error("{}:{line}: {message}", path.display())]
     Line {
+        /// The file, as it was named to the reader.
         path: PathBuf,
+        /// 1-based line of the file (blank lines counted).
         line: usize,
+        /// What is wrong, naming the field where there is one.
         message: String,
     },
+    /// The file could not be opened or read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file, as it was named to the reader.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
     /// The file as a whole is not a history (binary data, ...).
     #[error("{}: {message}", path.display())]
-    Content { path: PathBuf, message: String },
+    Content {
+        /// The file, as it was named to the reader.
+        path: PathBuf,
+        /// Why it is not a history, with the byte offset where it shows.
+        message: String,
+    },
 }
 
 impl HistoryError {
@@ -66,15 +79,22 @@ impl HistoryError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("op {position}: {message}")]
 pub struct InvalidOp {
+    /// 0-based position in the list of ops (not the op's `index`, not a
+    /// line number).
     pub position: usize,
+    /// The rule broken, naming the ops involved by their `index`.
     pub message: String,
 }
 
 /// How a client operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
+    /// Completed `ok`: it took effect between invocation and completion.
     Ok,
+    /// Completed `fail`: it did not and will not take effect.
     Fail,
+    /// Completed `info`: it may take effect at any time after its
+    /// invocation, or never.
     Info,
     /// No completion in the history: counts as `Info`.
     Pending,
@@ -90,7 +110,10 @@ impl Outcome {
 /// A client operation: an invocation and its completion, if any.
 #[derive(Clone, Copy, Debug)]
 pub struct Operation<'h> {
+    /// The `invoke` line; always a client op.
     pub invoke: &'h Op,
+    /// The `ok`, `fail` or `info` line of the same process that ended it;
+    /// `None`: the history ends with the operation outstanding.
     pub completion: Option<&'h Op>,
 }
 
@@ -102,14 +125,19 @@ impl<'h> Operation<'h> {
             .expect("operations are built from client ops")
     }
 
+    /// The completion's body, which carries what the invocation could not
+    /// know: the value read, the error, a mismatched cas's `actual`.
+    /// `None` while the operation is pending.
     pub fn completion_client(&self) -> Option<&'h ClientOp> {
         self.completion.and_then(Op::as_client)
     }
 
+    /// The key operated on (the same on the completion, by validation).
     pub fn key(&self) -> &'h Key {
         &self.client().key
     }
 
+    /// The function called, without its arguments.
     pub fn f(&self) -> F {
         self.client().action.f()
     }
@@ -119,6 +147,7 @@ impl<'h> Operation<'h> {
         u64::from(self.invoke.index)
     }
 
+    /// How the operation ended, from its completion's type.
     pub fn outcome(&self) -> Outcome {
         match self.completion.map(|c| c.kind) {
             None => Outcome::Pending,
@@ -170,6 +199,7 @@ pub struct History {
 /// kv histories: ""). The checkers use it unless told otherwise.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Convention {
+    /// What every key holds before the first operation.
     pub value: Value,
     /// Where the convention comes from, for the summary.
     pub source: &'static str,
@@ -328,6 +358,8 @@ impl History {
         self.convention.as_ref()
     }
 
+    /// Records what the format says keys start as (readers call it; the
+    /// ops are not checked against it here).
     pub fn set_convention(&mut self, c: Convention) {
         self.convention = Some(c);
     }
@@ -357,6 +389,8 @@ impl History {
             .filter(|o| matches!(o.payload, Payload::Nemesis(_)))
     }
 
+    /// Every line, nemesis ops included, in order, without the pairing:
+    /// for tools that rewrite a history.
     pub fn into_ops(self) -> Vec<Op> {
         self.ops
     }

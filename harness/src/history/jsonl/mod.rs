@@ -11,7 +11,7 @@
 
 mod blocks;
 mod line;
-pub mod scan;
+mod scan;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
@@ -190,6 +190,7 @@ impl HistoryWriter {
         self.next_index
     }
 
+    /// The file written, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }
