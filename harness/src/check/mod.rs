@@ -317,11 +317,7 @@ fn check_dir(
     opts: &CheckOptions,
     interp: &Interpretation,
 ) -> Result<(Results, Timings, Loaded), CheckError> {
-    let history_path = ["history.jsonl", "history.edn", "history.txt"]
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| CheckError::NoHistory(dir.to_path_buf()))?;
+    let history_path = history_in(dir).ok_or_else(|| CheckError::NoHistory(dir.to_path_buf()))?;
     let started = Instant::now();
     let loaded = read_history(&history_path, &interp.read)?;
     let events = find_run_events(dir)?;
@@ -333,6 +329,15 @@ fn check_dir(
         no_events(&mut results, dir, &events);
     }
     Ok((results, timings, loaded))
+}
+
+/// The history file of a run directory: the harness's own, else the one a
+/// Jepsen store directory holds.
+fn history_in(dir: &Path) -> Option<PathBuf> {
+    ["history.jsonl", "history.edn", "history.txt"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 /// Nodes whose event logs are nowhere: election and state-machine safety
@@ -471,11 +476,7 @@ pub fn check_path(
         let (results, timings, loaded) = check_dir(path, opts, interp)?;
         let out = path.join("results.json");
         let written = write_results(&out, &results).map(|()| out);
-        let history = ["history.jsonl", "history.edn", "history.txt"]
-            .iter()
-            .map(|name| path.join(name))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| path.join("history.jsonl"));
+        let history = history_in(path).unwrap_or_else(|| path.join("history.jsonl"));
         return Ok(Checked {
             results,
             history,

@@ -414,25 +414,18 @@ fn shape_of(kind: OpType, action: &Action) -> Option<KeyShape> {
 mod tests {
     use super::*;
 
-    fn numbered(mut ops: Vec<Op>) -> Vec<Op> {
-        for (i, o) in ops.iter_mut().enumerate() {
-            o.index = i as u32;
-        }
-        ops
-    }
-
     fn w(p: u64, k: &str, v: i64) -> ClientOp {
         ClientOp::new(ProcessId(p), k, Action::Write(v))
     }
 
     #[test]
     fn pairs_invocations_with_completions() {
-        let h = History::new(numbered(vec![
+        let h = History::numbered(vec![
             Op::invoke(1, w(0, "a", 1)),
             Op::invoke(2, w(1, "a", 2)),
             Op::nemesis(3, "start-partition", serde_json::Value::Null),
             Op::ok(4, w(1, "a", 2)),
-        ]))
+        ])
         .unwrap();
         let ops: Vec<_> = h.operations().collect();
         assert_eq!(ops.len(), 2);
@@ -444,10 +437,10 @@ mod tests {
 
     #[test]
     fn rejects_two_outstanding_invocations() {
-        let e = History::new(numbered(vec![
+        let e = History::numbered(vec![
             Op::invoke(1, w(0, "a", 1)),
             Op::invoke(2, w(0, "a", 2)),
-        ]))
+        ])
         .unwrap_err();
         assert_eq!(e.position, 1);
         assert!(e.message.contains("still outstanding"), "{e}");
@@ -455,7 +448,7 @@ mod tests {
 
     #[test]
     fn rejects_completion_without_invocation() {
-        let e = History::new(numbered(vec![Op::ok(1, w(0, "a", 1))])).unwrap_err();
+        let e = History::numbered(vec![Op::ok(1, w(0, "a", 1))]).unwrap_err();
         assert!(
             e.message.contains("without an outstanding invocation"),
             "{e}"
@@ -464,26 +457,20 @@ mod tests {
 
     #[test]
     fn rejects_mismatched_completion_and_time_travel() {
-        let e = History::new(numbered(vec![
-            Op::invoke(1, w(0, "a", 1)),
-            Op::ok(2, w(0, "b", 1)),
-        ]))
-        .unwrap_err();
+        let e = History::numbered(vec![Op::invoke(1, w(0, "a", 1)), Op::ok(2, w(0, "b", 1))])
+            .unwrap_err();
         assert!(e.message.contains("does not match"), "{e}");
-        let e = History::new(numbered(vec![
-            Op::invoke(5, w(0, "a", 1)),
-            Op::ok(2, w(0, "a", 1)),
-        ]))
-        .unwrap_err();
+        let e = History::numbered(vec![Op::invoke(5, w(0, "a", 1)), Op::ok(2, w(0, "a", 1))])
+            .unwrap_err();
         assert!(e.message.contains("earlier than the previous line"), "{e}");
     }
 
     #[test]
     fn rejects_times_that_go_backwards_between_operations() {
-        let e = History::new(numbered(vec![
+        let e = History::numbered(vec![
             Op::invoke(5, w(0, "a", 1)),
             Op::invoke(4, w(1, "b", 1)),
-        ]))
+        ])
         .unwrap_err();
         assert_eq!(e.position, 1);
         assert!(e.message.contains("--ignore-times"), "{e}");
@@ -491,10 +478,10 @@ mod tests {
 
     #[test]
     fn rejects_a_key_used_as_register_and_list() {
-        let e = History::new(numbered(vec![
+        let e = History::numbered(vec![
             Op::invoke(1, w(0, "a", 1)),
             Op::invoke(2, ClientOp::new(ProcessId(1), "a", Action::Append(3))),
-        ]))
+        ])
         .unwrap_err();
         assert_eq!(e.position, 1);
         assert!(e.message.contains("used as a list"), "{e}");

@@ -240,6 +240,16 @@ mod tests {
     #[test]
     fn round_trips_every_kind_of_op() {
         let p = ProcessId(4);
+        let s = |action| ClientOp::new(ProcessId(7), "s", action);
+        let put = || s(Action::Str(StrOp::Put("a\"é".into())));
+        let append = || s(Action::Str(StrOp::Append("b".into())));
+        let cas = |actual| {
+            s(Action::Str(StrOp::Cas {
+                expected: None,
+                new: Text::new("c"),
+                actual,
+            }))
+        };
         let ops = vec![
             Op::invoke(1, ClientOp::new(p, "k\"1", Action::Read(None))),
             Op::ok(
@@ -278,56 +288,14 @@ mod tests {
                 ),
                 "mismatch",
             ),
-            Op::invoke(
-                12,
-                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Put("a\"é".into()))),
-            ),
-            Op::ok(
-                13,
-                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Put("a\"é".into()))),
-            ),
-            Op::invoke(
-                14,
-                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Append("b".into()))),
-            ),
-            Op::ok(
-                15,
-                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Append("b".into()))),
-            ),
-            Op::invoke(
-                16,
-                ClientOp::new(
-                    ProcessId(7),
-                    "s",
-                    Action::Str(StrOp::Cas {
-                        expected: None,
-                        new: Text::new("c"),
-                        actual: None,
-                    }),
-                ),
-            ),
-            Op::fail(
-                17,
-                ClientOp::new(
-                    ProcessId(7),
-                    "s",
-                    Action::Str(StrOp::Cas {
-                        expected: None,
-                        new: Text::new("c"),
-                        actual: Some(Some(Text::new("a\"éb"))),
-                    }),
-                ),
-                "mismatch",
-            ),
-            Op::invoke(18, ClientOp::new(ProcessId(7), "s", Action::Read(None))),
-            Op::ok(
-                19,
-                ClientOp::new(
-                    ProcessId(7),
-                    "s",
-                    Action::Read(Some(Value::Str("a\"éb".into()))),
-                ),
-            ),
+            Op::invoke(12, put()),
+            Op::ok(13, put()),
+            Op::invoke(14, append()),
+            Op::ok(15, append()),
+            Op::invoke(16, cas(None)),
+            Op::fail(17, cas(Some(Some(Text::new("a\"éb")))), "mismatch"),
+            Op::invoke(18, s(Action::Read(None))),
+            Op::ok(19, s(Action::Read(Some(Value::Str("a\"éb".into()))))),
         ];
         let text: String = ops
             .iter()
