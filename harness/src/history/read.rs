@@ -160,7 +160,7 @@ fn sample(path: &Path) -> Result<Vec<u8>, HistoryError> {
 }
 
 /// A whole file as text, or an error naming the first byte that is not.
-pub(crate) fn read_text(path: &Path) -> Result<String, HistoryError> {
+fn read_text(path: &Path) -> Result<String, HistoryError> {
     let bytes = std::fs::read(path).map_err(|source| HistoryError::Io {
         path: path.to_path_buf(),
         source,
