@@ -2,8 +2,8 @@
 //!
 //! - [`read_jsonl`] parses a file into a validated [`History`], with errors
 //!   that name the file, the line and the field; big files are read in
-//!   blocks on threads ([`blocks`]), each line by a small JSON scanner
-//!   ([`scan`]) and the rules of the format ([`line`]).
+//!   blocks on threads (`blocks.rs`), each line by a small JSON scanner
+//!   (`scan.rs`) and the rules of the format (`line.rs`).
 //! - [`HistoryWriter`] appends ops, numbering them and flushing each line, so
 //!   a harness that crashes mid-run still leaves a history that can be
 //!   checked. [`encode_line`] is the one place that decides the field order
