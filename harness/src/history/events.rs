@@ -270,6 +270,10 @@ mod tests {
         parse_node_log(text, Path::new("nodes/n1/events.jsonl"), "n1")
     }
 
+    fn role(role: Role, term: u64) -> EventKind {
+        EventKind::Role { role, term }
+    }
+
     #[test]
     fn parses_the_spec_lines_and_tolerates_unknown_kinds() {
         let log = parse(concat!(
@@ -284,13 +288,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(log.events.len(), 4);
-        assert_eq!(
-            log.events[0].kind,
-            EventKind::Role {
-                role: Role::Leader,
-                term: 7
-            }
-        );
+        assert_eq!(log.events[0].kind, role(Role::Leader, 7));
         assert_eq!(
             log.events[1].kind,
             EventKind::Apply {
@@ -331,13 +329,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(log.events.len(), 2);
-        assert_eq!(
-            log.events[0].kind,
-            EventKind::Role {
-                role: Role::Follower,
-                term: 8
-            }
-        );
+        assert_eq!(log.events[0].kind, role(Role::Follower, 8));
         assert_eq!(log.warnings.len(), 1);
     }
 
