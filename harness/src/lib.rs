@@ -29,8 +29,6 @@
 #![deny(missing_docs)]
 
 pub mod bench;
-// Documented in a later pass: the allow goes then.
-#[allow(missing_docs)]
 pub mod check;
 pub mod cli;
 pub mod client;
@@ -38,8 +36,6 @@ pub mod cluster;
 pub mod cmd;
 pub mod error;
 pub mod etcd;
-// Documented in a later pass: the allow goes then.
-#[allow(missing_docs)]
 pub mod history;
 pub mod nemesis;
 pub mod net;

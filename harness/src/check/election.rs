@@ -14,6 +14,8 @@ use crate::history::events::{EventKind, NodeLog, Role};
 /// The `election` section of `results.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElectionResult {
+    /// Invalid when some term had two leaders; unknown when some node's
+    /// log is missing (see `reason`).
     pub valid: Verdict,
     /// Set when there was nothing to check (see [`crate::check`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -23,18 +25,24 @@ pub struct ElectionResult {
     pub reason: Option<String>,
     /// Terms in which some node became leader.
     pub terms: usize,
+    /// Every term with more than one leader, in term order.
     pub violations: Vec<ElectionViolation>,
 }
 
 /// Two or more leaders in one term.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ElectionViolation {
+    /// The term.
     pub term: u64,
+    /// The nodes that said they became its leader, sorted.
     pub nodes: Vec<String>,
     /// When each node (same order) first logged that it became leader.
     pub times: Vec<String>,
 }
 
+/// Checks the `role` events of every log. No logs at all is a skip, not a
+/// verdict (valid, with [`super::NO_EVENT_LOGS`]); a node whose log is
+/// missing is for the caller to judge.
 pub fn check(logs: &[NodeLog]) -> ElectionResult {
     if logs.is_empty() {
         return ElectionResult {

@@ -115,6 +115,7 @@ pub struct Results {
     /// All checkers combined: any invalid makes it invalid, else any
     /// unknown makes it unknown.
     pub valid: Verdict,
+    /// Each checker's section.
     pub checkers: Checkers,
     /// The run's options, seed and versions (written by `harness run`).
     pub run: serde_json::Value,
@@ -123,13 +124,20 @@ pub struct Results {
     pub warnings: Vec<String>,
 }
 
+/// The `checkers` object of `results.json`: one section per checker, each
+/// with its own `valid`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Checkers {
+    /// Every key's operations against its model.
     pub linearizable: LinearizableResult,
+    /// At most one leader per term, from the nodes' event logs.
     pub election: ElectionResult,
+    /// One entry per log index, from the nodes' event logs.
     #[serde(rename = "state-machine")]
     pub state_machine: StateMachineResult,
+    /// Outcome counts; unknown when nothing succeeded.
     pub stats: StatsResult,
+    /// Latency and throughput; always valid.
     pub perf: PerfResult,
 }
 
@@ -168,19 +176,27 @@ pub enum CheckError {
     /// The history or an event log is malformed or unreadable.
     #[error(transparent)]
     Input(#[from] HistoryError),
+    /// A directory was given that holds no history (`history.jsonl`,
+    /// `history.edn` or `history.txt`).
     #[error("{}: not a run directory (no history.jsonl in it)", .0.display())]
     NoHistory(PathBuf),
+    /// The path given does not exist or cannot be examined.
     #[error("{}: {source}", path.display())]
     NotFound {
+        /// The path as given.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
     /// `results.json` or `run.json` is not what the harness writes.
     #[error("{}:{line}: {message}", path.display())]
     Json {
+        /// The file.
         path: PathBuf,
+        /// 1-based line where the JSON parser stopped.
         line: usize,
+        /// What the parser said, or which field is wrong.
         message: String,
     },
     /// Arguments that contradict the input (an initial value of the wrong
@@ -193,7 +209,9 @@ pub enum CheckError {
     /// An output (results.json, report.html) could not be written.
     #[error("{}: cannot write: {source}", path.display())]
     Write {
+        /// The file that could not be written.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
@@ -212,6 +230,7 @@ impl crate::error::Blame for CheckError {
 /// `report` are told on the command line.
 #[derive(Clone, Debug, Default)]
 pub struct Interpretation {
+    /// Format, times, string values: how the file is read.
     pub read: ReadOptions,
     /// From `--initial-value`; when empty, the format's convention holds.
     pub initial: InitialValues,
@@ -298,11 +317,7 @@ fn check_dir(
     opts: &CheckOptions,
     interp: &Interpretation,
 ) -> Result<(Results, Timings, Loaded), CheckError> {
-    let history_path = ["history.jsonl", "history.edn", "history.txt"]
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| CheckError::NoHistory(dir.to_path_buf()))?;
+    let history_path = history_in(dir).ok_or_else(|| CheckError::NoHistory(dir.to_path_buf()))?;
     let started = Instant::now();
     let loaded = read_history(&history_path, &interp.read)?;
     let events = find_run_events(dir)?;
@@ -314,6 +329,15 @@ fn check_dir(
         no_events(&mut results, dir, &events);
     }
     Ok((results, timings, loaded))
+}
+
+/// The history file of a run directory: the harness's own, else the one a
+/// Jepsen store directory holds.
+fn history_in(dir: &Path) -> Option<PathBuf> {
+    ["history.jsonl", "history.edn", "history.txt"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 /// Nodes whose event logs are nowhere: election and state-machine safety
@@ -423,12 +447,15 @@ pub fn write_results(path: &Path, results: &Results) -> Result<(), CheckError> {
 /// What [`check_path`] checked.
 #[derive(Debug)]
 pub struct Checked {
+    /// The verdicts; `run` as [`check_run_dir`] says for a directory, `{}`
+    /// for a history file.
     pub results: Results,
     /// The history file read.
     pub history: PathBuf,
     /// For a run directory: the `results.json` written, or why it could
     /// not be (the verdict stands either way).
     pub written: Option<Result<PathBuf, CheckError>>,
+    /// How long reading and checking took (for `--timings` and benchmarks).
     pub timings: Timings,
     /// The history read.
     pub loaded: Loaded,
@@ -449,11 +476,7 @@ pub fn check_path(
         let (results, timings, loaded) = check_dir(path, opts, interp)?;
         let out = path.join("results.json");
         let written = write_results(&out, &results).map(|()| out);
-        let history = ["history.jsonl", "history.edn", "history.txt"]
-            .iter()
-            .map(|name| path.join(name))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| path.join("history.jsonl"));
+        let history = history_in(path).unwrap_or_else(|| path.join("history.jsonl"));
         return Ok(Checked {
             results,
             history,

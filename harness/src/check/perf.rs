@@ -13,6 +13,7 @@ use crate::history::{F, History, Outcome};
 /// The `perf` section of `results.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PerfResult {
+    /// Always valid: perf informs, it does not judge.
     pub valid: Verdict,
     /// Set when the history has no times (its positions order it): there
     /// is nothing to measure.
@@ -26,12 +27,19 @@ pub struct PerfResult {
     pub ok_per_s: f64,
 }
 
+/// Latency percentiles of one function's ok operations, in milliseconds
+/// (nearest rank: each is the latency of an operation that happened).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Latency {
+    /// Ok operations measured.
     pub count: usize,
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// The slowest.
     pub max: f64,
 }
 
@@ -46,6 +54,8 @@ pub fn untimed() -> PerfResult {
     }
 }
 
+/// Latencies of the ok operations of `history` per function, and ok
+/// operations per second over its span.
 pub fn check(history: &History) -> PerfResult {
     let mut per_f: [Vec<u64>; F::ALL.len()] = Default::default();
     let mut ok = 0usize;

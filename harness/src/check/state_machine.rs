@@ -19,6 +19,8 @@ use crate::history::events::{EventKind, NodeLog};
 /// The `state-machine` section of `results.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateMachineResult {
+    /// Invalid when nodes applied different entries at one index; unknown
+    /// when some node's log is missing (see `reason`).
     pub valid: Verdict,
     /// Set when there was nothing to check (see [`crate::check`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,7 +39,9 @@ pub struct StateMachineResult {
 /// Nodes that applied different entries at one index.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateMachineViolation {
+    /// The log index.
     pub index: u64,
+    /// The nodes that applied an entry there, sorted, each once.
     pub nodes: Vec<String>,
     /// Each distinct (node, entry) seen at the index.
     pub entries: Vec<AppliedEntry>,
@@ -46,9 +50,14 @@ pub struct StateMachineViolation {
 /// What a node applied at an index.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedEntry {
+    /// The node that applied it.
     pub node: String,
+    /// The entry's term, as the `apply` event said.
     pub term: u64,
+    /// The digest of the entry's command, as the node logged it.
     pub digest: String,
+    /// When the node first logged it (RFC 3339); `None`: the event had no
+    /// time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
 }
@@ -56,6 +65,9 @@ pub struct AppliedEntry {
 /// How many violations `results.json` lists.
 pub const MAX_VIOLATIONS: usize = 20;
 
+/// Checks the `apply` events of every log. No logs at all is a skip, not a
+/// verdict (valid, with [`super::NO_EVENT_LOGS`]); a node whose log is
+/// missing is for the caller to judge.
 pub fn check(logs: &[NodeLog]) -> StateMachineResult {
     if logs.is_empty() {
         return StateMachineResult {

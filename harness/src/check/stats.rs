@@ -12,7 +12,9 @@ use crate::history::{F, History, Outcome};
 /// The `stats` section of `results.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatsResult {
+    /// Valid once some client operation succeeded; else unknown.
     pub valid: Verdict,
+    /// Why the verdict is unknown (no operations, or none succeeded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// All client operations.
@@ -27,10 +29,15 @@ pub struct StatsResult {
 /// are also counted in `pending`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Operations counted: `ok + fail + info`.
     pub total: usize,
+    /// Completed `ok`.
     pub ok: usize,
+    /// Completed `fail`.
     pub fail: usize,
+    /// Completed `info`, or not completed at all.
     pub info: usize,
+    /// Not completed at all (a subset of `info`).
     pub pending: usize,
 }
 
@@ -49,6 +56,8 @@ impl Counts {
     }
 }
 
+/// Counts the client operations of `history` by outcome, in all and per
+/// function, and its nemesis ops.
 pub fn check(history: &History) -> StatsResult {
     let mut ops = Counts::default();
     let mut per_f = [Counts::default(); F::ALL.len()];

@@ -5,8 +5,11 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// What a checker concluded. `Unknown` is not a soft `Valid`: the process
+/// exits 2, not 0, because nothing was shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Verdict {
+    /// Checked, and no anomaly found.
     Valid,
     /// An anomaly was found.
     Invalid,
@@ -29,6 +32,8 @@ impl Verdict {
         out
     }
 
+    /// The verdict in words, as summaries and reports print it (not as
+    /// `results.json` writes it).
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Valid => "valid",

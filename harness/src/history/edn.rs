@@ -15,18 +15,30 @@ use std::fmt;
 /// An EDN value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Edn {
+    /// `nil`.
     Nil,
+    /// `true` or `false`.
     Bool(bool),
+    /// An integer (`42`, `42N`, or hex as Clojure prints addresses); one
+    /// that does not fit in 64 bits is an error, not a float.
     Int(i64),
+    /// A floating-point number (`1.5`, `1e3`, `2M`).
     Float(f64),
+    /// A string, escapes decoded.
     Str(String),
+    /// A character literal (`\a`, `\newline`).
     Char(char),
     /// A keyword without its colon: `:type` is `Keyword("type")`.
     Keyword(String),
+    /// A bare name (`jepsen.util`, `+`); Jepsen writes few.
     Symbol(String),
+    /// `(...)`: how Knossos's test data writes a history.
     List(Vec<Edn>),
+    /// `[...]`: a history, an op tuple, a cas's `[expected new]`.
     Vector(Vec<Edn>),
+    /// `{...}`: the entries in the order written (duplicates kept).
     Map(Vec<(Edn, Edn)>),
+    /// `#{...}`: the items in the order written.
     Set(Vec<Edn>),
     /// `#tag value`, tag without the `#`.
     Tagged(String, Box<Edn>),
@@ -107,7 +119,9 @@ impl fmt::Display for Edn {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]
 pub struct EdnError {
+    /// 1-based line of the text where the error was found.
     pub line: usize,
+    /// What was expected and what was found.
     pub message: String,
 }
 
@@ -125,6 +139,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `text`, line 1.
     pub fn new(text: &'a str) -> Reader<'a> {
         Reader {
             src: text.as_bytes(),

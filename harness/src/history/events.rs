@@ -27,26 +27,43 @@ pub fn wall_ns(s: &str) -> Option<i128> {
 /// A Raft role, as logged in `role` events.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// The node follows a leader (or waits for one) in the term.
     Follower,
+    /// The node stands for election in the term.
     Candidate,
+    /// The node won the term's election: what the election checker counts.
     Leader,
+    /// A role this harness does not know (a pre-candidate, a learner, ...),
+    /// as the node spelled it; ignored by the checkers.
     Other(String),
 }
 
 /// What a node reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventKind {
+    /// The node took a role (`event: "role"`).
     Role {
+        /// The role taken.
         role: Role,
+        /// The term it was taken in.
         term: u64,
     },
+    /// The node applied a log entry to its state machine (`event: "apply"`).
     Apply {
+        /// The entry's log index.
         index: u64,
+        /// The term the entry was created in.
         term: u64,
+        /// The node's digest of the entry's command: equal digests at one
+        /// index mean the same entry. Opaque to the harness.
         digest: String,
     },
+    /// The node installed or took a snapshot (`event: "snapshot"`); not
+    /// judged (see [`crate::check::state_machine`]).
     Snapshot {
+        /// The last log index the snapshot covers.
         index: u64,
+        /// The term the node logged with it (which one is not pinned down).
         term: u64,
     },
     /// An event kind the checkers do not use.
@@ -60,7 +77,9 @@ pub struct NodeEvent {
     pub line: usize,
     /// RFC 3339 timestamp as written by the node, if any.
     pub time: Option<String>,
+    /// The node's id: the line's `node` field, else the log's node.
     pub node: String,
+    /// What happened.
     pub kind: EventKind,
 }
 
@@ -69,7 +88,9 @@ pub struct NodeEvent {
 pub struct NodeLog {
     /// The node's id: from the directory name (`nodes/n1/`).
     pub node: String,
+    /// The file read, for messages.
     pub path: PathBuf,
+    /// The events, in the order of the file.
     pub events: Vec<NodeEvent>,
     /// Torn lines that were skipped or recovered.
     pub warnings: Vec<String>,
@@ -249,6 +270,10 @@ mod tests {
         parse_node_log(text, Path::new("nodes/n1/events.jsonl"), "n1")
     }
 
+    fn role(role: Role, term: u64) -> EventKind {
+        EventKind::Role { role, term }
+    }
+
     #[test]
     fn parses_the_spec_lines_and_tolerates_unknown_kinds() {
         let log = parse(concat!(
@@ -263,13 +288,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(log.events.len(), 4);
-        assert_eq!(
-            log.events[0].kind,
-            EventKind::Role {
-                role: Role::Leader,
-                term: 7
-            }
-        );
+        assert_eq!(log.events[0].kind, role(Role::Leader, 7));
         assert_eq!(
             log.events[1].kind,
             EventKind::Apply {
@@ -310,13 +329,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(log.events.len(), 2);
-        assert_eq!(
-            log.events[0].kind,
-            EventKind::Role {
-                role: Role::Follower,
-                term: 8
-            }
-        );
+        assert_eq!(log.events[0].kind, role(Role::Follower, 8));
         assert_eq!(log.warnings.len(), 1);
     }
 

@@ -45,13 +45,7 @@ use super::op::{
 use super::{History, HistoryError};
 
 /// The key of ops whose `:value` is not an independent tuple.
-pub const SINGLE_REGISTER_KEY: &str = "register";
-
-/// Reads and validates a Jepsen `history.edn`.
-pub fn read_edn(path: &Path) -> Result<History, HistoryError> {
-    let text = super::read::read_text(path)?;
-    parse_edn(&text, path)
-}
+const SINGLE_REGISTER_KEY: &str = "register";
 
 /// How a file's ops are to be read where Jepsen's tools differ.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

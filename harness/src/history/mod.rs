@@ -34,21 +34,34 @@ pub use op::{
 /// for content errors, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// One line breaks the format or a rule of histories (a field of the
+    /// wrong type, a completion without an invocation, ...).
     #[error("{}:{line}: {message}", path.display())]
     Line {
+        /// The file, as it was named to the reader.
         path: PathBuf,
+        /// 1-based line of the file (blank lines counted).
         line: usize,
+        /// What is wrong, naming the field where there is one.
         message: String,
     },
+    /// The file could not be opened or read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file, as it was named to the reader.
         path: PathBuf,
+        /// What the OS said.
         #[source]
         source: std::io::Error,
     },
     /// The file as a whole is not a history (binary data, ...).
     #[error("{}: {message}", path.display())]
-    Content { path: PathBuf, message: String },
+    Content {
+        /// The file, as it was named to the reader.
+        path: PathBuf,
+        /// Why it is not a history, with the byte offset where it shows.
+        message: String,
+    },
 }
 
 impl HistoryError {
@@ -66,15 +79,22 @@ impl HistoryError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("op {position}: {message}")]
 pub struct InvalidOp {
+    /// 0-based position in the list of ops (not the op's `index`, not a
+    /// line number).
     pub position: usize,
+    /// The rule broken, naming the ops involved by their `index`.
     pub message: String,
 }
 
 /// How a client operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
+    /// Completed `ok`: it took effect between invocation and completion.
     Ok,
+    /// Completed `fail`: it did not and will not take effect.
     Fail,
+    /// Completed `info`: it may take effect at any time after its
+    /// invocation, or never.
     Info,
     /// No completion in the history: counts as `Info`.
     Pending,
@@ -90,7 +110,10 @@ impl Outcome {
 /// A client operation: an invocation and its completion, if any.
 #[derive(Clone, Copy, Debug)]
 pub struct Operation<'h> {
+    /// The `invoke` line; always a client op.
     pub invoke: &'h Op,
+    /// The `ok`, `fail` or `info` line of the same process that ended it;
+    /// `None`: the history ends with the operation outstanding.
     pub completion: Option<&'h Op>,
 }
 
@@ -102,14 +125,19 @@ impl<'h> Operation<'h> {
             .expect("operations are built from client ops")
     }
 
+    /// The completion's body, which carries what the invocation could not
+    /// know: the value read, the error, a mismatched cas's `actual`.
+    /// `None` while the operation is pending.
     pub fn completion_client(&self) -> Option<&'h ClientOp> {
         self.completion.and_then(Op::as_client)
     }
 
+    /// The key operated on (the same on the completion, by validation).
     pub fn key(&self) -> &'h Key {
         &self.client().key
     }
 
+    /// The function called, without its arguments.
     pub fn f(&self) -> F {
         self.client().action.f()
     }
@@ -119,6 +147,7 @@ impl<'h> Operation<'h> {
         u64::from(self.invoke.index)
     }
 
+    /// How the operation ended, from its completion's type.
     pub fn outcome(&self) -> Outcome {
         match self.completion.map(|c| c.kind) {
             None => Outcome::Pending,
@@ -170,6 +199,7 @@ pub struct History {
 /// kv histories: ""). The checkers use it unless told otherwise.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Convention {
+    /// What every key holds before the first operation.
     pub value: Value,
     /// Where the convention comes from, for the summary.
     pub source: &'static str,
@@ -328,6 +358,8 @@ impl History {
         self.convention.as_ref()
     }
 
+    /// Records what the format says keys start as (readers call it; the
+    /// ops are not checked against it here).
     pub fn set_convention(&mut self, c: Convention) {
         self.convention = Some(c);
     }
@@ -357,6 +389,8 @@ impl History {
             .filter(|o| matches!(o.payload, Payload::Nemesis(_)))
     }
 
+    /// Every line, nemesis ops included, in order, without the pairing:
+    /// for tools that rewrite a history.
     pub fn into_ops(self) -> Vec<Op> {
         self.ops
     }
@@ -380,25 +414,18 @@ fn shape_of(kind: OpType, action: &Action) -> Option<KeyShape> {
 mod tests {
     use super::*;
 
-    fn numbered(mut ops: Vec<Op>) -> Vec<Op> {
-        for (i, o) in ops.iter_mut().enumerate() {
-            o.index = i as u32;
-        }
-        ops
-    }
-
     fn w(p: u64, k: &str, v: i64) -> ClientOp {
         ClientOp::new(ProcessId(p), k, Action::Write(v))
     }
 
     #[test]
     fn pairs_invocations_with_completions() {
-        let h = History::new(numbered(vec![
+        let h = History::numbered(vec![
             Op::invoke(1, w(0, "a", 1)),
             Op::invoke(2, w(1, "a", 2)),
             Op::nemesis(3, "start-partition", serde_json::Value::Null),
             Op::ok(4, w(1, "a", 2)),
-        ]))
+        ])
         .unwrap();
         let ops: Vec<_> = h.operations().collect();
         assert_eq!(ops.len(), 2);
@@ -410,10 +437,10 @@ mod tests {
 
     #[test]
     fn rejects_two_outstanding_invocations() {
-        let e = History::new(numbered(vec![
+        let e = History::numbered(vec![
             Op::invoke(1, w(0, "a", 1)),
             Op::invoke(2, w(0, "a", 2)),
-        ]))
+        ])
         .unwrap_err();
         assert_eq!(e.position, 1);
         assert!(e.message.contains("still outstanding"), "{e}");
@@ -421,7 +448,7 @@ mod tests {
 
     #[test]
     fn rejects_completion_without_invocation() {
-        let e = History::new(numbered(vec![Op::ok(1, w(0, "a", 1))])).unwrap_err();
+        let e = History::numbered(vec![Op::ok(1, w(0, "a", 1))]).unwrap_err();
         assert!(
             e.message.contains("without an outstanding invocation"),
             "{e}"
@@ -430,26 +457,20 @@ mod tests {
 
     #[test]
     fn rejects_mismatched_completion_and_time_travel() {
-        let e = History::new(numbered(vec![
-            Op::invoke(1, w(0, "a", 1)),
-            Op::ok(2, w(0, "b", 1)),
-        ]))
-        .unwrap_err();
+        let e = History::numbered(vec![Op::invoke(1, w(0, "a", 1)), Op::ok(2, w(0, "b", 1))])
+            .unwrap_err();
         assert!(e.message.contains("does not match"), "{e}");
-        let e = History::new(numbered(vec![
-            Op::invoke(5, w(0, "a", 1)),
-            Op::ok(2, w(0, "a", 1)),
-        ]))
-        .unwrap_err();
+        let e = History::numbered(vec![Op::invoke(5, w(0, "a", 1)), Op::ok(2, w(0, "a", 1))])
+            .unwrap_err();
         assert!(e.message.contains("earlier than the previous line"), "{e}");
     }
 
     #[test]
     fn rejects_times_that_go_backwards_between_operations() {
-        let e = History::new(numbered(vec![
+        let e = History::numbered(vec![
             Op::invoke(5, w(0, "a", 1)),
             Op::invoke(4, w(1, "b", 1)),
-        ]))
+        ])
         .unwrap_err();
         assert_eq!(e.position, 1);
         assert!(e.message.contains("--ignore-times"), "{e}");
@@ -457,10 +478,10 @@ mod tests {
 
     #[test]
     fn rejects_a_key_used_as_register_and_list() {
-        let e = History::new(numbered(vec![
+        let e = History::numbered(vec![
             Op::invoke(1, w(0, "a", 1)),
             Op::invoke(2, ClientOp::new(ProcessId(1), "a", Action::Append(3))),
-        ]))
+        ])
         .unwrap_err();
         assert_eq!(e.position, 1);
         assert!(e.message.contains("used as a list"), "{e}");

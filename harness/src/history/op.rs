@@ -29,7 +29,9 @@ impl fmt::Display for ProcessId {
 /// Who performed an operation: a client process or the nemesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Process {
+    /// A client worker (`"process": 3` in `history.jsonl`).
     Client(ProcessId),
+    /// The fault injector (`"process": "nemesis"`).
     Nemesis,
 }
 
@@ -49,9 +51,12 @@ impl fmt::Display for Process {
 pub struct Text(Arc<Box<str>>);
 
 impl Text {
+    /// A new allocation holding `s`: readers that meet the same string
+    /// again clone the first `Text` instead.
     pub fn new(s: &str) -> Text {
         Text(Arc::new(Box::from(s)))
     }
+    /// The string, borrowed for as long as this handle lives.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -94,6 +99,8 @@ impl fmt::Debug for Text {
 pub struct Key(Text);
 
 impl Key {
+    /// A key with its own allocation (see [`Key::addr`] on why sharing
+    /// one matters).
     pub fn new(s: &str) -> Key {
         Key(Text::new(s))
     }
@@ -103,6 +110,7 @@ impl Key {
     pub fn addr(&self) -> usize {
         Arc::as_ptr(&(self.0).0) as usize
     }
+    /// The key as written in the history.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -131,9 +139,12 @@ impl fmt::Display for Key {
 pub struct NodeName(Text);
 
 impl NodeName {
+    /// A node name; any string is accepted (the history format does not
+    /// restrict names to `nN`).
     pub fn new(s: &str) -> NodeName {
         NodeName(Text::new(s))
     }
+    /// The name as written in the history.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -149,6 +160,7 @@ impl fmt::Display for NodeName {
 /// the others ends it (or nothing does, which counts as `Info`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpType {
+    /// The client sent the request (`"type": "invoke"`).
     Invoke,
     /// The operation took effect.
     Ok,
@@ -160,8 +172,11 @@ pub enum OpType {
 }
 
 impl OpType {
+    /// Every spelling [`OpType::parse`] accepts, for "expected one of"
+    /// messages.
     pub const NAMES: &'static str = "invoke, ok, fail, info";
 
+    /// The `type` field's value in `history.jsonl`.
     pub fn as_str(self) -> &'static str {
         match self {
             OpType::Invoke => "invoke",
@@ -171,6 +186,8 @@ impl OpType {
         }
     }
 
+    /// The kind named by a `type` field; `None` for anything else (the
+    /// caller names the field in its error).
     pub fn parse(s: &str) -> Option<OpType> {
         Some(match s {
             "invoke" => OpType::Invoke,
@@ -191,16 +208,24 @@ impl fmt::Display for OpType {
 /// The client function, without its arguments: what `stats` and `perf` group by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum F {
+    /// Returns the key's value.
     Read,
+    /// Sets the key's value.
     Write,
+    /// Compare-and-set: sets the value only if it equals the expected one.
     Cas,
+    /// Adds to the end of the key's list (or string).
     Append,
 }
 
 impl F {
+    /// Every spelling [`F::parse`] accepts, for "expected one of" messages.
     pub const NAMES: &'static str = "read, write, cas, append";
+    /// Every function, in the order of their discriminants: `f as usize`
+    /// indexes per-function tables of this length.
     pub const ALL: [F; 4] = [F::Read, F::Write, F::Cas, F::Append];
 
+    /// The `f` field's value in `history.jsonl`.
     pub fn as_str(self) -> &'static str {
         match self {
             F::Read => "read",
@@ -210,6 +235,7 @@ impl F {
         }
     }
 
+    /// The function named by an `f` field; `None` for anything else.
     pub fn parse(s: &str) -> Option<F> {
         Some(match s {
             "read" => F::Read,
@@ -233,9 +259,13 @@ impl fmt::Display for F {
 /// histories, and the Kv API as it is).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Value {
+    /// The key is absent (JSON `null`).
     Nil,
+    /// A register of integers.
     Int(i64),
+    /// A list that appends extend, oldest token first.
     List(Vec<i64>),
+    /// A string register (or a string that appends extend).
     Str(Text),
 }
 
@@ -268,6 +298,7 @@ pub enum Action {
     /// `None` on the invocation and on fail/info completions; `Some` on an
     /// ok completion (`Some(Value::Nil)`: the key was absent).
     Read(Option<Value>),
+    /// Set an integer register to this value.
     Write(i64),
     /// Compare-and-set: `expected` `None` means "the key is absent".
     Cas(Cas),
@@ -281,7 +312,10 @@ pub enum Action {
 /// The arguments of a compare-and-set, and what a mismatch reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cas {
+    /// The value the key must hold for the cas to take effect; `None`:
+    /// the key must be absent.
     pub expected: Option<i64>,
+    /// The value the key holds after a cas that took effect.
     pub new: i64,
     /// On a `fail` with error `mismatch`, the value the node saw instead, if
     /// it said: `Some(None)` is "absent". The cas went through the log, so
@@ -299,8 +333,12 @@ pub enum StrOp {
     Append(Text),
     /// Compare-and-set of strings (f `cas`); `actual` as in [`Cas`].
     Cas {
+        /// The value the key must hold; `None`: the key must be absent.
         expected: Option<Text>,
+        /// The value after a cas that took effect.
         new: Text,
+        /// On a `mismatch`, what the node saw instead (`Some(None)`:
+        /// absent), if it said.
         actual: Option<Option<Text>>,
     },
 }
@@ -320,6 +358,7 @@ impl fmt::Display for StrOp {
 }
 
 impl Action {
+    /// The function, without its arguments (a string put is a `write`).
     pub fn f(&self) -> F {
         match self {
             Action::Read(_) => F::Read,
@@ -345,8 +384,11 @@ pub const MISMATCH: &str = "mismatch";
 /// A client operation on one key: the body of an invoke or completion line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientOp {
+    /// The client process; an invocation and its completion share it.
     pub process: ProcessId,
+    /// The one key the operation touches.
     pub key: Key,
+    /// The function and its arguments; on an ok read, the value read.
     pub action: Action,
     /// The node the request was sent to.
     pub node: Option<NodeName>,
@@ -356,6 +398,8 @@ pub struct ClientOp {
 }
 
 impl ClientOp {
+    /// An operation without node or error: add them with
+    /// [`ClientOp::with_node`] and [`ClientOp::with_error`].
     pub fn new(process: ProcessId, key: impl Into<Key>, action: Action) -> ClientOp {
         ClientOp {
             process,
@@ -366,11 +410,13 @@ impl ClientOp {
         }
     }
 
+    /// The same operation, sent to `node`.
     pub fn with_node(mut self, node: NodeName) -> ClientOp {
         self.node = Some(node);
         self
     }
 
+    /// The same operation with `error` (for a `fail` or `info` completion).
     pub fn with_error(mut self, error: impl Into<Text>) -> ClientOp {
         self.error = Some(error.into());
         self
@@ -388,13 +434,17 @@ impl ClientOp {
 /// Kept for reports; the checkers ignore it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NemesisOp {
+    /// What the nemesis did (`start-partition`, `stop-kill`, ...).
     pub f: String,
+    /// Its details as the nemesis wrote them (groups, nodes, ...): any
+    /// JSON, kept as it is for reports.
     pub value: serde_json::Value,
 }
 
 /// What a history line is about.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Payload {
+    /// An invocation or completion of a client operation.
     Client(ClientOp),
     /// Boxed: faults are few, and a client op is what every line must have
     /// room for.
@@ -409,7 +459,10 @@ pub struct Op {
     pub index: u32,
     /// Nanoseconds since the run began, from a monotonic clock.
     pub time: u64,
+    /// Invocation or completion. A nemesis op keeps the type its line
+    /// gave (`info` when the harness writes one); no checker reads it.
     pub kind: OpType,
+    /// Who did what.
     pub payload: Payload,
 }
 
@@ -435,6 +488,8 @@ impl Op {
         Op::client(time, OpType::Info, op.with_error(error))
     }
 
+    /// A client line of any kind; [`Op::invoke`], [`Op::ok`],
+    /// [`Op::fail`] and [`Op::info`] are the usual way in.
     pub fn client(time: u64, kind: OpType, op: ClientOp) -> Op {
         Op {
             index: 0,
@@ -454,6 +509,7 @@ impl Op {
         }
     }
 
+    /// Who performed the op.
     pub fn process(&self) -> Process {
         match &self.payload {
             Payload::Client(c) => Process::Client(c.process),
@@ -461,6 +517,7 @@ impl Op {
         }
     }
 
+    /// The client operation; `None` for a nemesis op.
     pub fn as_client(&self) -> Option<&ClientOp> {
         match &self.payload {
             Payload::Client(c) => Some(c),

@@ -19,14 +19,21 @@ use super::{Convention, History, HistoryError};
 /// A history file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// The harness's `history.jsonl`, one JSON object per line.
     Jsonl,
+    /// Jepsen's `history.edn` and EDN test data (Knossos, Porcupine).
     Edn,
+    /// Jepsen's `history.txt` and `jepsen.util` log lines.
     Text,
 }
 
 impl Format {
+    /// The names [`Format::name`] gives, for "expected one of" messages
+    /// (`parse` also takes `json`, `txt` and `log`).
     pub const NAMES: &'static str = "jsonl, edn, text";
 
+    /// The format a `--format` argument names, or a message saying which
+    /// names there are.
     pub fn parse(s: &str) -> Result<Format, String> {
         match s {
             "jsonl" | "json" => Ok(Format::Jsonl),
@@ -39,6 +46,7 @@ impl Format {
         }
     }
 
+    /// The canonical name, as `--format` takes it and summaries print it.
     pub fn name(self) -> &'static str {
         match self {
             Format::Jsonl => "jsonl",
@@ -66,7 +74,9 @@ pub struct ReadOptions {
 /// A history and what was learned reading it.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The ops, validated and paired.
     pub history: History,
+    /// The format the file was read as (named or detected).
     pub format: Format,
     /// Whether the times are times (else positions: the format had none,
     /// or `--ignore-times`).
@@ -150,7 +160,7 @@ fn sample(path: &Path) -> Result<Vec<u8>, HistoryError> {
 }
 
 /// A whole file as text, or an error naming the first byte that is not.
-pub fn read_text(path: &Path) -> Result<String, HistoryError> {
+fn read_text(path: &Path) -> Result<String, HistoryError> {
     let bytes = std::fs::read(path).map_err(|source| HistoryError::Io {
         path: path.to_path_buf(),
         source,
@@ -188,7 +198,7 @@ fn check_text(bytes: &[u8], cut: bool) -> Result<(), String> {
 }
 
 /// The format of a file from its first bytes.
-pub fn detect(sample: &[u8]) -> Result<Format, String> {
+fn detect(sample: &[u8]) -> Result<Format, String> {
     let text = String::from_utf8_lossy(sample);
     let body = text.trim_start_matches('\u{feff}').trim_start();
     let mut chars = body.chars();

@@ -21,7 +21,7 @@ const LOG_MARK: &str = "jepsen.util - ";
 
 /// Whether `text` looks like Jepsen log output (some line carries an op
 /// after [`LOG_MARK`]).
-pub fn is_log(text: &str) -> bool {
+fn is_log(text: &str) -> bool {
     text.lines().take(1000).any(|l| l.contains(LOG_MARK))
 }
 

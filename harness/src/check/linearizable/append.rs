@@ -16,6 +16,7 @@ use crate::history::Value;
 /// An append-model operation with what it observed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AppendOp {
+    /// An append of this token (ok, or of unknown outcome).
     Append(i64),
     /// A read that returned the list with this id (see [`AppendModel::read`]).
     Read(StateId),
@@ -24,6 +25,7 @@ pub enum AppendOp {
 /// The empty list.
 const EMPTY: StateId = 0;
 
+/// The append model for one key; states are list ids (0: the empty list).
 #[derive(Debug)]
 pub struct AppendModel {
     /// (parent, last token) of each list; the empty list's entry is unused.

@@ -12,7 +12,9 @@ use crate::history::{Text, Value};
 /// The initial values of keys; a key not named starts as `all`, else absent.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InitialValues {
+    /// What every key not in `keys` starts as (`None` or `Nil`: absent).
     pub all: Option<Value>,
+    /// Per-key values (`KEY=VALUE`), which win over `all`.
     pub keys: BTreeMap<String, Value>,
     /// Where `all` came from, when not from the command line.
     pub convention: Option<&'static str>,
@@ -27,6 +29,8 @@ impl InitialValues {
             .filter(|v| **v != Value::Nil)
     }
 
+    /// Whether nothing was said: every key starts absent, unless the
+    /// history's format has a convention.
     pub fn is_empty(&self) -> bool {
         self.all.is_none() && self.keys.is_empty()
     }
@@ -53,7 +57,7 @@ impl InitialValues {
 
 /// A value as JSON: null (absent), an integer, a string, or a list of
 /// integers.
-pub fn parse_value(json: &str) -> Result<Value, String> {
+fn parse_value(json: &str) -> Result<Value, String> {
     let want = "expected null, an integer, a string (in quotes) or a list of integers";
     let v: serde_json::Value =
         serde_json::from_str(json).map_err(|_| format!("{json:?} is not JSON; {want}"))?;

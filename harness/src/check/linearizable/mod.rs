@@ -54,23 +54,29 @@ pub struct LinearizableOptions {
     pub budget: Duration,
     /// Approximate cap on the search caches of all threads together.
     pub memo_bytes: usize,
+    /// Keys searched at once, each on its own thread (at least 1; never
+    /// more than there are keys).
     pub threads: usize,
 }
 
 /// Once a key is found invalid, how much longer the other keys are
 /// searched: the verdict is settled, and more evidence is not worth the
 /// whole budget (an invalid history makes some searches exhaustive).
-pub const AFTER_INVALID: Duration = Duration::from_secs(2);
+const AFTER_INVALID: Duration = Duration::from_secs(2);
 
 /// The `linearizable` section of `results.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinearizableResult {
+    /// Invalid if some key failed; else unknown if some key was not
+    /// decided; else valid.
     pub valid: Verdict,
     /// Keys checked.
     pub keys: usize,
     /// Client operations in the history.
     pub ops: usize,
+    /// One per key that cannot be linearized, by key.
     pub failures: Vec<Failure>,
+    /// The keys not decided in time or memory, by key.
     pub unknown_keys: Vec<UnknownKey>,
     /// Wall time of the check.
     pub elapsed_ms: u64,
@@ -79,15 +85,19 @@ pub struct LinearizableResult {
 /// A key the checker could not decide.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnknownKey {
+    /// The key.
     pub key: String,
+    /// Which limit stopped its search, in words.
     pub reason: String,
 }
 
 /// The verdict for one key.
 #[derive(Clone, Debug)]
-pub enum KeyVerdict {
+enum KeyVerdict {
     Valid,
+    /// Boxed: a failure is large and rare.
     Invalid(Box<Failure>),
+    /// Why the search gave up.
     Unknown(String),
 }
 
@@ -203,7 +213,7 @@ fn split_by_key(history: &History) -> Vec<(&Key, Vec<Operation<'_>>)> {
 
 /// Which model a key's operations call for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelKind {
+enum ModelKind {
     /// Integers: write, cas, integer reads.
     Register,
     /// Lists of integers: append, list reads.
@@ -213,7 +223,8 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    pub fn name(self) -> &'static str {
+    /// The name `results.json` gives the model (`failures[].model`).
+    fn name(self) -> &'static str {
         match self {
             ModelKind::Register => "register",
             ModelKind::List => "append",
@@ -222,7 +233,7 @@ impl ModelKind {
     }
 
     /// What the key holds, in words.
-    pub fn holds(self) -> &'static str {
+    fn holds(self) -> &'static str {
         match self {
             ModelKind::Register => "integers (a register)",
             ModelKind::List => "lists of integers (appends)",
@@ -231,7 +242,7 @@ impl ModelKind {
     }
 
     /// Whether a key of this kind can start as `v`.
-    pub fn fits(self, v: &Value) -> bool {
+    fn fits(self, v: &Value) -> bool {
         matches!(
             (self, v),
             (_, Value::Nil)
@@ -243,7 +254,7 @@ impl ModelKind {
 
     /// The model of a key's operations; with none that tells (only reads
     /// that saw nothing), the initial value's, else a register.
-    pub fn of(ops: &[Operation<'_>], initial: Option<&Value>) -> ModelKind {
+    fn of(ops: &[Operation<'_>], initial: Option<&Value>) -> ModelKind {
         let told = ops
             .iter()
             .find_map(|o| match (&o.client().action, o.read_value()) {
@@ -298,7 +309,7 @@ pub fn check_initial(history: &History, initial: &InitialValues) -> Result<Vec<S
 /// starting as `initial` (`None`: absent). An initial value that does not
 /// fit the model is ignored (see [`check_initial`]). With an initial value,
 /// reads that returned nil say nothing (the key is never absent).
-pub fn check_key(
+fn check_key(
     key: &Key,
     ops: &[Operation<'_>],
     limits: &Limits,

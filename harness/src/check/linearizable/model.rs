@@ -77,7 +77,7 @@ pub trait Model {
 /// Interns values of a small state type, for models whose states are
 /// cheap to hash (the register).
 #[derive(Debug)]
-pub struct Interner<T> {
+pub(crate) struct Interner<T> {
     values: Vec<T>,
     ids: HashMap<T, StateId>,
 }
@@ -92,7 +92,9 @@ impl<T> Default for Interner<T> {
 }
 
 impl<T: Clone + Eq + Hash> Interner<T> {
-    pub fn intern(&mut self, value: T) -> StateId {
+    /// The id of `value`: the one it got when first seen, else the next
+    /// free one.
+    pub(crate) fn intern(&mut self, value: T) -> StateId {
         if let Some(&id) = self.ids.get(&value) {
             return id;
         }
@@ -102,7 +104,9 @@ impl<T: Clone + Eq + Hash> Interner<T> {
         id
     }
 
-    pub fn get(&self, id: StateId) -> &T {
+    /// The value `id` was given to; panics on an id this interner did not
+    /// give out.
+    pub(crate) fn get(&self, id: StateId) -> &T {
         &self.values[id as usize]
     }
 }

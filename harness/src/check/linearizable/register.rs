@@ -9,16 +9,22 @@ use crate::history::Value;
 pub enum RegisterOp {
     /// A read that returned this value (`None`: absent).
     Read(Option<i64>),
+    /// A write of this value (ok, or of unknown outcome).
     Write(i64),
     /// A cas that took effect: the value was `expected` and became `new`.
     Cas {
+        /// The value before (`None`: absent).
         expected: Option<i64>,
+        /// The value after.
         new: i64,
     },
     /// A cas that failed with `mismatch`: it went through the log and saw a
     /// value other than `expected`, equal to `actual` when the node said.
     Mismatch {
+        /// The value the cas wanted and did not find (`None`: absent).
         expected: Option<i64>,
+        /// What the node saw instead (`Some(None)`: absent); `None`: it
+        /// did not say, and any value but `expected` fits.
         actual: Option<Option<i64>>,
     },
 }

@@ -13,7 +13,9 @@ use crate::history::{Action, Key, Operation, Outcome, StrOp, Text, Value};
 pub struct OpSummary {
     /// The invocation's index: how reports name an operation.
     pub index: u64,
+    /// The client process that ran it.
     pub process: u64,
+    /// `read`, `write`, `cas` or `append`.
     pub f: String,
     /// The arguments (write, cas, append) or the value read (ok read).
     pub value: serde_json::Value,
@@ -25,6 +27,7 @@ pub struct OpSummary {
     pub invoke: u64,
     /// Completion time, ns.
     pub complete: Option<u64>,
+    /// The completion's error (`mismatch`, `timeout`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// What a mismatched cas reported as the current value.
@@ -35,8 +38,9 @@ pub struct OpSummary {
 /// A key whose operations cannot be linearized.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Failure {
+    /// The key whose operations cannot be linearized.
     pub key: String,
-    /// "register" or "append".
+    /// "register", "append" or "string".
     pub model: String,
     /// The operation that cannot be linearized at the deepest point the
     /// search reached.
@@ -46,6 +50,8 @@ pub struct Failure {
     pub prefix: Vec<u64>,
     /// The operations of the key concurrent with `op`, and a few before it.
     pub window: Vec<OpSummary>,
+    /// One sentence: what `op` saw, and which states the key could have
+    /// been in instead (and by which op).
     pub explanation: String,
     /// Acknowledged updates, completed before `op` (a read, or a cas that
     /// saw another value) was invoked, whose values it could have seen and
@@ -380,6 +386,8 @@ fn finish(op: &Operation<'_>) -> u64 {
     }
 }
 
+/// An operation as `results.json` shows it: times in ns, the value as the
+/// history format writes it.
 pub fn summary(op: &Operation<'_>) -> OpSummary {
     let c = op.client();
     let int_or_null = |v: Option<i64>| v.map_or(serde_json::Value::Null, serde_json::Value::from);

@@ -46,12 +46,15 @@ pub struct SearchOp<O> {
     /// Completion time; `None` for an optional op (unknown outcome), which
     /// may take effect at any time after `call`, or never.
     pub ret: Option<u64>,
+    /// The operation as the model sees it.
     pub op: O,
 }
 
 /// When to give up.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits<'a> {
+    /// The search gives up ([`GiveUp::Deadline`]) once this has passed
+    /// (looked at every thousand or so steps, so a little after).
     pub deadline: Instant,
     /// Approximate cap on the memory of the search's cache and the model's
     /// states.
@@ -108,10 +111,15 @@ impl Cutoff {
 /// Why a search gave up without a verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GiveUp {
+    /// [`Limits::deadline`] passed.
     Deadline,
     /// Another key was found invalid and the cutoff passed.
     Cutoff,
+    /// The cache and the model's states outgrew [`Limits::memo_bytes`]
+    /// (or the model made more states than the cache key can number).
     Memory {
+        /// What the cache (and, when over the limit, the model's states)
+        /// held when the search gave up, approximately.
         bytes: usize,
     },
 }
@@ -120,7 +128,10 @@ pub enum GiveUp {
 /// (index into the input) that put it there; `None`: the initial state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SeenState {
+    /// The model's state.
     pub state: StateId,
+    /// The op that set it, as an index into the search's input; `None`:
+    /// no op did, it is the initial state.
     pub set_by: Option<usize>,
 }
 
@@ -136,12 +147,16 @@ pub struct Stuck {
     pub states: Vec<SeenState>,
 }
 
+/// What a search concluded; indexes are into its input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SearchResult {
     /// Linearizable; the order found (optional ops that were left out are
     /// not in it).
     Valid(Vec<usize>),
+    /// Not linearizable: every order gets stuck; this is where the deepest
+    /// one did.
     Invalid(Stuck),
+    /// Not decided: a limit was reached first.
     Unknown(GiveUp),
 }
 

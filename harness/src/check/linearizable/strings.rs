@@ -24,19 +24,27 @@ use crate::history::{Text, Value};
 pub enum StrOp {
     /// A read that returned this value (the id of absent, or of a string).
     Read(StateId),
+    /// A put (f `write`) of this string.
     Put(StateId),
+    /// An append of this string (to "" when the key is absent).
     Append(StateId),
+    /// A cas that took effect.
     Cas {
+        /// The value before (an id of absent or of a string).
         expected: StateId,
+        /// The string after.
         new: StateId,
     },
     /// A cas that failed with `mismatch`; `actual` as the register's.
     Mismatch {
+        /// The value the cas wanted and did not find.
         expected: StateId,
+        /// What the node saw instead; `None`: it did not say.
         actual: Option<StateId>,
     },
 }
 
+/// The string model for one key; a state is the id of its value.
 #[derive(Debug)]
 pub struct StrModel {
     /// Every value seen: `None` is absent.
@@ -104,6 +112,7 @@ impl StrModel {
         self.dead.borrow_mut().clear();
     }
 
+    /// The value with id `id` (`None`: absent).
     pub fn get(&self, id: StateId) -> Option<&Text> {
         self.values[id as usize].as_ref()
     }

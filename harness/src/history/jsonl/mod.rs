@@ -2,8 +2,8 @@
 //!
 //! - [`read_jsonl`] parses a file into a validated [`History`], with errors
 //!   that name the file, the line and the field; big files are read in
-//!   blocks on threads ([`blocks`]), each line by a small JSON scanner
-//!   ([`scan`]) and the rules of the format ([`line`]).
+//!   blocks on threads (`blocks.rs`), each line by a small JSON scanner
+//!   (`scan.rs`) and the rules of the format (`line.rs`).
 //! - [`HistoryWriter`] appends ops, numbering them and flushing each line, so
 //!   a harness that crashes mid-run still leaves a history that can be
 //!   checked. [`encode_line`] is the one place that decides the field order
@@ -11,7 +11,7 @@
 
 mod blocks;
 mod line;
-pub mod scan;
+mod scan;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
@@ -190,6 +190,7 @@ impl HistoryWriter {
         self.next_index
     }
 
+    /// The file written, for messages.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -239,6 +240,16 @@ mod tests {
     #[test]
     fn round_trips_every_kind_of_op() {
         let p = ProcessId(4);
+        let s = |action| ClientOp::new(ProcessId(7), "s", action);
+        let put = || s(Action::Str(StrOp::Put("a\"é".into())));
+        let append = || s(Action::Str(StrOp::Append("b".into())));
+        let cas = |actual| {
+            s(Action::Str(StrOp::Cas {
+                expected: None,
+                new: Text::new("c"),
+                actual,
+            }))
+        };
         let ops = vec![
             Op::invoke(1, ClientOp::new(p, "k\"1", Action::Read(None))),
             Op::ok(
@@ -277,56 +288,14 @@ mod tests {
                 ),
                 "mismatch",
             ),
-            Op::invoke(
-                12,
-                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Put("a\"é".into()))),
-            ),
-            Op::ok(
-                13,
-                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Put("a\"é".into()))),
-            ),
-            Op::invoke(
-                14,
-                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Append("b".into()))),
-            ),
-            Op::ok(
-                15,
-                ClientOp::new(ProcessId(7), "s", Action::Str(StrOp::Append("b".into()))),
-            ),
-            Op::invoke(
-                16,
-                ClientOp::new(
-                    ProcessId(7),
-                    "s",
-                    Action::Str(StrOp::Cas {
-                        expected: None,
-                        new: Text::new("c"),
-                        actual: None,
-                    }),
-                ),
-            ),
-            Op::fail(
-                17,
-                ClientOp::new(
-                    ProcessId(7),
-                    "s",
-                    Action::Str(StrOp::Cas {
-                        expected: None,
-                        new: Text::new("c"),
-                        actual: Some(Some(Text::new("a\"éb"))),
-                    }),
-                ),
-                "mismatch",
-            ),
-            Op::invoke(18, ClientOp::new(ProcessId(7), "s", Action::Read(None))),
-            Op::ok(
-                19,
-                ClientOp::new(
-                    ProcessId(7),
-                    "s",
-                    Action::Read(Some(Value::Str("a\"éb".into()))),
-                ),
-            ),
+            Op::invoke(12, put()),
+            Op::ok(13, put()),
+            Op::invoke(14, append()),
+            Op::ok(15, append()),
+            Op::invoke(16, cas(None)),
+            Op::fail(17, cas(Some(Some(Text::new("a\"éb")))), "mismatch"),
+            Op::invoke(18, s(Action::Read(None))),
+            Op::ok(19, s(Action::Read(Some(Value::Str("a\"éb".into()))))),
         ];
         let text: String = ops
             .iter()

@@ -12,6 +12,8 @@ const MAX_DEPTH: usize = 256;
 
 /// The top-level fields of one line, as raw JSON slices (a string keeps its
 /// quotes). A repeated field keeps its last value, as serde_json does.
+/// Each field holds the JSON field of its name (`kind` holds `type`);
+/// `None`: the line has no such field.
 #[derive(Debug, Default)]
 pub struct Fields<'a> {
     pub index: Option<&'a [u8]>,
