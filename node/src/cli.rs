@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{Bug, NodeConfig, Peer, check_member_addr};
-use crate::startup::ClusterState;
+use crate::config::ClusterState;
 use crate::storage::FsyncPolicy;
 use raft::NodeId;
 

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::startup::ClusterState;
 use crate::storage::{FsyncPolicy, Identity, Standing};
 use raft::{self, Membership, NodeId};
 
@@ -83,6 +82,16 @@ pub struct Peer {
     pub id: NodeId,
     /// Where to reach it: `host:port` (the harness may put a proxy here).
     pub addr: String,
+}
+
+/// `--initial-cluster-state`: how a node whose data directory is empty
+/// enters its cluster when it should not find out by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterState {
+    /// Form a new cluster of this node and its `--peer` flags.
+    New,
+    /// Join the existing cluster as a new member (to be added by its leader).
+    Existing,
 }
 
 /// What a node is told at start-up (the command line, checked).

@@ -33,19 +33,9 @@ use proto::raft::raft_client::RaftClient;
 use raft::{Member, MemberRole, Membership, NodeId};
 use tonic::transport::Endpoint;
 
-use crate::config::{NodeConfig, Peer};
+use crate::config::{ClusterState, NodeConfig, Peer};
 use crate::storage::identity::{self, Identity, Standing, WrongOwner};
 use crate::storage::{StorageError, WAL_FILE_NAME};
-
-/// `--initial-cluster-state`: how a node whose data directory is empty
-/// enters its cluster when it should not find out by itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClusterState {
-    /// Form a new cluster of this node and its `--peer` flags.
-    New,
-    /// Join the existing cluster as a new member (to be added by its leader).
-    Existing,
-}
 
 /// Why a node cannot start on its data directory.
 #[derive(Debug, thiserror::Error)]
