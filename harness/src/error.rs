@@ -47,13 +47,3 @@ impl<E: Blame> From<E> for Failed {
         }
     }
 }
-
-impl Blame for crate::run::RunError {
-    fn fault(&self) -> Fault {
-        if self.is_bad_input() {
-            Fault::BadInput
-        } else {
-            Fault::Harness
-        }
-    }
-}

@@ -66,6 +66,16 @@ impl RunError {
     }
 }
 
+impl crate::error::Blame for RunError {
+    fn fault(&self) -> crate::error::Fault {
+        if self.is_bad_input() {
+            crate::error::Fault::BadInput
+        } else {
+            crate::error::Fault::Harness
+        }
+    }
+}
+
 /// What a finished run produced.
 pub struct RunOutcome {
     /// The run directory.
