@@ -71,7 +71,8 @@ use serde::{Deserialize, Serialize};
 
 pub use verdict::Verdict;
 
-use crate::history::events::{NodeLog, RunEvents, find_run_events};
+use crate::db::DbKind;
+use crate::history::events::{NodeLog, RunEvents};
 use crate::history::read::{Loaded, ReadOptions, read_history};
 use crate::history::{History, HistoryError};
 use election::ElectionResult;
@@ -305,7 +306,7 @@ fn check_dir(
         .ok_or_else(|| CheckError::NoHistory(dir.to_path_buf()))?;
     let started = Instant::now();
     let loaded = read_history(&history_path, &interp.read)?;
-    let events = find_run_events(dir)?;
+    let events = DbKind::of_run_dir(dir).run_events(dir)?;
     let read = started.elapsed();
     let (mut results, mut timings) = check_loaded(&loaded, &events.logs, opts, interp)?;
     timings.read = read;
@@ -313,7 +314,37 @@ fn check_dir(
     if !events.missing.is_empty() {
         no_events(&mut results, dir, &events);
     }
+    undecided(&mut results, &events);
     Ok((results, timings, loaded))
+}
+
+/// What the database says its evidence cannot show (an unreadable log,
+/// states never compared) makes that checker unknown with the reason,
+/// unless it found an anomaly in what it could read.
+fn undecided(results: &mut Results, events: &RunEvents) {
+    let c = &mut results.checkers;
+    for (why, valid, skipped, reason) in [
+        (
+            &events.election_unknown,
+            &mut c.election.valid,
+            &mut c.election.skipped,
+            &mut c.election.reason,
+        ),
+        (
+            &events.state_machine_unknown,
+            &mut c.state_machine.valid,
+            &mut c.state_machine.skipped,
+            &mut c.state_machine.reason,
+        ),
+    ] {
+        let Some(why) = why else { continue };
+        *skipped = None;
+        if *valid != Verdict::Invalid {
+            *valid = Verdict::Unknown;
+        }
+        *reason = Some(why.clone());
+    }
+    results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
 }
 
 /// Nodes whose event logs are nowhere: election and state-machine safety

@@ -388,6 +388,8 @@ pub fn options(
         network,
         seed,
         store: store.join(plan.bug),
+        db: crate::db::DbKind::Raftkv,
+        serializable_reads: false,
         node_bin: None,
         no_check: false,
         snapshot_every: None,
