@@ -387,7 +387,12 @@ pub struct DbArgs {
     /// Extra flag for every member, after the harness's own (they win),
     /// e.g. `--db-arg=--bug=stale-read` or `--db-arg=--unsafe-no-fsync`
     /// (repeatable). `--node-arg` is the same flag.
-    #[arg(long = "db-arg", alias = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    #[arg(
+        long = "db-arg",
+        alias = "node-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true
+    )]
     pub args: Vec<String>,
 }
 

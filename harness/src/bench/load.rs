@@ -208,8 +208,10 @@ async fn kill_leader_and_time(
     cluster: &mut Cluster,
     shared: &Shared,
 ) -> Result<Option<f64>, RunError> {
-    let Some(db::Leader { id: leader, .. }) =
-        shared.members.wait_for_leader(Duration::from_secs(10)).await
+    let Some(db::Leader { id: leader, .. }) = shared
+        .members
+        .wait_for_leader(Duration::from_secs(10))
+        .await
     else {
         return Err(RunError::Harness("no leader to kill within 10 s".into()));
     };

@@ -45,7 +45,9 @@ pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
         network: args.network.kind(),
         disk: match args.disk.as_str() {
             "lazy" => DiskKind::Lazy {
-                metadata: args.lazyfs_metadata.unwrap_or(args.db.kind.default_metadata()),
+                metadata: args
+                    .lazyfs_metadata
+                    .unwrap_or(args.db.kind.default_metadata()),
                 fsync_delay: Duration::from_secs_f64(args.fsync_delay / 1e3),
             },
             _ => DiskKind::Plain,

@@ -488,9 +488,7 @@ fn read_hashes(dir: &Path) -> Result<(u64, Vec<(String, String)>), String> {
     })?;
     let v: Json = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(why) = v["unknown"].as_str() {
-        return Err(format!(
-            "the members' HashKV could not be compared: {why}"
-        ));
+        return Err(format!("the members' HashKV could not be compared: {why}"));
     }
     let revision = v["revision"]
         .as_u64()
@@ -550,16 +548,25 @@ mod tests {
         let dir = run_dir(
             &[
                 ("n1", LEADER_LINE),
-                ("n2", "raft2026/12/02 04:45:33 INFO: 1 became leader at term 2\n"),
+                (
+                    "n2",
+                    "raft2026/12/02 04:45:33 INFO: 1 became leader at term 2\n",
+                ),
             ],
             None,
         );
         let ev = run_events(dir.path());
         let why = ev.election_unknown.unwrap();
-        assert!(why.contains("n2/node.log") && why.contains("capnslog"), "{why}");
+        assert!(
+            why.contains("n2/node.log") && why.contains("capnslog"),
+            "{why}"
+        );
         assert!(ev.state_machine_unknown.unwrap().contains("hashkv.json"));
 
-        let dir = run_dir(&[("n1", LEADER_LINE)], Some(r#"{"unknown": "n1: status: timeout"}"#));
+        let dir = run_dir(
+            &[("n1", LEADER_LINE)],
+            Some(r#"{"unknown": "n1: status: timeout"}"#),
+        );
         let why = run_events(dir.path()).state_machine_unknown.unwrap();
         assert!(why.contains("n1: status: timeout"), "{why}");
     }

@@ -258,8 +258,12 @@ pub trait Members: Send + Sync {
 
     /// Adds member `id`, which will serve peers at `peer` (a learner if
     /// `learner`).
-    fn add_member(&self, id: &str, peer: SocketAddr, learner: bool)
-    -> BoxFuture<'_, Result<(), DbError>>;
+    fn add_member(
+        &self,
+        id: &str,
+        peer: SocketAddr,
+        learner: bool,
+    ) -> BoxFuture<'_, Result<(), DbError>>;
     /// Removes member `id`.
     fn remove_member(&self, id: &str) -> BoxFuture<'_, Result<(), DbError>>;
     /// Makes learner `id` a voter.

@@ -208,9 +208,13 @@ impl Members for RaftKvMembers {
             self.addrs
                 .iter()
                 .map(|(id, addr)| {
-                    let conn =
-                        Conn::new(Api::Unary, &addr.to_string(), &self.cluster_id, CONNECT_TIMEOUT)
-                            .expect("node addresses are socket addresses");
+                    let conn = Conn::new(
+                        Api::Unary,
+                        &addr.to_string(),
+                        &self.cluster_id,
+                        CONNECT_TIMEOUT,
+                    )
+                    .expect("node addresses are socket addresses");
                     (id.clone(), conn)
                 })
                 .collect()
