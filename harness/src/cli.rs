@@ -498,6 +498,11 @@ pub struct SelftestArgs {
     /// The network between the nodes.
     #[command(flatten)]
     pub network: NetworkArg,
+    /// raftkv: our node's seeded bugs (needs `--features bugs`); etcd:
+    /// configurations etcd documents as unsafe (serializable-reads), which
+    /// must be found invalid.
+    #[arg(long = "db", value_name = "raftkv|etcd", default_value = "raftkv", value_parser = DbKind::parse)]
+    pub db: DbKind,
 }
 
 /// `--nemeses` of test-all.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::check::Verdict;
 use crate::cli::SelftestArgs;
+use crate::db::DbKind;
 use crate::nemesis::Kind;
 use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
@@ -42,6 +43,11 @@ pub struct Plan {
     /// Node flags besides `--bug`: configuration a tester would pick for
     /// the scenario, never a change to the bug.
     pub node_args: &'static [&'static str],
+    /// The database: our node (its `--bug NAME`), or etcd run in a
+    /// configuration etcd documents as unsafe.
+    pub db: DbKind,
+    /// etcd: serializable reads.
+    pub serializable_reads: bool,
 }
 
 /// The bugs the self-test knows, each with its plan.
@@ -67,6 +73,8 @@ pub const PLANS: [Plan; 5] = [
         rate: 500.0,
         concurrency: 30,
         node_args: &[],
+        db: DbKind::Raftkv,
+        serializable_reads: false,
     },
     // A lagging node wins an election and overwrites committed entries.
     // A bridge cuts one end off from the leader while it still reaches the
@@ -84,6 +92,8 @@ pub const PLANS: [Plan; 5] = [
         rate: 300.0,
         concurrency: 10,
         node_args: &[],
+        db: DbKind::Raftkv,
+        serializable_reads: false,
     },
     // Random faults never get there (a new leader's own entry travels with
     // the older ones): the figure8 nemesis walks the cluster through the
@@ -102,6 +112,8 @@ pub const PLANS: [Plan; 5] = [
         rate: 500.0,
         concurrency: 30,
         node_args: &["--max-append-bytes=512"],
+        db: DbKind::Raftkv,
+        serializable_reads: false,
     },
     // Acknowledged writes still in a user-space buffer die with kill -9:
     // whole-cluster and majority crashes, Jepsen's durability nemesis.
@@ -117,6 +129,8 @@ pub const PLANS: [Plan; 5] = [
         rate: 300.0,
         concurrency: 10,
         node_args: &[],
+        db: DbKind::Raftkv,
+        serializable_reads: false,
     },
     // A retried append applied twice shows as a duplicate token: kills and
     // pauses of the leader leave requests in doubt after they were
@@ -133,8 +147,32 @@ pub const PLANS: [Plan; 5] = [
         rate: 300.0,
         concurrency: 10,
         node_args: &[],
+        db: DbKind::Raftkv,
+        serializable_reads: false,
     },
 ];
+
+/// etcd's "seeded bugs": configurations etcd documents as unsafe, which
+/// the harness must find invalid (issue 17's known answers). Serializable
+/// reads are served from a member's own state: a member cut off from the
+/// leader keeps answering them while the majority moves on. (A member
+/// that does not fsync, `--unsafe-no-fsync`, needs etcd 3.5: 3.4 has no
+/// such flag.)
+pub const ETCD_PLANS: [Plan; 1] = [Plan {
+    bug: "serializable-reads",
+    nodes: 3,
+    nemeses: &[Kind::Partition],
+    workload: Workload::Register,
+    interval: 3.0,
+    shapes: &[Shape::IsolateOne, Shape::IsolateLeader, Shape::RandomHalves],
+    targets: &[],
+    keys: 2,
+    rate: 300.0,
+    concurrency: 15,
+    node_args: &[],
+    db: DbKind::Etcd,
+    serializable_reads: true,
+}];
 
 /// One seed of one bug.
 #[derive(Debug)]
@@ -234,8 +272,13 @@ impl SelftestPlan {
         attempt: f64,
         store: std::path::PathBuf,
         network: NetworkKind,
+        db: DbKind,
     ) -> Result<SelftestPlan, RunError> {
-        if !cfg!(feature = "bugs") {
+        let all: &[Plan] = match db {
+            DbKind::Raftkv => &PLANS,
+            DbKind::Etcd => &ETCD_PLANS,
+        };
+        if db == DbKind::Raftkv && !cfg!(feature = "bugs") {
             return Err(RunError::BadArgs(
                 "this harness was built without the node's seeded bugs; build it with \
                  `--features bugs` (e.g. `cargo run --release -p harness --features bugs -- selftest`)"
@@ -243,12 +286,12 @@ impl SelftestPlan {
             ));
         }
         let plans = if bugs.is_empty() {
-            PLANS.to_vec()
+            all.to_vec()
         } else {
             bugs.iter()
                 .map(|b| {
-                    PLANS.iter().find(|p| p.bug == b).cloned().ok_or_else(|| {
-                        let known: Vec<&str> = PLANS.iter().map(|p| p.bug).collect();
+                    all.iter().find(|p| p.bug == b).cloned().ok_or_else(|| {
+                        let known: Vec<&str> = all.iter().map(|p| p.bug).collect();
                         RunError::BadArgs(format!(
                             "--bugs {b}: unknown; known bugs are {}",
                             known.join(", ")
@@ -304,6 +347,7 @@ pub fn run(args: &SelftestArgs) -> Result<Verdict, RunError> {
         args.attempt,
         args.store.clone(),
         args.network.kind(),
+        args.db,
     )?;
     let trials = suite::block_on(plan.run())?;
     print!("{}", table(&trials));
@@ -372,6 +416,11 @@ pub fn options(
         .collect::<Vec<_>>()
         .join(",");
     let interval = plan.interval;
+    // Our node's bugs are switched on by name; etcd's are configurations.
+    let bug_arg: Vec<String> = match plan.db {
+        DbKind::Raftkv => vec![format!("--bug={}", plan.bug)],
+        DbKind::Etcd => Vec::new(),
+    };
     RunOptions {
         nodes: plan.nodes,
         time_limit: Duration::from_secs_f64(secs),
@@ -388,21 +437,29 @@ pub fn options(
         network,
         seed,
         store: store.join(plan.bug),
-        db: crate::db::DbKind::Raftkv,
-        serializable_reads: false,
+        db: plan.db,
+        serializable_reads: plan.serializable_reads,
         node_bin: None,
         no_check: false,
         snapshot_every: None,
         check_budget: Duration::from_secs(60),
         api: node::client::Api::Unary,
         power: Default::default(),
-        node_args: std::iter::once(format!("--bug={}", plan.bug))
+        node_args: bug_arg
+            .iter()
+            .cloned()
             .chain(plan.node_args.iter().map(|a| a.to_string()))
             .collect(),
         command: format!(
-            "harness run --nodes {} --nemesis {label} --nemesis-interval {interval}{} --workload {} \
-             --keys {} --rate {} --concurrency {} --time-limit {secs} --node-arg=--bug={}{} \
+            "harness run{} --nodes {} --nemesis {label} --nemesis-interval {interval}{} --workload {} \
+             --keys {} --rate {} --concurrency {} --time-limit {secs}{}{} \
              --network {network} --seed {seed}",
+            match plan.db {
+                DbKind::Raftkv => String::new(),
+                DbKind::Etcd if plan.serializable_reads =>
+                    " --db etcd --etcd-serializable-reads".into(),
+                DbKind::Etcd => " --db etcd".into(),
+            },
             plan.nodes,
             {
                 let mut extra = String::new();
@@ -420,7 +477,10 @@ pub fn options(
             plan.keys,
             plan.rate,
             plan.concurrency,
-            plan.bug,
+            bug_arg
+                .iter()
+                .map(|a| format!(" --node-arg={a}"))
+                .collect::<String>(),
             plan.node_args
                 .iter()
                 .map(|a| format!(" --node-arg={a}"))
