@@ -262,45 +262,48 @@ pub struct SelftestPlan {
     pub network: NetworkKind,
 }
 
+/// The plans of `db`'s bugs: every one, or the ones named (an unknown
+/// name is bad arguments; our node's need a build with `--features bugs`).
+pub fn chosen(bugs: &[String], db: DbKind) -> Result<Vec<Plan>, RunError> {
+    let all: &[Plan] = match db {
+        DbKind::Raftkv => &PLANS,
+        DbKind::Etcd => &ETCD_PLANS,
+    };
+    if db == DbKind::Raftkv && !cfg!(feature = "bugs") {
+        return Err(RunError::BadArgs(
+            "this harness was built without the node's seeded bugs; build it with \
+             `--features bugs` (e.g. `cargo run --release -p harness --features bugs -- selftest`)"
+                .into(),
+        ));
+    }
+    if bugs.is_empty() {
+        return Ok(all.to_vec());
+    }
+    bugs.iter()
+        .map(|b| {
+            all.iter().find(|p| p.bug == b).cloned().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|p| p.bug).collect();
+                RunError::BadArgs(format!(
+                    "--bugs {b}: unknown; known bugs are {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
 impl SelftestPlan {
-    /// Every bug, or the ones named (an unknown name is bad arguments).
+    /// `plans` (from [`chosen`]), `seeds` seeds each from `first_seed`.
     pub fn new(
-        bugs: &[String],
+        plans: Vec<Plan>,
         seeds: u32,
         first_seed: u64,
         within: f64,
         attempt: f64,
         store: std::path::PathBuf,
         network: NetworkKind,
-        db: DbKind,
-    ) -> Result<SelftestPlan, RunError> {
-        let all: &[Plan] = match db {
-            DbKind::Raftkv => &PLANS,
-            DbKind::Etcd => &ETCD_PLANS,
-        };
-        if db == DbKind::Raftkv && !cfg!(feature = "bugs") {
-            return Err(RunError::BadArgs(
-                "this harness was built without the node's seeded bugs; build it with \
-                 `--features bugs` (e.g. `cargo run --release -p harness --features bugs -- selftest`)"
-                    .into(),
-            ));
-        }
-        let plans = if bugs.is_empty() {
-            all.to_vec()
-        } else {
-            bugs.iter()
-                .map(|b| {
-                    all.iter().find(|p| p.bug == b).cloned().ok_or_else(|| {
-                        let known: Vec<&str> = all.iter().map(|p| p.bug).collect();
-                        RunError::BadArgs(format!(
-                            "--bugs {b}: unknown; known bugs are {}",
-                            known.join(", ")
-                        ))
-                    })
-                })
-                .collect::<Result<_, _>>()?
-        };
-        Ok(SelftestPlan {
+    ) -> SelftestPlan {
+        SelftestPlan {
             plans,
             seeds,
             first_seed,
@@ -308,7 +311,7 @@ impl SelftestPlan {
             attempt,
             store,
             network,
-        })
+        }
     }
 
     /// Runs every seed of every bug, printing a line as each ends.
@@ -340,15 +343,14 @@ impl SelftestPlan {
 /// (exit 0) only if every bug was caught for every seed.
 pub fn run(args: &SelftestArgs) -> Result<Verdict, RunError> {
     let plan = SelftestPlan::new(
-        &args.bugs,
+        chosen(&args.bugs, args.db)?,
         args.seeds,
         args.first_seed,
         args.within,
         args.attempt,
         args.store.clone(),
         args.network.kind(),
-        args.db,
-    )?;
+    );
     let trials = suite::block_on(plan.run())?;
     print!("{}", table(&trials));
     if let Some(path) = &args.junit {

@@ -19,16 +19,17 @@ pub fn run(args: &TestAllArgs) -> Result<Verdict, RunError> {
     let selftest = args
         .selftest
         .then(|| {
-            SelftestPlan::new(
-                &[],
-                args.test_count,
-                base_seed,
-                args.selftest_within,
-                20.0,
-                args.load.store.join("selftest"),
-                args.load.network.kind(),
-                args.load.db.kind,
-            )
+            selftest::chosen(&[], args.load.db.kind).map(|plans| {
+                SelftestPlan::new(
+                    plans,
+                    args.test_count,
+                    base_seed,
+                    args.selftest_within,
+                    20.0,
+                    args.load.store.join("selftest"),
+                    args.load.network.kind(),
+                )
+            })
         })
         .transpose()?;
     let mut cells = Vec::new();

@@ -317,3 +317,37 @@ pub trait Worker: Send {
     /// Performs `action` on `key`.
     fn perform<'a>(&'a mut self, key: &'a str, action: &'a Action) -> BoxFuture<'a, Outcome>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_directory_names_its_database_and_old_ones_are_our_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(DbKind::of_run_dir(dir.path()), DbKind::Raftkv);
+        std::fs::write(
+            dir.path().join("run.json"),
+            r#"{"options": {"db": "etcd"}}"#,
+        )
+        .unwrap();
+        assert_eq!(DbKind::of_run_dir(dir.path()), DbKind::Etcd);
+        std::fs::write(dir.path().join("run.json"), r#"{"options": {}}"#).unwrap();
+        assert_eq!(DbKind::of_run_dir(dir.path()), DbKind::Raftkv);
+        assert!(
+            DbKind::parse("mongo")
+                .unwrap_err()
+                .contains("raftkv or etcd")
+        );
+    }
+
+    #[test]
+    fn etcd_defaults_to_durable_metadata_and_our_node_to_strict() {
+        assert_eq!(DbKind::Etcd.default_metadata(), Metadata::Durable);
+        assert_eq!(DbKind::Raftkv.default_metadata(), Metadata::Strict);
+        assert_eq!(
+            DbKind::Raftkv.unsupported(Kind::Partition, NetworkKind::Proxy),
+            None
+        );
+    }
+}
