@@ -4,7 +4,8 @@
 //!
 //! - `process`: starting, signalling and reaping one node process.
 //! - `disk`: each node's disk, plain or a lazyfs mount whose power can be cut.
-//! - this file: the set of nodes, their layout on disk, and finding the leader.
+//! - this file: the set of nodes and their layout on disk. What each node
+//!   runs, and how its leader is found, is the database's ([`crate::db`]).
 
 pub mod disk;
 mod process;

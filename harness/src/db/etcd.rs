@@ -202,6 +202,22 @@ impl EtcdMembers {
             .ok_or_else(|| DbError::Refused(format!("no member named {name}")))
     }
 
+    /// Removes or promotes the member named `name`, through the leader.
+    async fn change_named(&self, name: String, change: Change) -> Result<(), DbError> {
+        let via = self.via().await;
+        let member = self.member_id(via, &name).await?;
+        match change {
+            Change::Remove => self.client.member_remove(via, member, MEMBER_TIMEOUT).await,
+            Change::Promote => {
+                self.client
+                    .member_promote(via, member, MEMBER_TIMEOUT)
+                    .await
+            }
+        }
+        .map(|_| ())
+        .map_err(change_error)
+    }
+
     /// Waits (at most [`SETTLE`]) for every member to report the same
     /// revision, so the hashes cover everything every member applied.
     async fn settle(&self) {
@@ -218,6 +234,12 @@ impl EtcdMembers {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A change to an existing member.
+enum Change {
+    Remove,
+    Promote,
 }
 
 fn change_error(e: EtcdError) -> DbError {
@@ -314,29 +336,11 @@ impl Members for EtcdMembers {
     }
 
     fn remove_member(&self, id: &str) -> BoxFuture<'_, Result<(), DbError>> {
-        let id = id.to_string();
-        Box::pin(async move {
-            let via = self.via().await;
-            let member = self.member_id(via, &id).await?;
-            self.client
-                .member_remove(via, member, MEMBER_TIMEOUT)
-                .await
-                .map(|_| ())
-                .map_err(change_error)
-        })
+        Box::pin(self.change_named(id.to_string(), Change::Remove))
     }
 
     fn promote_member(&self, id: &str) -> BoxFuture<'_, Result<(), DbError>> {
-        let id = id.to_string();
-        Box::pin(async move {
-            let via = self.via().await;
-            let member = self.member_id(via, &id).await?;
-            self.client
-                .member_promote(via, member, MEMBER_TIMEOUT)
-                .await
-                .map(|_| ())
-                .map_err(change_error)
-        })
+        Box::pin(self.change_named(id.to_string(), Change::Promote))
     }
 
     fn bench_call(
