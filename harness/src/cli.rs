@@ -499,8 +499,8 @@ pub struct SelftestArgs {
     #[command(flatten)]
     pub network: NetworkArg,
     /// raftkv: our node's seeded bugs (needs `--features bugs`); etcd:
-    /// configurations etcd documents as unsafe (serializable-reads), which
-    /// must be found invalid.
+    /// configurations etcd documents as unsafe (serializable-reads,
+    /// unsafe-no-fsync), which must be found invalid.
     #[arg(long = "db", value_name = "raftkv|etcd", default_value = "raftkv", value_parser = DbKind::parse)]
     pub db: DbKind,
 }
