@@ -288,19 +288,27 @@ impl Members for EtcdMembers {
         Box::pin(async move {
             self.settle().await;
             let check = survey::check_hashes(&self.client, CALL).await;
+            let hashes = |named: &mut dyn Iterator<Item = (&str, u32)>| -> Json {
+                named
+                    .map(|(n, h)| (n.to_string(), json!(format!("{h:08x}"))))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            };
             let (record, line) = match &check {
                 HashCheck::Agree { revision, hash } => (
                     json!({"revision": revision,
-                           "hashes": self.addrs.iter().map(|(id, _)| (id.clone(), json!(format!("{hash:08x}")))).collect::<serde_json::Map<_, _>>()}),
+                           "hashes": hashes(&mut self.addrs.iter().map(|(id, _)| (id.as_str(), *hash)))}),
                     format!("HashKV at revision {revision}: every member {hash:08x}"),
                 ),
-                HashCheck::Mismatch { revision, hashes } => (
+                HashCheck::Mismatch {
+                    revision,
+                    hashes: got,
+                } => (
                     json!({"revision": revision,
-                           "hashes": hashes.iter().map(|(n, h)| (n.clone(), json!(format!("{h:08x}")))).collect::<serde_json::Map<_, _>>()}),
+                           "hashes": hashes(&mut got.iter().map(|(n, h)| (n.as_str(), *h)))}),
                     format!(
                         "HashKV at revision {revision} DIFFERS: {}",
-                        hashes
-                            .iter()
+                        got.iter()
                             .map(|(n, h)| format!("{n} {h:08x}"))
                             .collect::<Vec<_>>()
                             .join(", ")
