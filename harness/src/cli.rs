@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::check::DEFAULT_BUDGET;
+use crate::db::DbKind;
 use crate::nemesis::power::Loss;
 use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
@@ -350,17 +351,17 @@ pub struct LoadArgs {
     /// Where run directories are created.
     #[arg(long, default_value = "histories")]
     pub store: PathBuf,
-    /// Test another binary that takes the node's flags (default: the node
-    /// built into this harness).
-    #[arg(long, value_name = "PATH")]
-    pub node_bin: Option<PathBuf>,
-    /// Passed to every node: snapshot every N log entries (0 disables).
+    /// The database under test.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Passed to every node of raftkv: snapshot every N log entries (0
+    /// disables).
     #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,
-    /// Extra flag for every node, e.g. `--node-arg=--bug=stale-read`
-    /// (repeatable).
-    #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
-    pub node_args: Vec<String>,
+    /// etcd: reads are serializable (served from the member's own state,
+    /// which etcd documents as possibly stale) instead of linearizable.
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
     /// How the workers reach the nodes: unary (one RPC per operation) or
     /// stream (the workers' operations to a node share one `Kv.Stream`,
     /// so the checkers judge that path under faults too).
@@ -369,6 +370,30 @@ pub struct LoadArgs {
     /// How long the checkers may take.
     #[command(flatten)]
     pub budget: BudgetArgs,
+}
+
+/// `--db`, `--db-bin`, `--db-arg`: shared by every subcommand that starts
+/// a cluster.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DbArgs {
+    /// The database under test: raftkv (our node) or etcd (from PATH, or
+    /// --db-bin; Debian's package etcd-server).
+    #[arg(long = "db", value_name = "raftkv|etcd", default_value = "raftkv", value_parser = DbKind::parse)]
+    pub kind: DbKind,
+    /// The database's binary (default: raftkv, the node built into this
+    /// harness; etcd, `etcd` on PATH). `--node-bin` is the same flag.
+    #[arg(long = "db-bin", alias = "node-bin", value_name = "PATH")]
+    pub bin: Option<PathBuf>,
+    /// Extra flag for every member, after the harness's own (they win),
+    /// e.g. `--db-arg=--bug=stale-read` or `--db-arg=--unsafe-no-fsync`
+    /// (repeatable). `--node-arg` is the same flag.
+    #[arg(
+        long = "db-arg",
+        alias = "node-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
 }
 
 /// `--network`, shared by every subcommand that starts a cluster.
@@ -473,6 +498,11 @@ pub struct SelftestArgs {
     /// The network between the nodes.
     #[command(flatten)]
     pub network: NetworkArg,
+    /// raftkv: our node's seeded bugs (needs `--features bugs`); etcd:
+    /// configurations etcd documents as unsafe (serializable-reads,
+    /// unsafe-no-fsync), which must be found invalid.
+    #[arg(long = "db", value_name = "raftkv|etcd", default_value = "raftkv", value_parser = DbKind::parse)]
+    pub db: DbKind,
 }
 
 /// `--nemeses` of test-all.
@@ -568,9 +598,12 @@ pub struct BenchArgs {
     /// Where the bench directory (node data, bench.json) is created.
     #[arg(long, default_value = "histories")]
     pub store: PathBuf,
-    /// Extra flag for every node (repeatable).
-    #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]
-    pub node_args: Vec<String>,
+    /// The database under test.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// etcd: serializable gets instead of linearizable ones.
+    #[arg(long)]
+    pub etcd_serializable_reads: bool,
     /// Threads of the load generator. One keeps the client's CPU (and its
     /// thread hand-offs) off the nodes' backs when they share the machine.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]

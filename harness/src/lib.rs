@@ -8,6 +8,8 @@
 //! - [`cli`]: the command line; [`cmd`]: one module per subcommand.
 //! - [`run`]: one test, set-up to verdict; [`suite`]: a matrix of runs
 //!   (`test-all`) and JUnit XML.
+//! - [`db`]: the database under test (our node or etcd) behind one
+//!   interface: members' command lines, leaders, workload clients, evidence.
 //! - [`cluster`]: node processes, their ports and data directories.
 //! - [`net`]: the network between the nodes: a namespace per node, or TCP
 //!   proxies; partitions and packet faults.
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod cmd;
+pub mod db;
 pub mod error;
 pub mod etcd;
 pub mod history;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{Bug, NodeConfig, Peer, check_member_addr};
 use crate::config::ClusterState;
+use crate::config::{Bug, NodeConfig, Peer, check_member_addr};
 use crate::storage::FsyncPolicy;
 use raft::NodeId;
 

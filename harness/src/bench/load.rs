@@ -1,35 +1,26 @@
 //! Closed-loop workers: each sends its next request as soon as the last
 //! one is answered, to the node believed to lead.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use hdrhistogram::Histogram;
-use node::client::{Conn, Reply, Request, Session};
 
 use super::{BenchOptions, BenchReport, BenchWorkload, Failover, Percentiles, fsync};
-use crate::cluster::{Cluster, ClusterSpec, DiskKind, NodeBin, disk, wait_for_leader};
+use crate::cluster::{Cluster, ClusterSpec, DiskKind, disk};
+use crate::db::{self, BenchAnswer, BenchOp, DbError, DbSpec, Members};
 use crate::net::NetSpec;
 use crate::run::RunError;
 use raft::Rng;
 
 const OP_TIMEOUT: Duration = Duration::from_secs(1);
 const WARM_UP: Duration = Duration::from_secs(1);
-/// Workers that share one HTTP/2 connection to a node, as the threads of a
-/// real application share a channel. A connection per worker cost about 40%
-/// more CPU per operation (client and leader together: every request and
-/// response a system call of its own) on this 2-core machine, where the
-/// client competes with the nodes for the CPU.
-const WORKERS_PER_CONNECTION: usize = 64;
 
 struct Shared {
-    addrs: Vec<(String, SocketAddr)>,
-    /// For each node, the connections the workers share (they reconnect by themselves).
-    conns: Vec<Vec<Conn>>,
-    cluster_id: String,
+    /// The members; the workers share one connection to each (see
+    /// [`crate::db::Members::bench_call`]).
+    members: Arc<dyn Members>,
     /// Index into `addrs` of the node believed to lead.
     leader: AtomicUsize,
     stop: AtomicBool,
@@ -73,13 +64,23 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
     println!("bench directory: {}", dir.display());
     let fsync = fsync::measure(&dir, 200)
         .map_err(|e| RunError::Store(format!("cannot measure fsync in {}: {e}", dir.display())))?;
-    let bin = NodeBin::this_executable().map_err(|e| RunError::Harness(e.to_string()))?;
+    let db = db::open(&DbSpec {
+        kind: opts.db,
+        bin: opts.db_bin.clone(),
+        args: opts.node_args.clone(),
+        cluster_id: "bench".into(),
+        api: opts.api,
+        serializable_reads: opts.serializable_reads,
+        bench_workers: opts.concurrency,
+    })
+    .map_err(|e| match e {
+        DbError::BadArgs(m) => RunError::BadArgs(m),
+        e => RunError::Harness(e.to_string()),
+    })?;
     let spec = ClusterSpec {
         nodes: opts.nodes,
-        bin,
+        db: db.clone(),
         dir: dir.clone(),
-        cluster_id: "bench".into(),
-        node_args: opts.node_args.clone(),
         net: NetSpec {
             direct: true,
             ..NetSpec::new(opts.network, 1)
@@ -89,27 +90,15 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
     let mut cluster = Cluster::start(spec)
         .await
         .map_err(|e| RunError::Harness(e.to_string()))?;
-    let addrs = cluster.addrs();
-    let Some((leader, _)) = wait_for_leader(&addrs, "bench", Duration::from_secs(30)).await else {
+    let members = db
+        .connect(&cluster.addrs())
+        .map_err(|e| RunError::Harness(e.to_string()))?;
+    let Some(leader) = members.wait_for_leader(Duration::from_secs(30)).await else {
         return Err(RunError::Harness("no leader elected within 30 s".into()));
     };
-    let per_node = opts.concurrency.div_ceil(WORKERS_PER_CONNECTION).max(1);
-    let mut conns = Vec::new();
-    for (_, addr) in &addrs {
-        let mut node = Vec::new();
-        for _ in 0..per_node {
-            node.push(
-                Conn::new(opts.api, &addr.to_string(), "bench", OP_TIMEOUT)
-                    .map_err(|e| RunError::Harness(e.to_string()))?,
-            );
-        }
-        conns.push(node);
-    }
     let shared = Arc::new(Shared {
-        conns,
-        leader: AtomicUsize::new(addrs.iter().position(|(id, _)| *id == leader).unwrap_or(0)),
-        addrs,
-        cluster_id: "bench".into(),
+        leader: AtomicUsize::new(members.index_of(&leader.id).unwrap_or(0)),
+        members,
         stop: AtomicBool::new(false),
         recording: AtomicBool::new(opts.failover > 0),
         last_write_ok: AtomicU64::new(0),
@@ -121,7 +110,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
     } else {
         opts.workload
     };
-    let value = Bytes::from(vec![b'v'; opts.value_size]);
+    let value = bytes::Bytes::from(vec![b'v'; opts.value_size]);
     let mut workers = Vec::new();
     for w in 0..opts.concurrency {
         workers.push(tokio::spawn(worker(
@@ -181,11 +170,16 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
         ),
     };
     let report = BenchReport {
+        db: opts.db.name(),
         nodes: opts.nodes,
         workload,
         concurrency: opts.concurrency,
         client_threads: opts.client_threads,
-        api: opts.api,
+        // etcd's calls are unary gRPC, whatever --api says.
+        api: match opts.db {
+            crate::db::DbKind::Raftkv => opts.api,
+            crate::db::DbKind::Etcd => node::client::Api::Unary,
+        },
         node_args: opts.node_args.clone(),
         network: opts.network.name(),
         disk: opts.disk.name(),
@@ -214,8 +208,10 @@ async fn kill_leader_and_time(
     cluster: &mut Cluster,
     shared: &Shared,
 ) -> Result<Option<f64>, RunError> {
-    let Some((leader, _)) =
-        wait_for_leader(&shared.addrs, &shared.cluster_id, Duration::from_secs(10)).await
+    let Some(db::Leader { id: leader, .. }) = shared
+        .members
+        .wait_for_leader(Duration::from_secs(10))
+        .await
     else {
         return Err(RunError::Harness("no leader to kill within 10 s".into()));
     };
@@ -245,25 +241,19 @@ async fn worker(
     w: usize,
     shared: Arc<Shared>,
     workload: BenchWorkload,
-    value: Bytes,
+    value: bytes::Bytes,
     keys: usize,
 ) -> WorkerResult {
     let mut rng = Rng::new(w as u64 + 1);
-    let conns: Vec<Conn> = shared
-        .conns
-        .iter()
-        .map(|node| node[w % node.len()].clone())
-        .collect();
     let mut r = WorkerResult {
         latency: Histogram::new(3).expect("valid precision"),
         ops: 0,
         errors: 0,
     };
-    let client_id = w as u64 + 1;
+    let members = shared.members.addrs().len();
     let mut seq = 0;
     while !shared.stop.load(Ordering::Relaxed) {
         let target = shared.leader.load(Ordering::Relaxed);
-        let conn = &conns[target];
         let key = format!("bench-{}", rng.below(keys as u64));
         let write = match workload {
             BenchWorkload::Write => true,
@@ -271,30 +261,30 @@ async fn worker(
             BenchWorkload::Mixed => rng.below(2) == 0,
         };
         let started = Instant::now();
-        let request = if write {
+        let op = if write {
             seq += 1;
-            Session::new(client_id, seq).put(key, value.clone())
+            BenchOp::Put {
+                key,
+                value: value.clone(),
+                seq,
+            }
         } else {
-            Request::get(key)
+            BenchOp::Get(key)
         };
-        match conn.call(request, OP_TIMEOUT).await {
-            Ok(Reply::NotLeader { leader_id, .. }) => {
-                let next = shared
-                    .addrs
-                    .iter()
-                    .position(|(id, _)| Some(id) == leader_id.as_ref())
-                    .unwrap_or((target + 1) % shared.addrs.len());
+        match shared.members.bench_call(target, w, op, OP_TIMEOUT).await {
+            BenchAnswer::NotLeader(leader) => {
+                let next = leader.unwrap_or((target + 1) % members);
                 let _ = shared.leader.compare_exchange(
                     target,
                     next,
                     Ordering::SeqCst,
                     Ordering::SeqCst,
                 );
-                if leader_id.is_none() {
+                if leader.is_none() {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
-            Ok(_) => {
+            BenchAnswer::Ok => {
                 let sent = started.duration_since(shared.epoch).as_nanos() as u64;
                 if write && sent > shared.killed_at.load(Ordering::SeqCst) {
                     let now = shared.epoch.elapsed().as_nanos() as u64;
@@ -305,10 +295,10 @@ async fn worker(
                     let _ = r.latency.record(started.elapsed().as_micros() as u64);
                 }
             }
-            Err(_) => {
+            BenchAnswer::Error => {
                 r.errors += 1;
                 // The node may be gone: try the next one.
-                let next = (target + 1) % shared.addrs.len();
+                let next = (target + 1) % members;
                 let _ = shared.leader.compare_exchange(
                     target,
                     next,

@@ -61,6 +61,12 @@ pub struct BenchOptions {
     pub failover: u32,
     /// Where the bench directory (node data, `bench.json`) is created.
     pub store: PathBuf,
+    /// The database under test.
+    pub db: crate::db::DbKind,
+    /// Its binary (`None`: the default).
+    pub db_bin: Option<PathBuf>,
+    /// etcd: serializable gets.
+    pub serializable_reads: bool,
     /// Extra flags for every node.
     pub node_args: Vec<String>,
     /// Threads of the load generator's runtime.
@@ -143,6 +149,8 @@ impl Failover {
 /// What a bench measured: printed, and written to `bench.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
+    /// The database: `raftkv` or `etcd`.
+    pub db: &'static str,
     /// Nodes in the cluster.
     pub nodes: usize,
     /// What the workers sent (writes only with `--failover`).
@@ -190,8 +198,9 @@ impl BenchReport {
     pub fn render(&self) -> String {
         let l = &self.latency_ms;
         let mut s = format!(
-            "{} {:?} ops, {} clients on {} thread(s) ({} calls), {}-byte values, {} nodes ({} network): {:.0} ops/s ({} ops in {:.1} s, {} errors)\n\
+            "{}: {} {:?} ops, {} clients on {} thread(s) ({} calls), {}-byte values, {} nodes ({} network): {:.0} ops/s ({} ops in {:.1} s, {} errors)\n\
              latency ms: p50 {:.2}  p95 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}\n",
+            self.db,
             self.ops,
             self.workload,
             self.concurrency,

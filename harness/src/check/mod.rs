@@ -71,7 +71,8 @@ use serde::{Deserialize, Serialize};
 
 pub use verdict::Verdict;
 
-use crate::history::events::{NodeLog, RunEvents, find_run_events};
+use crate::db::DbKind;
+use crate::history::events::{NodeLog, RunEvents};
 use crate::history::read::{Loaded, ReadOptions, read_history};
 use crate::history::{History, HistoryError};
 use election::ElectionResult;
@@ -320,7 +321,7 @@ fn check_dir(
     let history_path = history_in(dir).ok_or_else(|| CheckError::NoHistory(dir.to_path_buf()))?;
     let started = Instant::now();
     let loaded = read_history(&history_path, &interp.read)?;
-    let events = find_run_events(dir)?;
+    let events = DbKind::of_run_dir(dir).run_events(dir)?;
     let read = started.elapsed();
     let (mut results, mut timings) = check_loaded(&loaded, &events.logs, opts, interp)?;
     timings.read = read;
@@ -328,6 +329,8 @@ fn check_dir(
     if !events.missing.is_empty() {
         no_events(&mut results, dir, &events);
     }
+    undecided(&mut results, &events);
+    final_reads_missed(&mut results);
     Ok((results, timings, loaded))
 }
 
@@ -338,6 +341,65 @@ fn history_in(dir: &Path) -> Option<PathBuf> {
         .iter()
         .map(|name| dir.join(name))
         .find(|p| p.is_file())
+}
+
+/// Keys whose final read never succeeded (`run.json`'s
+/// `final_reads_missed`: no leader after recovery, or reads that kept
+/// failing): a write lost on them cannot show, so `linearizable` cannot
+/// say valid. (A cluster that lost everything it acknowledged, and with it
+/// every member's memory of the others, elects no leader again: without
+/// this the run looked valid.)
+fn final_reads_missed(results: &mut Results) {
+    let missed = results.run["final_reads_missed"].as_u64().unwrap_or(0);
+    if missed == 0 {
+        return;
+    }
+    let why = if results.run["recovered_leader"].is_null() {
+        "no leader was elected after recovery, so the final reads were skipped"
+    } else {
+        "their final reads kept failing until the deadline"
+    };
+    let lin = &mut results.checkers.linearizable;
+    lin.unknown_keys.push(linearizable::UnknownKey {
+        key: format!("({missed} keys)"),
+        reason: format!(
+            "no final read of {missed} key(s) after recovery: {why}; a lost write on them \
+             would not show"
+        ),
+    });
+    if lin.valid == Verdict::Valid {
+        lin.valid = Verdict::Unknown;
+    }
+    results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
+}
+
+/// What the database says its evidence cannot show (an unreadable log,
+/// states never compared) makes that checker unknown with the reason,
+/// unless it found an anomaly in what it could read.
+fn undecided(results: &mut Results, events: &RunEvents) {
+    let c = &mut results.checkers;
+    for (why, valid, skipped, reason) in [
+        (
+            &events.election_unknown,
+            &mut c.election.valid,
+            &mut c.election.skipped,
+            &mut c.election.reason,
+        ),
+        (
+            &events.state_machine_unknown,
+            &mut c.state_machine.valid,
+            &mut c.state_machine.skipped,
+            &mut c.state_machine.reason,
+        ),
+    ] {
+        let Some(why) = why else { continue };
+        *skipped = None;
+        if *valid != Verdict::Invalid {
+            *valid = Verdict::Unknown;
+        }
+        *reason = Some(why.clone());
+    }
+    results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
 }
 
 /// Nodes whose event logs are nowhere: election and state-machine safety
@@ -497,4 +559,30 @@ pub fn check_path(
         timings,
         loaded,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_without_a_final_read_make_a_valid_history_unknown() {
+        let history = History::default();
+        let mut results = check_history(&history, &[], &CheckOptions::default());
+        results.run = serde_json::json!({"final_reads_missed": 0, "recovered_leader": "n1"});
+        let before = results.checkers.linearizable.valid;
+        final_reads_missed(&mut results);
+        assert_eq!(results.checkers.linearizable.valid, before);
+
+        results.run = serde_json::json!({"final_reads_missed": 3, "recovered_leader": null});
+        results.checkers.linearizable.valid = Verdict::Valid;
+        final_reads_missed(&mut results);
+        assert_eq!(results.checkers.linearizable.valid, Verdict::Unknown);
+        assert_ne!(results.valid, Verdict::Valid);
+        let why = &results.checkers.linearizable.unknown_keys[0].reason;
+        assert!(
+            why.contains("3 key(s)") && why.contains("no leader"),
+            "{why}"
+        );
+    }
 }

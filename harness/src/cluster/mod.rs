@@ -4,18 +4,21 @@
 //!
 //! - `process`: starting, signalling and reaping one node process.
 //! - `disk`: each node's disk, plain or a lazyfs mount whose power can be cut.
-//! - this file: the set of nodes, their layout on disk, and finding the leader.
+//! - this file: the set of nodes and their layout on disk. What each node
+//!   runs, and how its leader is found, is the database's ([`crate::db`]).
 
 pub mod disk;
 mod process;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use disk::{Disk, DiskKind};
 pub use process::{NodeBin, NodeProcess};
 
+use crate::db::{Db, MemberSpec};
 use crate::net::{Net, NetError, NetSpec, Placement};
 
 /// Why the cluster could not do what was asked.
@@ -42,19 +45,16 @@ pub enum ClusterError {
 }
 
 /// What cluster to start.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClusterSpec {
     /// How many nodes (`n1`, `n2`, ...).
     pub nodes: usize,
-    /// What to execute for each node.
-    pub bin: NodeBin,
+    /// The database: what each node executes, with which flags.
+    pub db: Arc<dyn Db>,
     /// The run directory: nodes live under `DIR/nodes/<id>/`.
     pub dir: PathBuf,
-    /// The cluster id every node is started with and every request carries.
-    pub cluster_id: String,
-    /// Extra flags for every node (`--snapshot-every`, timing, `--bug`).
-    pub node_args: Vec<String>,
-    /// The network between the nodes: namespaces or proxies.
+    /// The network between the nodes: namespaces or proxies (a database
+    /// whose members cannot be proxied per link gets direct connections).
     pub net: NetSpec,
     /// Each node's disk: plain, or lazyfs (power faults).
     pub disk: DiskKind,
@@ -127,10 +127,15 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the network and every node in it. Does not wait for a leader.
     pub async fn start(spec: ClusterSpec) -> Result<Cluster, ClusterError> {
-        spec.bin.check()?;
+        spec.db.bin().check()?;
         let ids: Vec<String> = (1..=spec.nodes).map(|i| format!("n{i}")).collect();
         let net_err = |e: NetError| ClusterError::Net(e.to_string());
-        let net = Net::start(&spec.net, &ids).await.map_err(net_err)?;
+        let net_spec = NetSpec {
+            ports: spec.db.ports(),
+            direct: spec.net.direct || !spec.db.dials_per_link(),
+            ..spec.net
+        };
+        let net = Net::start(&net_spec, &ids).await.map_err(net_err)?;
         let mut nodes = Vec::new();
         for id in &ids {
             let dir = spec.dir.join("nodes").join(id);
@@ -138,24 +143,22 @@ impl Cluster {
                 .map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
             let listen = net.listen(id).map_err(net_err)?.client;
             let disk = Disk::attach(&dir.join("data"), &spec.disk)?;
-            let mut args = vec![
-                "--id".to_string(),
-                id.clone(),
-                "--listen".into(),
-                listen.to_string(),
-                "--data-dir".into(),
-                dir.join("data").display().to_string(),
-                "--events-file".into(),
-                dir.join("events.jsonl").display().to_string(),
-                "--cluster-id".into(),
-                spec.cluster_id.clone(),
-            ];
-            for peer in ids.iter().filter(|p| *p != id) {
-                let addr = net.peer_addr(id, peer).map_err(net_err)?;
-                args.push("--peer".into());
-                args.push(format!("{peer}={addr}"));
+            let mut cluster = Vec::new();
+            for peer in &ids {
+                let addr = if peer == id {
+                    net.listen(id).map_err(net_err)?.peer
+                } else {
+                    net.peer_addr(id, peer).map_err(net_err)?
+                };
+                cluster.push((peer.clone(), addr));
             }
-            args.extend(spec.node_args.iter().cloned());
+            let args = spec.db.member_args(&MemberSpec {
+                id,
+                listen: net.listen(id).map_err(net_err)?,
+                cluster: &cluster,
+                data_dir: &dir.join("data"),
+                events_path: &dir.join("events.jsonl"),
+            });
             nodes.push(Node {
                 id: id.clone(),
                 listen,
@@ -193,9 +196,9 @@ impl Cluster {
         &self.net
     }
 
-    /// The cluster id.
-    pub fn cluster_id(&self) -> &str {
-        &self.spec.cluster_id
+    /// The database the nodes run.
+    pub fn db(&self) -> &Arc<dyn Db> {
+        &self.spec.db
     }
 
     /// The run directory.
@@ -221,7 +224,7 @@ impl Cluster {
     /// Starts a node that is not running, on its existing data dir. A
     /// node whose power is off stays down until [`Cluster::power_on`].
     pub fn start_node(&mut self, id: &str) -> Result<(), ClusterError> {
-        let bin = self.spec.bin.clone();
+        let bin = self.spec.db.bin().clone();
         let node = self.node_mut(id)?;
         if node.proc.is_none() && !node.powered_off {
             let log = node.log_path();
@@ -370,45 +373,6 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// Asks every node who leads; returns the leader of the highest term that
-/// a node claims, if any does.
-pub async fn find_leader(
-    addrs: &[(String, SocketAddr)],
-    cluster_id: &str,
-    timeout: Duration,
-) -> Option<(String, u64)> {
-    let queries = addrs.iter().map(|(id, addr)| {
-        let id = id.clone();
-        let addr = addr.to_string();
-        let cluster_id = cluster_id.to_string();
-        async move {
-            let c = node::client::NodeClient::new(&addr, &cluster_id, timeout).ok()?;
-            let s = c.status(timeout).await.ok()?;
-            (s.role == "leader").then_some((id, s.term))
-        }
-    });
-    let found = join_all(queries).await;
-    found.into_iter().flatten().max_by_key(|(_, term)| *term)
-}
-
-/// Polls until some node leads, or gives up after `within`.
-pub async fn wait_for_leader(
-    addrs: &[(String, SocketAddr)],
-    cluster_id: &str,
-    within: Duration,
-) -> Option<(String, u64)> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(l) = find_leader(addrs, cluster_id, Duration::from_millis(300)).await {
-            return Some(l);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

@@ -8,7 +8,6 @@ use crate::check::Verdict;
 use crate::cli::BenchArgs;
 use crate::cluster::DiskKind;
 use crate::run::RunError;
-use crate::run::options::NODE_METADATA;
 use crate::suite;
 
 /// Runs `harness bench` on a runtime with `--client-threads` threads.
@@ -23,6 +22,11 @@ pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
             "--lazyfs-metadata and --fsync-delay are for --disk lazy".into(),
         ));
     }
+    if args.etcd_serializable_reads && args.db.kind != crate::db::DbKind::Etcd {
+        return Err(RunError::BadArgs(
+            "--etcd-serializable-reads needs --db etcd".into(),
+        ));
+    }
     let opts = BenchOptions {
         nodes: args.nodes,
         concurrency: args.concurrency,
@@ -32,13 +36,18 @@ pub fn run(args: &BenchArgs) -> Result<Verdict, RunError> {
         keys: args.keys,
         failover: args.failover,
         store: args.store.clone(),
-        node_args: args.node_args.clone(),
+        db: args.db.kind,
+        db_bin: args.db.bin.clone(),
+        serializable_reads: args.etcd_serializable_reads,
+        node_args: args.db.args.clone(),
         client_threads: args.client_threads as usize,
         api: args.api,
         network: args.network.kind(),
         disk: match args.disk.as_str() {
             "lazy" => DiskKind::Lazy {
-                metadata: args.lazyfs_metadata.unwrap_or(NODE_METADATA),
+                metadata: args
+                    .lazyfs_metadata
+                    .unwrap_or(args.db.kind.default_metadata()),
                 fsync_delay: Duration::from_secs_f64(args.fsync_delay / 1e3),
             },
             _ => DiskKind::Plain,

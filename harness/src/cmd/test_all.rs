@@ -19,15 +19,17 @@ pub fn run(args: &TestAllArgs) -> Result<Verdict, RunError> {
     let selftest = args
         .selftest
         .then(|| {
-            SelftestPlan::new(
-                &[],
-                args.test_count,
-                base_seed,
-                args.selftest_within,
-                20.0,
-                args.load.store.join("selftest"),
-                args.load.network.kind(),
-            )
+            selftest::chosen(&[], args.load.db.kind).map(|plans| {
+                SelftestPlan::new(
+                    plans,
+                    args.test_count,
+                    base_seed,
+                    args.selftest_within,
+                    20.0,
+                    args.load.store.join("selftest"),
+                    args.load.network.kind(),
+                )
+            })
         })
         .transpose()?;
     let mut cells = Vec::new();
@@ -148,6 +150,15 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
     }
     if let Some(n) = opts.snapshot_every {
         words.extend(["--snapshot-every".into(), n.to_string()]);
+    }
+    if opts.db != crate::db::DbKind::Raftkv {
+        words.extend(["--db".into(), opts.db.name().into()]);
+    }
+    if let Some(bin) = &opts.node_bin {
+        words.extend(["--db-bin".into(), bin.display().to_string()]);
+    }
+    if opts.serializable_reads {
+        words.push("--etcd-serializable-reads".into());
     }
     for a in &opts.node_args {
         words.push(format!("--node-arg={a}"));

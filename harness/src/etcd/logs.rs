@@ -89,6 +89,8 @@ pub fn parse_etcd_log(text: &str, path: &Path, node: &str) -> Result<EtcdLog, Lo
     let mut json_lines = 0;
     let mut non_empty = 0;
     let mut skipped: Vec<usize> = Vec::new();
+    // The first line in etcd's text format, if any.
+    let mut capnslog: Option<usize> = None;
     for (i, line) in lines.iter().enumerate() {
         let line_no = i + 1;
         let line = line.trim();
@@ -98,11 +100,18 @@ pub fn parse_etcd_log(text: &str, path: &Path, node: &str) -> Result<EtcdLog, Lo
         non_empty += 1;
         let obj = match serde_json::from_str::<Json>(line) {
             Ok(Json::Object(obj)) => obj,
+            // etcd 3.4 logs a few warnings through capnslog even with
+            // zap (pkg/fileutil's permission check): those are skipped, but a
+            // role change in text would be one the checker cannot see.
             _ if is_capnslog(line) => {
-                return Err(unrecognised(format!(
-                    "line {line_no} is etcd's text format (capnslog), not zap JSON: start etcd \
-                     with --logger=zap --log-outputs=stderr"
-                )));
+                if line.contains(" became ") {
+                    return Err(unrecognised(format!(
+                        "line {line_no} is etcd's text format (capnslog), not zap JSON: start \
+                         etcd with --logger=zap --log-outputs=stderr"
+                    )));
+                }
+                capnslog.get_or_insert(line_no);
+                continue;
             }
             _ => match recover_after_tear(line) {
                 Some(obj) => {
@@ -158,6 +167,19 @@ pub fn parse_etcd_log(text: &str, path: &Path, node: &str) -> Result<EtcdLog, Lo
             path.display(),
             skipped.len(),
             skipped[0]
+        ));
+    }
+    if let Some(line_no) = capnslog {
+        if json_lines == 0 {
+            return Err(unrecognised(format!(
+                "line {line_no} is etcd's text format (capnslog), not zap JSON: start etcd \
+                 with --logger=zap --log-outputs=stderr"
+            )));
+        }
+        out.log.warnings.push(format!(
+            "{}: skipped lines in etcd's text format (first: line {line_no}), which etcd 3.4 \
+             writes for a few warnings even with --logger=zap; none is a role change",
+            path.display()
         ));
     }
     if json_lines == 0 {
@@ -343,6 +365,33 @@ mod tests {
         assert_eq!(r[i + 2], ("leader".into(), 3));
         let e2 = parse(include_str!("testdata/prevote-e2.log")).unwrap();
         assert!(roles(&e2).contains(&("pre-candidate".into(), 1)));
+    }
+
+    #[test]
+    fn a_warning_in_text_among_zap_lines_is_skipped_but_a_role_change_in_text_is_not() {
+        let warning = "2026-12-02 08:11:19.150183 W | pkg/fileutil: check file permission: \
+                       directory \"/x/data\" exist, but the permission is \"drwxr-xr-x\".";
+        let mixed: String = E1
+            .lines()
+            .take(3)
+            .chain([warning])
+            .chain(E1.lines().skip(3))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let log = parse(&mixed).unwrap();
+        let kinds = |l: &EtcdLog| -> Vec<EventKind> {
+            l.log.events.iter().map(|e| e.kind.clone()).collect()
+        };
+        assert_eq!(kinds(&log), kinds(&parse(E1).unwrap()));
+        assert!(
+            log.log.warnings.iter().any(|w| w.contains("text format")),
+            "{:?}",
+            log.log.warnings
+        );
+        let role_in_text =
+            format!("{mixed}raft2026/12/02 04:45:33 INFO: 1 became leader at term 9\n");
+        let m = parse(&role_in_text).unwrap_err().to_string();
+        assert!(m.contains("capnslog"), "{m}");
     }
 
     #[test]

@@ -103,6 +103,12 @@ pub struct RunEvents {
     pub logs: Vec<NodeLog>,
     /// Nodes (directories under `nodes/`) with no event log anywhere.
     pub missing: Vec<String>,
+    /// Why the election checker cannot judge these logs (a member's log
+    /// in a format that is not recognised), if it cannot.
+    pub election_unknown: Option<String>,
+    /// Why the state-machine checker cannot judge them (the members'
+    /// states were never compared), if it cannot.
+    pub state_machine_unknown: Option<String>,
 }
 
 /// Reads every `DIR/nodes/*/events.jsonl`, sorted by node. A run directory

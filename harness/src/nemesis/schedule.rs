@@ -4,12 +4,12 @@
 //! independently, so their faults overlap.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Ctx, Kind, Nemesis};
-use crate::cluster::{Cluster, find_leader};
+use crate::cluster::Cluster;
+use crate::db::Members;
 use crate::run::recorder::Recorder;
 use raft::Rng;
 
@@ -41,10 +41,8 @@ impl Schedule {
 pub struct Shared {
     /// The cluster to act on.
     pub cluster: Arc<Mutex<Cluster>>,
-    /// Each node's id and client address, to find the leader.
-    pub addrs: Vec<(String, SocketAddr)>,
-    /// The cluster id requests carry.
-    pub cluster_id: String,
+    /// The members over the database's API, to find the leader.
+    pub members: Arc<dyn Members>,
     /// The history: every fault started and stopped goes into it.
     pub recorder: Arc<Recorder>,
     /// The faults in force, for the progress line.
@@ -84,13 +82,11 @@ pub async fn run(
 async fn act(nemesis: &mut dyn Nemesis, start: bool, shared: &Shared, rng: &mut Rng) {
     let kind = nemesis.kind();
     let leader = if start {
-        find_leader(
-            &shared.addrs,
-            &shared.cluster_id,
-            Duration::from_millis(250),
-        )
-        .await
-        .map(|(l, _)| l)
+        shared
+            .members
+            .leader(Duration::from_millis(250))
+            .await
+            .map(|l| l.id)
     } else {
         None
     };

@@ -32,7 +32,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 use crate::check::{self, CheckOptions, Results};
-use crate::history::events::{NodeLog, read_run_events};
+use crate::history::events::NodeLog;
 use crate::history::read::{Format, ReadOptions, read_history};
 use crate::history::{History, Operation, read_jsonl};
 
@@ -134,7 +134,7 @@ fn load_run_dir(dir: &Path, results: Option<Results>) -> Result<Input, ReportErr
         return Err(ReportError::NoHistory(dir.to_path_buf()));
     }
     let history = read_jsonl(&history_path)?;
-    let logs = read_run_events(dir)?;
+    let logs = crate::db::DbKind::of_run_dir(dir).run_events(dir)?.logs;
     let results = match results {
         Some(r) => Some(r),
         None => read_json::<Results>(&dir.join("results.json"))?,

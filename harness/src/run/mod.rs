@@ -100,7 +100,7 @@ pub async fn run(mut opts: RunOptions) -> Result<RunOutcome, RunError> {
     if let Some(why) = &without_power {
         println!("note: running without power faults: {why}");
     }
-    let bin = setup::node_bin(&opts)?;
+    let db = setup::open_db(&opts)?;
     setup::sweep_dead_mounts(&opts);
     let dir = layout::create_run_dir(&opts.store, &opts.nemesis_label(), opts.seed)?;
     let mut record = RunRecord::begin(&opts, &dir, without_power.as_deref())?;
@@ -112,9 +112,13 @@ pub async fn run(mut opts: RunOptions) -> Result<RunOutcome, RunError> {
     }
     println!("run directory: {}", dir.display());
 
-    let live = setup::start(&opts, bin, &dir).await?;
+    let live = setup::start(&opts, db, &dir).await?;
     let loaded = load::drive(&opts, &live, &dir).await?;
     let recovered = recovery::recover(&live, &loaded).await?;
+    let compared = live.members.compare(&dir).await;
+    if !compared.is_empty() {
+        println!("{compared}");
+    }
     let (nodes, network) = tear_down(&live, &loaded, &dir)?;
     record.finish(&loaded, &recovered, nodes, network)?;
     let (ok, fail, info) = loaded.recorder.counts();

@@ -7,6 +7,7 @@ use lazyfs::Metadata;
 use serde_json::{Value, json};
 
 use crate::cluster::DiskKind;
+use crate::db::{DbKind, DbSpec};
 use crate::nemesis::power::Loss;
 use crate::nemesis::shapes::Shape;
 use crate::nemesis::targets::Target;
@@ -48,7 +49,12 @@ pub struct RunOptions {
     pub seed: u64,
     /// Where the run directory is created.
     pub store: PathBuf,
-    /// `None`: the harness's own executable in node mode.
+    /// The database under test (`--db`).
+    pub db: DbKind,
+    /// etcd: serializable reads (`--etcd-serializable-reads`).
+    pub serializable_reads: bool,
+    /// The database's binary (`--db-bin`, `--node-bin`); `None`: raftkv
+    /// runs the harness's own executable in node mode, etcd `etcd` on `PATH`.
     pub node_bin: Option<PathBuf>,
     /// Record the history without checking it.
     pub no_check: bool,
@@ -56,7 +62,8 @@ pub struct RunOptions {
     pub snapshot_every: Option<u64>,
     /// How long the linearizability checker may take.
     pub check_budget: Duration,
-    /// Extra flags for every node (timing, seeded bugs).
+    /// Extra flags for every node (timing, seeded bugs): `--db-arg`,
+    /// `--node-arg`.
     pub node_args: Vec<String>,
     /// How the workers reach the nodes.
     pub api: node::client::Api,
@@ -66,12 +73,6 @@ pub struct RunOptions {
     pub power: PowerOptions,
 }
 
-/// The metadata model of the node's disks when `--lazyfs-metadata` is not
-/// given: the node fsyncs every directory it changes, so it is held to
-/// POSIX. (A database that does not, such as etcd after creating its
-/// `member/` directory, would default to `Metadata::Durable`.)
-pub const NODE_METADATA: Metadata = Metadata::Strict;
-
 /// How power faults are made: `--power-loss`, `--lazyfs-metadata`,
 /// `--fsync-delay`. They shape the nodes' lazyfs disks, which exist only
 /// when `power` is among the nemeses.
@@ -80,7 +81,7 @@ pub struct PowerOptions {
     /// What a power-off throws away.
     pub loss: Loss,
     /// Which metadata changes need an fsync to survive; `None`: the
-    /// database's default ([`NODE_METADATA`]).
+    /// database's default ([`DbKind::default_metadata`]).
     pub metadata: Option<Metadata>,
     /// How long every fsync on a lazy disk waits (a slower disk).
     pub fsync_delay: Duration,
@@ -122,6 +123,22 @@ impl RunOptions {
             && !bin.is_file()
         {
             return Err(format!("--node-bin {}: no such file", bin.display()));
+        }
+        if let Some(why) = self
+            .nemeses
+            .iter()
+            .find_map(|k| self.db.unsupported(*k, self.network))
+        {
+            return Err(why);
+        }
+        if self.serializable_reads && self.db != DbKind::Etcd {
+            return Err("--etcd-serializable-reads needs --db etcd".into());
+        }
+        if self.snapshot_every.is_some() && self.db != DbKind::Raftkv {
+            return Err(format!(
+                "--snapshot-every is a flag of our node; pass {}'s own with --db-arg",
+                self.db.name()
+            ));
         }
         if self.network != NetworkKind::Netns {
             if self.nemeses.contains(&Kind::Packet) {
@@ -181,11 +198,28 @@ impl RunOptions {
     pub fn disk(&self) -> DiskKind {
         if self.nemeses.contains(&Kind::Power) {
             DiskKind::Lazy {
-                metadata: self.power.metadata.unwrap_or(NODE_METADATA),
+                metadata: self.power.metadata.unwrap_or(self.db.default_metadata()),
                 fsync_delay: self.power.fsync_delay,
             }
         } else {
             DiskKind::Plain
+        }
+    }
+
+    /// What opens the database: its binary, flags, cluster id, reads.
+    pub fn db_spec(&self) -> DbSpec {
+        let mut args = self.node_args.clone();
+        if let Some(n) = self.snapshot_every {
+            args.extend(["--snapshot-every".to_string(), n.to_string()]);
+        }
+        DbSpec {
+            kind: self.db,
+            bin: self.node_bin.clone(),
+            args,
+            cluster_id: format!("harness-{}", self.seed),
+            api: self.api,
+            serializable_reads: self.serializable_reads,
+            bench_workers: 0,
         }
     }
 
@@ -231,6 +265,8 @@ impl RunOptions {
             "packet_behaviours": self.packet_behaviours.iter().map(|b| b.name()).collect::<Vec<_>>(),
             "network": self.network.name(),
             "seed": self.seed,
+            "db": self.db.name(),
+            "etcd_serializable_reads": self.serializable_reads,
             "node_bin": self.node_bin.as_ref().map(|p| p.display().to_string()),
             "snapshot_every": self.snapshot_every,
             "check_budget": self.check_budget.as_secs_f64(),

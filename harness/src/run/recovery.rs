@@ -11,7 +11,6 @@ use super::load::Loaded;
 use super::setup::Live;
 use super::workers::{self, WorkerSpec};
 use super::{FINAL_READS_WITHIN, LEADER_WAIT, RunError};
-use crate::cluster::wait_for_leader;
 
 /// What recovery found.
 pub struct Recovered {
@@ -32,7 +31,11 @@ pub async fn recover(live: &Live, loaded: &Loaded) -> Result<Recovered, RunError
         "recover",
         json!({"healed": true, "restarted": "all", "resumed": "all"}),
     );
-    let leader = wait_for_leader(&live.addrs, &live.cluster_id, LEADER_WAIT).await;
+    let leader = live
+        .members
+        .wait_for_leader(LEADER_WAIT)
+        .await
+        .map(|l| (l.id, l.term));
     let all_keys = loaded
         .keys
         .lock()

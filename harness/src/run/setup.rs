@@ -1,12 +1,12 @@
 //! Set-up: start the cluster and wait for its first leader.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{LEADER_WAIT, RunError, RunOptions};
-use crate::cluster::{Cluster, ClusterSpec, NodeBin, disk, wait_for_leader};
+use crate::cluster::{Cluster, ClusterSpec, disk};
+use crate::db::{self, Db, DbError, Members};
 use crate::net::NetSpec;
 
 /// A started cluster: what the phases after set-up share. Dropping the last
@@ -15,10 +15,8 @@ use crate::net::NetSpec;
 pub struct Live {
     /// The cluster, shared with the nemeses.
     pub cluster: Arc<Mutex<Cluster>>,
-    /// Each node's id and the address its clients use.
-    pub addrs: Vec<(String, SocketAddr)>,
-    /// The cluster id every request carries.
-    pub cluster_id: String,
+    /// The members, over the database's own API.
+    pub members: Arc<dyn Members>,
 }
 
 impl Live {
@@ -29,13 +27,13 @@ impl Live {
     }
 }
 
-/// The node binary a run starts: `--node-bin`, else this executable in
-/// node mode.
-pub fn node_bin(opts: &RunOptions) -> Result<NodeBin, RunError> {
-    match &opts.node_bin {
-        Some(p) => Ok(NodeBin::External(p.clone())),
-        None => NodeBin::this_executable().map_err(|e| RunError::Harness(e.to_string())),
-    }
+/// The database a run starts: its binary found and checked (a missing one
+/// is bad arguments).
+pub fn open_db(opts: &RunOptions) -> Result<Arc<dyn Db>, RunError> {
+    db::open(&opts.db_spec()).map_err(|e| match e {
+        DbError::BadArgs(m) => RunError::BadArgs(m),
+        e => RunError::Harness(e.to_string()),
+    })
 }
 
 /// Where the harness has no private mount namespace (see
@@ -61,30 +59,26 @@ pub fn sweep_dead_mounts(opts: &RunOptions) {
 
 /// Starts `opts.nodes` nodes with their files under `dir` and waits until
 /// one of them leads.
-pub async fn start(opts: &RunOptions, bin: NodeBin, dir: &Path) -> Result<Live, RunError> {
-    let mut node_args = opts.node_args.clone();
-    if let Some(n) = opts.snapshot_every {
-        node_args.extend(["--snapshot-every".to_string(), n.to_string()]);
-    }
+pub async fn start(opts: &RunOptions, db: Arc<dyn Db>, dir: &Path) -> Result<Live, RunError> {
     let spec = ClusterSpec {
         nodes: opts.nodes,
-        bin,
+        db: db.clone(),
         dir: dir.to_path_buf(),
-        cluster_id: format!("harness-{}", opts.seed),
-        node_args,
         net: NetSpec::new(opts.network, opts.seed),
         disk: opts.disk(),
     };
     let cluster = Cluster::start(spec)
         .await
         .map_err(|e| RunError::Harness(e.to_string()))?;
+    let members = db
+        .connect(&cluster.addrs())
+        .map_err(|e| RunError::Harness(e.to_string()))?;
     let live = Live {
-        addrs: cluster.addrs(),
-        cluster_id: cluster.cluster_id().to_string(),
+        members,
         cluster: Arc::new(Mutex::new(cluster)),
     };
     let t0 = Instant::now();
-    let Some((leader, term)) = wait_for_leader(&live.addrs, &live.cluster_id, LEADER_WAIT).await
+    let Some(db::Leader { id: leader, term }) = live.members.wait_for_leader(LEADER_WAIT).await
     else {
         return Err(RunError::Harness(format!(
             "no leader elected within {LEADER_WAIT:?}; node logs are in {}/nodes/*/node.log",

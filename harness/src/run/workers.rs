@@ -2,14 +2,13 @@
 //! records the invocation before sending and the completion after, and
 //! continues as a new process after an unknown outcome.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::recorder::Recorder;
-use node::client::{Api, Conn};
 
-use crate::client::{Client, Outcome};
+use crate::client::Outcome;
+use crate::db::{Members, Worker};
 use crate::history::{Action, ClientOp, NodeName, OpType, ProcessId};
 use crate::workload::Workload;
 use crate::workload::{Generator, KeyPool, ProcessNumbers};
@@ -28,46 +27,15 @@ pub struct WorkerSpec {
     pub timeout: Duration,
     /// When the workers stop starting operations.
     pub end: Instant,
-    /// The cluster id requests carry.
-    pub cluster_id: String,
-    /// Each node's id and client address.
-    pub addrs: Vec<(String, SocketAddr)>,
-    /// With `--api stream`: one stream per node (as `addrs`), shared by
-    /// every worker; empty: each worker's own unary connections.
-    pub shared: Vec<Conn>,
+    /// The members, over the database's own API.
+    pub members: Arc<dyn Members>,
 }
 
 impl WorkerSpec {
-    /// A worker's connections, one per node: the shared streams, or
-    /// unary connections of its own.
-    fn connections(&self) -> Vec<(String, Conn)> {
-        if !self.shared.is_empty() {
-            let ids = self.addrs.iter().map(|(id, _)| id.clone());
-            return ids.zip(self.shared.iter().cloned()).collect();
-        }
-        self.addrs
-            .iter()
-            .map(|(id, addr)| {
-                let conn = Conn::new(
-                    Api::Unary,
-                    &addr.to_string(),
-                    &self.cluster_id,
-                    Duration::from_millis(500),
-                )
-                .expect("node addresses are socket addresses");
-                (id.clone(), conn)
-            })
-            .collect()
-    }
-
-    /// A client of every node, homed at node `first_target`.
-    fn client(&self, first_target: usize) -> Client {
-        Client::new(
-            self.workload,
-            self.connections(),
-            first_target,
-            self.timeout,
-        )
+    /// A client of the database, homed at node `first_target`.
+    fn client(&self, first_target: usize) -> Box<dyn Worker> {
+        self.members
+            .worker(self.workload, first_target, self.timeout)
     }
 
     /// A random pause before the next operation, averaging the worker's share of the rate.
@@ -82,7 +50,7 @@ impl WorkerSpec {
 
 /// Performs one operation, records it, and returns how it completed.
 pub async fn perform(
-    client: &mut Client,
+    client: &mut dyn Worker,
     recorder: &Recorder,
     process: u64,
     key: &str,
@@ -147,7 +115,7 @@ pub async fn run_worker(
             .unwrap_or_else(|e| e.into_inner())
             .pick(&mut rng);
         let action = generator.next(&mut rng);
-        if perform(&mut client, &recorder, procs.current(), &key, action).await == OpType::Info {
+        if perform(&mut *client, &recorder, procs.current(), &key, action).await == OpType::Info {
             procs.retire();
             client.new_session(procs.client_id());
         }
@@ -178,7 +146,7 @@ pub async fn final_reads(
                     break;
                 };
                 loop {
-                    if perform(&mut client, &recorder, process, &key, Action::Read(None)).await
+                    if perform(&mut *client, &recorder, process, &key, Action::Read(None)).await
                         == OpType::Ok
                     {
                         break;
