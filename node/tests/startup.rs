@@ -198,3 +198,12 @@ async fn a_second_process_on_the_same_data_dir_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another node process"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_written_to_a_file_has_no_colour_codes() {
+    let c = Cluster::start(1, &[]);
+    c.leader(Duration::from_secs(10)).await.expect("a leader");
+    let log = c.log_of(0);
+    assert!(log.contains(" INFO "), "the node logged nothing: {log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log file:\n{log}");
+}
