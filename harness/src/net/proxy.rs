@@ -12,7 +12,14 @@
 //! node killed and restarted on the same port is reachable again as soon as
 //! its peers reconnect; while it is down, inbound connections are closed,
 //! which is what a client would see without a proxy.
+//!
+//! A link holds at most [`MAX_CONNECTIONS`] connections: a node that leaks
+//! its peer connections, or opens them in a loop towards a peer that never
+//! closes them (paused, blackholed), would otherwise make the harness hold
+//! two descriptors for each, for every link at once, until the harness
+//! (not the node) runs out. Past the bound the oldest is closed.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,7 +28,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::link::{Counters, CutMode, LinkState, Policy};
 
@@ -33,6 +40,9 @@ const BUFFER: usize = 16 * 1024;
 /// still completes connects through the kernel's backlog, so this only
 /// bounds pathological cases; a dead one refuses at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Open connections one link may hold; a node needs one or two per peer.
+pub(crate) const MAX_CONNECTIONS: usize = 16;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop
 /// does not spin.
@@ -81,6 +91,8 @@ async fn accept_loop(
     counters: Arc<Counters>,
 ) {
     let mut connections = JoinSet::new();
+    // Open connections, oldest first, for eviction past the bound.
+    let mut open: VecDeque<AbortHandle> = VecDeque::new();
     loop {
         tokio::select! {
             changed = policy.changed() => {
@@ -91,7 +103,18 @@ async fn accept_loop(
             }
             accepted = listener.accept() => match accepted {
                 Ok((inbound, _)) => {
-                    connections.spawn(serve(inbound, target, policy.clone(), counters.clone()));
+                    if open.len() >= MAX_CONNECTIONS
+                        && let Some(oldest) = open.pop_front()
+                    {
+                        oldest.abort();
+                        Counters::add(&counters.evicted, 1);
+                    }
+                    open.push_back(connections.spawn(serve(
+                        inbound,
+                        target,
+                        policy.clone(),
+                        counters.clone(),
+                    )));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, %target, "proxy accept failed");
@@ -99,7 +122,13 @@ async fn accept_loop(
                 }
             },
             // Reap finished connections so the set does not grow forever.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next_with_id(), if !connections.is_empty() => {
+                let id = match &done {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                open.retain(|h| h.id() != id);
+            }
         }
     }
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use node::client::{Api, Conn};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -56,7 +55,8 @@ pub async fn drive(opts: &RunOptions, live: &Live, dir: &Path) -> Result<Loaded,
         end,
         cluster_id: live.cluster_id.clone(),
         addrs: live.addrs.clone(),
-        shared: shared_streams(opts.api, live)?,
+        pool: workers::connection_pool(opts.api, opts.concurrency, &live.addrs, &live.cluster_id)
+            .map_err(|e| RunError::Harness(e.to_string()))?,
     });
     let keys = Arc::new(Mutex::new(KeyPool::new(opts.keys, opts.ops_per_key)));
     let workers = spawn_workers(opts, &spec, &keys, &recorder);
@@ -71,27 +71,6 @@ pub async fn drive(opts: &RunOptions, live: &Live, dir: &Path) -> Result<Loaded,
         history_start,
         unexpected_exits,
     })
-}
-
-/// With `--api stream`, one stream per node that every worker shares; with
-/// unary calls, none (each worker connects on its own).
-fn shared_streams(api: Api, live: &Live) -> Result<Vec<Conn>, RunError> {
-    match api {
-        Api::Unary => Ok(Vec::new()),
-        Api::Stream => live
-            .addrs
-            .iter()
-            .map(|(_, a)| {
-                Conn::new(
-                    Api::Stream,
-                    &a.to_string(),
-                    &live.cluster_id,
-                    Duration::from_millis(500),
-                )
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| RunError::Harness(e.to_string())),
-    }
 }
 
 fn spawn_workers(

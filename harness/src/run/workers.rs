@@ -32,40 +32,61 @@ pub struct WorkerSpec {
     pub cluster_id: String,
     /// Each node's id and client address.
     pub addrs: Vec<(String, SocketAddr)>,
-    /// With `--api stream`: one stream per node (as `addrs`), shared by
-    /// every worker; empty: each worker's own unary connections.
-    pub shared: Vec<Conn>,
+    /// The connections workers use: slots of one connection per node (as
+    /// `addrs`); worker `w` uses slot `w % slots`. With `--api stream`, one
+    /// slot of streams that every worker shares; with unary calls, a slot
+    /// per worker up to [`MAX_CONNECTION_SLOTS`].
+    pub pool: Vec<Vec<Conn>>,
+}
+
+/// Unary connections per node, at most: workers past this many share
+/// them (HTTP/2 carries their calls side by side). Bounds the descriptors
+/// a run holds, whatever `--concurrency` says and however the nodes behave.
+pub const MAX_CONNECTION_SLOTS: usize = 32;
+
+/// The connection pool of [`WorkerSpec::pool`] for `concurrency` workers.
+pub fn connection_pool(
+    api: Api,
+    concurrency: usize,
+    addrs: &[(String, SocketAddr)],
+    cluster_id: &str,
+) -> Result<Vec<Vec<Conn>>, node::client::BadAddress> {
+    let slots = match api {
+        Api::Stream => 1,
+        Api::Unary => concurrency.clamp(1, MAX_CONNECTION_SLOTS),
+    };
+    (0..slots)
+        .map(|_| {
+            addrs
+                .iter()
+                .map(|(_, addr)| {
+                    Conn::new(
+                        api,
+                        &addr.to_string(),
+                        cluster_id,
+                        Duration::from_millis(500),
+                    )
+                })
+                .collect()
+        })
+        .collect()
 }
 
 impl WorkerSpec {
-    /// A worker's connections, one per node: the shared streams, or
-    /// unary connections of its own.
-    fn connections(&self) -> Vec<(String, Conn)> {
-        if !self.shared.is_empty() {
-            let ids = self.addrs.iter().map(|(id, _)| id.clone());
-            return ids.zip(self.shared.iter().cloned()).collect();
-        }
-        self.addrs
-            .iter()
-            .map(|(id, addr)| {
-                let conn = Conn::new(
-                    Api::Unary,
-                    &addr.to_string(),
-                    &self.cluster_id,
-                    Duration::from_millis(500),
-                )
-                .expect("node addresses are socket addresses");
-                (id.clone(), conn)
-            })
-            .collect()
+    /// Worker `worker`'s connections, one per node, from the pool.
+    fn connections(&self, worker: usize) -> Vec<(String, Conn)> {
+        let slot = &self.pool[worker % self.pool.len()];
+        let ids = self.addrs.iter().map(|(id, _)| id.clone());
+        ids.zip(slot.iter().cloned()).collect()
     }
 
-    /// A client of every node, homed at node `first_target`.
-    fn client(&self, first_target: usize) -> Client {
+    /// Worker `worker`'s client of every node, homed at node `worker`
+    /// (modulo their number).
+    fn client(&self, worker: usize) -> Client {
         Client::new(
             self.workload,
-            self.connections(),
-            first_target,
+            self.connections(worker),
+            worker,
             self.timeout,
         )
     }
