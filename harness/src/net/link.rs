@@ -126,7 +126,8 @@ pub struct LinkStats {
     pub severed: u64,
     /// Connections closed because the target could not be reached (node down).
     pub target_unreachable: u64,
-    /// Connections closed, oldest first, to keep the link within its bound
-    /// of open connections (a node that leaks them or reconnects in a loop).
+    /// Connections closed to keep the link within its bound of open
+    /// connections (a node that leaks them or reconnects in a loop): the
+    /// oldest, or a new one on arrival while evicted ones are still going.
     pub evicted: u64,
 }

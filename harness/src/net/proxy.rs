@@ -17,7 +17,8 @@
 //! its peer connections, or opens them in a loop towards a peer that never
 //! closes them (paused, blackholed), would otherwise make the harness hold
 //! two descriptors for each, for every link at once, until the harness
-//! (not the node) runs out. Past the bound the oldest is closed.
+//! (not the node) runs out. Past the bound the oldest is closed (and past
+//! twice the bound, while closed ones are still going, the newest).
 
 use std::collections::VecDeque;
 use std::io;
@@ -42,7 +43,12 @@ const BUFFER: usize = 16 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Open connections one link may hold; a node needs one or two per peer.
-pub(crate) const MAX_CONNECTIONS: usize = 16;
+pub(crate) const MAX_CONNECTIONS: usize = 8;
+/// Connection tasks one link may have, those evicted but not yet gone
+/// included (an abort takes effect when the task next runs, which on a busy
+/// machine may be after many more accepts): past this, new connections are
+/// closed on arrival, so the bound holds however fast they come.
+const MAX_TASKS: usize = 2 * MAX_CONNECTIONS;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop
 /// does not spin.
@@ -102,6 +108,10 @@ async fn accept_loop(
                 // A new policy: each connection watches it for itself.
             }
             accepted = listener.accept() => match accepted {
+                Ok((inbound, _)) if connections.len() >= MAX_TASKS => {
+                    drop(inbound);
+                    Counters::add(&counters.evicted, 1);
+                }
                 Ok((inbound, _)) => {
                     if open.len() >= MAX_CONNECTIONS
                         && let Some(oldest) = open.pop_front()

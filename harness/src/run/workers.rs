@@ -220,3 +220,28 @@ pub async fn final_reads(
     }
     missed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn workers_share_a_bounded_pool_of_connections() {
+        let addrs: Vec<(String, SocketAddr)> = (1..=3)
+            .map(|i| {
+                (
+                    format!("n{i}"),
+                    format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
+                )
+            })
+            .collect();
+        let slots = |api, concurrency| {
+            let pool = connection_pool(api, concurrency, &addrs, "c").unwrap();
+            assert!(pool.iter().all(|slot| slot.len() == 3));
+            pool.len()
+        };
+        assert_eq!(slots(Api::Unary, 5), 5, "a connection per worker");
+        assert_eq!(slots(Api::Unary, 10_000), MAX_CONNECTION_SLOTS);
+        assert_eq!(slots(Api::Stream, 500), 1);
+    }
+}
