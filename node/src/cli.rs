@@ -225,8 +225,11 @@ where
             return 2;
         }
     };
+    // Colour codes only help a person at a terminal; in a log file (the
+    // harness's node.log) they are noise that grep and editors trip over.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,h2=warn,tower=warn,hyper=warn".into()),

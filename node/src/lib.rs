@@ -3,6 +3,7 @@
 //! - [`storage`]: the durable log and hard state (files, fsync, recovery).
 //! - [`kv`]: the replicated state machine and client sessions.
 //! - [`events`]: `events.jsonl`, the record the harness checks.
+//! - [`fnv`]: the hash of the commands client sessions remember.
 //! - [`reader`]: reading the binary formats (WAL, snapshot, image).
 //! - [`mailbox`]: what the transport and the driver hand each other.
 //! - [`transport`]: gRPC — peer links and the three services.
@@ -20,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod driver;
 pub mod events;
+pub mod fnv;
 pub mod kv;
 pub mod mailbox;
 pub mod reader;

@@ -137,6 +137,7 @@ pub async fn serve(
         mailbox: tx.clone(),
         reads: reads.clone(),
         hello: hello.clone(),
+        strangers: Arc::default(),
     };
     let server = tokio::spawn(serve_grpc(listener, shared, shutdown, done_rx, stop_tx));
 

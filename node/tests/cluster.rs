@@ -175,6 +175,21 @@ async fn kv_api_and_not_leader_redirects() {
         value(call(&leader, Request::get("log")).await),
         Some(b("a,b,"))
     );
+    // The same (client, seq) with another command is refused, not taken
+    // for a retry, and changes nothing.
+    let e = call(&leader, Session::new(5, 6).append("log", b("c,")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e:?}");
+    assert!(e.message.contains("another command"), "{e}");
+    let e = call(&leader, Session::new(5, 6).put("x", b("9")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e:?}");
+    assert_eq!(
+        value(call(&leader, Request::get("log")).await),
+        Some(b("a,b,"))
+    );
     assert_eq!(value(call(&leader, Request::get("x")).await), Some(b("2")));
 
     // Wrong cluster id and bad requests are refused with a reason.

@@ -68,6 +68,14 @@ async fn stream_calls_answer_as_the_unary_calls_do() {
         .await;
     assert_eq!(again, first);
     assert_eq!(value(s.call(Request::get("log"), T).await), Some(b("a,b,")));
+    // The same (client, seq) with another command is refused by its id.
+    let e = s
+        .call(Session::new(5, 5).append("log", b("c,")), T)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e:?}");
+    assert!(e.message.contains("another command"), "{e}");
+    assert_eq!(value(s.call(Request::get("log"), T).await), Some(b("a,b,")));
 
     // Bad calls are refused one by one, with the unary API's codes, and
     // the stream goes on serving.

@@ -198,3 +198,69 @@ async fn a_second_process_on_the_same_data_dir_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use by another node process"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_written_to_a_file_has_no_colour_codes() {
+    let c = Cluster::start(1, &[]);
+    c.leader(Duration::from_secs(10)).await.expect("a leader");
+    let log = c.log_of(0);
+    assert!(log.contains(" INFO "), "the node logged nothing: {log}");
+    assert!(!log.contains('\x1b'), "colour codes in a log file:\n{log}");
+}
+
+/// Kills the process when dropped, also when the test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_another_cluster_is_refused_and_logged_once() {
+    let c = Cluster::start(1, &[]);
+    c.leader(Duration::from_secs(10)).await.expect("a leader");
+    // n2 of cluster `other` keeps asking n1 (`Raft.Hello`, every 500 ms)
+    // whether the cluster exists.
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = Killed(
+        Command::new(env!("CARGO_BIN_EXE_node"))
+            .args(["--id", "n2", "--listen"])
+            .arg(support::free_port().to_string())
+            .arg("--data-dir")
+            .arg(dir.path().join("n2"))
+            .args(["--cluster-id", "other", "--peer"])
+            .arg(format!("n1={}", c.nodes[0].addr))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let refusals = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("refusing traffic from peer `n2`"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while refusals(&c.log_of(0)).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never logged:\n{}",
+            c.log_of(0)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Several more attempts later, still the one line.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let lines = refusals(&c.log_of(0));
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("`other`") && lines[0].contains(&format!("`{}`", support::CLUSTER)),
+        "both cluster ids: {}",
+        lines[0]
+    );
+    drop(stranger);
+}

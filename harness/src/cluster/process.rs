@@ -44,8 +44,13 @@ impl NodeBin {
         let path = match self {
             NodeBin::NodeMode(p) | NodeBin::External(p) => p,
         };
-        let meta = std::fs::metadata(path)
-            .map_err(|e| ClusterError::Binary(format!("node binary {}: {e}", path.display())))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            let why = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                _ => e.to_string(),
+            };
+            ClusterError::Binary(format!("node binary {}: {why}", path.display()))
+        })?;
         use std::os::unix::fs::PermissionsExt;
         if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
             return Err(ClusterError::Binary(format!(

@@ -118,10 +118,7 @@ impl Db for RaftKv {
                 })
                 .collect::<Result<Vec<Conn>, DbError>>()
         };
-        let shared = match self.api {
-            Api::Unary => Vec::new(),
-            Api::Stream => conn(Api::Stream)?,
-        };
+        let pool = connection_pool(self.api, addrs, &self.cluster_id)?;
         let per_node = self.bench_workers.div_ceil(WORKERS_PER_CONNECTION);
         let mut bench = vec![Vec::new(); addrs.len()];
         for _ in 0..per_node {
@@ -132,7 +129,7 @@ impl Db for RaftKv {
         Ok(Arc::new(RaftKvMembers {
             addrs: addrs.to_vec(),
             cluster_id: self.cluster_id.clone(),
-            shared,
+            pool,
             bench,
         }))
     }
@@ -140,13 +137,45 @@ impl Db for RaftKv {
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// Unary connections per node, at most, for a run's workers.
+pub const MAX_CONNECTION_SLOTS: usize = 32;
+
+/// The workers' connections: slots of one connection per node (as
+/// `addrs`). Workers past [`MAX_CONNECTION_SLOTS`] share them (HTTP/2
+/// carries their calls side by side), which bounds the descriptors a run
+/// holds whatever `--concurrency` says and however the nodes behave; with
+/// `--api stream` one slot of streams serves every worker. Connections are
+/// made on first use.
+fn connection_pool(
+    api: Api,
+    addrs: &[(String, SocketAddr)],
+    cluster_id: &str,
+) -> Result<Vec<Vec<Conn>>, DbError> {
+    let slots = match api {
+        Api::Unary => MAX_CONNECTION_SLOTS,
+        Api::Stream => 1,
+    };
+    (0..slots)
+        .map(|_| {
+            addrs
+                .iter()
+                .map(|(_, a)| {
+                    Conn::new(api, &a.to_string(), cluster_id, CONNECT_TIMEOUT)
+                        .map_err(|e| DbError::Connect(e.to_string()))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The running nodes.
 pub struct RaftKvMembers {
     addrs: Vec<(String, SocketAddr)>,
     cluster_id: String,
-    /// With `--api stream`: one stream per node that every worker shares;
-    /// empty: each worker connects on its own (unary calls).
-    shared: Vec<Conn>,
+    /// Slots of one connection per node (as `addrs`); worker `w` uses slot
+    /// `w % slots`. With `--api stream`, one slot of streams every worker
+    /// shares; with unary calls, [`MAX_CONNECTION_SLOTS`] slots.
+    pool: Vec<Vec<Conn>>,
     /// For each node, the connections bench workers share (in the API
     /// asked; they reconnect by themselves).
     bench: Vec<Vec<Conn>>,
@@ -204,24 +233,9 @@ impl Members for RaftKvMembers {
     }
 
     fn worker(&self, workload: Workload, home: usize, timeout: Duration) -> Box<dyn Worker> {
-        let conns: Vec<(String, Conn)> = if self.shared.is_empty() {
-            self.addrs
-                .iter()
-                .map(|(id, addr)| {
-                    let conn = Conn::new(
-                        Api::Unary,
-                        &addr.to_string(),
-                        &self.cluster_id,
-                        CONNECT_TIMEOUT,
-                    )
-                    .expect("node addresses are socket addresses");
-                    (id.clone(), conn)
-                })
-                .collect()
-        } else {
-            let ids = self.addrs.iter().map(|(id, _)| id.clone());
-            ids.zip(self.shared.iter().cloned()).collect()
-        };
+        let slot = &self.pool[home % self.pool.len()];
+        let ids = self.addrs.iter().map(|(id, _)| id.clone());
+        let conns: Vec<(String, Conn)> = ids.zip(slot.iter().cloned()).collect();
         Box::new(Client::new(workload, conns, home, timeout))
     }
 
@@ -308,4 +322,26 @@ impl Worker for Client {
 /// Each node's `events.jsonl` (docs/contract.md, "events.jsonl").
 pub fn run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
     find_run_events(dir)
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn workers_share_a_bounded_pool_of_connections() {
+        let addrs: Vec<(String, SocketAddr)> = (1..=3)
+            .map(|i| {
+                (
+                    format!("n{i}"),
+                    SocketAddr::from(([127, 0, 0, 1], 7000 + i)),
+                )
+            })
+            .collect();
+        for (api, slots) in [(Api::Unary, MAX_CONNECTION_SLOTS), (Api::Stream, 1)] {
+            let pool = connection_pool(api, &addrs, "c").unwrap();
+            assert_eq!(pool.len(), slots);
+            assert!(pool.iter().all(|slot| slot.len() == 3));
+        }
+    }
 }

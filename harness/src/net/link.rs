@@ -83,6 +83,7 @@ pub(crate) struct Counters {
     pub blackholed: AtomicU64,
     pub severed: AtomicU64,
     pub target_unreachable: AtomicU64,
+    pub evicted: AtomicU64,
 }
 
 impl Counters {
@@ -101,6 +102,7 @@ impl Counters {
             blackholed: get(&self.blackholed),
             severed: get(&self.severed),
             target_unreachable: get(&self.target_unreachable),
+            evicted: get(&self.evicted),
         }
     }
 }
@@ -124,4 +126,8 @@ pub struct LinkStats {
     pub severed: u64,
     /// Connections closed because the target could not be reached (node down).
     pub target_unreachable: u64,
+    /// Connections closed to keep the link within its bound of open
+    /// connections (a node that leaks them or reconnects in a loop): the
+    /// oldest, or a new one on arrival while evicted ones are still going.
+    pub evicted: u64,
 }

@@ -12,7 +12,15 @@
 //! node killed and restarted on the same port is reachable again as soon as
 //! its peers reconnect; while it is down, inbound connections are closed,
 //! which is what a client would see without a proxy.
+//!
+//! A link holds at most [`MAX_CONNECTIONS`] connections: a node that leaks
+//! its peer connections, or opens them in a loop towards a peer that never
+//! closes them (paused, blackholed), would otherwise make the harness hold
+//! two descriptors for each, for every link at once, until the harness
+//! (not the node) runs out. Past the bound the oldest is closed (and past
+//! twice the bound, while closed ones are still going, the newest).
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,7 +29,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::link::{Counters, CutMode, LinkState, Policy};
 
@@ -33,6 +41,14 @@ const BUFFER: usize = 16 * 1024;
 /// still completes connects through the kernel's backlog, so this only
 /// bounds pathological cases; a dead one refuses at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Open connections one link may hold; a node needs one or two per peer.
+pub(crate) const MAX_CONNECTIONS: usize = 8;
+/// Connection tasks one link may have, those evicted but not yet gone
+/// included (an abort takes effect when the task next runs, which on a busy
+/// machine may be after many more accepts): past this, new connections are
+/// closed on arrival, so the bound holds however fast they come.
+const MAX_TASKS: usize = 2 * MAX_CONNECTIONS;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop
 /// does not spin.
@@ -81,6 +97,8 @@ async fn accept_loop(
     counters: Arc<Counters>,
 ) {
     let mut connections = JoinSet::new();
+    // Open connections, oldest first, for eviction past the bound.
+    let mut open: VecDeque<AbortHandle> = VecDeque::new();
     loop {
         tokio::select! {
             changed = policy.changed() => {
@@ -90,8 +108,23 @@ async fn accept_loop(
                 // A new policy: each connection watches it for itself.
             }
             accepted = listener.accept() => match accepted {
+                Ok((inbound, _)) if connections.len() >= MAX_TASKS => {
+                    drop(inbound);
+                    Counters::add(&counters.evicted, 1);
+                }
                 Ok((inbound, _)) => {
-                    connections.spawn(serve(inbound, target, policy.clone(), counters.clone()));
+                    if open.len() >= MAX_CONNECTIONS
+                        && let Some(oldest) = open.pop_front()
+                    {
+                        oldest.abort();
+                        Counters::add(&counters.evicted, 1);
+                    }
+                    open.push_back(connections.spawn(serve(
+                        inbound,
+                        target,
+                        policy.clone(),
+                        counters.clone(),
+                    )));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, %target, "proxy accept failed");
@@ -99,7 +132,13 @@ async fn accept_loop(
                 }
             },
             // Reap finished connections so the set does not grow forever.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(done) = connections.join_next_with_id(), if !connections.is_empty() => {
+                let id = match &done {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                open.retain(|h| h.id() != id);
+            }
         }
     }
 }

@@ -411,3 +411,25 @@ async fn a_slow_link_delivers_late_and_loses_what_is_in_flight_when_cut() {
     assert_eq!(net.link_stats("a", "b").unwrap().bytes_forward, 4);
     assert_eq!(net.cut_links(), BTreeSet::from([link("a", "b")]));
 }
+
+#[tokio::test]
+async fn a_link_holds_a_bounded_number_of_connections_and_closes_the_oldest() {
+    let (_a, _b, net) = two_nodes().await;
+    let many = 3 * proxy::MAX_CONNECTIONS;
+    let mut held = Vec::new();
+    for i in 0..many {
+        let mut s = connect(&net, "a", "b").await;
+        // Each is forwarding before the next arrives: the order is known.
+        assert!(echoes(&mut s, b"x", WORKS).await, "connection {i}");
+        held.push(s);
+    }
+    let (old, new) = held.split_at_mut(many - proxy::MAX_CONNECTIONS);
+    for (i, s) in old.iter_mut().enumerate() {
+        assert!(closed_within(s, WORKS).await, "connection {i} still open");
+    }
+    for (i, s) in new.iter_mut().enumerate() {
+        assert!(echoes(s, b"y", WORKS).await, "recent connection {i} closed");
+    }
+    let evicted = net.link_stats("a", "b").unwrap().evicted;
+    assert_eq!(evicted, (many - proxy::MAX_CONNECTIONS) as u64);
+}

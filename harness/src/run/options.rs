@@ -119,10 +119,12 @@ impl RunOptions {
         if self.nemesis_interval < Duration::from_millis(100) {
             return Err("--nemesis-interval must be at least 0.1 s".into());
         }
-        if let Some(bin) = &self.node_bin
-            && !bin.is_file()
-        {
-            return Err(format!("--node-bin {}: no such file", bin.display()));
+        // Checked here, before the run directory exists: a wrong binary is
+        // bad input, not a run that failed.
+        if let Some(bin) = &self.node_bin {
+            crate::cluster::NodeBin::External(bin.clone())
+                .check()
+                .map_err(|e| format!("--node-bin: {e}"))?;
         }
         if let Some(why) = self
             .nemeses

@@ -1,8 +1,9 @@
 //! Set-up: start the cluster and wait for its first leader.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{LEADER_WAIT, RunError, RunOptions};
 use crate::cluster::{Cluster, ClusterSpec, disk};
@@ -78,16 +79,128 @@ pub async fn start(opts: &RunOptions, db: Arc<dyn Db>, dir: &Path) -> Result<Liv
         cluster: Arc::new(Mutex::new(cluster)),
     };
     let t0 = Instant::now();
-    let Some(db::Leader { id: leader, term }) = live.members.wait_for_leader(LEADER_WAIT).await
-    else {
-        return Err(RunError::Harness(format!(
-            "no leader elected within {LEADER_WAIT:?}; node logs are in {}/nodes/*/node.log",
-            dir.display()
-        )));
-    };
+    let (leader, term) = first_leader(&live, dir).await?;
     println!(
         "leader {leader} (term {term}) after {:.2} s",
         t0.elapsed().as_secs_f64()
     );
     Ok(live)
+}
+
+/// How long nodes may run without accepting a connection before the run
+/// stops waiting for them: a binary that is up but never listens.
+const LISTEN_WAIT: Duration = Duration::from_secs(10);
+/// Lines of a node's log shown when it failed to start.
+const LOG_LINES: usize = 8;
+
+/// Waits for the first leader, and says at once when it cannot come: a
+/// node that exited (with its status and the end of its log), or nodes
+/// that run but accept no connection within [`LISTEN_WAIT`].
+async fn first_leader(live: &Live, dir: &Path) -> Result<(String, u64), RunError> {
+    let start = Instant::now();
+    let addrs = live.members.addrs().to_vec();
+    let mut listening = vec![false; addrs.len()];
+    loop {
+        let exited = live.cluster().reap_exited();
+        if !exited.is_empty() {
+            // Nodes of one binary tend to fail together: name them all.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut exited = exited;
+            exited.extend(live.cluster().reap_exited());
+            exited.sort();
+            return Err(RunError::Harness(exited_message(live, &exited)));
+        }
+        if let Some(db::Leader { id, term }) = live.members.leader(Duration::from_millis(300)).await
+        {
+            return Ok((id, term));
+        }
+        for (i, (_, addr)) in addrs.iter().enumerate() {
+            if !listening[i] {
+                listening[i] = accepts(*addr).await;
+            }
+        }
+        let waited = start.elapsed();
+        if waited >= LISTEN_WAIT && listening.iter().any(|l| !l) {
+            let deaf: Vec<String> = addrs
+                .iter()
+                .zip(&listening)
+                .filter(|(_, l)| !**l)
+                .map(|((id, addr), _)| format!("{id} ({addr})"))
+                .collect();
+            let first = &addrs[listening.iter().position(|l| !l).unwrap_or(0)].0;
+            return Err(RunError::Harness(format!(
+                "node(s) {} still running but not accepting connections after {:?}; \
+                 does --node-bin listen where --listen says? {}",
+                deaf.join(", "),
+                LISTEN_WAIT,
+                log_tail_note(live, first)
+            )));
+        }
+        if waited >= LEADER_WAIT {
+            return Err(RunError::Harness(format!(
+                "no leader elected within {LEADER_WAIT:?} (every node accepts connections); \
+                 node logs are in {}/nodes/*/node.log",
+                dir.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Whether something accepts TCP connections at `addr`.
+async fn accepts(addr: SocketAddr) -> bool {
+    let connect = tokio::net::TcpStream::connect(addr);
+    matches!(
+        tokio::time::timeout(Duration::from_millis(200), connect).await,
+        Ok(Ok(_))
+    )
+}
+
+fn exited_message(live: &Live, exited: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (id, status) in exited {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out += &format!(
+            "node {id} exited during start-up ({status}); {}",
+            log_tail_note(live, id)
+        );
+    }
+    out
+}
+
+/// The last lines of a node's log, introduced by its path.
+fn log_tail_note(live: &Live, id: &str) -> String {
+    let c = live.cluster();
+    let Some(node) = c.nodes().iter().find(|n| n.id == id) else {
+        return String::new();
+    };
+    let path = node.log_path();
+    match log_tail(&path, LOG_LINES) {
+        Some(tail) if !tail.is_empty() => {
+            let lines: Vec<String> = tail.iter().map(|l| format!("    {l}")).collect();
+            format!("the end of {}:\n{}", path.display(), lines.join("\n"))
+        }
+        _ => format!("{} is empty", path.display()),
+    }
+}
+
+/// The last `n` lines of the file at `path` (read from its last 16 KiB, so
+/// a huge log costs nothing).
+fn log_tail(path: &Path, n: usize) -> Option<Vec<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))
+        .ok()?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect();
+    Some(lines[lines.len().saturating_sub(n)..].to_vec())
 }

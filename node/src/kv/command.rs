@@ -88,6 +88,32 @@ impl Command {
         Ok(())
     }
 
+    /// A hash of what the command does (key, kind, values; not its
+    /// session), which a session keeps so that a retry of its `(client_id,
+    /// seq)` carrying another command is told apart from a true retry.
+    /// Never 0, which stands for "not remembered" (images of version 1).
+    pub fn fingerprint(&self) -> u64 {
+        let mut bytes = Vec::with_capacity(16 + self.key.len());
+        let mut field = |tag: u8, b: &[u8]| {
+            bytes.push(tag);
+            bytes.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(b);
+        };
+        field(b'k', self.key.as_bytes());
+        match &self.op {
+            Op::Put { value } => field(b'p', value),
+            Op::Cas { expected, new } => {
+                match expected {
+                    Some(e) => field(b'e', e),
+                    None => field(b'a', b""),
+                }
+                field(b'n', new);
+            }
+            Op::Append { suffix } => field(b's', suffix),
+        }
+        crate::fnv::fnv1a(bytes).max(1)
+    }
+
     /// The command as a log entry's data (a protobuf `kv.Command`).
     pub fn encode(&self) -> Bytes {
         let key = self.key.clone();
@@ -190,5 +216,47 @@ mod tests {
         c.client_id = 0;
         assert_eq!(c.validate(), Err(CommandError::NoClient));
         assert!(Command::decode(b"\xff\xff\xff").is_err());
+    }
+
+    #[test]
+    fn fingerprints_tell_commands_apart_but_not_sessions() {
+        let c = |client_id, key: &str, op| Command {
+            client_id,
+            seq: 1,
+            key: key.into(),
+            op,
+        };
+        let put = |v: &'static str| Op::Put {
+            value: Bytes::from(v),
+        };
+        let cas = |e: Option<&'static str>, n: &'static str| Op::Cas {
+            expected: e.map(Bytes::from),
+            new: Bytes::from(n),
+        };
+        let f = |cmd: Command| cmd.fingerprint();
+        assert_eq!(f(c(1, "k", put("1"))), f(c(2, "k", put("1"))));
+        let distinct = [
+            f(c(1, "k", put("1"))),
+            f(c(1, "k", put("2"))),
+            f(c(1, "j", put("1"))),
+            f(c(
+                1,
+                "k",
+                Op::Append {
+                    suffix: Bytes::from("1"),
+                },
+            )),
+            f(c(1, "k", cas(None, "1"))),
+            f(c(1, "k", cas(Some(""), "1"))),
+            f(c(1, "k", cas(Some("1"), ""))),
+            // Where one field ends and the next begins is part of the hash.
+            f(c(1, "k1", put(""))),
+        ];
+        for (i, a) in distinct.iter().enumerate() {
+            assert_ne!(*a, 0);
+            for b in &distinct[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 }

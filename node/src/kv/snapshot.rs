@@ -9,9 +9,15 @@
 //! image    = version u32 | values | sessions
 //! values   = count u64 | count × (key_len u32 | key utf-8 | value_len u32 | value)
 //! sessions = count u64 | count × (client u64 | last_seq u64 | last_index u64
+//!                                 | fingerprint u64
 //!                                 | outcome u8 | answer_index u64
 //!                                 | has_value u8 | [value_len u32 | value])
 //! ```
+//!
+//! Version 1 had no `fingerprint` (the hash of the session's latest
+//! command): its sessions are read with 0, "not known", and take any
+//! retry of their latest `(client_id, seq)` for a true one, as that
+//! version did.
 //!
 //! Little-endian. Keys and clients are written in ascending order, so equal
 //! states give equal images on every replica. The image has no checksum of
@@ -28,18 +34,23 @@ use super::state::{Answer, KvState, Outcome, Session};
 use crate::reader::{ReadError, Reader};
 
 /// Bumped on any incompatible change of the layout above.
-pub const IMAGE_VERSION: u32 = 1;
+pub const IMAGE_VERSION: u32 = 2;
+/// The oldest version this build still reads.
+const OLDEST_VERSION: u32 = 1;
 
 const OUTCOME_OK: u8 = 0;
 const OUTCOME_MISMATCH: u8 = 1;
 const OUTCOME_STALE: u8 = 2;
+const OUTCOME_CONFLICT: u8 = 3;
 
 /// An image this build cannot read: another version, or damage the file
 /// checksum did not catch (a bug in the writer).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImageError {
     /// Written by a build with another image format.
-    #[error("state machine image version {0}, this build reads version {IMAGE_VERSION}")]
+    #[error(
+        "state machine image version {0}, this build reads versions {OLDEST_VERSION} to {IMAGE_VERSION}"
+    )]
     Version(u32),
     /// Bytes that are not an image.
     #[error("malformed state machine image: {0}")]
@@ -69,10 +80,12 @@ impl KvState {
             out.extend_from_slice(&c.to_le_bytes());
             out.extend_from_slice(&s.last_seq.to_le_bytes());
             out.extend_from_slice(&s.last_index.0.to_le_bytes());
+            out.extend_from_slice(&s.fingerprint.to_le_bytes());
             out.push(match s.answer.outcome {
                 Outcome::Ok => OUTCOME_OK,
                 Outcome::Mismatch => OUTCOME_MISMATCH,
                 Outcome::Stale => OUTCOME_STALE,
+                Outcome::Conflict => OUTCOME_CONFLICT,
             });
             out.extend_from_slice(&s.answer.index.0.to_le_bytes());
             match &s.answer.value {
@@ -91,10 +104,11 @@ impl KvState {
     pub fn from_image(image: &[u8]) -> Result<KvState, ImageError> {
         let mut r = Reader::new(image);
         let version = r.u32()?;
-        if version != IMAGE_VERSION {
+        if !(OLDEST_VERSION..=IMAGE_VERSION).contains(&version) {
             return Err(ImageError::Version(version));
         }
-        // Each value takes at least 8 bytes and each session at least 34:
+        let has_fingerprints = version >= 2;
+        // Each value takes at least 8 bytes and each session at least 34 (42):
         // refuse counts the image cannot hold before allocating for them.
         let n = r.u64()?;
         let n = r.items(n, 8)?;
@@ -110,17 +124,19 @@ impl KvState {
             }
         }
         let n = r.u64()?;
-        let n = r.items(n, 34)?;
+        let n = r.items(n, if has_fingerprints { 42 } else { 34 })?;
         let mut sessions = HashMap::with_capacity(n);
         let mut by_use = BTreeMap::new();
         for _ in 0..n {
             let client = r.u64()?;
             let last_seq = r.u64()?;
             let last_index = LogIndex(r.u64()?);
+            let fingerprint = if has_fingerprints { r.u64()? } else { 0 };
             let outcome = match r.u8()? {
                 OUTCOME_OK => Outcome::Ok,
                 OUTCOME_MISMATCH => Outcome::Mismatch,
                 OUTCOME_STALE => Outcome::Stale,
+                OUTCOME_CONFLICT => Outcome::Conflict,
                 other => return Err(r.error(format!("unknown outcome {other}")).into()),
             };
             let index = LogIndex(r.u64()?);
@@ -142,6 +158,7 @@ impl KvState {
                     index,
                 },
                 last_index,
+                fingerprint,
             };
             if sessions.insert(client, session).is_some() {
                 return Err(r.error("a client appears twice").into());
@@ -220,6 +237,41 @@ mod tests {
         assert_eq!(back.get("b"), Some(&b("x,")), "applied once");
     }
 
+    /// The image of `s` as version 1 wrote it: no fingerprints.
+    fn version_1_image(s: &KvState) -> Vec<u8> {
+        let mut v1 = s.to_image();
+        v1[..4].copy_from_slice(&1u32.to_le_bytes());
+        let sessions_at = v1.len()
+            - s.sessions
+                .values()
+                .map(|x| 42 + x.answer.value.as_ref().map_or(0, |v| 4 + v.len()))
+                .sum::<usize>();
+        let mut at = sessions_at;
+        let mut clients: Vec<&u64> = s.sessions.keys().collect();
+        clients.sort_unstable();
+        for c in clients {
+            // client, last_seq, last_index: then the fingerprint to drop.
+            v1.drain(at + 24..at + 32);
+            let x = &s.sessions[c];
+            at += 34 + x.answer.value.as_ref().map_or(0, |v| 4 + v.len());
+        }
+        v1
+    }
+
+    #[test]
+    fn sessions_remember_their_command_and_version_1_images_are_still_read() {
+        let mut s = busy_state();
+        let other = cmd(2, 1, "b", Op::Append { suffix: b("y,") });
+        let mut back = KvState::from_image(&s.to_image()).unwrap();
+        assert_eq!(back.apply(LogIndex(9), &other).outcome, Outcome::Conflict);
+
+        let old = KvState::from_image(&version_1_image(&s)).unwrap();
+        for x in s.sessions.values_mut() {
+            x.fingerprint = 0;
+        }
+        assert_eq!(old, s, "version 1: the same state, commands not known");
+    }
+
     #[test]
     fn damaged_images_are_errors_not_panics() {
         let image = busy_state().to_image();
@@ -229,9 +281,9 @@ mod tests {
         let mut long = image.clone();
         long.push(0);
         assert!(KvState::from_image(&long).is_err());
-        let mut v2 = image.clone();
-        v2[0] = 2;
-        assert_eq!(KvState::from_image(&v2), Err(ImageError::Version(2)));
+        let mut v3 = image.clone();
+        v3[0] = 3;
+        assert_eq!(KvState::from_image(&v3), Err(ImageError::Version(3)));
         // A huge count is refused before anything is allocated for it.
         let mut huge = IMAGE_VERSION.to_le_bytes().to_vec();
         huge.extend_from_slice(&u64::MAX.to_le_bytes());

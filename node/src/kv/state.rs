@@ -22,6 +22,9 @@ pub enum Outcome {
     /// A request older than the session's latest: it was answered before and
     /// the answer is gone. The client cannot learn the outcome.
     Stale,
+    /// The session's latest `(client_id, seq)` again, but with another
+    /// command: a client bug. Nothing was done; the first command stands.
+    Conflict,
 }
 
 /// The state machine's answer to a command, kept in its session so a retry
@@ -45,6 +48,10 @@ pub struct Session {
     pub answer: Answer,
     /// The log index of the session's latest use, for eviction.
     pub last_index: LogIndex,
+    /// [`Command::fingerprint`] of the latest command; 0 if not known (a
+    /// session read from an image of version 1), when any retry is taken
+    /// for a true one.
+    pub fingerprint: u64,
 }
 
 /// The replicated state: values, and client sessions for exactly-once writes.
@@ -78,10 +85,19 @@ impl KvState {
     }
 
     /// Applies the command of the entry at `index`. A retried (client, seq)
-    /// gets its first answer again without touching the values.
+    /// gets its first answer again without touching the values; one that
+    /// carries another command than the first is refused
+    /// ([`Outcome::Conflict`]).
     pub fn apply(&mut self, index: LogIndex, cmd: &Command) -> Answer {
         if let Some(s) = self.sessions.get(&cmd.client_id) {
             if cmd.seq == s.last_seq {
+                if s.fingerprint != 0 && s.fingerprint != cmd.fingerprint() {
+                    return Answer {
+                        outcome: Outcome::Conflict,
+                        value: None,
+                        index: s.answer.index,
+                    };
+                }
                 return s.answer.clone();
             }
             if cmd.seq < s.last_seq {
@@ -150,6 +166,7 @@ impl KvState {
                 last_seq: cmd.seq,
                 answer,
                 last_index: index,
+                fingerprint: cmd.fingerprint(),
             },
         );
         self.by_use.insert(index, cmd.client_id);
@@ -240,6 +257,32 @@ mod tests {
         // An older request than the session's latest cannot be answered.
         s.apply(LogIndex(6), &cmd(7, 5, "b", Op::Put { value: b("1") }));
         assert_eq!(s.apply(LogIndex(7), &c).outcome, Outcome::Stale);
+    }
+
+    #[test]
+    fn a_retried_session_with_another_command_is_refused_and_changes_nothing() {
+        let mut s = KvState::default();
+        let first = s.apply(LogIndex(1), &cmd(7, 1, "a", Op::Put { value: b("1") }));
+        for other in [
+            cmd(7, 1, "a", Op::Put { value: b("2") }),
+            cmd(7, 1, "b", Op::Put { value: b("1") }),
+            cmd(7, 1, "a", Op::Append { suffix: b("1") }),
+        ] {
+            let before = s.clone();
+            let a = s.apply(LogIndex(2), &other);
+            assert_eq!(a.outcome, Outcome::Conflict, "{other:?}");
+            assert_eq!(a.index, first.index, "names where the first took effect");
+            assert_eq!(s, before, "{other:?} changed the state");
+        }
+        // The true retry still gets its first answer.
+        let again = s.apply(LogIndex(3), &cmd(7, 1, "a", Op::Put { value: b("1") }));
+        assert_eq!(again, first);
+        // A session whose command is not known (read from an old image)
+        // takes any retry for a true one, as before.
+        s.sessions.get_mut(&7).unwrap().fingerprint = 0;
+        let a = s.apply(LogIndex(4), &cmd(7, 1, "a", Op::Put { value: b("2") }));
+        assert_eq!(a, first);
+        assert_eq!(s.get("a"), Some(&b("1")));
     }
 
     #[test]

@@ -206,6 +206,13 @@ fn write_response(r: Result<Answer, Refusal>) -> Result<kvpb::KvResponse, Status
                 "request is older than this client's latest; its outcome is no longer known",
             ));
         }
+        Outcome::Conflict => {
+            return Err(Status::invalid_argument(format!(
+                "this (client_id, seq) was used before, at index {}, for another command; \
+                 nothing was done (a retry must repeat its command exactly)",
+                a.index.0
+            )));
+        }
     };
     Ok(answered(status, a.value, a.index))
 }

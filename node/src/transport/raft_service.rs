@@ -21,7 +21,7 @@ pub struct RaftService(pub Shared);
 impl pb::raft_server::Raft for RaftService {
     async fn send(&self, req: Request<pb::MessageBatch>) -> Result<Response<pb::SendAck>, Status> {
         let batch = req.into_inner();
-        self.0.check_cluster(&batch.cluster_id)?;
+        self.0.check_peer_cluster(&batch.from, &batch.cluster_id)?;
         if batch.to != self.0.me.0 {
             return Err(Status::invalid_argument(format!(
                 "batch addressed to `{}` reached `{}`",
@@ -49,7 +49,7 @@ impl pb::raft_server::Raft for RaftService {
         req: Request<pb::HelloRequest>,
     ) -> Result<Response<pb::HelloResponse>, Status> {
         let req = req.into_inner();
-        self.0.check_cluster(&req.cluster_id)?;
+        self.0.check_peer_cluster(&req.from, &req.cluster_id)?;
         if req.to != self.0.me.0 {
             return Err(Status::invalid_argument(format!(
                 "hello addressed to `{}` reached `{}`",
@@ -72,7 +72,7 @@ impl pb::raft_server::Raft for RaftService {
         let mut file: Vec<u8> = Vec::new();
         let mut done = false;
         while let Some(chunk) = stream.message().await? {
-            self.0.check_cluster(&chunk.cluster_id)?;
+            self.0.check_peer_cluster(&chunk.from, &chunk.cluster_id)?;
             if chunk.to != self.0.me.0 {
                 return Err(Status::invalid_argument(format!(
                     "snapshot addressed to `{}` reached `{}`",

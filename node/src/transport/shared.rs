@@ -3,7 +3,8 @@
 //! the driver's mailbox and wait (bounded) for the answer; they never touch
 //! Raft state themselves.
 
-use std::sync::{Arc, mpsc};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use raft::NodeId;
@@ -26,6 +27,10 @@ pub struct Shared {
     pub reads: Arc<ReadQueue>,
     /// What this node answers to `Hello`.
     pub hello: HelloState,
+    /// Peers (with the cluster id they named) whose traffic was refused and
+    /// logged: a peer of another cluster retries all the time, and one line
+    /// says all there is to say.
+    pub strangers: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
 impl Shared {
@@ -38,6 +43,30 @@ impl Shared {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses a peer's message meant for another cluster, and says so in
+    /// the log the first time this peer names that cluster: a node started
+    /// with the wrong `--cluster-id` (or a peer address that is another
+    /// cluster's node) otherwise shows only as a cluster that never forms.
+    pub fn check_peer_cluster(&self, from: &str, cluster_id: &str) -> Result<(), Status> {
+        let refused = self.check_cluster(cluster_id);
+        if refused.is_err() {
+            let key = (from.to_string(), cluster_id.to_string());
+            let first = self
+                .strangers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key);
+            if first {
+                tracing::warn!(
+                    "refusing traffic from peer `{from}`: it names cluster `{cluster_id}`, \
+                     this node's is `{}` (logged once per peer)",
+                    self.cluster_id
+                );
+            }
+        }
+        refused
     }
 
     /// Hands an event to the driver.
