@@ -203,7 +203,7 @@ pub const ETCD_PLANS: [Plan; 2] = [
         node_args: &["--unsafe-no-fsync"],
         db: DbKind::Etcd,
         serializable_reads: false,
-        power_loss: Loss::All,
+        power_loss: Loss::Torn,
     },
 ];
 
@@ -565,4 +565,34 @@ pub fn table(trials: &[Trial]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_plans_are_configurations_not_bug_flags() {
+        let plans = chosen(&[], DbKind::Etcd).unwrap();
+        let names: Vec<&str> = plans.iter().map(|p| p.bug).collect();
+        assert_eq!(names, ["serializable-reads", "unsafe-no-fsync"]);
+        let store = std::path::Path::new("/tmp/s");
+        let reads = options(&plans[0], 1, 10.0, store, NetworkKind::Netns);
+        assert!(reads.serializable_reads && reads.db == DbKind::Etcd);
+        assert!(reads.node_args.is_empty(), "{:?}", reads.node_args);
+        assert!(reads.validate().is_ok());
+        let fsync = options(&plans[1], 1, 10.0, store, NetworkKind::Netns);
+        assert_eq!(fsync.node_args, ["--unsafe-no-fsync"]);
+        assert_eq!(fsync.power.loss, Loss::Torn);
+        assert!(
+            fsync.command.contains("--db etcd")
+                && fsync.command.contains("--node-arg=--unsafe-no-fsync")
+                && fsync.command.contains("--power-loss torn")
+                && !fsync.command.contains("--bug"),
+            "{}",
+            fsync.command
+        );
+        let e = chosen(&["stale-read".into()], DbKind::Etcd).unwrap_err();
+        assert!(e.to_string().contains("serializable-reads"), "{e}");
+    }
 }
