@@ -662,13 +662,22 @@ pub enum KvOp {
         /// The key read.
         key: String,
     },
-    /// Set KEY to VALUE.
+    /// Set KEY to VALUE, or to the bytes of --value-file.
     Put {
         /// The key written.
         key: String,
         /// Its new value.
-        #[arg(allow_hyphen_values = true)]
-        value: String,
+        #[arg(
+            allow_hyphen_values = true,
+            required_unless_present = "value_file",
+            conflicts_with = "value_file"
+        )]
+        value: Option<String>,
+        /// Read the new value from PATH, byte for byte (`-`: standard
+        /// input), for values the command line cannot carry. At most 1 MiB,
+        /// the node's limit.
+        #[arg(long, value_name = "PATH")]
+        value_file: Option<std::path::PathBuf>,
     },
     /// Set KEY to NEW if it holds --expect VALUE (or, with --absent, no value).
     Cas {

@@ -176,23 +176,14 @@ fn test_all_against_a_hostile_node_does_not_grow_descriptors_across_cells() {
     );
     // What a cell holds at its end is what the next starts from: the
     // fewest descriptors seen in each cell do not climb.
-    let fewest = |cell: usize| {
-        s.samples
-            .iter()
-            .filter(|x| x.1 == cell)
-            .map(|x| x.0)
-            .min()
+    let range = |cell: usize| {
+        let counts = s.samples.iter().filter(|x| x.1 == cell).map(|x| x.0);
+        let lowest = counts.clone().min();
+        lowest
+            .zip(counts.max())
             .unwrap_or_else(|| panic!("no sample in cell {cell}"))
     };
-    let most = |cell: usize| {
-        s.samples
-            .iter()
-            .filter(|x| x.1 == cell)
-            .map(|x| x.0)
-            .max()
-            .unwrap()
-    };
-    let (lows, highs): (Vec<usize>, Vec<usize>) = (1..=3).map(|c| (fewest(c), most(c))).unzip();
+    let (lows, highs): (Vec<usize>, Vec<usize>) = (1..=3).map(range).unzip();
     assert!(
         lows[2] <= lows[1] + 10 && highs[2] <= highs[0] + 40,
         "descriptors grow across cells: lowest {lows:?}, highest {highs:?}"

@@ -129,11 +129,88 @@ fn a_cluster_started_by_hand_elects_a_leader_and_serves_every_operation() {
     assert_eq!(stdout(&kv(&addrs[0], &["get", "k"])), "23-4");
     assert_eq!(stdout(&kv(&addrs[0], &["get", "nothing"])), "(absent)");
 
+    values_from_files_and_stdin(&addrs[0], tmp.path());
+
+    // Another cluster's node says so: the user's --cluster-id is wrong.
+    let stranger = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "kv",
+            "--node",
+            &addrs[0],
+            "--cluster-id",
+            "other",
+            "get",
+            "k",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stranger.status.code(), Some(254), "{stranger:?}");
+    let err = String::from_utf8_lossy(&stranger.stderr);
+    assert!(
+        err.contains("--cluster-id other") && err.contains("`demo`"),
+        "{err}"
+    );
+    assert!(!err.contains("could not be reached"), "{err}");
+
     // A node that is not there is a clear error, not a hang.
     let dead = kv(&format!("127.0.0.1:{}", free_port()), &["get", "k"]);
     assert_eq!(dead.status.code(), Some(255));
     let bad = kv("not-an-address", &["get", "k"]);
     assert_eq!(bad.status.code(), Some(254), "{bad:?}");
+}
+
+/// `put --value-file PATH` and `--value-file -` (stdin) carry any bytes;
+/// a value above the node's limit is refused at once, whatever its size.
+fn values_from_files_and_stdin(node: &str, tmp: &std::path::Path) {
+    let file = tmp.join("value");
+    let value: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(&file, &value).unwrap();
+    let put = kv(
+        node,
+        &["put", "big", "--value-file", file.to_str().unwrap()],
+    );
+    assert!(put.status.success(), "{put:?}");
+    assert_eq!(stdout(&kv(node, &["get", "big"])).as_bytes(), &value[..]);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["kv", "--node", node, "--cluster-id", "demo"])
+        .args(["put", "piped", "--value-file", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&kv(node, &["get", "piped"])), "from stdin");
+
+    for size in [(1u64 << 20) + 1, 10 << 20, 100 << 20] {
+        // Sparse: 100 MB of zeros that take no disk.
+        let f = std::fs::File::create(&file).unwrap();
+        f.set_len(size).unwrap();
+        let out = kv(
+            node,
+            &["put", "big", "--value-file", file.to_str().unwrap()],
+        );
+        assert_eq!(out.status.code(), Some(254), "{size} bytes: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("limit of 1048576 bytes"),
+            "{size} bytes: {err}"
+        );
+    }
+    let missing = kv(node, &["put", "k", "--value-file", "/nonexistent/value"]);
+    assert_eq!(missing.status.code(), Some(254), "{missing:?}");
+    let both = kv(node, &["put", "k", "v", "--value-file", "-"]);
+    assert_eq!(both.status.code(), Some(254), "{both:?}");
+    // The value read back is unchanged.
+    assert_eq!(stdout(&kv(node, &["get", "big"])).len(), value.len());
 }
 
 #[test]

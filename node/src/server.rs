@@ -288,7 +288,10 @@ async fn serve_grpc(
         .add_service(
             RaftServer::new(RaftService(shared.clone())).max_decoding_message_size(64 << 20),
         )
-        .add_service(KvServer::new(KvService(shared.clone())))
+        .add_service(
+            KvServer::new(KvService(shared.clone()))
+                .max_decoding_message_size(crate::transport::MAX_KV_MESSAGE),
+        )
         .add_service(AdminServer::new(AdminService(shared)))
         // `tcp_nodelay` above applies only to listeners tonic binds itself:
         // the accepted sockets need it too, or Nagle's algorithm holds a

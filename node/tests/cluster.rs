@@ -211,3 +211,27 @@ async fn kv_api_and_not_leader_redirects() {
     assert_eq!(s.members.len(), 3);
     assert!(s.commit_index >= 6 && s.last_applied >= 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_above_the_limit_gets_a_clear_refusal_whatever_its_size() {
+    let c = Cluster::start(1, &[]);
+    let l = c.leader(Duration::from_secs(10)).await.expect("a leader");
+    let leader = c.client(l);
+    for size in [100 << 20, (1 << 20) + 1, 10 << 20] {
+        let value = bytes::Bytes::from(vec![b'v'; size]);
+        let r = leader
+            .call(
+                Session::new(9, 1).put("big", value),
+                Duration::from_secs(20),
+            )
+            .await;
+        let e = r.expect_err("an oversized value is refused");
+        assert_eq!(e.kind, ErrorKind::InvalidArgument, "{size} bytes: {e:?}");
+        assert!(e.message.contains("limit"), "{size} bytes: {e}");
+    }
+    // And the node goes on serving.
+    let r = leader
+        .call(Session::new(9, 2).put("small", "1"), Duration::from_secs(5))
+        .await;
+    assert!(matches!(r, Ok(Reply::Done { .. })), "{r:?}");
+}

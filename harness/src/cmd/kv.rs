@@ -4,8 +4,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use node::client::{
-    Member, MemberChange, MemberReply, NodeClient, Reply, Request, Session, StatusResponse,
+    ErrorKind, Member, MemberChange, MemberReply, NodeClient, Reply, Request, Session,
+    StatusResponse,
 };
+use node::kv::command::MAX_VALUE;
 
 use crate::check::Verdict;
 use crate::cli::{KvArgs, KvOp, MemberOp};
@@ -37,14 +39,14 @@ async fn request(args: &KvArgs) -> Result<Verdict, RunError> {
     if let KvOp::Member { op } = &args.op {
         return member(args, op).await;
     }
-    let request = match to_request(&args.op) {
+    let request = match to_request(&args.op)? {
         Some(r) => r,
         None => {
             let c = client(&args.node, args)?;
             let s = c
                 .status(timeout)
                 .await
-                .map_err(|e| unreachable(&args.node, e))?;
+                .map_err(|e| call_failed(&args.node, args, e))?;
             print_status(&s);
             return Ok(Verdict::Valid);
         }
@@ -55,7 +57,7 @@ async fn request(args: &KvArgs) -> Result<Verdict, RunError> {
         let reply = c
             .call(request.clone(), timeout)
             .await
-            .map_err(|e| unreachable(&addr, e))?;
+            .map_err(|e| call_failed(&addr, args, e))?;
         match reply {
             Reply::NotLeader {
                 leader_id,
@@ -89,19 +91,45 @@ async fn request(args: &KvArgs) -> Result<Verdict, RunError> {
 
 /// The request an operation sends; `None` for `status`, which is not one.
 /// Each invocation is a fresh session, so retries inside it are
-/// deduplicated.
-fn to_request(op: &KvOp) -> Option<Request> {
+/// deduplicated. A value above the node's limit is bad input, refused
+/// here whatever its size (the node would refuse it too, once it has read
+/// it all).
+fn to_request(op: &KvOp) -> Result<Option<Request>, RunError> {
     let session = Session {
         client_id: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64),
         seq: 1,
     };
-    Some(match op {
-        KvOp::Status | KvOp::Member { .. } => return None,
+    let checked = |what: &str, b: Bytes| {
+        if b.len() > MAX_VALUE {
+            return Err(RunError::BadArgs(format!(
+                "{what} is {} bytes; the node's limit is {MAX_VALUE} bytes",
+                b.len()
+            )));
+        }
+        Ok(b)
+    };
+    Ok(Some(match op {
+        KvOp::Status | KvOp::Member { .. } => return Ok(None),
         KvOp::Get { key } => Request::get(key),
-        KvOp::Put { key, value } => session.put(key, bytes(value)),
-        KvOp::Append { key, suffix } => session.append(key, bytes(suffix)),
+        KvOp::Put {
+            key,
+            value,
+            value_file,
+        } => {
+            let value = match (value, value_file) {
+                (_, Some(path)) => read_value(path)?,
+                (Some(v), None) => bytes(v),
+                (None, None) => return Err(RunError::BadArgs("put: no value".into())),
+            };
+            let what = match value_file {
+                Some(p) => format!("--value-file {}", p.display()),
+                None => "the value".into(),
+            };
+            session.put(key, checked(&what, value)?)
+        }
+        KvOp::Append { key, suffix } => session.append(key, checked("the suffix", bytes(suffix))?),
         KvOp::Cas {
             key,
             expect,
@@ -113,9 +141,37 @@ fn to_request(op: &KvOp) -> Option<Request> {
             } else {
                 expect.as_deref().map(bytes)
             };
-            session.cas(key, expected, bytes(new))
+            let new = checked("the new value", bytes(new))?;
+            session.cas(key, expected, new)
         }
-    })
+    }))
+}
+
+/// The bytes of `--value-file PATH` (`-`: standard input), read up to one
+/// byte past the node's limit: a bigger file is refused without being read
+/// whole.
+fn read_value(path: &std::path::Path) -> Result<Bytes, RunError> {
+    use std::io::Read;
+    let named = || format!("--value-file {}", path.display());
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| RunError::BadArgs(format!("{}: {e}", named())))?;
+        Box::new(f)
+    };
+    let mut buf = Vec::new();
+    reader
+        .take(MAX_VALUE as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| RunError::BadArgs(format!("{}: {e}", named())))?;
+    if buf.len() > MAX_VALUE {
+        return Err(RunError::BadArgs(format!(
+            "{} holds more than the node's limit of {MAX_VALUE} bytes",
+            named()
+        )));
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// `harness kv member ...`: asked of the leader, following redirects.
@@ -142,6 +198,12 @@ async fn member(args: &KvArgs, op: &MemberOp) -> Result<Verdict, RunError> {
             Some(change) => c.change_members(change.clone(), timeout).await,
         };
         let reply = reply.map_err(|e| {
+            if matches!(
+                e.kind,
+                ErrorKind::FailedPrecondition | ErrorKind::InvalidArgument
+            ) {
+                return call_failed(&addr, args, e);
+            }
             let unknown = if change.is_some() {
                 " (the change may or may not take effect: `member list` shows)"
             } else {
@@ -231,8 +293,25 @@ fn client(addr: &str, args: &KvArgs) -> Result<NodeClient, RunError> {
     .map_err(|e| RunError::BadArgs(format!("--node {addr}: {e}")))
 }
 
-fn unreachable(addr: &str, e: node::client::CallError) -> RunError {
-    RunError::Harness(format!("{addr}: {}", e.message))
+/// What a failed call means for the user: a node of another cluster
+/// (their `--cluster-id` is wrong) or a request it refused as malformed is
+/// bad input (254); anything else left the node unreached or the outcome
+/// unknown (255).
+fn call_failed(addr: &str, args: &KvArgs, e: node::client::CallError) -> RunError {
+    match e.kind {
+        ErrorKind::FailedPrecondition => RunError::BadArgs(format!(
+            "--cluster-id {}: the node at {addr} is of another cluster ({})",
+            args.cluster_id, e.message
+        )),
+        ErrorKind::InvalidArgument => RunError::BadArgs(format!(
+            "the node at {addr} refused the request: {}",
+            e.message
+        )),
+        _ => RunError::Harness(format!(
+            "{addr}: {} (the node could not be reached, or the outcome is unknown)",
+            e.message
+        )),
+    }
 }
 
 fn print_status(s: &StatusResponse) {

@@ -21,3 +21,12 @@ pub mod raft_service;
 pub mod shared;
 
 pub use peers::Peers;
+
+/// The largest `Kv` message the node reads, far above the 1 MiB a value may
+/// have: a call with a value too big is read whole and refused by the
+/// state machine's checks (`INVALID_ARGUMENT`, naming the size and the
+/// limit). Below gRPC's default of 4 MiB, tonic refused it as soon as the
+/// length prefix arrived, while the client was still sending, and clients
+/// saw the stream reset with no status. Above this, tonic still refuses
+/// early (`OUT_OF_RANGE`); a node holds at most this much per call in flight.
+pub const MAX_KV_MESSAGE: usize = 128 << 20;
