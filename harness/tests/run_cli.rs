@@ -204,7 +204,7 @@ fn the_figure8_nemesis_walks_a_correct_cluster_through_figure_8_without_loss() {
     // Small AppendEntries, so the old leader's entries need several; the
     // correct node still commits nothing of an old term by counting.
     let mut h = run(
-        "--time-limit 14 --nemesis figure8 --nemesis-interval 1 --concurrency 30 --rate 500 --node-arg=--max-append-bytes=512 --seed 5",
+        "--time-limit 20 --nemesis figure8 --nemesis-interval 1 --concurrency 30 --rate 500 --node-arg=--max-append-bytes=512 --seed 5",
     );
     let out = h.expect_exit(Duration::from_secs(120), 0);
     let ops = history(&h.latest());
