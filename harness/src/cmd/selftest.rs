@@ -394,6 +394,8 @@ pub fn options(
         check_budget: Duration::from_secs(60),
         api: node::client::Api::Unary,
         power: Default::default(),
+        initial_members: None,
+        convergence_timeout: crate::run::options::CONVERGENCE_TIMEOUT,
         node_args: std::iter::once(format!("--bug={}", plan.bug))
             .chain(plan.node_args.iter().map(|a| a.to_string()))
             .collect(),

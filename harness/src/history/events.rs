@@ -93,7 +93,7 @@ pub fn read_run_events(dir: &Path) -> Result<Vec<NodeLog>, HistoryError> {
 /// Finds each node's event log: `nodes/<id>/events.jsonl`, where a finished
 /// run copies it, else `nodes/<id>/data/events.jsonl`, where the node writes
 /// it (a run that was interrupted never copied it). Nodes with neither are
-/// listed as missing.
+/// listed as missing, unless they never started (no `node.log` either).
 pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
     let nodes = dir.join("nodes");
     let io = |path: &Path| {
@@ -123,9 +123,11 @@ pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
                 written.display()
             ));
             found.logs.push(log);
-        } else {
+        } else if entry.path().join("node.log").is_file() {
             found.missing.push(node);
         }
+        // Neither events nor a log: the node never started (it stayed
+        // outside the cluster for the `member` nemesis to add).
     }
     found.logs.sort_by(|a, b| a.node.cmp(&b.node));
     found.missing.sort();

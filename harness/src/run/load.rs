@@ -15,6 +15,7 @@ use super::recorder::Recorder;
 use super::setup::Live;
 use super::workers::{self, WorkerSpec};
 use super::{RunError, RunOptions};
+use crate::cluster::membership::Admin;
 use crate::nemesis::schedule::{self, InForce, Schedule};
 use crate::workload::{Generator, KeyPool, generator::token_counter};
 
@@ -129,6 +130,7 @@ fn spawn_nemeses(
         cluster_id: live.cluster_id.clone(),
         recorder: recorder.clone(),
         in_force: in_force.clone(),
+        admin: Admin::new(live.addrs.clone(), &live.cluster_id),
     });
     let sched = Schedule {
         quiet: opts.quiet_period(),

@@ -74,6 +74,7 @@ pub async fn start(opts: &RunOptions, bin: NodeBin, dir: &Path) -> Result<Live, 
         node_args,
         net: NetSpec::new(opts.network, opts.seed),
         disk: opts.disk(),
+        initial_members: opts.initial_members,
     };
     let cluster = Cluster::start(spec)
         .await
