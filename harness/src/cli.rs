@@ -436,7 +436,11 @@ fn parse_behaviours(s: &str) -> Result<Behaviours, String> {
 #[derive(Debug, Args, Clone)]
 pub struct TestAllArgs {
     /// Nemesis sets to run, separated by `;`, each as for `run --nemesis`.
-    #[arg(long, default_value = "none;partition;kill;pause;all", value_parser = parse_nemesis_sets)]
+    #[arg(
+        long,
+        default_value = "none;partition;kill;pause;all;member,wipe,kill,partition",
+        value_parser = parse_nemesis_sets
+    )]
     pub nemeses: NemesisSets,
     /// Cluster sizes to run, comma-separated.
     #[arg(long, default_value = "3", value_parser = parse_sizes)]

@@ -110,6 +110,21 @@ impl Admin {
         Err(last)
     }
 
+    /// [`Admin::members`], asked again until a leader answers or `within`
+    /// has passed (an election, a partition healing).
+    pub async fn members_within(&self, within: Duration) -> Result<Members, String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            match self.members().await {
+                Ok(m) => return Ok(m),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(format!("no leader answered within {within:?} (last: {e})"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
     /// Adds `id`, reached at `addr`, as a voter: the leader adds it as a
     /// learner and promotes it once caught up; answered once it counts.
     pub async fn add(&self, id: &str, addr: SocketAddr, within: Duration) -> Change {

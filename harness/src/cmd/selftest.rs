@@ -45,7 +45,7 @@ pub struct Plan {
 }
 
 /// The bugs the self-test knows, each with its plan.
-pub const PLANS: [Plan; 5] = [
+pub const PLANS: [Plan; 6] = [
     // A deposed leader keeps answering reads from its own state. Cut the
     // leader off: until check-quorum deposes it (one to two election
     // timeouts later) it still answers reads, while the others elect a
@@ -133,6 +133,25 @@ pub const PLANS: [Plan; 5] = [
         rate: 300.0,
         concurrency: 10,
         node_args: &[],
+    },
+    // A follower that lost the tail of its log (issue 19's finding 2) is
+    // never caught up while that leader stays. Power cuts of one node at a
+    // time, on nodes that never fsync: each cut throws away what the node
+    // acknowledged since it started; the node comes back behind the match
+    // index its leader recorded. Only the convergence checker sees it: the
+    // others hold the data.
+    Plan {
+        bug: "ignore-lost-tail",
+        nodes: 3,
+        nemeses: &[Kind::Power],
+        workload: Workload::Register,
+        interval: 2.0,
+        shapes: &[],
+        targets: &[Target::One],
+        keys: 4,
+        rate: 200.0,
+        concurrency: 10,
+        node_args: &["--fsync=never"],
     },
 ];
 

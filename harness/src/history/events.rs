@@ -49,6 +49,17 @@ pub enum EventKind {
         index: u64,
         term: u64,
     },
+    /// The node started; a node that lost its data starts as a new
+    /// incarnation (named in the `start` note of this repository's node).
+    Start {
+        incarnation: Option<String>,
+    },
+    /// The configuration in force from `index` on.
+    Config {
+        index: u64,
+        voters: Vec<String>,
+        learners: Vec<String>,
+    },
     /// An event kind the checkers do not use.
     Other(String),
 }
@@ -190,6 +201,13 @@ pub fn parse_node_log(text: &str, path: &Path, node: &str) -> Result<NodeLog, Hi
     Ok(log)
 }
 
+/// The incarnation a `start` note names: `..., incarnation 0e8a0f3ff4b99996, founder`.
+fn incarnation_in(detail: &str) -> Option<String> {
+    let rest = detail.split("incarnation ").nth(1)?;
+    let id: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    (!id.is_empty()).then_some(id)
+}
+
 /// The last complete JSON object on a line that starts with a torn one.
 fn recover_after_tear(line: &str) -> Option<Json> {
     line.match_indices('{')
@@ -233,6 +251,33 @@ fn parse_event(json: &Json, default_node: &str, line: usize) -> Result<NodeEvent
             index: u64_field("index")?,
             term: u64_field("term")?,
         },
+        "start" => EventKind::Start {
+            incarnation: obj
+                .get("detail")
+                .and_then(Json::as_str)
+                .and_then(incarnation_in),
+        },
+        "config" => {
+            let ids = |name: &str| -> Result<Vec<String>, String> {
+                match obj.get(name) {
+                    None => Ok(Vec::new()),
+                    Some(Json::Array(a)) => a
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_string)
+                                .ok_or_else(|| format!("field {name:?}: expected strings"))
+                        })
+                        .collect(),
+                    Some(_) => Err(format!("field {name:?}: expected a list of ids")),
+                }
+            };
+            EventKind::Config {
+                index: u64_field("index")?,
+                voters: ids("voters")?,
+                learners: ids("learners")?,
+            }
+        }
         _ => EventKind::Other(event),
     };
     Ok(NodeEvent {
@@ -331,6 +376,9 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("events.jsonl"), line).unwrap();
         }
+        // n3 ran (it has a log) but its events are nowhere; n4 never started.
+        std::fs::write(dir.path().join("nodes/n3/node.log"), "").unwrap();
+        std::fs::create_dir_all(dir.path().join("nodes/n4/data")).unwrap();
         let found = find_run_events(dir.path()).unwrap();
         let nodes: Vec<&str> = found.logs.iter().map(|l| l.node.as_str()).collect();
         assert_eq!(nodes, ["n1", "n2"]);

@@ -24,6 +24,8 @@ use raft::Rng;
 
 /// How long `stop-wipe` keeps asking for the re-add.
 const READD_WITHIN: Duration = Duration::from_secs(10);
+/// How long a wipe waits for a leader to list the members.
+const LEADER_WITHIN: Duration = Duration::from_secs(3);
 /// Between two asks while the leader cannot re-add yet.
 const RETRY: Duration = Duration::from_millis(300);
 
@@ -63,9 +65,9 @@ impl Actor for WipeNemesis {
 
 impl WipeNemesis {
     async fn start(&mut self, shared: &Shared, rng: &mut Rng) -> Value {
-        let members = match shared.admin.members().await {
+        let members = match shared.admin.members_within(LEADER_WITHIN).await {
             Ok(m) => m,
-            Err(e) => return json!({"skipped": format!("no configuration from a leader: {e}")}),
+            Err(e) => return json!({"skipped": e}),
         };
         let waiting = members.awaiting_readd();
         if !waiting.is_empty() {
