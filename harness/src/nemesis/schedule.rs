@@ -52,6 +52,11 @@ pub struct Shared {
     pub in_force: InForce,
     /// The cluster's membership, through its leader.
     pub admin: Admin,
+    /// Held by the `member` and `wipe` nemeses from the look at the
+    /// configuration to the change they base on it, so that one never acts
+    /// on a configuration the other is changing (a shrink to two voters
+    /// and a wipe at once leave a cluster that can never elect a leader).
+    pub changing: tokio::sync::Mutex<()>,
 }
 
 impl Shared {

@@ -9,9 +9,12 @@
 //! up), retrying while the leader has not yet heard from the new
 //! incarnation.
 //!
-//! One node at a time, and only while no member waits to be re-added: two
-//! voters of three that lost their disks are a majority that lost its data,
-//! which nothing can bring back (README, "Membership").
+//! One node at a time, only while no member waits to be re-added, and only
+//! among three voters or more: two voters of three that lost their disks,
+//! or one of two, are a majority that lost its data, which nothing can
+//! bring back, and which can never elect a leader again (README,
+//! "Membership"). The look at the configuration and the wipe are one step
+//! with respect to the `member` nemesis (`Shared::changing`).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,9 @@ use raft::Rng;
 
 /// How long `stop-wipe` keeps asking for the re-add.
 const READD_WITHIN: Duration = Duration::from_secs(10);
+/// The fewest voters a wipe needs: the others must still be a majority
+/// of them (of 2 voters, the one left is not).
+const MIN_VOTERS: usize = 3;
 /// How long a wipe waits for a leader to list the members.
 const LEADER_WITHIN: Duration = Duration::from_secs(3);
 /// Between two asks while the leader cannot re-add yet.
@@ -65,6 +71,7 @@ impl Actor for WipeNemesis {
 
 impl WipeNemesis {
     async fn start(&mut self, shared: &Shared, rng: &mut Rng) -> Value {
+        let _changing = shared.changing.lock().await;
         let members = match shared.admin.members_within(LEADER_WITHIN).await {
             Ok(m) => m,
             Err(e) => return json!({"skipped": e}),
@@ -72,6 +79,12 @@ impl WipeNemesis {
         let waiting = members.awaiting_readd();
         if !waiting.is_empty() {
             return json!({"skipped": format!("{} waits to be re-added", waiting.join(", "))});
+        }
+        let voters = members.voters().len();
+        if voters < MIN_VOTERS {
+            return json!({"skipped": format!(
+                "{voters} voters: wiping one would leave no majority of voters with their data"
+            )});
         }
         let mut c = shared.cluster();
         let candidates: Vec<String> = members

@@ -173,5 +173,6 @@ pub fn shared(live: &Live, recorder: &Arc<Recorder>) -> Shared {
         recorder: recorder.clone(),
         in_force: Default::default(),
         admin: Admin::new(live.addrs.clone(), &live.cluster_id),
+        changing: Default::default(),
     }
 }

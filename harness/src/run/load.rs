@@ -131,6 +131,7 @@ fn spawn_nemeses(
         recorder: recorder.clone(),
         in_force: in_force.clone(),
         admin: Admin::new(live.addrs.clone(), &live.cluster_id),
+        changing: Default::default(),
     });
     let sched = Schedule {
         quiet: opts.quiet_period(),
