@@ -124,6 +124,7 @@ impl Actor for MemberNemesis {
                 return json!({"skipped": e});
             }
         };
+        let retired = take_out_strays(shared, &members);
         let (nodes, out, busy) = {
             let c = shared.cluster();
             let busy: Vec<String> = c
@@ -151,7 +152,7 @@ impl Actor for MemberNemesis {
         } else {
             self.started = None;
             return json!({"skipped": format!("no {} allowed", wanted.name()), "voters": members.voters(),
-                          "learners": members.learners(), "outside": out});
+                          "learners": members.learners(), "outside": out, "taken_out": retired});
         };
         let pool = match action {
             Action::Shrink => &shrinkable,
@@ -167,6 +168,9 @@ impl Actor for MemberNemesis {
         if let Value::Object(o) = outcome {
             value.as_object_mut().expect("an object").extend(o);
         }
+        if !retired.is_empty() {
+            value["taken_out"] = json!(retired);
+        }
         value
     }
 
@@ -177,16 +181,36 @@ impl Actor for MemberNemesis {
     }
 }
 
+/// Nodes the harness runs inside the cluster that the configuration no
+/// longer (or never) names, and that do not wait to be re-added: a change
+/// whose answer was lost but which took effect after all. They are taken
+/// out as a shrink would (killed, wiped), so that a grow can bring them
+/// back. Returns them.
+fn take_out_strays(shared: &Shared, members: &crate::cluster::membership::Members) -> Vec<String> {
+    let mut c = shared.cluster();
+    let strays: Vec<String> = c
+        .nodes()
+        .iter()
+        .filter(|n| !n.is_out() && !n.awaiting_readd && !members.contains(&n.id))
+        .map(|n| n.id.clone())
+        .collect();
+    strays
+        .into_iter()
+        .filter(|id| c.retire(id).is_ok())
+        .collect()
+}
+
 /// Removes `node`; once it is out of the configuration, kills and wipes it.
 async fn shrink(shared: &Shared, node: &str) -> Value {
     let change = shared.admin.remove(node, CHANGE_WITHIN).await;
     let gone = match &change {
         Change::Done(m) => !m.contains(node),
         Change::Refused(_) => false,
-        // Find out whether it happened.
+        // Find out whether it happened (if no leader can say, a later
+        // change takes it out: `take_out_strays`).
         Change::Unknown(_) => shared
             .admin
-            .members()
+            .members_within(LEADER_WITHIN)
             .await
             .is_ok_and(|m| !m.contains(node)),
     };
@@ -218,7 +242,12 @@ async fn grow(shared: &Shared, node: &str) -> Value {
     let member = match &change {
         Change::Done(m) => m.contains(node),
         Change::Refused(_) => false,
-        Change::Unknown(_) => shared.admin.members().await.is_ok_and(|m| m.contains(node)),
+        // No leader can say: leave it running; a later change takes it
+        // out if it is not a member (`take_out_strays`).
+        Change::Unknown(_) => match shared.admin.members_within(LEADER_WITHIN).await {
+            Ok(m) => m.contains(node),
+            Err(_) => true,
+        },
     };
     let mut value = change.to_json();
     if !member {

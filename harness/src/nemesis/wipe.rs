@@ -117,6 +117,9 @@ impl WipeNemesis {
 /// leader knows the new incarnation (or [`READD_WITHIN`] has passed). Also
 /// used by recovery for nodes still waiting.
 pub async fn readd(shared: &Shared, node: &str) -> Value {
+    // Between the removal and the add, the node is no member: the member
+    // nemesis must not take it for a stray meanwhile.
+    let _changing = shared.changing.lock().await;
     let deadline = Instant::now() + READD_WITHIN;
     let mut tries = 0;
     loop {
