@@ -104,7 +104,8 @@ pub fn read_run_events(dir: &Path) -> Result<Vec<NodeLog>, HistoryError> {
 /// Finds each node's event log: `nodes/<id>/events.jsonl`, where a finished
 /// run copies it, else `nodes/<id>/data/events.jsonl`, where the node writes
 /// it (a run that was interrupted never copied it). Nodes with neither are
-/// listed as missing, unless they never started (no `node.log` either).
+/// listed as missing, unless they never started or wrote nothing (an
+/// empty or absent `node.log`).
 pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
     let nodes = dir.join("nodes");
     let io = |path: &Path| {
@@ -134,11 +135,12 @@ pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
                 written.display()
             ));
             found.logs.push(log);
-        } else if entry.path().join("node.log").is_file() {
+        } else if std::fs::metadata(entry.path().join("node.log")).is_ok_and(|m| m.len() > 0) {
             found.missing.push(node);
         }
-        // Neither events nor a log: the node never started (it stayed
-        // outside the cluster for the `member` nemesis to add).
+        // Neither events nor anything in its log: the node never started
+        // (it stayed outside the cluster for the `member` nemesis to add),
+        // or was killed before it wrote a line (a grow the leader refused).
     }
     found.logs.sort_by(|a, b| a.node.cmp(&b.node));
     found.missing.sort();
@@ -376,9 +378,12 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("events.jsonl"), line).unwrap();
         }
-        // n3 ran (it has a log) but its events are nowhere; n4 never started.
-        std::fs::write(dir.path().join("nodes/n3/node.log"), "").unwrap();
+        // n3 ran (it logged) but its events are nowhere; n4 never started;
+        // n5 was killed before it wrote anything.
+        std::fs::write(dir.path().join("nodes/n3/node.log"), "started\n").unwrap();
         std::fs::create_dir_all(dir.path().join("nodes/n4/data")).unwrap();
+        std::fs::create_dir_all(dir.path().join("nodes/n5/data")).unwrap();
+        std::fs::write(dir.path().join("nodes/n5/node.log"), "").unwrap();
         let found = find_run_events(dir.path()).unwrap();
         let nodes: Vec<&str> = found.logs.iter().map(|l| l.node.as_str()).collect();
         assert_eq!(nodes, ["n1", "n2"]);
