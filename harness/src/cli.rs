@@ -218,6 +218,15 @@ fn parse_secs(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_secs_or_zero(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x >= 0.0 && x.is_finite() && x < 1e9 => Ok(x),
+        _ => Err(format!(
+            "expected a number of seconds (0 or more), got {s:?}"
+        )),
+    }
+}
+
 /// `harness bench-check`: the checkers timed on simulated histories.
 #[derive(Debug, Args)]
 pub struct BenchCheckArgs {
@@ -277,8 +286,8 @@ pub struct RunArgs {
     pub nodes: usize,
     /// Faults: none, all (partition, packet, kill, pause, power; packet on
     /// netns only, power only where FUSE can run), or a comma list of
-    /// partition, packet, kill, pause, figure8, power (README: what figure8
-    /// and power do; figure8 not with partition or packet).
+    /// partition, packet, kill, pause, figure8, power, member, wipe
+    /// (README: what each does; figure8 not with partition or packet).
     #[arg(long, default_value = "none", value_parser = Kind::parse_list)]
     pub nemesis: NemesisList,
     /// Record the history but do not check it (exit 0 unless the run failed).
@@ -362,6 +371,15 @@ pub struct LoadArgs {
     /// which etcd documents as possibly stale) instead of linearizable.
     #[arg(long)]
     pub etcd_serializable_reads: bool,
+    /// Nodes that form the cluster at start (n1..nM); the others start
+    /// outside it, for `--nemesis member` to add (default: all of them).
+    #[arg(long, value_name = "M")]
+    pub initial_members: Option<usize>,
+    /// After recovery, how long every running member may take to reach
+    /// the leader's commit index (and a write to succeed) before the
+    /// `convergence` checker calls the run invalid; 0 skips the check.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs_or_zero)]
+    pub convergence_timeout: f64,
     /// How the workers reach the nodes: unary (one RPC per operation) or
     /// stream (the workers' operations to a node share one `Kv.Stream`,
     /// so the checkers judge that path under faults too).
@@ -443,7 +461,11 @@ fn parse_behaviours(s: &str) -> Result<Behaviours, String> {
 #[derive(Debug, Args, Clone)]
 pub struct TestAllArgs {
     /// Nemesis sets to run, separated by `;`, each as for `run --nemesis`.
-    #[arg(long, default_value = "none;partition;kill;pause;all", value_parser = parse_nemesis_sets)]
+    #[arg(
+        long,
+        default_value = "none;partition;kill;pause;all;member,wipe,kill,partition",
+        value_parser = parse_nemesis_sets
+    )]
     pub nemeses: NemesisSets,
     /// Cluster sizes to run, comma-separated.
     #[arg(long, default_value = "3", value_parser = parse_sizes)]

@@ -86,6 +86,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, RunError> {
             ..NetSpec::new(opts.network, 1)
         },
         disk: opts.disk.clone(),
+        initial_members: None,
     };
     let mut cluster = Cluster::start(spec)
         .await

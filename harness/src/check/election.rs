@@ -3,8 +3,19 @@
 //! Reads the `role` events of every node's log and reports each term in
 //! which more than one node said it became leader, with the nodes and the
 //! times they said so.
+//!
+//! Members come and go. A node that joined late, or was removed, has a log
+//! covering only the terms it took part in, and a node that never started
+//! has none (it is not asked for one). A node that lost its data comes back
+//! as a new incarnation (its `start` event names it) that votes afresh: to
+//! Raft it is another server, so two of its incarnations leading one term
+//! are two leaders (named `n2@<incarnation>`). A node restarted on its disk
+//! is the same incarnation, and saying again that it leads a term is not a
+//! second leader. The configurations the nodes applied (`config` events)
+//! are counted for the report; they do not change the rule: whatever the
+//! configuration, one leader per term.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +36,14 @@ pub struct ElectionResult {
     pub reason: Option<String>,
     /// Terms in which some node became leader.
     pub terms: usize,
+    /// Distinct sets of voters the nodes applied (0 when no node logs
+    /// configurations).
+    #[serde(default)]
+    pub configurations: usize,
+    /// Nodes that ran as more than one incarnation (lost their data), with
+    /// how many.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub incarnations: BTreeMap<String, usize>,
     /// Every term with more than one leader, in term order.
     pub violations: Vec<ElectionViolation>,
 }
@@ -50,28 +69,57 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
             skipped: Some(super::NO_EVENT_LOGS.to_string()),
             reason: None,
             terms: 0,
+            configurations: 0,
+            incarnations: BTreeMap::new(),
             violations: Vec::new(),
         };
     }
-    // term -> node -> time of its first leader event in that term.
-    let mut leaders: BTreeMap<u64, BTreeMap<&str, String>> = BTreeMap::new();
+    // term -> server (node, or node@incarnation after a wipe) -> time of
+    // its first leader event in that term.
+    let mut leaders: BTreeMap<u64, BTreeMap<String, String>> = BTreeMap::new();
+    let mut configurations: BTreeSet<&[String]> = BTreeSet::new();
+    let mut incarnations = BTreeMap::new();
     for log in logs {
+        // Incarnations in the order the node ran them; the first is named
+        // by the node id alone.
+        let mut seen: Vec<&str> = Vec::new();
+        let mut server = log.node.clone();
         for e in &log.events {
-            if let EventKind::Role {
-                role: Role::Leader,
-                term,
-            } = e.kind
-            {
-                let time = e
-                    .time
-                    .clone()
-                    .unwrap_or_else(|| format!("{}:{} (no time)", log.path.display(), e.line));
-                leaders
-                    .entry(term)
-                    .or_default()
-                    .entry(e.node.as_str())
-                    .or_insert(time);
+            match &e.kind {
+                EventKind::Start {
+                    incarnation: Some(inc),
+                } => {
+                    if !seen.contains(&inc.as_str()) {
+                        seen.push(inc);
+                    }
+                    server = if seen.first() == Some(&inc.as_str()) {
+                        e.node.clone()
+                    } else {
+                        format!("{}@{inc}", e.node)
+                    };
+                }
+                EventKind::Config { voters, .. } => {
+                    configurations.insert(voters.as_slice());
+                }
+                EventKind::Role {
+                    role: Role::Leader,
+                    term,
+                } => {
+                    let time = e
+                        .time
+                        .clone()
+                        .unwrap_or_else(|| format!("{}:{} (no time)", log.path.display(), e.line));
+                    leaders
+                        .entry(*term)
+                        .or_default()
+                        .entry(server.clone())
+                        .or_insert(time);
+                }
+                _ => {}
             }
+        }
+        if seen.len() > 1 {
+            incarnations.insert(log.node.clone(), seen.len());
         }
     }
     let violations: Vec<ElectionViolation> = leaders
@@ -92,6 +140,8 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
         skipped: None,
         reason: None,
         terms: leaders.len(),
+        configurations: configurations.len(),
+        incarnations,
         violations,
     }
 }
@@ -159,6 +209,68 @@ mod tests {
                 times: vec!["10:00:01".into(), "10:00:02".into()],
             }]
         );
+    }
+
+    fn text_log(node: &str, lines: &[&str]) -> NodeLog {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        parse_node_log(&text, Path::new("events.jsonl"), node).unwrap()
+    }
+
+    fn start(inc: &str) -> String {
+        format!(
+            r#"{{"event":"start","detail":"term 0 vote None, 0 log entries; incarnation {inc}, founder"}}"#
+        )
+    }
+
+    fn leader(term: u64) -> String {
+        format!(r#"{{"time":"t{term}","event":"role","role":"leader","term":{term}}}"#)
+    }
+
+    #[test]
+    fn members_that_come_and_go_and_restarts_are_one_leader_per_term() {
+        let config = |voters: &str| {
+            format!(r#"{{"event":"config","index":1,"voters":{voters},"learners":[]}}"#)
+        };
+        let r = check(&[
+            // n1 leads term 2, restarts on its disk and says once more that
+            // it leads term 2: the same incarnation, one leader.
+            text_log(
+                "n1",
+                &[
+                    &start("aa"),
+                    &config(r#"["n1","n2","n3"]"#),
+                    &leader(2),
+                    &start("aa"),
+                    &leader(2),
+                ],
+            ),
+            // n2 lost its disk in term 3 and came back as a new incarnation,
+            // then led term 5.
+            text_log("n2", &[&start("b1"), &leader(3), &start("b2"), &leader(5)]),
+            // n4 joined later, and led term 6 in the grown configuration.
+            text_log(
+                "n4",
+                &[
+                    &start("d1"),
+                    &config(r#"["n1","n2","n3","n4"]"#),
+                    &leader(6),
+                ],
+            ),
+        ]);
+        assert_eq!(r.valid, Verdict::Valid, "{r:?}");
+        assert_eq!(r.terms, 4);
+        assert_eq!(r.configurations, 2);
+        assert_eq!(r.incarnations.get("n2"), Some(&2));
+    }
+
+    #[test]
+    fn two_incarnations_of_a_node_leading_one_term_are_two_leaders() {
+        let r = check(&[text_log(
+            "n2",
+            &[&start("b1"), &leader(3), &start("b2"), &leader(3)],
+        )]);
+        assert_eq!(r.valid, Verdict::Invalid);
+        assert_eq!(r.violations[0].nodes, vec!["n2", "n2@b2"]);
     }
 
     #[test]

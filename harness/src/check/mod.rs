@@ -4,6 +4,8 @@
 //!   append model).
 //! - [`election`]: at most one leader per term.
 //! - [`state_machine`]: no two different entries applied at one index.
+//! - [`convergence`]: after recovery, every member caught up with the
+//!   leader and a write succeeded (from the run's `convergence` record).
 //! - [`stats`]: outcome counts; nothing succeeded means unknown.
 //! - [`perf`]: latency percentiles and throughput (informative).
 //! - [`summary`]: the results in words, for the terminal.
@@ -27,6 +29,9 @@
 //!    "state-machine": {"valid", "skipped"?, "indexes", "violation_count",
 //!                      "violations": [{"index", "nodes": [..],
 //!                                      "entries": [{"node", "term", "digest", "time"}]}]},
+//!    "convergence":   {"valid", "skipped"?, "within_s", "leader", "target_index",
+//!                      "converged": [node..], "lagging": [{"node", "commit", "applied"}],
+//!                      "write_error"?, "explanation"?},
 //!    "stats":         {"valid", "reason"?, "ops": {"total", "ok", "fail", "info", "pending"},
 //!                      "by_f": {"read": {...}, ...}, "nemesis"},
 //!    "perf":          {"valid", "latency_ms": {"read": {"count", "p50", "p90", "p99", "max"}},
@@ -55,6 +60,7 @@
 //! `"reason"` (exit 2): they could not run, so they cannot say valid. An
 //! anomaly found in the other logs still makes them invalid.
 
+pub mod convergence;
 pub mod election;
 pub mod evidence;
 pub mod linearizable;
@@ -75,6 +81,7 @@ use crate::db::DbKind;
 use crate::history::events::{NodeLog, RunEvents};
 use crate::history::read::{Loaded, ReadOptions, read_history};
 use crate::history::{History, HistoryError};
+use convergence::ConvergenceResult;
 use election::ElectionResult;
 use linearizable::{InitialValues, LinearizableOptions, LinearizableResult};
 use perf::PerfResult;
@@ -136,6 +143,9 @@ pub struct Checkers {
     /// One entry per log index, from the nodes' event logs.
     #[serde(rename = "state-machine")]
     pub state_machine: StateMachineResult,
+    /// Absent from results written before it existed: skipped.
+    #[serde(default)]
+    pub convergence: ConvergenceResult,
     /// Outcome counts; unknown when nothing succeeded.
     pub stats: StatsResult,
     /// Latency and throughput; always valid.
@@ -145,7 +155,7 @@ pub struct Checkers {
 impl Checkers {
     /// (name, verdict, why it was skipped or is unknown) of each checker,
     /// in report order.
-    pub fn verdicts(&self) -> [(&'static str, Verdict, Option<&str>); 5] {
+    pub fn verdicts(&self) -> [(&'static str, Verdict, Option<&str>); 6] {
         [
             ("linearizable", self.linearizable.valid, None),
             (
@@ -163,6 +173,11 @@ impl Checkers {
                     .skipped
                     .as_deref()
                     .or(self.state_machine.reason.as_deref()),
+            ),
+            (
+                "convergence",
+                self.convergence.valid,
+                self.convergence.skipped.as_deref(),
             ),
             ("stats", self.stats.valid, self.stats.reason.as_deref()),
             ("perf", self.perf.valid, self.perf.skipped.as_deref()),
@@ -282,6 +297,7 @@ pub fn check_history_with(
         linearizable: lin,
         election: election::check(logs),
         state_machine: state_machine::check(logs),
+        convergence: convergence::check(history),
         stats,
         perf,
     };

@@ -44,6 +44,15 @@ pub fn render(results: &Results, source: &str) -> String {
             "state-machine" if skipped.is_none() => {
                 format!("{} log indexes applied", c.state_machine.indexes)
             }
+            "convergence" if skipped.is_none() => {
+                let v = &c.convergence;
+                format!(
+                    "{} members at the leader's commit index {} within {:.0} s",
+                    v.converged.len(),
+                    v.target_index.map_or("?".into(), |i| i.to_string()),
+                    v.within_s.unwrap_or(0.0)
+                )
+            }
             "stats" => {
                 let counts = (!c.stats.by_f.is_empty()).then(|| {
                     let per_f: Vec<String> = c
@@ -103,6 +112,11 @@ pub fn render(results: &Results, source: &str) -> String {
                     let _ = writeln!(out, "      index {}: {}", v.index, what.join("; "));
                 }
                 more(&mut out, c.state_machine.violation_count);
+            }
+            "convergence" => {
+                if let Some(e) = &c.convergence.explanation {
+                    let _ = writeln!(out, "      {e}");
+                }
             }
             _ => {}
         }

@@ -121,6 +121,30 @@ impl Disk {
     }
 }
 
+/// Deletes everything in `dir` (a lost disk, as the `wipe` and `member`
+/// nemeses make it), then fsyncs `dir`, so the deletions are durable even
+/// on a lazy disk whose power is cut next. A missing `dir` is empty.
+pub fn empty_dir(dir: &Path) -> Result<(), ClusterError> {
+    let io = |what: &Path, e: std::io::Error| ClusterError::Io(format!("{}: {e}", what.display()));
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(dir, e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(|e| io(dir, e))?.path();
+        let gone = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        gone.map_err(|e| io(&path, e))?;
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))
+}
+
 /// Adds what a second power-off lost to the first's report.
 pub fn add_loss(into: &mut LossReport, more: LossReport) {
     into.bytes_lost += more.bytes_lost;

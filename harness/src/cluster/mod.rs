@@ -4,10 +4,13 @@
 //!
 //! - `process`: starting, signalling and reaping one node process.
 //! - `disk`: each node's disk, plain or a lazyfs mount whose power can be cut.
+//! - `membership`: the cluster's members through the node's Admin API (add,
+//!   remove, re-add, list), the one place that speaks it.
 //! - this file: the set of nodes and their layout on disk. What each node
 //!   runs, and how its leader is found, is the database's ([`crate::db`]).
 
 pub mod disk;
+pub mod membership;
 mod process;
 
 use std::net::SocketAddr;
@@ -58,6 +61,9 @@ pub struct ClusterSpec {
     pub net: NetSpec,
     /// Each node's disk: plain, or lazyfs (power faults).
     pub disk: DiskKind,
+    /// How many nodes (`n1` ... `nM`) form the cluster; the others start
+    /// outside it, for the `member` nemesis to add. `None`: all of them.
+    pub initial_members: Option<usize>,
 }
 
 /// One member: where it listens, where its files are, and how often it was faulted.
@@ -71,6 +77,17 @@ pub struct Node {
     /// `nodes/<id>/` under the run directory.
     pub dir: PathBuf,
     args: Vec<String>,
+    /// The command line of a founder's first start when not every node
+    /// founds the cluster: its `--peer` flags name the founders only (what
+    /// a first start forms the cluster of). Every later start uses `args`,
+    /// which names every node.
+    first_args: Option<Vec<String>>,
+    /// Outside the cluster (never added, or removed): nothing starts it
+    /// until [`Cluster::admit`].
+    out: bool,
+    /// Wiped and not yet re-added (the `wipe` nemesis's bookkeeping, so
+    /// that the `member` nemesis leaves it alone).
+    pub awaiting_readd: bool,
     /// Where its process runs (its namespace on netns).
     place: Placement,
     proc: Option<NodeProcess>,
@@ -85,6 +102,9 @@ pub struct Node {
     pub pauses: u32,
     /// How often its power was cut.
     pub power_offs: u32,
+    /// How often its data directory was deleted (wiped, or removed from
+    /// the cluster).
+    pub wipes: u32,
 }
 
 impl Node {
@@ -114,6 +134,10 @@ impl Node {
     pub fn pid(&self) -> Option<u32> {
         self.proc.as_ref().map(NodeProcess::pid)
     }
+    /// Whether it is outside the cluster (never added, or removed).
+    pub fn is_out(&self) -> bool {
+        self.out
+    }
 }
 
 /// The nodes of one run and the network between them. Dropping it kills every
@@ -136,34 +160,46 @@ impl Cluster {
             ..spec.net
         };
         let net = Net::start(&net_spec, &ids).await.map_err(net_err)?;
+        let founders = spec.initial_members.unwrap_or(ids.len()).min(ids.len());
         let mut nodes = Vec::new();
-        for id in &ids {
+        for (i, id) in ids.iter().enumerate() {
             let dir = spec.dir.join("nodes").join(id);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
             let listen = net.listen(id).map_err(net_err)?.client;
             let disk = Disk::attach(&dir.join("data"), &spec.disk)?;
-            let mut cluster = Vec::new();
-            for peer in &ids {
-                let addr = if peer == id {
-                    net.listen(id).map_err(net_err)?.peer
-                } else {
-                    net.peer_addr(id, peer).map_err(net_err)?
-                };
-                cluster.push((peer.clone(), addr));
-            }
-            let args = spec.db.member_args(&MemberSpec {
-                id,
-                listen: net.listen(id).map_err(net_err)?,
-                cluster: &cluster,
-                data_dir: &dir.join("data"),
-                events_path: &dir.join("events.jsonl"),
-            });
+            let member_args = |peers: &[String]| -> Result<Vec<String>, ClusterError> {
+                let mut cluster = Vec::new();
+                for peer in peers {
+                    let addr = if peer == id {
+                        net.listen(id).map_err(net_err)?.peer
+                    } else {
+                        net.peer_addr(id, peer).map_err(net_err)?
+                    };
+                    cluster.push((peer.clone(), addr));
+                }
+                Ok(spec.db.member_args(&MemberSpec {
+                    id,
+                    listen: net.listen(id).map_err(net_err)?,
+                    cluster: &cluster,
+                    data_dir: &dir.join("data"),
+                    events_path: &dir.join("events.jsonl"),
+                }))
+            };
+            let args = member_args(&ids)?;
+            let first_args = if i < founders && founders < ids.len() {
+                Some(member_args(&ids[..founders])?)
+            } else {
+                None
+            };
             nodes.push(Node {
                 id: id.clone(),
                 listen,
                 dir,
                 args,
+                first_args,
+                out: i >= founders,
+                awaiting_readd: false,
                 place: net.placement(id).map_err(net_err)?,
                 proc: None,
                 disk,
@@ -172,6 +208,7 @@ impl Cluster {
                 kills: 0,
                 pauses: 0,
                 power_offs: 0,
+                wipes: 0,
             });
         }
         let mut cluster = Cluster { spec, nodes, net };
@@ -221,16 +258,89 @@ impl Cluster {
             .ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
     }
 
+    /// The ids of the nodes inside the cluster (not removed, not waiting
+    /// to be added), in order: what faults of processes choose from.
+    pub fn active_ids(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| !n.out)
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
+    /// The ids of the nodes outside the cluster, in order.
+    pub fn out_ids(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.out)
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
+    /// The node `id`.
+    pub fn node(&self, id: &str) -> Result<&Node, ClusterError> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| ClusterError::UnknownNode(id.to_string()))
+    }
+
+    /// Where the other nodes reach `id`: the address to add it with. On
+    /// proxies every node has it as `--peer`, which wins over this one.
+    pub fn peer_addr(&self, id: &str) -> Result<SocketAddr, ClusterError> {
+        self.net
+            .listen(id)
+            .map(|l| l.peer)
+            .map_err(|e| ClusterError::Net(e.to_string()))
+    }
+
     /// Starts a node that is not running, on its existing data dir. A
-    /// node whose power is off stays down until [`Cluster::power_on`].
+    /// node whose power is off stays down until [`Cluster::power_on`], one
+    /// outside the cluster until [`Cluster::admit`].
     pub fn start_node(&mut self, id: &str) -> Result<(), ClusterError> {
         let bin = self.spec.db.bin().clone();
         let node = self.node_mut(id)?;
-        if node.proc.is_none() && !node.powered_off {
+        if node.proc.is_none() && !node.powered_off && !node.out {
             let log = node.log_path();
-            node.proc = Some(NodeProcess::spawn(&bin, &node.args, &log, &node.place)?);
+            let args = node.first_args.take().unwrap_or_else(|| node.args.clone());
+            node.proc = Some(NodeProcess::spawn(&bin, &args, &log, &node.place)?);
             node.starts += 1;
         }
+        Ok(())
+    }
+
+    /// SIGKILL, then deletes everything in the node's data directory (and
+    /// makes the deletions durable, so that a power cut cannot bring them
+    /// back). It stays down until started.
+    pub fn wipe(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.kill(id)?;
+        let node = self.node_mut(id)?;
+        node.wipes += 1;
+        // A node that was never started has nothing to delete.
+        node.first_args = None;
+        disk::empty_dir(&node.data_dir())
+    }
+
+    /// Takes a node out of the cluster once its removal is done: killed,
+    /// its data directory wiped; nothing starts it until [`Cluster::admit`].
+    pub fn retire(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.wipe(id)?;
+        let node = self.node_mut(id)?;
+        node.out = true;
+        node.awaiting_readd = false;
+        Ok(())
+    }
+
+    /// Brings a node outside the cluster back in: it starts, empty, and
+    /// asks its peers to be let in (the leader must then add it).
+    pub fn admit(&mut self, id: &str) -> Result<(), ClusterError> {
+        self.node_mut(id)?.out = false;
+        self.start_node(id)
+    }
+
+    /// Marks whether a wiped node waits to be re-added.
+    pub fn set_awaiting_readd(&mut self, id: &str, awaiting: bool) -> Result<(), ClusterError> {
+        self.node_mut(id)?.awaiting_readd = awaiting;
         Ok(())
     }
 

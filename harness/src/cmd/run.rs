@@ -38,6 +38,8 @@ impl LoadArgs {
             check_budget: self.budget.duration(),
             node_args: self.db.args.clone(),
             api: self.api,
+            initial_members: self.initial_members,
+            convergence_timeout: Duration::from_secs_f64(self.convergence_timeout),
             command,
             power: PowerOptions {
                 loss: self.power_loss,

@@ -39,6 +39,10 @@ pub fn run(args: &TestAllArgs) -> Result<Verdict, RunError> {
                 let seed = base_seed + cells.len() as u64;
                 let mut opts = args.load.to_options(nodes, set, String::new());
                 opts.seed = seed;
+                // Only the member nemesis brings the other nodes in.
+                if !opts.nemeses.contains(&crate::nemesis::Kind::Member) {
+                    opts.initial_members = None;
+                }
                 let label = opts.nemesis_label();
                 opts.command = reproduce_command(&command_for(&opts, &label), seed);
                 let name = format!("{label} n{nodes} #{i}");
@@ -171,6 +175,13 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
         words.extend(["--packet-behaviours".into(), names.join(",")]);
     }
     words.extend(["--network".into(), opts.network.name().into()]);
+    if let Some(m) = opts.initial_members {
+        words.extend(["--initial-members".into(), m.to_string()]);
+    }
+    if opts.convergence_timeout != crate::run::options::CONVERGENCE_TIMEOUT {
+        let secs = opts.convergence_timeout.as_secs_f64();
+        words.extend(["--convergence-timeout".into(), secs.to_string()]);
+    }
     if opts.nemeses.contains(&crate::nemesis::Kind::Power) {
         if opts.power.loss != crate::nemesis::power::Loss::All {
             words.extend(["--power-loss".into(), opts.power.loss.name().into()]);

@@ -84,6 +84,10 @@ pub fn unsupported(nemesis: Kind, network: NetworkKind) -> Option<String> {
              which etcd does not report; it runs with --db raftkv only"
                 .into(),
         ),
+        Kind::Member | Kind::Wipe => Some(format!(
+            "--nemesis {nemesis} speaks our node's Admin API (remove, re-add a member that lost \
+             its data); with --db etcd it does not run yet"
+        )),
         _ => None,
     }
 }

@@ -66,6 +66,21 @@ pub enum EventKind {
         /// The term the node logged with it (which one is not pinned down).
         term: u64,
     },
+    /// The node started; a node that lost its data starts as a new
+    /// incarnation (named in the `start` note of this repository's node).
+    Start {
+        /// The incarnation id, when the node names one.
+        incarnation: Option<String>,
+    },
+    /// The configuration in force from `index` on.
+    Config {
+        /// The log index of the configuration entry.
+        index: u64,
+        /// The members that vote and count toward quorums.
+        voters: Vec<String>,
+        /// The members that receive the log but do not vote.
+        learners: Vec<String>,
+    },
     /// An event kind the checkers do not use.
     Other(String),
 }
@@ -120,7 +135,8 @@ pub fn read_run_events(dir: &Path) -> Result<Vec<NodeLog>, HistoryError> {
 /// Finds each node's event log: `nodes/<id>/events.jsonl`, where a finished
 /// run copies it, else `nodes/<id>/data/events.jsonl`, where the node writes
 /// it (a run that was interrupted never copied it). Nodes with neither are
-/// listed as missing.
+/// listed as missing, unless they never started or wrote nothing (an
+/// empty or absent `node.log`).
 pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
     let nodes = dir.join("nodes");
     let io = |path: &Path| {
@@ -150,9 +166,12 @@ pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
                 written.display()
             ));
             found.logs.push(log);
-        } else {
+        } else if std::fs::metadata(entry.path().join("node.log")).is_ok_and(|m| m.len() > 0) {
             found.missing.push(node);
         }
+        // Neither events nor anything in its log: the node never started
+        // (it stayed outside the cluster for the `member` nemesis to add),
+        // or was killed before it wrote a line (a grow the leader refused).
     }
     found.logs.sort_by(|a, b| a.node.cmp(&b.node));
     found.missing.sort();
@@ -215,6 +234,13 @@ pub fn parse_node_log(text: &str, path: &Path, node: &str) -> Result<NodeLog, Hi
     Ok(log)
 }
 
+/// The incarnation a `start` note names: `..., incarnation 0e8a0f3ff4b99996, founder`.
+fn incarnation_in(detail: &str) -> Option<String> {
+    let rest = detail.split("incarnation ").nth(1)?;
+    let id: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    (!id.is_empty()).then_some(id)
+}
+
 /// The last complete JSON object on a line that starts with a torn one.
 fn recover_after_tear(line: &str) -> Option<Json> {
     line.match_indices('{')
@@ -258,6 +284,33 @@ fn parse_event(json: &Json, default_node: &str, line: usize) -> Result<NodeEvent
             index: u64_field("index")?,
             term: u64_field("term")?,
         },
+        "start" => EventKind::Start {
+            incarnation: obj
+                .get("detail")
+                .and_then(Json::as_str)
+                .and_then(incarnation_in),
+        },
+        "config" => {
+            let ids = |name: &str| -> Result<Vec<String>, String> {
+                match obj.get(name) {
+                    None => Ok(Vec::new()),
+                    Some(Json::Array(a)) => a
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_string)
+                                .ok_or_else(|| format!("field {name:?}: expected strings"))
+                        })
+                        .collect(),
+                    Some(_) => Err(format!("field {name:?}: expected a list of ids")),
+                }
+            };
+            EventKind::Config {
+                index: u64_field("index")?,
+                voters: ids("voters")?,
+                learners: ids("learners")?,
+            }
+        }
         _ => EventKind::Other(event),
     };
     Ok(NodeEvent {
@@ -348,6 +401,12 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("events.jsonl"), line).unwrap();
         }
+        // n3 ran (it logged) but its events are nowhere; n4 never started;
+        // n5 was killed before it wrote anything.
+        std::fs::write(dir.path().join("nodes/n3/node.log"), "started\n").unwrap();
+        std::fs::create_dir_all(dir.path().join("nodes/n4/data")).unwrap();
+        std::fs::create_dir_all(dir.path().join("nodes/n5/data")).unwrap();
+        std::fs::write(dir.path().join("nodes/n5/node.log"), "").unwrap();
         let found = find_run_events(dir.path()).unwrap();
         let nodes: Vec<&str> = found.logs.iter().map(|l| l.node.as_str()).collect();
         assert_eq!(nodes, ["n1", "n2"]);

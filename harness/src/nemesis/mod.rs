@@ -14,8 +14,13 @@
 //! - `schedule`: when faults start and stop during a run.
 //! - `figure8`: a scripted sequence of partitions and slow links that walks
 //!   the cluster through Figure 8 of the Raft paper.
+//! - `member`: the cluster shrinks (a member removed, killed, wiped) and
+//!   grows (a node added back, empty), through the leader.
+//! - `wipe`: a node loses its data directory and restarts with the same
+//!   command line; the harness re-adds it as an operator would.
 
 pub mod figure8;
+pub mod member;
 pub mod packet;
 pub mod partition;
 pub mod power;
@@ -23,6 +28,7 @@ pub mod process;
 pub mod schedule;
 pub mod shapes;
 pub mod targets;
+pub mod wipe;
 
 use std::fmt;
 
@@ -49,6 +55,12 @@ pub enum Kind {
     /// SIGKILL and a power-off of the disk (what was not durable is lost),
     /// then a restart on what survived. Needs FUSE.
     Power,
+    /// Membership changes: a member removed, killed and wiped; a node
+    /// added back, empty.
+    Member,
+    /// A node's data directory deleted and the node restarted, then
+    /// re-added.
+    Wipe,
 }
 
 impl Kind {
@@ -64,13 +76,15 @@ impl Kind {
         Kind::Power,
     ];
     /// Every kind `--nemesis` accepts by name.
-    pub const KNOWN: [Kind; 6] = [
+    pub const KNOWN: [Kind; 8] = [
         Kind::Partition,
         Kind::Packet,
         Kind::Kill,
         Kind::Pause,
         Kind::Figure8,
         Kind::Power,
+        Kind::Member,
+        Kind::Wipe,
     ];
 
     /// The name on the command line and in the history (`start-<name>`).
@@ -82,6 +96,8 @@ impl Kind {
             Kind::Pause => "pause",
             Kind::Figure8 => "figure8",
             Kind::Power => "power",
+            Kind::Member => "member",
+            Kind::Wipe => "wipe",
         }
     }
 
@@ -105,7 +121,7 @@ impl Kind {
                 .ok_or_else(|| {
                     format!(
                         "unknown nemesis `{part}`; known: none, all, partition, packet, kill, \
-                         pause, figure8, power"
+                         pause, figure8, power, member, wipe"
                     )
                 })?;
             if !kinds.contains(&k) {
@@ -144,8 +160,14 @@ impl Kind {
             Kind::Pause => Box::new(process::ProcessNemesis::new(Signal::Pause, choices.targets)),
             Kind::Power => Box::new(power::PowerNemesis::new(choices.targets, choices.loss)),
             Kind::Figure8 => return figure8::run(schedule, shared, seed).await,
+            Kind::Member => {
+                return schedule::run(member::MemberNemesis::new(), schedule, shared, seed).await;
+            }
+            Kind::Wipe => {
+                return schedule::run(wipe::WipeNemesis::new(), schedule, shared, seed).await;
+            }
         };
-        schedule::run(nemesis, schedule, shared, seed).await
+        schedule::run(schedule::Locked(nemesis), schedule, shared, seed).await
     }
 }
 

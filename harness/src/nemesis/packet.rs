@@ -64,7 +64,7 @@ impl Nemesis for PacketNemesis {
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
-        let ids = ctx.cluster.ids();
+        let ids = ctx.cluster.active_ids();
         let target = Target::pick_from(&self.targets, ctx.rng);
         let nodes = targets::choose(target, &ids, ctx.leader.as_deref(), ctx.rng);
         let behaviours = draw_behaviours(&self.behaviours, ctx.rng);

@@ -33,7 +33,7 @@ impl Nemesis for PartitionNemesis {
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
-        let ids = ctx.cluster.ids();
+        let ids = ctx.cluster.active_ids();
         let allowed: &[Shape] = if self.shapes.is_empty() {
             Shape::available(ctx.cluster.net().kind())
         } else {

@@ -98,7 +98,12 @@ impl Nemesis for PowerNemesis {
         } else {
             Target::pick_from(&self.targets, ctx.rng)
         };
-        let nodes = targets::choose(target, &ctx.cluster.ids(), ctx.leader.as_deref(), ctx.rng);
+        let nodes = targets::choose(
+            target,
+            &ctx.cluster.active_ids(),
+            ctx.leader.as_deref(),
+            ctx.rng,
+        );
         let mut lost = Map::new();
         for n in &nodes {
             let loss = self.loss.draw(ctx.rng);

@@ -76,7 +76,12 @@ impl Nemesis for ProcessNemesis {
 
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
         let target = Target::pick_from(&self.targets, ctx.rng);
-        let nodes = targets::choose(target, &ctx.cluster.ids(), ctx.leader.as_deref(), ctx.rng);
+        let nodes = targets::choose(
+            target,
+            &ctx.cluster.active_ids(),
+            ctx.leader.as_deref(),
+            ctx.rng,
+        );
         for n in &nodes {
             self.signal.hit(ctx.cluster, n)?;
         }

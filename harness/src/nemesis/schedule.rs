@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::Cluster;
+use crate::cluster::membership::Admin;
 use crate::db::Members;
 use crate::run::recorder::Recorder;
 use raft::Rng;
@@ -47,15 +48,88 @@ pub struct Shared {
     pub recorder: Arc<Recorder>,
     /// The faults in force, for the progress line.
     pub in_force: InForce,
+    /// The cluster's membership, through its leader.
+    pub admin: Admin,
+    /// Held by the `member` and `wipe` nemeses from the look at the
+    /// configuration to the change they base on it, so that one never acts
+    /// on a configuration the other is changing (a shrink to two voters
+    /// and a wipe at once leave a cluster that can never elect a leader).
+    pub changing: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    /// The cluster, also when a thread panicked while holding it.
+    pub fn cluster(&self) -> std::sync::MutexGuard<'_, Cluster> {
+        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A nemesis as the schedule drives it: it starts and stops faults, and
+/// says what it did, for the history. Process and network faults are
+/// [`Nemesis`]es acting under the cluster's lock; membership faults
+/// ([`super::member`], [`super::wipe`]) wait on the leader's answers, so
+/// they take the lock only for what they do to processes.
+pub trait Actor: Send {
+    /// Which kind of fault it injects.
+    fn kind(&self) -> Kind;
+    /// Starts (`start`) or stops a fault; returns its description.
+    fn act(
+        &mut self,
+        start: bool,
+        shared: &Shared,
+        rng: &mut Rng,
+    ) -> impl std::future::Future<Output = serde_json::Value> + Send;
+    /// A short label of the fault in force, for the progress line.
+    fn describe(&self) -> Option<String>;
+    /// How long a fault lasts when the schedule drew `gap`.
+    fn hold(&self, gap: Duration) -> Duration {
+        gap
+    }
+}
+
+/// A [`Nemesis`] of processes or the network, acting under the cluster's lock.
+pub struct Locked(pub Box<dyn Nemesis>);
+
+impl Actor for Locked {
+    fn kind(&self) -> Kind {
+        self.0.kind()
+    }
+
+    async fn act(&mut self, start: bool, shared: &Shared, rng: &mut Rng) -> serde_json::Value {
+        let leader = if start {
+            shared
+                .members
+                .leader(Duration::from_millis(250))
+                .await
+                .map(|l| l.id)
+        } else {
+            None
+        };
+        let mut cluster = shared.cluster.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ctx = Ctx {
+            cluster: &mut cluster,
+            leader,
+            rng,
+        };
+        let result = if start {
+            self.0.start(&mut ctx)
+        } else {
+            self.0.stop(&mut ctx)
+        };
+        result.unwrap_or_else(|e| serde_json::json!({"error": e.to_string()}))
+    }
+
+    fn describe(&self) -> Option<String> {
+        self.0.describe()
+    }
+
+    fn hold(&self, gap: Duration) -> Duration {
+        self.0.hold(gap)
+    }
 }
 
 /// Runs one nemesis until the schedule ends, leaving no fault of its own in force.
-pub async fn run(
-    mut nemesis: Box<dyn Nemesis>,
-    schedule: Schedule,
-    shared: Arc<Shared>,
-    seed: u64,
-) {
+pub async fn run<A: Actor>(mut nemesis: A, schedule: Schedule, shared: Arc<Shared>, seed: u64) {
     let mut rng = Rng::new(seed);
     let kind = nemesis.kind();
     let first = schedule.quiet
@@ -64,10 +138,10 @@ pub async fn run(
         return;
     }
     loop {
-        act(&mut *nemesis, true, &shared, &mut rng).await;
+        act(&mut nemesis, true, &shared, &mut rng).await;
         let hold = nemesis.hold(schedule.gap(&mut rng));
         let more = sleep_until(Instant::now() + hold, schedule.end).await;
-        act(&mut *nemesis, false, &shared, &mut rng).await;
+        act(&mut nemesis, false, &shared, &mut rng).await;
         if !more || !sleep_until(Instant::now() + schedule.gap(&mut rng), schedule.end).await {
             break;
         }
@@ -79,38 +153,11 @@ pub async fn run(
         .remove(&kind);
 }
 
-async fn act(nemesis: &mut dyn Nemesis, start: bool, shared: &Shared, rng: &mut Rng) {
+async fn act<A: Actor>(nemesis: &mut A, start: bool, shared: &Shared, rng: &mut Rng) {
     let kind = nemesis.kind();
-    let leader = if start {
-        shared
-            .members
-            .leader(Duration::from_millis(250))
-            .await
-            .map(|l| l.id)
-    } else {
-        None
-    };
-    let result = {
-        let mut cluster = shared.cluster.lock().unwrap_or_else(|e| e.into_inner());
-        let mut ctx = Ctx {
-            cluster: &mut cluster,
-            leader,
-            rng,
-        };
-        if start {
-            nemesis.start(&mut ctx)
-        } else {
-            nemesis.stop(&mut ctx)
-        }
-    };
+    let value = nemesis.act(start, shared, rng).await;
     let verb = if start { "start" } else { "stop" };
-    let f = format!("{verb}-{kind}");
-    match result {
-        Ok(value) => shared.recorder.nemesis(&f, value),
-        Err(e) => shared
-            .recorder
-            .nemesis(&f, serde_json::json!({"error": e.to_string()})),
-    }
+    shared.recorder.nemesis(&format!("{verb}-{kind}"), value);
     let mut in_force = shared.in_force.lock().unwrap_or_else(|e| e.into_inner());
     match nemesis.describe() {
         Some(d) => in_force.insert(kind, d),

@@ -21,6 +21,8 @@ pub fn kind_class(kind: &str) -> &'static str {
         "kill" => "fk-kill",
         "pause" => "fk-pause",
         "power" => "fk-power",
+        "member" => "fk-member",
+        "wipe" => "fk-wipe",
         _ => "fk-other",
     }
 }
@@ -236,10 +238,17 @@ fn describe(kind: &str, value: &Json) -> (String, Vec<String>) {
     }
     let nodes = strings(value.get("nodes"));
     if !nodes.is_empty() {
+        // A membership change names its action (shrink, grow) and says
+        // when the leader refused it.
         let target = value
             .get("target")
+            .or_else(|| value.get("action"))
             .map(|t| format!(" ({})", as_text(t)))
             .unwrap_or_default();
+        let target = match value.get("refused").or_else(|| value.get("unknown")) {
+            Some(why) => format!("{target}: not done: {}", truncate(&as_text(why), 60)),
+            None => target,
+        };
         // What a packet fault did to those nodes' links.
         let behaviours = strings(value.get("behaviours"));
         let did = if behaviours.is_empty() {
@@ -388,6 +397,36 @@ mod tests {
             vec!["19.0 KiB in 1 file", "failed: raft.wal: could not undo"]
         );
         assert_eq!(DiskLoss::default().words(), "nothing");
+    }
+
+    #[test]
+    fn membership_changes_and_wipes_name_their_node_and_action() {
+        let h = history(vec![
+            Op::nemesis(
+                10,
+                "start-member",
+                json!({"action": "shrink", "nodes": ["n2"], "voters": ["n1", "n3"], "learners": [], "done": true}),
+            ),
+            Op::nemesis(
+                20,
+                "stop-member",
+                json!({"action": "grow", "nodes": ["n4"], "refused": "another change in progress"}),
+            ),
+            Op::nemesis(
+                30,
+                "start-wipe",
+                json!({"nodes": ["n3"], "target": "one", "restarted": true}),
+            ),
+            Op::nemesis(40, "stop-wipe", json!({"readded": ["n3"], "done": true})),
+        ]);
+        let (faults, _) = faults(&h);
+        assert_eq!(faults.len(), 2);
+        assert_eq!(faults[0].label(), "member n2 (shrink)");
+        assert_eq!((faults[0].start, faults[0].end), (10, 20));
+        assert_eq!(kind_class("member"), "fk-member");
+        assert_eq!(faults[1].label(), "wipe n3 (one)");
+        assert_eq!(faults[1].ended_by, "stop-wipe");
+        assert_eq!(kind_class("wipe"), "fk-wipe");
     }
 
     #[test]

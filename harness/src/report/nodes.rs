@@ -247,7 +247,7 @@ pub fn nodes(
                     info.snapshots += 1;
                     info.last_snapshot = info.last_snapshot.max(Some(*index));
                 }
-                EventKind::Other(_) => {}
+                EventKind::Other(_) | EventKind::Start { .. } | EventKind::Config { .. } => {}
             }
         }
         if let Some(prev) = last {

@@ -96,6 +96,9 @@ pub fn section(view: &View<'_>) -> String {
                 v.nodes.join(", ")
             ));
         }
+        if let Some(e) = &c.convergence.explanation {
+            said.push(format!("The members did not converge: {e}."));
+        }
         if !said.is_empty() {
             out.push_str("<div class=\"what\"><b>What went wrong</b> (details under <a href=\"#anomalies\">Anomalies</a>):<ul>");
             for s in said {
@@ -139,6 +142,18 @@ pub fn section(view: &View<'_>) -> String {
                         thousands(c.state_machine.indexes),
                         c.state_machine.violation_count
                     ),
+                },
+                "convergence" => match skipped {
+                    Some(s) => s.to_string(),
+                    None => match &c.convergence.explanation {
+                        Some(e) => e.clone(),
+                        None => format!(
+                            "{} members at the leader's commit index {} within {:.0} s; a write succeeded",
+                            c.convergence.converged.len(),
+                            c.convergence.target_index.unwrap_or(0),
+                            c.convergence.within_s.unwrap_or(0.0)
+                        ),
+                    },
                 },
                 "stats" => {
                     let mut d: Vec<String> = c

@@ -14,6 +14,7 @@ use super::recorder::Recorder;
 use super::setup::Live;
 use super::workers::{self, WorkerSpec};
 use super::{RunError, RunOptions};
+use crate::cluster::membership::Admin;
 use crate::nemesis::schedule::{self, InForce, Schedule};
 use crate::workload::{Generator, KeyPool, generator::token_counter};
 
@@ -104,6 +105,8 @@ fn spawn_nemeses(
         members: live.members.clone(),
         recorder: recorder.clone(),
         in_force: in_force.clone(),
+        admin: Admin::new(live.addrs.clone(), &live.cluster_id),
+        changing: Default::default(),
     });
     let sched = Schedule {
         quiet: opts.quiet_period(),

@@ -8,13 +8,16 @@
 //! - `load`: the workers and the nemeses until the time limit, with
 //!   `workers` (the clients, the final reads) and `progress` (the bar on a
 //!   terminal, plain lines in CI).
-//! - `recovery`: heal, restart, wait for a leader, read every key.
+//! - `recovery`: heal, restart, wait for a leader, re-add members that
+//!   lost their data, read every key; `convergence`: watch every member
+//!   catch up with the leader.
 //! - tear-down and check: in this file.
 //!
 //! Beside them: `options` (the run's flags, validated), `layout` (the run
 //! directory, `latest`, copied event logs), `record` (`run.json`) and
 //! `recorder` (the history as it is written).
 
+pub mod convergence;
 pub mod layout;
 pub mod load;
 pub mod options;
@@ -114,7 +117,7 @@ pub async fn run(mut opts: RunOptions) -> Result<RunOutcome, RunError> {
 
     let live = setup::start(&opts, db, &dir).await?;
     let loaded = load::drive(&opts, &live, &dir).await?;
-    let recovered = recovery::recover(&live, &loaded).await?;
+    let recovered = recovery::recover(&live, &loaded, opts.convergence_timeout).await?;
     let compared = live.members.compare(&dir).await;
     if !compared.is_empty() {
         println!("{compared}");
@@ -170,7 +173,7 @@ fn tear_down(live: &Live, loaded: &Loaded, dir: &Path) -> Result<(Vec<Value>, Va
             .iter()
             .map(|n| {
                 json!({"id": n.id, "starts": n.starts, "kills": n.kills, "pauses": n.pauses,
-                       "power_offs": n.power_offs})
+                       "power_offs": n.power_offs, "wipes": n.wipes})
             })
             .collect();
         let mut network = c.net().describe();

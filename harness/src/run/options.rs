@@ -71,7 +71,16 @@ pub struct RunOptions {
     pub command: String,
     /// How power faults are made.
     pub power: PowerOptions,
+    /// Nodes that form the cluster at start; the others start outside it
+    /// (`None`: all).
+    pub initial_members: Option<usize>,
+    /// How long the members may take to converge after recovery; zero:
+    /// not checked.
+    pub convergence_timeout: Duration,
 }
+
+/// The default of `--convergence-timeout`.
+pub const CONVERGENCE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How power faults are made: `--power-loss`, `--lazyfs-metadata`,
 /// `--fsync-delay`. They shape the nodes' lazyfs disks, which exist only
@@ -118,6 +127,29 @@ impl RunOptions {
         }
         if self.nemesis_interval < Duration::from_millis(100) {
             return Err("--nemesis-interval must be at least 0.1 s".into());
+        }
+        if let Some(m) = self.initial_members {
+            if m == 0 || m > self.nodes {
+                return Err(format!(
+                    "--initial-members {m}: must be between 1 and --nodes ({})",
+                    self.nodes
+                ));
+            }
+            if m < self.nodes && !self.nemeses.contains(&Kind::Member) {
+                return Err(format!(
+                    "--initial-members {m} below --nodes {}: only --nemesis member adds the \
+                     other nodes",
+                    self.nodes
+                ));
+            }
+            if m < self.nodes && self.network != NetworkKind::Netns {
+                return Err(format!(
+                    "--initial-members {m} below --nodes {} needs --network netns (this run's \
+                     network is {}: members added later are reached at the address they are \
+                     added with, which would bypass the proxies that partitions cut)",
+                    self.nodes, self.network
+                ));
+            }
         }
         // Checked here, before the run directory exists: a wrong binary is
         // bad input, not a run that failed.
@@ -282,6 +314,8 @@ impl RunOptions {
                 DiskKind::Plain => None,
             },
             "fsync_delay_ms": self.power.fsync_delay.as_secs_f64() * 1e3,
+            "initial_members": self.initial_members.unwrap_or(self.nodes),
+            "convergence_timeout": self.convergence_timeout.as_secs_f64(),
         })
     }
 }

@@ -1,12 +1,14 @@
-//! Recovery and final reads: heal every fault, wait for a leader, then read
-//! every key ever used, so that a lost write shows as a final read that
-//! misses it.
+//! Recovery and final reads: heal every fault, wait for a leader, re-add
+//! members that wait for it, then read every key ever used, so that a lost
+//! write shows as a final read that misses it; last, watch the members
+//! converge (`convergence`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::convergence;
 use super::load::Loaded;
 use super::setup::Live;
 use super::workers::{self, WorkerSpec};
@@ -22,7 +24,11 @@ pub struct Recovered {
 }
 
 /// Heals the network, resumes and restarts every node, and reads every key.
-pub async fn recover(live: &Live, loaded: &Loaded) -> Result<Recovered, RunError> {
+pub async fn recover(
+    live: &Live,
+    loaded: &Loaded,
+    convergence_timeout: Duration,
+) -> Result<Recovered, RunError> {
     println!("recovering: healing the network, resuming and restarting every node");
     live.cluster()
         .recover_all()
@@ -36,6 +42,13 @@ pub async fn recover(live: &Live, loaded: &Loaded) -> Result<Recovered, RunError
         .wait_for_leader(LEADER_WAIT)
         .await
         .map(|l| (l.id, l.term));
+    if leader.is_some() && live.members.raftkv_clients().is_some() {
+        let shared = convergence::shared(live, &loaded.recorder);
+        let readded = convergence::readd_waiting(&shared).await;
+        if !readded.is_empty() {
+            println!("re-added {}", readded.join(", "));
+        }
+    }
     let all_keys = loaded
         .keys
         .lock()
@@ -59,5 +72,8 @@ pub async fn recover(live: &Live, loaded: &Loaded) -> Result<Recovered, RunError
             all_keys.len()
         }
     };
+    if !convergence_timeout.is_zero() {
+        convergence::observe(live, &loaded.recorder, convergence_timeout).await;
+    }
     Ok(Recovered { leader, missed })
 }

@@ -18,6 +18,10 @@ pub struct Live {
     pub cluster: Arc<Mutex<Cluster>>,
     /// The members, over the database's own API.
     pub members: Arc<dyn Members>,
+    /// Each node's id and the address its clients use.
+    pub addrs: Vec<(String, SocketAddr)>,
+    /// The cluster id every request to our node carries.
+    pub cluster_id: String,
 }
 
 impl Live {
@@ -67,6 +71,7 @@ pub async fn start(opts: &RunOptions, db: Arc<dyn Db>, dir: &Path) -> Result<Liv
         dir: dir.to_path_buf(),
         net: NetSpec::new(opts.network, opts.seed),
         disk: opts.disk(),
+        initial_members: opts.initial_members,
     };
     let cluster = Cluster::start(spec)
         .await
@@ -75,6 +80,8 @@ pub async fn start(opts: &RunOptions, db: Arc<dyn Db>, dir: &Path) -> Result<Liv
         .connect(&cluster.addrs())
         .map_err(|e| RunError::Harness(e.to_string()))?;
     let live = Live {
+        addrs: cluster.addrs(),
+        cluster_id: opts.db_spec().cluster_id,
         members,
         cluster: Arc::new(Mutex::new(cluster)),
     };

@@ -9,7 +9,15 @@ use super::super::svg::{Svg, TimeScale, WIDTH};
 use super::ROW_H;
 
 /// The harness's own fault kinds, in the order of their rows.
-const OWN: [&str; 5] = ["partition", "packet", "kill", "pause", "power"];
+const OWN: [&str; 7] = [
+    "partition",
+    "packet",
+    "kill",
+    "pause",
+    "power",
+    "member",
+    "wipe",
+];
 
 /// The fault kinds with a row, top to bottom: the harness's own first, then
 /// any others (from a Jepsen history) by name.
