@@ -478,6 +478,9 @@ fn node_logs_are_found_in_data_or_the_verdict_is_unknown() {
         "{out}"
     );
     std::fs::remove_file(n2.join("data/events.jsonl")).unwrap();
+    // n2 ran (its node.log has lines), so its events are missing, not
+    // absent because it never started.
+    std::fs::write(n2.join("node.log"), "n2 listening\n").unwrap();
     let (code, out, _) = check(&[dir.path().to_str().unwrap()]);
     assert_eq!(code, 2, "{out}");
     assert!(

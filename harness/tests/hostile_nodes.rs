@@ -165,9 +165,15 @@ fn test_all_against_a_hostile_node_does_not_grow_descriptors_across_cells() {
         ),
         Duration::from_secs(400),
     );
-    // Every cell judged: all unknown (no operation succeeded), none crashed.
-    assert_eq!(s.code, 2, "{}", s.out);
-    assert_eq!(s.out.matches("--- unknown").count(), 3, "{}", s.out);
+    // Every cell judged, none crashed: unknown (no operation succeeded) or
+    // invalid (the convergence checker: no write succeeded after recovery).
+    assert!(matches!(s.code, 1 | 2), "{}", s.out);
+    assert_eq!(
+        s.out.matches("--- unknown").count() + s.out.matches("--- invalid").count(),
+        3,
+        "{}",
+        s.out
+    );
     assert!(
         s.max() <= FD_BOUND,
         "held {} descriptors: {:?}",

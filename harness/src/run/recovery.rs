@@ -72,7 +72,9 @@ pub async fn recover(
             all_keys.len()
         }
     };
-    if !convergence_timeout.is_zero() {
+    // Convergence is judged from our node's Status (commit and applied
+    // indexes); other databases do not report them.
+    if !convergence_timeout.is_zero() && live.members.raftkv_clients().is_some() {
         convergence::observe(live, &loaded.recorder, convergence_timeout).await;
     }
     Ok(Recovered { leader, missed })
