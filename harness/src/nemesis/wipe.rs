@@ -114,8 +114,10 @@ impl WipeNemesis {
 }
 
 /// Re-adds `node`, as an operator would, retrying refusals until the
-/// leader knows the new incarnation (or [`READD_WITHIN`] has passed). Also
-/// used by recovery for nodes still waiting.
+/// leader knows the new incarnation (or [`READD_WITHIN`] has passed); a
+/// node no longer in the configuration (a re-add cut off after its
+/// removal) is added back instead. Also used by recovery for nodes still
+/// waiting.
 pub async fn readd(shared: &Shared, node: &str) -> Value {
     // Between the removal and the add, the node is no member: the member
     // nemesis must not take it for a stray meanwhile.
@@ -127,8 +129,24 @@ pub async fn readd(shared: &Shared, node: &str) -> Value {
             return json!({"readded": [], "skipped": format!("{node} was removed meanwhile")});
         }
         tries += 1;
-        let left = deadline.saturating_duration_since(Instant::now());
-        let change = shared.admin.readd(node, left.max(RETRY)).await;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(RETRY);
+        let mut change = shared.admin.readd(node, left).await;
+        // A re-add cut off between its removal and its add (a new leader)
+        // leaves the node outside: the operator adds it back.
+        if matches!(change, Change::Refused(_))
+            && shared
+                .admin
+                .members()
+                .await
+                .is_ok_and(|m| !m.contains(node))
+        {
+            let addr = shared.cluster().peer_addr(node);
+            if let Ok(addr) = addr {
+                change = shared.admin.add(node, addr, left).await;
+            }
+        }
         let readded =
             match &change {
                 Change::Done(m) => m.contains(node),

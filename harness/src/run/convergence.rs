@@ -25,14 +25,23 @@ const POLL: Duration = Duration::from_millis(100);
 /// Each attempt of the write.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Re-adds every member the leader lists as waiting to be re-added, and
-/// records each re-add (`readd`). Returns the nodes re-added.
+/// Re-adds every member the leader lists as waiting to be re-added (and
+/// every wiped node the harness has not yet seen re-added), and records
+/// each re-add (`readd`). Returns the nodes re-added.
 pub async fn readd_waiting(shared: &Shared) -> Vec<String> {
     let Ok(members) = shared.admin.members().await else {
         return Vec::new();
     };
+    // The leader's list, and wiped nodes whose re-add was cut off after
+    // their removal (no longer members, so not on that list).
+    let mut waiting = members.awaiting_readd();
+    for n in shared.cluster().nodes() {
+        if n.awaiting_readd && !n.is_out() && !waiting.contains(&n.id) {
+            waiting.push(n.id.clone());
+        }
+    }
     let mut done = Vec::new();
-    for node in members.awaiting_readd() {
+    for node in waiting {
         let value = wipe::readd(shared, &node).await;
         if value["readded"].as_array().is_some_and(|a| !a.is_empty()) {
             done.push(node.clone());
