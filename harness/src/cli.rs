@@ -355,8 +355,10 @@ pub struct LoadArgs {
     #[arg(long, value_name = "PATH")]
     pub node_bin: Option<PathBuf>,
     /// Passed to every node: snapshot every N log entries (0 disables).
-    #[arg(long, value_name = "N")]
-    pub snapshot_every: Option<u64>,
+    /// The default is low so that every run takes snapshots and a node
+    /// that falls behind is caught up by one.
+    #[arg(long, value_name = "N", default_value_t = crate::run::options::DEFAULT_SNAPSHOT_EVERY)]
+    pub snapshot_every: u64,
     /// Extra flag for every node, e.g. `--node-arg=--bug=stale-read`
     /// (repeatable).
     #[arg(long = "node-arg", value_name = "FLAG", allow_hyphen_values = true)]

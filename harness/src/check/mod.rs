@@ -4,6 +4,11 @@
 //!   append model).
 //! - [`election`]: at most one leader per term.
 //! - [`state_machine`]: no two different entries applied at one index.
+//! - [`replica_state`]: replicas at equal applied indexes hold equal
+//!   state (state digests in the event logs; `replicas.json` at the end).
+//! - [`availability`]: fault-free stretches keep a share of the rate, and
+//!   the final reads succeed after recovery.
+//! - [`node_health`]: no node process exits unasked.
 //! - [`stats`]: outcome counts; nothing succeeded means unknown.
 //! - [`perf`]: latency percentiles and throughput (informative).
 //! - [`summary`]: the results in words, for the terminal.
@@ -27,6 +32,16 @@
 //!    "state-machine": {"valid", "skipped"?, "indexes", "violation_count",
 //!                      "violations": [{"index", "nodes": [..],
 //!                                      "entries": [{"node", "term", "digest", "time"}]}]},
+//!    "replica-state": {"valid", "skipped"?, "compared_indexes", "final_compared"?,
+//!                      "final_not_compared"?, "violation_count",
+//!                      "violations": [{"when", "index", "node", "other", "key",
+//!                                      "time"?, "explanation"}]},
+//!    "availability":  {"valid", "skipped"?, "reference_per_s", "reference",
+//!                      "stretches": [{"from_s", "to_s", "ok_per_s"}],
+//!                      "violations": [{"kind", "from_s", "to_s", "got", "wanted",
+//!                                      "explanation"}]},
+//!    "node-health":   {"valid", "skipped"?, "reason"?,
+//!                      "exits": [{"node", "at_s", "status", "log_tail"?, "harness_side"?}]},
 //!    "stats":         {"valid", "reason"?, "ops": {"total", "ok", "fail", "info", "pending"},
 //!                      "by_f": {"read": {...}, ...}, "nemesis"},
 //!    "perf":          {"valid", "latency_ms": {"read": {"count", "p50", "p90", "p99", "max"}},
@@ -55,10 +70,13 @@
 //! `"reason"` (exit 2): they could not run, so they cannot say valid. An
 //! anomaly found in the other logs still makes them invalid.
 
+pub mod availability;
 pub mod election;
 pub mod evidence;
 pub mod linearizable;
+pub mod node_health;
 pub mod perf;
+pub mod replica_state;
 pub mod state_machine;
 pub mod stats;
 pub mod summary;
@@ -74,9 +92,12 @@ pub use verdict::Verdict;
 use crate::history::events::{NodeLog, RunEvents, find_run_events};
 use crate::history::read::{Loaded, ReadOptions, read_history};
 use crate::history::{History, HistoryError};
+use availability::AvailabilityResult;
 use election::ElectionResult;
 use linearizable::{InitialValues, LinearizableOptions, LinearizableResult};
+use node_health::NodeHealthResult;
 use perf::PerfResult;
+use replica_state::ReplicaStateResult;
 use state_machine::StateMachineResult;
 use stats::StatsResult;
 
@@ -129,6 +150,13 @@ pub struct Checkers {
     pub election: ElectionResult,
     #[serde(rename = "state-machine")]
     pub state_machine: StateMachineResult,
+    /// Absent from the results.json of older harnesses: "not checked".
+    #[serde(rename = "replica-state", default)]
+    pub replica_state: ReplicaStateResult,
+    #[serde(default)]
+    pub availability: AvailabilityResult,
+    #[serde(rename = "node-health", default)]
+    pub node_health: NodeHealthResult,
     pub stats: StatsResult,
     pub perf: PerfResult,
 }
@@ -136,7 +164,7 @@ pub struct Checkers {
 impl Checkers {
     /// (name, verdict, why it was skipped or is unknown) of each checker,
     /// in report order.
-    pub fn verdicts(&self) -> [(&'static str, Verdict, Option<&str>); 5] {
+    pub fn verdicts(&self) -> [(&'static str, Verdict, Option<&str>); 8] {
         [
             ("linearizable", self.linearizable.valid, None),
             (
@@ -154,6 +182,24 @@ impl Checkers {
                     .skipped
                     .as_deref()
                     .or(self.state_machine.reason.as_deref()),
+            ),
+            (
+                "replica-state",
+                self.replica_state.valid,
+                self.replica_state.skipped.as_deref(),
+            ),
+            (
+                "availability",
+                self.availability.valid,
+                self.availability.skipped.as_deref(),
+            ),
+            (
+                "node-health",
+                self.node_health.valid,
+                self.node_health
+                    .skipped
+                    .as_deref()
+                    .or(self.node_health.reason.as_deref()),
             ),
             ("stats", self.stats.valid, self.stats.reason.as_deref()),
             ("perf", self.perf.valid, self.perf.skipped.as_deref()),
@@ -262,6 +308,9 @@ pub fn check_history_with(
         linearizable: lin,
         election: election::check(logs),
         state_machine: state_machine::check(logs),
+        replica_state: replica_state::check(logs, None),
+        availability: availability::check(history, None),
+        node_health: node_health::check(history, None),
         stats,
         perf,
     };
@@ -310,10 +359,27 @@ fn check_dir(
     let (mut results, mut timings) = check_loaded(&loaded, &events.logs, opts, interp)?;
     timings.read = read;
     results.run = previous_run_section(dir);
+    with_run_inputs(&mut results, &loaded, &events.logs, dir);
     if !events.missing.is_empty() {
         no_events(&mut results, dir, &events);
     }
     Ok((results, timings, loaded))
+}
+
+/// What only a run directory has: the offered rate (`run.json`), each
+/// node's log (why it exited) and `replicas.json` (the final dumps).
+fn with_run_inputs(results: &mut Results, loaded: &Loaded, logs: &[NodeLog], dir: &Path) {
+    let c = &mut results.checkers;
+    let offered = results.run["options"]["rate"].as_f64();
+    if loaded.timed {
+        c.availability = availability::check(&loaded.history, offered);
+    }
+    c.node_health = node_health::check(&loaded.history, Some(dir));
+    match replica_state::read_replicas(dir) {
+        Ok(dumps) => c.replica_state = replica_state::check(logs, dumps.as_ref()),
+        Err(e) => results.warnings.push(format!("replica-state: {e}")),
+    }
+    results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
 }
 
 /// Nodes whose event logs are nowhere: election and state-machine safety
@@ -380,6 +446,11 @@ fn check_loaded(
     let check = started.elapsed();
     if !loaded.timed {
         results.checkers.perf = perf::untimed();
+        results.checkers.availability = AvailabilityResult {
+            skipped: Some("the history has no times".into()),
+            ..AvailabilityResult::default()
+        };
+        results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
     }
     results.warnings.extend(warnings);
     Ok((

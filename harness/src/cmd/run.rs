@@ -32,7 +32,7 @@ impl LoadArgs {
             store: self.store.clone(),
             node_bin: self.node_bin.clone(),
             no_check: false,
-            snapshot_every: self.snapshot_every,
+            snapshot_every: Some(self.snapshot_every),
             check_budget: self.budget.duration(),
             node_args: self.node_args.clone(),
             api: self.api,

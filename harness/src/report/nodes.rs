@@ -247,7 +247,7 @@ pub fn nodes(
                     info.snapshots += 1;
                     info.last_snapshot = info.last_snapshot.max(Some(*index));
                 }
-                EventKind::Other(_) => {}
+                EventKind::State { .. } | EventKind::Other(_) => {}
             }
         }
         if let Some(prev) = last {

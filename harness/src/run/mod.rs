@@ -9,6 +9,8 @@
 //!   `workers` (the clients, the final reads) and `progress` (the bar on a
 //!   terminal, plain lines in CI).
 //! - `recovery`: heal, restart, wait for a leader, read every key.
+//! - `replicas`: each node's own applied state, for the replica-state
+//!   checker (`replicas.json`).
 //! - tear-down and check: in this file.
 //!
 //! Beside them: `options` (the run's flags, validated), `layout` (the run
@@ -22,6 +24,7 @@ pub mod progress;
 pub mod record;
 pub mod recorder;
 pub mod recovery;
+pub mod replicas;
 pub mod setup;
 pub mod workers;
 
@@ -105,6 +108,9 @@ pub async fn run(mut opts: RunOptions) -> Result<RunOutcome, RunError> {
     let live = setup::start(&opts, bin, &dir).await?;
     let loaded = load::drive(&opts, &live, &dir).await?;
     let recovered = recovery::recover(&live, &loaded).await?;
+    if recovered.leader.is_some() {
+        replicas::dump(&live.addrs, &live.cluster_id, &dir).await?;
+    }
     let (nodes, network) = tear_down(&live, &loaded, &dir)?;
     record.finish(&loaded, &recovered, nodes, network)?;
     let (ok, fail, info) = loaded.recorder.counts();

@@ -66,6 +66,11 @@ pub struct RunOptions {
     pub power: PowerOptions,
 }
 
+/// `--snapshot-every` unless told otherwise: at the default load (about
+/// 100 log entries a second) a snapshot every second or so, so that every
+/// run takes snapshots and a node back from a fault is caught up by one.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
+
 /// The metadata model of the node's disks when `--lazyfs-metadata` is not
 /// given: the node fsyncs every directory it changes, so it is held to
 /// POSIX. (A database that does not, such as etcd after creating its
