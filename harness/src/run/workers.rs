@@ -15,6 +15,9 @@ use crate::workload::Workload;
 use crate::workload::{Generator, KeyPool, ProcessNumbers};
 use raft::Rng;
 
+/// One worker in this many is patient.
+const PATIENT_EVERY: usize = 5;
+
 /// What every worker of a run shares.
 #[derive(Clone)]
 pub struct WorkerSpec {
@@ -60,14 +63,21 @@ impl WorkerSpec {
             .collect()
     }
 
-    /// A client of every node, homed at node `first_target`.
+    /// A client of every node, homed at node `first_target`. One worker in
+    /// five is patient ([`Client::patient`]): its attempts wait the whole
+    /// deadline, so late answers are heard too.
     fn client(&self, first_target: usize) -> Client {
-        Client::new(
+        let c = Client::new(
             self.workload,
             self.connections(),
             first_target,
             self.timeout,
-        )
+        );
+        if first_target % PATIENT_EVERY == PATIENT_EVERY - 1 {
+            c.patient()
+        } else {
+            c
+        }
     }
 
     /// A random pause before the next operation, averaging the worker's share of the rate.
