@@ -427,6 +427,11 @@ pub struct TestAllArgs {
     /// Cluster sizes to run, comma-separated.
     #[arg(long, default_value = "3", value_parser = parse_sizes)]
     pub nodes: Sizes,
+    /// Workloads the cells take in turn, comma-separated (cell i runs the
+    /// (i mod n)-th): registers show lost and stale values, append lists
+    /// show duplicated and reordered updates. Overrides --workload.
+    #[arg(long, value_name = "LIST", default_value = "register,append", value_delimiter = ',', value_parser = Workload::parse)]
+    pub workloads: Vec<Workload>,
     /// Runs of each (nemesis set, size) cell.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub test_count: u32,

@@ -23,7 +23,8 @@ pub struct Cell {
 }
 
 /// The matrix of `args`: every nemesis set × cluster size × --test-count,
-/// cell `i` seeded `base_seed + i`. A cell that cannot run is bad
+/// cell `i` seeded `base_seed + i` and running the `i`-th workload of
+/// `--workloads` in turn. A cell that cannot run is bad
 /// arguments, found before any run starts.
 pub fn cells(args: &TestAllArgs, base_seed: u64) -> Result<Vec<Cell>, RunError> {
     let mut cells = Vec::new();
@@ -32,6 +33,9 @@ pub fn cells(args: &TestAllArgs, base_seed: u64) -> Result<Vec<Cell>, RunError> 
             for i in 1..=args.test_count {
                 let mut opts = args.load.to_options(nodes, set, String::new());
                 opts.seed = base_seed + cells.len() as u64;
+                if !args.workloads.is_empty() {
+                    opts.workload = args.workloads[cells.len() % args.workloads.len()];
+                }
                 opts.command = command_line(&opts);
                 let label = opts.nemesis_label();
                 opts.validate()
@@ -257,7 +261,7 @@ mod tests {
         assert_eq!(
             words.join(" "),
             "harness run --nodes 3 --nemesis partition --time-limit 30 --concurrency 10 \
-             --rate 200 --workload register --keys 8 --ops-per-key 200 --nemesis-interval 5 \
+             --rate 200 --workload append --keys 8 --ops-per-key 200 --nemesis-interval 5 \
              --snapshot-every 100 --node-arg=--bug=stale-read --network netns"
         );
         assert!(opts.command.contains("--seed 9"), "{}", opts.command);
