@@ -342,7 +342,8 @@ fn compare_dumps(
 fn show(v: Option<&String>) -> String {
     match v {
         Some(v) if v.len() > 80 => {
-            format!("{:?}… ({} bytes)", &v[..v.floor_char_boundary(80)], v.len())
+            let cut: String = v.chars().take(80).collect();
+            format!("{cut:?}… ({} bytes)", v.len())
         }
         Some(v) => format!("{v:?}"),
         None => "nothing".into(),

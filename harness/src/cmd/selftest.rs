@@ -169,8 +169,9 @@ impl SelftestPlan {
                             t.cells
                         ),
                         _ => format!(
-                            "NOT caught by the default suite ({} runs, {:.0} s of run time)",
+                            "NOT caught by the default suite ({} runs, {} crashed, {:.0} s of run time)",
                             t.runs.len(),
+                            t.runs.iter().filter(|r| r.outcome.is_err()).count(),
                             t.run_seconds
                         ),
                     }
