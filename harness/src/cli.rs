@@ -63,11 +63,13 @@ pub enum Command {
     #[command(name = "test-all")]
     #[command(allow_negative_numbers = true)]
     TestAll(TestAllArgs),
-    /// Run each seeded bug of the node with the faults that should expose
-    /// it and report which checker caught it (needs `--features bugs`).
+    /// Run each seeded bug of the node against the default test-all suite
+    /// (the only change: `--node-arg=--bug=NAME`), stopping each seed's
+    /// suite at its first anomaly, and report which checker caught it and
+    /// how fast (needs `--features bugs`).
     ///
-    /// Exit status: 0 every bug caught within --within seconds for every
-    /// seed, 1 otherwise.
+    /// Exit status: 0 every bug caught by the suite for every seed, 1
+    /// otherwise.
     #[command(allow_negative_numbers = true)]
     Selftest(SelftestArgs),
     /// Closed-loop load against a fresh local cluster: ops/s and latency
@@ -364,7 +366,8 @@ pub struct LoadArgs {
     #[command(flatten)]
     pub db: DbArgs,
     /// Passed to every node of raftkv: snapshot every N log entries (0
-    /// disables).
+    /// disables). Default 100: low, so that every run takes snapshots and
+    /// a node that falls behind is caught up by one.
     #[arg(long, value_name = "N")]
     pub snapshot_every: Option<u64>,
     /// etcd: reads are serializable (served from the member's own state,
@@ -470,6 +473,11 @@ pub struct TestAllArgs {
     /// Cluster sizes to run, comma-separated.
     #[arg(long, default_value = "3", value_parser = parse_sizes)]
     pub nodes: Sizes,
+    /// Workloads the cells take in turn, comma-separated (cell i runs the
+    /// (i mod n)-th): registers show lost and stale values, append lists
+    /// show duplicated and reordered updates. Overrides --workload.
+    #[arg(long, value_name = "LIST", default_value = "register,append", value_delimiter = ',', value_parser = Workload::parse)]
+    pub workloads: Vec<Workload>,
     /// Runs of each (nemesis set, size) cell.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub test_count: u32,
@@ -478,35 +486,40 @@ pub struct TestAllArgs {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
     /// After the matrix, the seeded-bug self-test (needs `--features
-    /// bugs`): every bug, --test-count seeds each, each allowed
-    /// --selftest-within seconds of load on fresh clusters; a bug not
-    /// caught fails the suite (exit 1) as an invalid run does.
+    /// bugs`): every bug, --test-count seeds each, each against this same
+    /// matrix with its flags (only `--bug` added), stopped at its first
+    /// anomaly; a bug not caught fails the suite (exit 1) as an invalid run
+    /// does.
     #[arg(long)]
     pub selftest: bool,
-    /// Run time allowed to catch each bug in --selftest.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_secs)]
-    pub selftest_within: f64,
     /// Everything about each run but the cluster size and the faults.
     #[command(flatten)]
     pub load: LoadArgs,
 }
 
-/// `harness selftest`: the seeded bugs, each run until caught.
+/// `harness test-all` with every flag at its default (the suite a user
+/// runs when they name nothing): what the self-test seeds its bugs into.
+pub fn default_test_all(network: NetworkKind) -> TestAllArgs {
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        args: TestAllArgs,
+    }
+    let mut d = Defaults::parse_from(["test-all"]).args;
+    d.load.network.network = Some(network);
+    d
+}
+
+/// `harness selftest`: the seeded bugs, each against the default suite.
 #[derive(Debug, Args, Clone)]
 pub struct SelftestArgs {
     /// Seeded bugs to run, comma-separated (default: all of them).
     #[arg(long, value_delimiter = ',')]
     pub bugs: Vec<String>,
-    /// Seeds per bug (the catch rate is measured over these).
-    #[arg(long, default_value_t = 1)]
+    /// Seeds per bug (the catch rate is measured over these); each seed
+    /// runs the whole default test-all suite, stopped at its first anomaly.
+    #[arg(long, default_value_t = 5)]
     pub seeds: u32,
-    /// Run time allowed to catch each bug, split into attempts of
-    /// --attempt seconds on fresh clusters.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = parse_secs)]
-    pub within: f64,
-    /// Seconds of load per attempt.
-    #[arg(long, value_name = "SECS", default_value_t = 20.0, value_parser = parse_secs)]
-    pub attempt: f64,
     /// First seed; seed i of a bug is FIRST + i.
     #[arg(long, default_value_t = 1)]
     pub first_seed: u64,

@@ -73,6 +73,25 @@ fn a_run_with_every_fault_is_recorded_checked_and_cleaned_up() {
 
     let results = read_json(&dir.join("results.json"));
     assert_eq!(results["valid"], true, "{results:#}");
+    // Every node's own state was dumped after the final reads and compared.
+    let replicas = read_json(&dir.join("replicas.json"));
+    assert_eq!(
+        replicas["nodes"].as_array().unwrap().len(),
+        3,
+        "{replicas:#}"
+    );
+    let c = &results["checkers"];
+    assert!(
+        c["replica-state"]["final_compared"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 2,
+        "{c:#}"
+    );
+    for name in ["replica-state", "availability", "node-health"] {
+        assert_eq!(c[name]["valid"], true, "{name}: {c:#}");
+    }
     let run = read_json(&dir.join("run.json"));
     assert_eq!(run["seed"], 11);
     assert!(run["command"].as_str().unwrap().contains("--seed 11"));
@@ -197,6 +216,10 @@ fn nodes_that_fall_behind_catch_up_by_snapshot_and_the_run_stays_valid() {
         installed >= 1,
         "no node caught up by InstallSnapshot ({taken} taken)"
     );
+    // Snapshots log state digests, which the replicas must agree on.
+    let results = read_json(&dir.join("results.json"));
+    let compared = results["checkers"]["replica-state"]["compared_indexes"].as_u64();
+    assert!(compared.unwrap_or(0) > 0, "{results:#}");
     let run = read_json(&dir.join("run.json"));
     assert_eq!(run["options"]["snapshot_every"], 20);
     h.assert_no_nodes_left();

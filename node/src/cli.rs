@@ -82,7 +82,9 @@ pub struct Args {
 
     /// Turn on a seeded bug (self-test builds only): stale-read, vote-any-log,
     /// commit-old-term, lazy-persist, no-dedup, ignore-lost-tail,
-    /// config-before-noop. Repeatable.
+    /// config-before-noop, prevote-votes-leak, commit-past-match,
+    /// install-skips-apply, read-before-noop, snapshot-drops-sessions,
+    /// ack-overwritten, no-stall-recovery, hardstate-nosync. Repeatable.
     #[arg(long = "bug", hide = !cfg!(feature = "bugs"))]
     pub bugs: Vec<String>,
 

@@ -29,11 +29,37 @@ pub enum Bug {
     /// A leader appends a configuration change before an entry of its term
     /// has committed (Ongaro's 2015 single-server change bug).
     ConfigBeforeNoop,
+    /// A candidate keeps the grants of its pre-vote and counts them as
+    /// votes (canonical/raft#196; etcd-io/etcd#8346).
+    PrevoteVotesLeak,
+    /// Heartbeats carry the leader's whole commit index and a follower
+    /// commits up to it, past what the request proved matches
+    /// (atomix/copycat#265; scylladb/scylladb#9965; etcd-io/etcd#1203).
+    CommitPastMatch,
+    /// An installed snapshot moves the log and the applied index, but the
+    /// state machine keeps its old contents (nats-io/nats-streaming-server#503;
+    /// huton-io/huton#4; cubefs/cubefs#671).
+    InstallSkipsApply,
+    /// A new leader serves ReadIndex reads before an entry of its own term
+    /// has committed (tikv/tikv#6340; RedisLabs/redisraft#19 and #22).
+    ReadBeforeNoop,
+    /// Snapshots carry the values but not the client sessions (Raft
+    /// dissertation §6.3; atomix/atomix#1101).
+    SnapshotDropsSessions,
+    /// A proposal is answered "ok" when any entry is applied at its index,
+    /// whatever its term (cloud-software-foundation/c5#184; EventStore#3472).
+    AckOverwritten,
+    /// A leader never re-probes a follower whose replication pipeline
+    /// stalled (etcd-io/etcd#2089, #7037; etcd-io/raft#52; hashicorp/raft#212).
+    NoStallRecovery,
+    /// Term and vote alone are written but not fsynced: "the next append
+    /// syncs them" (bakwc/PySyncObj#84; hashicorp/raft#507).
+    HardstateNosync,
 }
 
 impl Bug {
     /// Every seeded bug.
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 15] = [
         Bug::StaleRead,
         Bug::VoteAnyLog,
         Bug::CommitOldTerm,
@@ -41,6 +67,14 @@ impl Bug {
         Bug::NoDedup,
         Bug::IgnoreLostTail,
         Bug::ConfigBeforeNoop,
+        Bug::PrevoteVotesLeak,
+        Bug::CommitPastMatch,
+        Bug::InstallSkipsApply,
+        Bug::ReadBeforeNoop,
+        Bug::SnapshotDropsSessions,
+        Bug::AckOverwritten,
+        Bug::NoStallRecovery,
+        Bug::HardstateNosync,
     ];
 
     /// The name `--bug` takes.
@@ -53,6 +87,14 @@ impl Bug {
             Bug::NoDedup => "no-dedup",
             Bug::IgnoreLostTail => "ignore-lost-tail",
             Bug::ConfigBeforeNoop => "config-before-noop",
+            Bug::PrevoteVotesLeak => "prevote-votes-leak",
+            Bug::CommitPastMatch => "commit-past-match",
+            Bug::InstallSkipsApply => "install-skips-apply",
+            Bug::ReadBeforeNoop => "read-before-noop",
+            Bug::SnapshotDropsSessions => "snapshot-drops-sessions",
+            Bug::AckOverwritten => "ack-overwritten",
+            Bug::NoStallRecovery => "no-stall-recovery",
+            Bug::HardstateNosync => "hardstate-nosync",
         }
     }
 
@@ -154,6 +196,10 @@ impl NodeConfig {
         cfg.bugs.commit_old_term = self.has_bug(Bug::CommitOldTerm);
         cfg.bugs.ignore_lost_tail = self.has_bug(Bug::IgnoreLostTail);
         cfg.bugs.config_before_noop = self.has_bug(Bug::ConfigBeforeNoop);
+        cfg.bugs.prevote_votes_leak = self.has_bug(Bug::PrevoteVotesLeak);
+        cfg.bugs.commit_past_match = self.has_bug(Bug::CommitPastMatch);
+        cfg.bugs.read_before_noop = self.has_bug(Bug::ReadBeforeNoop);
+        cfg.bugs.no_stall_recovery = self.has_bug(Bug::NoStallRecovery);
         cfg
     }
 

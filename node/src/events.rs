@@ -12,6 +12,12 @@ use std::path::{Path, PathBuf};
 
 use raft::{Entry, EntryKind, LogIndex, Membership, NodeId, Role, Term};
 
+use crate::kv::StateDigest;
+use crate::kv::digest::fnv1a;
+
+/// Every this many applied log indexes the node logs a `state` event.
+pub const STATE_EVERY: u64 = 64;
+
 /// `DIR/events.jsonl`. Lines wait in a buffer until [`EventLog::flush`]
 /// writes them, before what they record becomes visible (see the module).
 pub struct EventLog {
@@ -56,6 +62,26 @@ impl EventLog {
             entry.index.0,
             entry.term.0,
             digest(entry)
+        ));
+    }
+
+    /// The state machine's digest after applying `index` (every
+    /// [`STATE_EVERY`] entries, and at snapshots): replicas must agree at
+    /// equal indexes. Each key's own digest is listed when there are few.
+    pub fn state(&mut self, index: LogIndex, d: &StateDigest) {
+        let per_key = match &d.per_key {
+            Some(keys) => {
+                let map: serde_json::Map<String, serde_json::Value> = keys
+                    .iter()
+                    .map(|(k, h)| (k.clone(), format!("{h:016x}").into()))
+                    .collect();
+                format!(r#","per_key":{}"#, serde_json::Value::Object(map))
+            }
+            None => String::new(),
+        };
+        self.line(format_args!(
+            r#""event":"state","index":{},"values":"{:016x}","sessions":"{:016x}","keys":{}{per_key}"#,
+            index.0, d.values, d.sessions, d.keys
         ));
     }
 
@@ -116,11 +142,7 @@ pub fn digest(entry: &Entry) -> u64 {
         EntryKind::Noop => 1,
         EntryKind::Config => 2,
     };
-    std::iter::once(kind)
-        .chain(entry.data.iter().copied())
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3)
-        })
+    fnv1a(std::iter::once(kind).chain(entry.data.iter().copied()))
 }
 
 #[cfg(test)]

@@ -124,6 +124,10 @@ pub async fn serve(
     if cfg.has_bug(crate::config::Bug::LazyPersist) {
         storage.set_lazy_persist();
     }
+    #[cfg(feature = "bugs")]
+    if cfg.has_bug(crate::config::Bug::HardstateNosync) {
+        storage.set_hardstate_nosync();
+    }
 
     // Serve from here on: peers ask who we are while we settle.
     let (tx, rx) = mpsc::channel::<Event>();

@@ -63,6 +63,17 @@ pub struct SeededBugs {
     /// for it, so a follower that lost the tail of its log is never
     /// repaired (issue 19, finding 2).
     pub ignore_lost_tail: bool,
+    /// A candidate keeps its pre-vote grants as votes (canonical/raft#196).
+    pub prevote_votes_leak: bool,
+    /// Heartbeats carry the whole commit index, and followers commit up to
+    /// it without the "last new entry" bound (atomix/copycat#265).
+    pub commit_past_match: bool,
+    /// ReadIndex rounds start before the leader's no-op has committed
+    /// (tikv/tikv#6340, RedisLabs/redisraft#19).
+    pub read_before_noop: bool,
+    /// A stalled replication pipeline is never sent back to probing
+    /// (etcd-io/raft#52, etcd-io/etcd#2089).
+    pub no_stall_recovery: bool,
 }
 
 impl SeededBugs {
@@ -80,6 +91,22 @@ impl SeededBugs {
 
     pub(crate) fn ignore_lost_tail(&self) -> bool {
         cfg!(feature = "bugs") && self.ignore_lost_tail
+    }
+
+    pub(crate) fn prevote_votes_leak(&self) -> bool {
+        cfg!(feature = "bugs") && self.prevote_votes_leak
+    }
+
+    pub(crate) fn commit_past_match(&self) -> bool {
+        cfg!(feature = "bugs") && self.commit_past_match
+    }
+
+    pub(crate) fn read_before_noop(&self) -> bool {
+        cfg!(feature = "bugs") && self.read_before_noop
+    }
+
+    pub(crate) fn no_stall_recovery(&self) -> bool {
+        cfg!(feature = "bugs") && self.no_stall_recovery
     }
 }
 

@@ -450,4 +450,10 @@ impl Admin for AdminService {
     ) -> Result<Response<pb::MemberResponse>, Status> {
         no_membership()
     }
+    async fn local_dump(
+        &self,
+        _: Request<pb::LocalDumpRequest>,
+    ) -> Result<Response<pb::LocalDumpResponse>, Status> {
+        Err(Status::unimplemented("hostile-node keeps no state to dump"))
+    }
 }

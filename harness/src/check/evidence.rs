@@ -49,9 +49,28 @@ pub fn first_anomaly_secs(results: &Results) -> Option<f64> {
         .violations
         .iter()
         .filter_map(|v| second_smallest(v.times.iter().filter_map(|t| on_history_clock(t))));
+    // A replica's differing digest is visible when it is logged; a final
+    // dump's difference, availability and node exits at their own times.
+    let replica = c.replica_state.violations.iter().filter_map(|v| {
+        v.time
+            .as_deref()
+            .and_then(on_history_clock)
+            .or_else(|| (v.when == "end").then_some(f64::INFINITY))
+    });
+    let availability = c.availability.violations.iter().map(|v| v.to_s);
+    let exits = c
+        .node_health
+        .exits
+        .iter()
+        .filter(|e| !e.harness_side)
+        .map(|e| e.at_s);
     linearizable
         .chain(state_machine)
         .chain(election)
+        .chain(replica)
+        .chain(availability)
+        .chain(exits)
+        .filter(|t| t.is_finite())
         .min_by(f64::total_cmp)
         .map(|t| t.max(0.0))
 }

@@ -6,6 +6,11 @@
 //! - [`state_machine`]: no two different entries applied at one index.
 //! - [`convergence`]: after recovery, every member caught up with the
 //!   leader and a write succeeded (from the run's `convergence` record).
+//! - [`replica_state`]: replicas at equal applied indexes hold equal
+//!   state (state digests in the event logs; `replicas.json` at the end).
+//! - [`availability`]: fault-free stretches keep a share of the rate, and
+//!   the final reads succeed after recovery.
+//! - [`node_health`]: no node process exits unasked.
 //! - [`stats`]: outcome counts; nothing succeeded means unknown.
 //! - [`perf`]: latency percentiles and throughput (informative).
 //! - [`summary`]: the results in words, for the terminal.
@@ -32,6 +37,16 @@
 //!    "convergence":   {"valid", "skipped"?, "within_s", "leader", "target_index",
 //!                      "converged": [node..], "lagging": [{"node", "commit", "applied"}],
 //!                      "write_error"?, "explanation"?},
+//!    "replica-state": {"valid", "skipped"?, "compared_indexes", "final_compared"?,
+//!                      "final_not_compared"?, "violation_count",
+//!                      "violations": [{"when", "index", "node", "other", "key",
+//!                                      "time"?, "explanation"}]},
+//!    "availability":  {"valid", "skipped"?, "reference_per_s", "reference",
+//!                      "stretches": [{"from_s", "to_s", "ok_per_s"}],
+//!                      "violations": [{"kind", "from_s", "to_s", "got", "wanted",
+//!                                      "explanation"}]},
+//!    "node-health":   {"valid", "skipped"?, "reason"?,
+//!                      "exits": [{"node", "at_s", "status", "log_tail"?, "harness_side"?}]},
 //!    "stats":         {"valid", "reason"?, "ops": {"total", "ok", "fail", "info", "pending"},
 //!                      "by_f": {"read": {...}, ...}, "nemesis"},
 //!    "perf":          {"valid", "latency_ms": {"read": {"count", "p50", "p90", "p99", "max"}},
@@ -60,11 +75,14 @@
 //! `"reason"` (exit 2): they could not run, so they cannot say valid. An
 //! anomaly found in the other logs still makes them invalid.
 
+pub mod availability;
 pub mod convergence;
 pub mod election;
 pub mod evidence;
 pub mod linearizable;
+pub mod node_health;
 pub mod perf;
+pub mod replica_state;
 pub mod state_machine;
 pub mod stats;
 pub mod summary;
@@ -81,10 +99,13 @@ use crate::db::DbKind;
 use crate::history::events::{NodeLog, RunEvents};
 use crate::history::read::{Loaded, ReadOptions, read_history};
 use crate::history::{History, HistoryError};
+use availability::AvailabilityResult;
 use convergence::ConvergenceResult;
 use election::ElectionResult;
 use linearizable::{InitialValues, LinearizableOptions, LinearizableResult};
+use node_health::NodeHealthResult;
 use perf::PerfResult;
+use replica_state::ReplicaStateResult;
 use state_machine::StateMachineResult;
 use stats::StatsResult;
 
@@ -147,6 +168,18 @@ pub struct Checkers {
     #[serde(default)]
     pub convergence: ConvergenceResult,
     /// Outcome counts; unknown when nothing succeeded.
+    /// Absent from the results.json of older harnesses: "not checked".
+    #[serde(rename = "replica-state", default)]
+    pub replica_state: ReplicaStateResult,
+    /// Fault-free stretches keep a share of the rate (absent from older
+    /// results: not checked).
+    #[serde(default)]
+    pub availability: AvailabilityResult,
+    /// No node process exited unasked (absent from older results: not
+    /// checked).
+    #[serde(rename = "node-health", default)]
+    pub node_health: NodeHealthResult,
+    /// Outcome counts; unknown when nothing succeeded.
     pub stats: StatsResult,
     /// Latency and throughput; always valid.
     pub perf: PerfResult,
@@ -155,7 +188,7 @@ pub struct Checkers {
 impl Checkers {
     /// (name, verdict, why it was skipped or is unknown) of each checker,
     /// in report order.
-    pub fn verdicts(&self) -> [(&'static str, Verdict, Option<&str>); 6] {
+    pub fn verdicts(&self) -> [(&'static str, Verdict, Option<&str>); 9] {
         [
             ("linearizable", self.linearizable.valid, None),
             (
@@ -178,6 +211,24 @@ impl Checkers {
                 "convergence",
                 self.convergence.valid,
                 self.convergence.skipped.as_deref(),
+            ),
+            (
+                "replica-state",
+                self.replica_state.valid,
+                self.replica_state.skipped.as_deref(),
+            ),
+            (
+                "availability",
+                self.availability.valid,
+                self.availability.skipped.as_deref(),
+            ),
+            (
+                "node-health",
+                self.node_health.valid,
+                self.node_health
+                    .skipped
+                    .as_deref()
+                    .or(self.node_health.reason.as_deref()),
             ),
             ("stats", self.stats.valid, self.stats.reason.as_deref()),
             ("perf", self.perf.valid, self.perf.skipped.as_deref()),
@@ -298,6 +349,9 @@ pub fn check_history_with(
         election: election::check(logs),
         state_machine: state_machine::check(logs),
         convergence: convergence::check(history),
+        replica_state: replica_state::check(logs, None),
+        availability: availability::check(history, None),
+        node_health: node_health::check(history, None),
         stats,
         perf,
     };
@@ -342,6 +396,7 @@ fn check_dir(
     let (mut results, mut timings) = check_loaded(&loaded, &events.logs, opts, interp)?;
     timings.read = read;
     results.run = previous_run_section(dir);
+    with_run_inputs(&mut results, &loaded, &events.logs, dir);
     if !events.missing.is_empty() {
         no_events(&mut results, dir, &events);
     }
@@ -418,6 +473,22 @@ fn undecided(results: &mut Results, events: &RunEvents) {
     results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
 }
 
+/// What only a run directory has: the offered rate (`run.json`), each
+/// node's log (why it exited) and `replicas.json` (the final dumps).
+fn with_run_inputs(results: &mut Results, loaded: &Loaded, logs: &[NodeLog], dir: &Path) {
+    let c = &mut results.checkers;
+    let offered = results.run["options"]["rate"].as_f64();
+    if loaded.timed {
+        c.availability = availability::check(&loaded.history, offered);
+    }
+    c.node_health = node_health::check(&loaded.history, Some(dir));
+    match replica_state::read_replicas(dir) {
+        Ok(dumps) => c.replica_state = replica_state::check(logs, dumps.as_ref()),
+        Err(e) => results.warnings.push(format!("replica-state: {e}")),
+    }
+    results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
+}
+
 /// Nodes whose event logs are nowhere: election and state-machine safety
 /// could not be checked for them, so their verdicts are unknown, not valid
 /// (an anomaly found in the other logs still stands). A node binary that
@@ -482,6 +553,11 @@ fn check_loaded(
     let check = started.elapsed();
     if !loaded.timed {
         results.checkers.perf = perf::untimed();
+        results.checkers.availability = AvailabilityResult {
+            skipped: Some("the history has no times".into()),
+            ..AvailabilityResult::default()
+        };
+        results.valid = Verdict::combine(results.checkers.verdicts().iter().map(|v| v.1));
     }
     results.warnings.extend(warnings);
     Ok((

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::linearizable::OpSummary;
 use super::linearizable::report::fmt_ns;
-use super::{Results, Verdict};
+use super::{Results, Verdict, availability};
 
 /// How many failures or violations per checker the summary spells out.
 const SHOWN: usize = 3;
@@ -52,6 +52,25 @@ pub fn render(results: &Results, source: &str) -> String {
                     v.target_index.map_or("?".into(), |i| i.to_string()),
                     v.within_s.unwrap_or(0.0)
                 )
+            }
+            "replica-state" if skipped.is_none() => format!(
+                "{} indexes compared during the run; at the end {}",
+                c.replica_state.compared_indexes,
+                if c.replica_state.final_compared.is_empty() {
+                    "none".to_string()
+                } else {
+                    c.replica_state.final_compared.join(", ")
+                }
+            ),
+            "availability" if skipped.is_none() => format!(
+                "{} fault-free stretches, each held to {:.0}% of {:.0} ops/s ({})",
+                c.availability.stretches.len(),
+                availability::MIN_SHARE * 100.0,
+                c.availability.reference_per_s,
+                c.availability.reference
+            ),
+            "node-health" if skipped.is_none() && c.node_health.exits.is_empty() => {
+                "no node exited unasked".to_string()
             }
             "stats" => {
                 let counts = (!c.stats.by_f.is_empty()).then(|| {
@@ -117,6 +136,32 @@ pub fn render(results: &Results, source: &str) -> String {
                 if let Some(e) = &c.convergence.explanation {
                     let _ = writeln!(out, "      {e}");
                 }
+            }
+            "replica-state" => {
+                for v in c.replica_state.violations.iter().take(SHOWN) {
+                    let _ = writeln!(out, "      {}", v.explanation);
+                }
+                more(&mut out, c.replica_state.violation_count);
+            }
+            "availability" => {
+                for v in c.availability.violations.iter().take(SHOWN) {
+                    let _ = writeln!(out, "      {}", v.explanation);
+                }
+                more(&mut out, c.availability.violations.len());
+            }
+            "node-health" => {
+                for e in c.node_health.exits.iter().take(SHOWN) {
+                    let why = e.log_tail.last().map(String::as_str).unwrap_or("");
+                    let _ = writeln!(
+                        out,
+                        "      {} exited unasked at {:.1} s ({}){}{why}",
+                        e.node,
+                        e.at_s,
+                        e.status,
+                        if why.is_empty() { "" } else { ": " }
+                    );
+                }
+                more(&mut out, c.node_health.exits.len());
             }
             _ => {}
         }

@@ -66,6 +66,8 @@ pub struct Client<E = Conn> {
     seq: u64,
     /// How long one operation may take, redirects and retries included.
     timeout: Duration,
+    /// Whether one attempt may take the whole deadline (see [`Client::patient`]).
+    patient: bool,
 }
 
 impl<E: Endpoint> Client<E> {
@@ -86,7 +88,17 @@ impl<E: Endpoint> Client<E> {
             client_id: 0,
             seq: 0,
             timeout,
+            patient: false,
         }
+    }
+
+    /// A client whose every attempt may wait the operation's whole
+    /// deadline, as a production client with one long timeout does: it is
+    /// still waiting when a deposed leader answers late, where the others
+    /// have moved on to the next node.
+    pub fn patient(mut self) -> Client<E> {
+        self.patient = true;
+        self
     }
 
     /// Starts a new session: a new process must not share the old one's
@@ -188,8 +200,12 @@ impl<E: Endpoint> Client<E> {
         self.target = (self.target + 1) % self.nodes.len();
     }
 
-    /// A quarter of the operation's deadline, at least 100 ms.
+    /// A quarter of the operation's deadline, at least 100 ms (all of it
+    /// for a patient client).
     fn attempt_timeout(&self) -> Duration {
+        if self.patient {
+            return self.timeout;
+        }
         (self.timeout / 4).max(Duration::from_millis(100))
     }
 

@@ -34,7 +34,10 @@ impl LoadArgs {
             serializable_reads: self.etcd_serializable_reads,
             node_bin: self.db.bin.clone(),
             no_check: false,
-            snapshot_every: self.snapshot_every,
+            snapshot_every: self
+                .snapshot_every
+                .or((self.db.kind == crate::db::DbKind::Raftkv)
+                    .then_some(crate::run::options::DEFAULT_SNAPSHOT_EVERY)),
             check_budget: self.budget.duration(),
             node_args: self.db.args.clone(),
             api: self.api,

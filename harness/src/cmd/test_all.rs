@@ -6,68 +6,120 @@ use crate::check::Verdict;
 use crate::cli::TestAllArgs;
 use crate::cmd::run::reproduce_command;
 use crate::cmd::selftest::{self, SelftestPlan, Trial};
-use crate::net::Behavior;
-use crate::run::RunError;
+use crate::net::{Behavior, NetworkKind};
+use crate::run::{RunError, RunOptions};
 use crate::suite::junit::{self, Case};
 use crate::suite::{self, RunRecord, SuiteStatus};
+
+/// One run of the matrix: its name, its JUnit group, its options.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// `partition n3 #2`.
+    pub name: String,
+    /// `test-all.partition`.
+    pub group: String,
+    /// The run, seeded.
+    pub opts: RunOptions,
+}
+
+/// The matrix of `args`: every nemesis set × cluster size × --test-count,
+/// cell `i` seeded `base_seed + i` and running the `i`-th workload of
+/// `--workloads` in turn. A cell that cannot run is bad
+/// arguments, found before any run starts.
+pub fn cells(args: &TestAllArgs, base_seed: u64) -> Result<Vec<Cell>, RunError> {
+    let mut cells = Vec::new();
+    for set in &args.nemeses.0 {
+        for &nodes in &args.nodes.0 {
+            for i in 1..=args.test_count {
+                let mut opts = args.load.to_options(nodes, set, String::new());
+                opts.seed = base_seed + cells.len() as u64;
+                // Only the member nemesis brings the other nodes in.
+                if !opts.nemeses.contains(&crate::nemesis::Kind::Member) {
+                    opts.initial_members = None;
+                }
+                if !args.workloads.is_empty() {
+                    opts.workload = args.workloads[cells.len() % args.workloads.len()];
+                }
+                opts.command = command_line(&opts);
+                let label = opts.nemesis_label();
+                opts.validate()
+                    .map_err(|e| RunError::BadArgs(format!("--nemeses {label}: {e}")))?;
+                cells.push(Cell {
+                    name: format!("{label} n{nodes} #{i}"),
+                    group: format!("test-all.{label}"),
+                    opts,
+                });
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// The suite `harness test-all` runs with every flag at its default.
+/// For a database other than ours, the kinds it cannot run leave each set
+/// (and a set left empty, or repeated, goes).
+pub fn default_matrix(
+    network: NetworkKind,
+    db: crate::db::DbKind,
+    base_seed: u64,
+) -> Result<Vec<Cell>, RunError> {
+    let mut args = crate::cli::default_test_all(network);
+    args.load.db.kind = db;
+    let mut sets: Vec<crate::nemesis::NemesisList> = Vec::new();
+    for mut set in std::mem::take(&mut args.nemeses.0) {
+        let had = set.kinds.len();
+        set.kinds.retain(|k| db.unsupported(*k, network).is_none());
+        if (had == 0 || !set.kinds.is_empty()) && !sets.contains(&set) {
+            sets.push(set);
+        }
+    }
+    args.nemeses.0 = sets;
+    cells(&args, base_seed)
+}
+
+/// The `harness run` command line that repeats a run with these options.
+pub fn command_line(opts: &RunOptions) -> String {
+    reproduce_command(&command_for(opts, &opts.nemesis_label()), opts.seed)
+}
 
 /// Runs `harness test-all`: the matrix, then the self-test if asked; prints the
 /// table and writes JUnit if asked.
 pub fn run(args: &TestAllArgs) -> Result<Verdict, RunError> {
     let base_seed = args.load.seed.unwrap_or_else(super::run::random_seed);
+    let cells = cells(args, base_seed)?;
     // Checked before any run: a missing feature is bad arguments, now.
     let selftest = args
         .selftest
         .then(|| {
-            selftest::chosen(&[], args.load.db.kind).map(|plans| {
-                SelftestPlan::new(
-                    plans,
-                    args.test_count,
-                    base_seed,
-                    args.selftest_within,
-                    20.0,
-                    args.load.store.join("selftest"),
-                    args.load.network.kind(),
-                )
-            })
+            SelftestPlan::new(
+                &[],
+                args.test_count,
+                base_seed,
+                cells.clone(),
+                args.load.store.join("selftest"),
+                args.load.db.kind,
+            )
         })
         .transpose()?;
-    let mut cells = Vec::new();
-    for set in &args.nemeses.0 {
-        for &nodes in &args.nodes.0 {
-            for i in 1..=args.test_count {
-                let seed = base_seed + cells.len() as u64;
-                let mut opts = args.load.to_options(nodes, set, String::new());
-                opts.seed = seed;
-                // Only the member nemesis brings the other nodes in.
-                if !opts.nemeses.contains(&crate::nemesis::Kind::Member) {
-                    opts.initial_members = None;
-                }
-                let label = opts.nemesis_label();
-                opts.command = reproduce_command(&command_for(&opts, &label), seed);
-                let name = format!("{label} n{nodes} #{i}");
-                // A cell that cannot run is bad arguments, now, not a
-                // crash after the cells before it.
-                opts.validate()
-                    .map_err(|e| RunError::BadArgs(format!("--nemeses {label}: {e}")))?;
-                cells.push((name, format!("test-all.{label}"), opts));
-            }
-        }
-    }
     println!("test-all: {} runs (first seed {base_seed})", cells.len());
     let (records, trials) = suite::block_on(async {
         let mut records: Vec<RunRecord> = Vec::new();
         let total = cells.len();
-        for (i, (name, group, opts)) in cells.into_iter().enumerate() {
-            println!("\n=== run {}/{total}: {name} (seed {})", i + 1, opts.seed);
-            let r = suite::run_one(name, group, opts).await;
+        for (i, cell) in cells.into_iter().enumerate() {
+            println!(
+                "\n=== run {}/{total}: {} (seed {})",
+                i + 1,
+                cell.name,
+                cell.opts.seed
+            );
+            let r = suite::run_one(cell.name, cell.group, cell.opts).await;
             println!("--- {}", r.line());
             records.push(r);
         }
         let trials = match &selftest {
             Some(plan) => {
                 println!(
-                    "\n=== self-test: every seeded bug, {} seed(s) each",
+                    "\n=== self-test: every seeded bug against this suite, {} seed(s) each",
                     plan.seeds
                 );
                 plan.run().await
@@ -81,11 +133,10 @@ pub fn run(args: &TestAllArgs) -> Result<Verdict, RunError> {
         print!("{}", selftest::table(&trials));
     }
     if let Some(path) = &args.junit {
-        let within = args.selftest_within;
         let cases: Vec<Case> = records
             .iter()
             .map(Case::from)
-            .chain(trials.iter().map(|t| t.case(within)))
+            .chain(trials.iter().map(Trial::case))
             .collect();
         junit::write(path, "harness test-all", &cases)
             .map_err(|e| RunError::Store(format!("cannot write {}: {e}", path.display())))?;
@@ -229,8 +280,10 @@ mod tests {
         Trial {
             bug: "stale-read",
             seed: 1,
+            cells: 5,
             run_seconds: 20.0,
             caught_after: caught.then_some(7.5),
+            wall_seconds: 30.0,
             caught_by: if caught { vec!["linearizable"] } else { vec![] },
             runs: vec![attempt],
         }
@@ -238,21 +291,27 @@ mod tests {
 
     #[test]
     fn a_cell_is_repeated_by_a_run_command_with_every_option_it_used() {
-        let plan = &selftest::PLANS[0];
-        let opts = selftest::options(
-            plan,
-            7,
-            20.0,
+        let matrix = default_matrix(NetworkKind::Netns, crate::db::DbKind::Raftkv, 7).unwrap();
+        let cell = &matrix[1];
+        assert_eq!(cell.name, "partition n3 #1");
+        let opts = selftest::seeded(
+            cell,
+            crate::db::DbKind::Raftkv,
+            "stale-read",
+            9,
             std::path::Path::new("store"),
-            crate::net::NetworkKind::Netns,
         );
         let words = command_for(&opts, "partition");
         assert_eq!(
             words.join(" "),
-            "harness run --nodes 3 --nemesis partition --time-limit 20 --concurrency 30 \
-             --rate 500 --workload register --keys 2 --ops-per-key 200 --nemesis-interval 1 \
-             --partition-shapes isolate-leader --node-arg=--bug=stale-read --network netns"
+            "harness run --nodes 3 --nemesis partition --time-limit 30 --concurrency 10 \
+             --rate 200 --workload append --keys 8 --ops-per-key 200 --nemesis-interval 5 \
+             --snapshot-every 100 --node-arg=--bug=stale-read --network netns"
         );
+        assert!(opts.command.contains("--seed 9"), "{}", opts.command);
+        // The seeded cell differs from the user's only in the bug, seed and store.
+        assert_eq!(opts.node_args, ["--bug=stale-read"]);
+        assert!(cell.opts.node_args.is_empty());
     }
 
     #[test]
@@ -281,10 +340,7 @@ mod tests {
 
     #[test]
     fn self_test_cases_pass_when_caught_and_say_why_when_not() {
-        let cases = [
-            trial(true, false).case(60.0),
-            trial(false, false).case(60.0),
-        ];
+        let cases = [trial(true, false).case(), trial(false, false).case()];
         let xml = junit::render("harness test-all", &cases);
         let doc = roxmltree::Document::parse(&xml).expect("well-formed");
         let tc: Vec<_> = doc

@@ -2,7 +2,8 @@
 //!
 //! Each line is one JSON object: `role` (a node became follower, candidate or
 //! leader in a term), `apply` (an entry applied to the state machine, with
-//! its index, term and digest) and `snapshot`. Unknown event kinds and
+//! its index, term and digest), `snapshot`, and `state` (digests of the
+//! state machine at an applied index). Unknown event kinds and
 //! unknown fields are kept or ignored, so nodes can log more than the
 //! checkers need.
 //!
@@ -80,6 +81,18 @@ pub enum EventKind {
         voters: Vec<String>,
         /// The members that receive the log but do not vote.
         learners: Vec<String>,
+    },
+    /// The state machine's digest after applying `index`: of the values, of
+    /// the client sessions, and (when few) of each key's value.
+    State {
+        /// The last applied log index.
+        index: u64,
+        /// Digest of the values.
+        values: String,
+        /// Digest of the client sessions.
+        sessions: String,
+        /// Each key's value digest, when the node has few keys.
+        per_key: Option<std::collections::BTreeMap<String, String>>,
     },
     /// An event kind the checkers do not use.
     Other(String),
@@ -311,6 +324,23 @@ fn parse_event(json: &Json, default_node: &str, line: usize) -> Result<NodeEvent
                 learners: ids("learners")?,
             }
         }
+        "state" => EventKind::State {
+            index: u64_field("index")?,
+            values: str_field("values")?,
+            sessions: str_field("sessions")?,
+            per_key: match obj.get("per_key") {
+                None | Some(Json::Null) => None,
+                Some(Json::Object(m)) => Some(
+                    m.iter()
+                        .map(|(k, v)| match v {
+                            Json::String(h) => Ok((k.clone(), h.clone())),
+                            _ => Err(format!("field \"per_key\": {k:?} is not a string")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                ),
+                Some(_) => return Err("field \"per_key\": expected an object".into()),
+            },
+        },
         _ => EventKind::Other(event),
     };
     Ok(NodeEvent {

@@ -113,7 +113,13 @@ impl Actor for MemberNemesis {
         Kind::Member
     }
 
-    async fn act(&mut self, start: bool, shared: &Shared, rng: &mut Rng) -> Value {
+    async fn act(
+        &mut self,
+        start: bool,
+        shared: &Shared,
+        rng: &mut Rng,
+        _leader: Option<String>,
+    ) -> Value {
         let _changing = shared.changing.lock().await;
         let members = match shared.admin.members_within(LEADER_WITHIN).await {
             Ok(m) => m,

@@ -1,7 +1,18 @@
 //! When faults happen. After a quiet start, each nemesis alternates between
-//! a fault and a calm period, each lasting a random time around the nemesis
-//! interval (a power cut half of that: `Nemesis::hold`); nemeses run
-//! independently, so their faults overlap.
+//! a fault and a calm period; nemeses run independently, so their faults
+//! overlap. Two things keep the schedule from having one rhythm only:
+//!
+//! - **Tempo.** Each nemesis moves between a [`Tempo`] of storms (faults
+//!   and calms of a twentieth to a quarter of the interval: partitions
+//!   that flap, restarts back within a client's deadline), the normal one
+//!   (half to one and a half intervals) and lulls (long calms, long
+//!   faults), switching at random every few faults. A power cut holds
+//!   half of what is drawn (`Nemesis::hold`).
+//! - **Protocol timing.** Some faults wait for the cluster to change
+//!   leader (polled through every node's Status) and strike right after
+//!   it: the new leader's first moments (its no-op not yet committed, its
+//!   first reads, followers that have not heard of it) are where many Raft
+//!   bugs live, and a clock alone almost never lands there.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -30,11 +41,60 @@ pub struct Schedule {
     pub end: Instant,
 }
 
+/// How fast a nemesis acts for a while.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tempo {
+    /// Short faults and short calms: flapping, quick restarts.
+    Storm,
+    /// Around the interval.
+    Normal,
+    /// Long faults and long calms.
+    Lull,
+}
+
+impl Tempo {
+    /// The range of a gap, in twentieths of the interval.
+    fn twentieths(self) -> (u64, u64) {
+        match self {
+            Tempo::Storm => (1, 5),
+            Tempo::Normal => (10, 30),
+            Tempo::Lull => (30, 50),
+        }
+    }
+
+    /// The tempo after a fault: mostly the same (storms last several
+    /// faults), sometimes another. Normal half the time, storms a third,
+    /// lulls the rest, in the long run.
+    pub fn next(self, rng: &mut Rng) -> Tempo {
+        if rng.below(100) < 65 {
+            return self;
+        }
+        match rng.below(6) {
+            0..=2 => Tempo::Normal,
+            3 | 4 => Tempo::Storm,
+            _ => Tempo::Lull,
+        }
+    }
+}
+
+/// Of the faults, the share (in percent) that waits for a change of
+/// leader before striking.
+const AFTER_ELECTION_PERCENT: u64 = 35;
+/// How often the nodes' Status is polled while waiting for a change of leader.
+const ELECTION_POLL: Duration = Duration::from_millis(25);
+
 impl Schedule {
-    /// A random duration in [0.5, 1.5) × interval.
+    /// A random duration in [0.5, 1.5) × interval (the normal tempo).
     pub fn gap(&self, rng: &mut Rng) -> Duration {
-        let ms = self.interval.as_millis() as u64;
-        Duration::from_millis(ms / 2 + rng.below(ms.max(1)))
+        self.gap_at(Tempo::Normal, rng)
+    }
+
+    /// A random duration for `tempo` (see [`Tempo`]).
+    pub fn gap_at(&self, tempo: Tempo, rng: &mut Rng) -> Duration {
+        let (lo, hi) = tempo.twentieths();
+        let unit = self.interval.as_millis() as u64 / 20;
+        let ms = unit * lo + rng.below((unit * (hi - lo)).max(1));
+        Duration::from_millis(ms.max(50))
     }
 }
 
@@ -73,11 +133,14 @@ pub trait Actor: Send {
     /// Which kind of fault it injects.
     fn kind(&self) -> Kind;
     /// Starts (`start`) or stops a fault; returns its description.
+    /// `leader`: the leader the schedule just saw elected, when it timed
+    /// the fault right after a change of leader.
     fn act(
         &mut self,
         start: bool,
         shared: &Shared,
         rng: &mut Rng,
+        leader: Option<String>,
     ) -> impl std::future::Future<Output = serde_json::Value> + Send;
     /// A short label of the fault in force, for the progress line.
     fn describe(&self) -> Option<String>;
@@ -95,8 +158,16 @@ impl Actor for Locked {
         self.0.kind()
     }
 
-    async fn act(&mut self, start: bool, shared: &Shared, rng: &mut Rng) -> serde_json::Value {
-        let leader = if start {
+    async fn act(
+        &mut self,
+        start: bool,
+        shared: &Shared,
+        rng: &mut Rng,
+        hint: Option<String>,
+    ) -> serde_json::Value {
+        let leader = if hint.is_some() {
+            hint
+        } else if start {
             shared
                 .members
                 .leader(Duration::from_millis(250))
@@ -137,12 +208,23 @@ pub async fn run<A: Actor>(mut nemesis: A, schedule: Schedule, shared: Arc<Share
     if !sleep_until(Instant::now() + first, schedule.end).await {
         return;
     }
+    let mut tempo = Tempo::Normal;
     loop {
-        act(&mut nemesis, true, &shared, &mut rng).await;
-        let hold = nemesis.hold(schedule.gap(&mut rng));
+        let mut after = None;
+        if rng.below(100) < AFTER_ELECTION_PERCENT {
+            let within = schedule.gap_at(tempo, &mut rng);
+            after = after_leader_change(&shared, Instant::now() + within, schedule.end).await;
+            if Instant::now() >= schedule.end {
+                break;
+            }
+        }
+        act(&mut nemesis, true, &shared, &mut rng, after).await;
+        let hold = nemesis.hold(schedule.gap_at(tempo, &mut rng));
         let more = sleep_until(Instant::now() + hold, schedule.end).await;
-        act(&mut nemesis, false, &shared, &mut rng).await;
-        if !more || !sleep_until(Instant::now() + schedule.gap(&mut rng), schedule.end).await {
+        act(&mut nemesis, false, &shared, &mut rng, None).await;
+        tempo = tempo.next(&mut rng);
+        let calm = schedule.gap_at(tempo, &mut rng);
+        if !more || !sleep_until(Instant::now() + calm, schedule.end).await {
             break;
         }
     }
@@ -153,9 +235,45 @@ pub async fn run<A: Actor>(mut nemesis: A, schedule: Schedule, shared: Arc<Share
         .remove(&kind);
 }
 
-async fn act<A: Actor>(nemesis: &mut A, start: bool, shared: &Shared, rng: &mut Rng) {
+/// Waits until the cluster's leader (or its term) differs from the one
+/// seen first, or `until` (or `end`) passes; returns the new leader and
+/// term when it changed.
+async fn after_leader_change(
+    shared: &Shared,
+    until: Instant,
+    end: Instant,
+) -> Option<(String, u64)> {
+    let until = until.min(end);
+    let poll = Duration::from_millis(100);
+    let first = shared.members.leader(poll).await.map(|l| (l.id, l.term));
+    while Instant::now() < until {
+        tokio::time::sleep(ELECTION_POLL).await;
+        let now = shared.members.leader(poll).await.map(|l| (l.id, l.term));
+        if let Some(l) = now
+            && Some(&l) != first.as_ref()
+        {
+            return Some(l);
+        }
+    }
+    None
+}
+
+async fn act<A: Actor>(
+    nemesis: &mut A,
+    start: bool,
+    shared: &Shared,
+    rng: &mut Rng,
+    after: Option<(String, u64)>,
+) {
     let kind = nemesis.kind();
-    let value = nemesis.act(start, shared, rng).await;
+    let hint = after.as_ref().map(|(l, _)| l.clone());
+    let mut value = nemesis.act(start, shared, rng, hint).await;
+    if let (Some((l, term)), Some(obj)) = (&after, value.as_object_mut()) {
+        obj.insert(
+            "after_leader_change".into(),
+            serde_json::json!({"leader": l, "term": term}),
+        );
+    }
     let verb = if start { "start" } else { "stop" };
     shared.recorder.nemesis(&format!("{verb}-{kind}"), value);
     let mut in_force = shared.in_force.lock().unwrap_or_else(|e| e.into_inner());
@@ -170,4 +288,36 @@ pub(crate) async fn sleep_until(t: Instant, end: Instant) -> bool {
     let wake = t.min(end);
     tokio::time::sleep_until(wake.into()).await;
     t <= end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tempos_draw_gaps_in_their_ranges_and_all_of_them_occur() {
+        let s = Schedule {
+            quiet: Duration::ZERO,
+            interval: Duration::from_secs(5),
+            end: Instant::now(),
+        };
+        let mut rng = Rng::new(3);
+        for (tempo, lo, hi) in [
+            (Tempo::Storm, 250, 1250),
+            (Tempo::Normal, 2500, 7500),
+            (Tempo::Lull, 7500, 12500),
+        ] {
+            for _ in 0..200 {
+                let g = s.gap_at(tempo, &mut rng).as_millis() as u64;
+                assert!((lo..hi).contains(&g), "{tempo:?}: {g} ms");
+            }
+        }
+        let mut t = Tempo::Normal;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..500 {
+            t = t.next(&mut rng);
+            seen.insert(format!("{t:?}"));
+        }
+        assert_eq!(seen.len(), 3, "{seen:?}");
+    }
 }

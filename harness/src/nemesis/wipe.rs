@@ -53,7 +53,13 @@ impl Actor for WipeNemesis {
         Kind::Wipe
     }
 
-    async fn act(&mut self, start: bool, shared: &Shared, rng: &mut Rng) -> Value {
+    async fn act(
+        &mut self,
+        start: bool,
+        shared: &Shared,
+        rng: &mut Rng,
+        _leader: Option<String>,
+    ) -> Value {
         if start {
             self.start(shared, rng).await
         } else {

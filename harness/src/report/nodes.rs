@@ -247,7 +247,10 @@ pub fn nodes(
                     info.snapshots += 1;
                     info.last_snapshot = info.last_snapshot.max(Some(*index));
                 }
-                EventKind::Other(_) | EventKind::Start { .. } | EventKind::Config { .. } => {}
+                EventKind::Other(_)
+                | EventKind::Start { .. }
+                | EventKind::Config { .. }
+                | EventKind::State { .. } => {}
             }
         }
         if let Some(prev) = last {

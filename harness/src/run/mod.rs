@@ -11,6 +11,8 @@
 //! - `recovery`: heal, restart, wait for a leader, re-add members that
 //!   lost their data, read every key; `convergence`: watch every member
 //!   catch up with the leader.
+//! - `replicas`: each node's own applied state, for the replica-state
+//!   checker (`replicas.json`).
 //! - tear-down and check: in this file.
 //!
 //! Beside them: `options` (the run's flags, validated), `layout` (the run
@@ -25,6 +27,7 @@ pub mod progress;
 pub mod record;
 pub mod recorder;
 pub mod recovery;
+pub mod replicas;
 pub mod setup;
 pub mod workers;
 
@@ -118,6 +121,9 @@ pub async fn run(mut opts: RunOptions) -> Result<RunOutcome, RunError> {
     let live = setup::start(&opts, db, &dir).await?;
     let loaded = load::drive(&opts, &live, &dir).await?;
     let recovered = recovery::recover(&live, &loaded, opts.convergence_timeout).await?;
+    if recovered.leader.is_some() && live.members.raftkv_clients().is_some() {
+        replicas::dump(&live.addrs, &live.cluster_id, &dir).await?;
+    }
     let compared = live.members.compare(&dir).await;
     if !compared.is_empty() {
         println!("{compared}");

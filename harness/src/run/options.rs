@@ -82,6 +82,11 @@ pub struct RunOptions {
 /// The default of `--convergence-timeout`.
 pub const CONVERGENCE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `--snapshot-every` unless told otherwise: at the default load (about
+/// 100 log entries a second) a snapshot every second or so, so that every
+/// run takes snapshots and a node back from a fault is caught up by one.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
+
 /// How power faults are made: `--power-loss`, `--lazyfs-metadata`,
 /// `--fsync-delay`. They shape the nodes' lazyfs disks, which exist only
 /// when `power` is among the nemeses.

@@ -61,6 +61,18 @@ impl NodeClient {
             .await
             .map_err(CallError::from)
     }
+
+    /// The node's own applied state (`Admin.LocalDump`), not through the
+    /// leader: for comparing replicas.
+    pub async fn local_dump(&self, timeout: Duration) -> Result<pb::LocalDumpResponse, CallError> {
+        let msg = pb::LocalDumpRequest {
+            cluster_id: self.cluster_id.clone(),
+        };
+        let mut admin = self.admin.clone();
+        bounded(timeout, admin.local_dump(with_deadline(msg, timeout)))
+            .await
+            .map_err(CallError::from)
+    }
 }
 
 impl NodeClient {

@@ -23,7 +23,9 @@ use crate::config::{Bug, NodeConfig};
 use crate::events::EventLog;
 use crate::kv::{Command, KvState};
 use crate::mailbox::WriteReply;
-use crate::mailbox::{Event, NodeStatus, Outbox, ReadQueue, ReadReply, Refusal, Replier, Reply};
+use crate::mailbox::{
+    Event, LocalState, NodeStatus, Outbox, ReadQueue, ReadReply, Refusal, Replier, Reply,
+};
 use crate::storage::{PersistBatch, Snapshot, Storage, StorageError};
 
 /// Why the driver stopped: the node cannot go on safely.
@@ -240,6 +242,15 @@ impl Driver {
                 });
             }
             Event::Member { op, reply } => self.handle_member(op, reply),
+            Event::LocalDump { reply } => {
+                let _ = reply.send(LocalState {
+                    applied: self.applied,
+                    commit: self.raft.log().committed,
+                    term: self.raft.term(),
+                    digest: self.kv.digest(),
+                    values: self.kv.sorted_values(),
+                });
+            }
             Event::Shutdown => {}
         }
     }
@@ -370,9 +381,15 @@ impl Driver {
                 },
             };
             self.applied = entry.index;
+            if entry.index.0 % crate::events::STATE_EVERY == 0 {
+                self.events.state(entry.index, &self.kv.digest());
+            }
             if let Some((term, reply)) = self.proposals.remove(&entry.index) {
+                // Seeded bug `ack-overwritten` (cloud-software-foundation/c5#184,
+                // EventStore/EventStore#3472): "a position identifies an entry".
+                let any_term = cfg!(feature = "bugs") && self.cfg.has_bug(Bug::AckOverwritten);
                 let result = match answer {
-                    Some(a) if term == entry.term => Ok(a),
+                    Some(a) if term == entry.term || any_term => Ok(a),
                     // Another leader's entry took this position: ours is gone for good.
                     _ => Err(self.not_leader(self.raft.leader().cloned())),
                 };

@@ -53,9 +53,16 @@ impl Driver {
         if let Some(last) = entries.last() {
             self.raft.on_persisted(last.index, last.term);
         }
-        self.kv = state;
+        // Seeded bug `install-skips-apply` (nats-io/nats-streaming-server#503,
+        // huton-io/huton#4, cubefs/cubefs#671): "skip the restore if the
+        // snapshot is not newer than ours", tested after the storage already
+        // made it ours, so the state machine keeps its old contents.
+        if !(cfg!(feature = "bugs") && self.cfg.has_bug(crate::config::Bug::InstallSkipsApply)) {
+            self.kv = state;
+        }
         self.applied = meta.index;
         self.events.snapshot(meta.index, meta.term, "installed");
+        self.events.state(meta.index, &self.kv.digest());
         self.events.config(meta.index, &meta.membership);
         tracing::info!(node = %self.cfg.id, index = meta.index.0, term = meta.term.0, from = %install.from, "installed snapshot");
         // Proposals at positions the image covers were either applied in it
@@ -101,7 +108,18 @@ impl Driver {
             membership,
         };
         let started = Instant::now();
-        let snapshot = Snapshot::new(meta.clone(), &self.kv.to_image());
+        self.events.state(index, &self.kv.digest());
+        let image = if cfg!(feature = "bugs")
+            && self.cfg.has_bug(crate::config::Bug::SnapshotDropsSessions)
+        {
+            // Seeded bug `snapshot-drops-sessions` (dissertation §6.3,
+            // atomix/atomix#1101): "sessions are a cache; a snapshot carries
+            // the data".
+            self.kv.without_sessions().to_image()
+        } else {
+            self.kv.to_image()
+        };
+        let snapshot = Snapshot::new(meta.clone(), &image);
         let dir = self.storage.dir().to_path_buf();
         let bytes = snapshot.file().len();
         let writer = std::thread::Builder::new()

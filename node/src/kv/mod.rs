@@ -4,12 +4,15 @@
 //! - `state`: values and client sessions; applying a command is deterministic
 //!   so every replica computes the same state and the same answers.
 //! - `snapshot`: the state machine image written to and read from disk.
+//! - `digest`: hashes of the state, for comparing replicas from outside.
 
 pub mod command;
+pub mod digest;
 pub mod snapshot;
 pub mod state;
 
 pub use command::{Command, CommandError, Op};
+pub use digest::StateDigest;
 pub use state::{Answer, KvState, Outcome};
 
 /// Shorthands for the state machine's unit tests.

@@ -69,6 +69,17 @@ impl KvState {
         self.values.get(key)
     }
 
+    /// Every key holding a value, with it, sorted by key.
+    pub fn sorted_values(&self) -> Vec<(String, Bytes)> {
+        let mut all: Vec<(String, Bytes)> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
     /// How many keys hold a value.
     pub fn len(&self) -> usize {
         self.values.len()
@@ -119,6 +130,15 @@ impl KvState {
         let answer = self.execute(index, cmd);
         self.remember(index, cmd, answer.clone());
         answer
+    }
+
+    /// The values alone, without the sessions (for the seeded bug
+    /// `snapshot-drops-sessions`).
+    pub fn without_sessions(&self) -> KvState {
+        KvState {
+            values: self.values.clone(),
+            ..KvState::default()
+        }
     }
 
     fn execute(&mut self, index: LogIndex, cmd: &Command) -> Answer {

@@ -70,8 +70,27 @@ pub enum Event {
         /// Where the outcome goes.
         reply: MemberReply,
     },
+    /// The Admin service asks for this replica's own applied state.
+    LocalDump {
+        /// Where the answer goes.
+        reply: oneshot::Sender<LocalState>,
+    },
     /// Stop after this round.
     Shutdown,
+}
+
+/// This replica's applied state, as `Admin.LocalDump` reports it.
+pub struct LocalState {
+    /// The last index applied.
+    pub applied: raft::LogIndex,
+    /// The commit index the core knows.
+    pub commit: raft::LogIndex,
+    /// The current term.
+    pub term: raft::Term,
+    /// The state's digest.
+    pub digest: crate::kv::StateDigest,
+    /// Every key holding a value, sorted.
+    pub values: Vec<(String, Bytes)>,
 }
 
 /// A node's state, as the Admin service reports it.

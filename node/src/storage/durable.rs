@@ -177,6 +177,12 @@ impl Storage {
         self.snapshots.path()
     }
 
+    /// Turns on the seeded bug `hardstate-nosync` (see [`Wal::set_hardstate_nosync`]).
+    #[cfg(feature = "bugs")]
+    pub fn set_hardstate_nosync(&mut self) {
+        self.wal.set_hardstate_nosync();
+    }
+
     /// Turns on the seeded bug `lazy-persist` (see [`Wal::set_lazy_persist`]).
     #[cfg(feature = "bugs")]
     pub fn set_lazy_persist(&mut self) {

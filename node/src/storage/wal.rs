@@ -85,6 +85,8 @@ pub struct Wal {
     /// Seeded bug `lazy-persist`: records wait here, in user space, until
     /// [`LAZY_FLUSH`] bytes pile up; kill -9 loses them.
     lazy: Option<Vec<u8>>,
+    /// Seeded bug `hardstate-nosync`: batches without entries are not fsynced.
+    hardstate_nosync: bool,
 }
 
 /// How much the `lazy-persist` bug buffers, like a default `BufWriter`.
@@ -147,6 +149,7 @@ impl Wal {
             fsyncs,
             poisoned: false,
             lazy: None,
+            hardstate_nosync: false,
         };
         let recovered = Recovered {
             hard_state: replayed.hard_state,
@@ -204,7 +207,10 @@ impl Wal {
             }
         } else {
             self.append_buffer()?;
-            if self.policy == FsyncPolicy::Always {
+            // Seeded bug `hardstate-nosync` (bakwc/PySyncObj#84, hashicorp/raft#507):
+            // "a hard-state record is tiny, the next append syncs it anyway".
+            let skip = self.hardstate_nosync && batch.entries.is_empty();
+            if self.policy == FsyncPolicy::Always && !skip {
                 self.sync_data()?;
             }
         }
@@ -347,6 +353,13 @@ impl Wal {
     #[cfg(feature = "bugs")]
     pub fn set_lazy_persist(&mut self) {
         self.lazy = Some(Vec::new());
+    }
+
+    /// Turns on the seeded bug `hardstate-nosync`: a batch of term and vote
+    /// alone is written but not fsynced.
+    #[cfg(feature = "bugs")]
+    pub fn set_hardstate_nosync(&mut self) {
+        self.hardstate_nosync = true;
     }
 
     fn append_buffer(&mut self) -> Result<(), StorageError> {

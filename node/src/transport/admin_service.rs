@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use super::shared::{Shared, asked_deadline, wait};
 use crate::config::check_member_addr;
-use crate::mailbox::{Event, MemberAnswer, MemberOp, MemberRefusal, NodeStatus};
+use crate::mailbox::{Event, LocalState, MemberAnswer, MemberOp, MemberRefusal, NodeStatus};
 
 /// The service operators call.
 pub struct AdminService(pub Shared);
@@ -113,9 +113,40 @@ impl kvpb::admin_server::Admin for AdminService {
         let (id, limit) = self.member(req)?;
         self.ask(MemberOp::Transfer { id }, limit).await
     }
+
+    async fn local_dump(
+        &self,
+        req: Request<kvpb::LocalDumpRequest>,
+    ) -> Result<Response<kvpb::LocalDumpResponse>, Status> {
+        self.local_dump_inner(req).await
+    }
 }
 
 impl AdminService {
+    /// `LocalDump`: this replica's state as it applied it, without the leader.
+    async fn local_dump_inner(
+        &self,
+        req: Request<kvpb::LocalDumpRequest>,
+    ) -> Result<Response<kvpb::LocalDumpResponse>, Status> {
+        self.0.check_cluster(&req.get_ref().cluster_id)?;
+        let (tx, rx) = oneshot::channel();
+        self.0.submit(Event::LocalDump { reply: tx })?;
+        let s: LocalState = wait(rx, Duration::from_secs(5)).await?;
+        Ok(Response::new(kvpb::LocalDumpResponse {
+            id: self.0.me.0.clone(),
+            applied_index: s.applied.0,
+            commit_index: s.commit.0,
+            term: s.term.0,
+            values_digest: format!("{:016x}", s.digest.values),
+            sessions_digest: format!("{:016x}", s.digest.sessions),
+            values: s
+                .values
+                .into_iter()
+                .map(|(key, value)| kvpb::LocalValue { key, value })
+                .collect(),
+        }))
+    }
+
     /// The checked id of a request about one member, and its deadline.
     fn member(&self, req: Request<kvpb::MemberRequest>) -> Result<(NodeId, Duration), Status> {
         let limit = deadline(&req);

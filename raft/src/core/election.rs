@@ -195,7 +195,12 @@ impl Raft {
         self.voted_for = Some(self.cfg.id.clone());
         self.hard_state_dirty = true;
         self.leader = None;
-        self.votes.clear();
+        // Seeded bug `prevote-votes-leak` (canonical/raft#196, etcd-io/etcd#8346):
+        // "the pre-candidate phase just cleared the map", so its grants,
+        // asked for the same term, count as votes.
+        if !self.cfg.bugs.prevote_votes_leak() {
+            self.votes.clear();
+        }
         self.votes.insert(self.cfg.id.clone(), true);
         self.reset_election_timer();
         self.report_role();

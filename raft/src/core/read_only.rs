@@ -77,9 +77,11 @@ impl Raft {
 
     /// Whether the leader's next `ready` starts a round.
     pub(super) fn read_round_due(&self) -> bool {
+        // Seeded bug `read-before-noop` (tikv/tikv#6340; RedisLabs/redisraft#19,
+        // fixed by #22): "the no-op is only for commitment".
         !self.reads.pending.is_empty()
             && self.reads.rounds.is_empty()
-            && self.committed_in_current_term()
+            && (self.committed_in_current_term() || self.cfg.bugs.read_before_noop())
     }
 
     /// Reads asked for since the last round share one heartbeat round. A new

@@ -38,7 +38,14 @@ impl Raft {
         let resp = if self.log.matches(prev_log_index, prev_log_term) {
             let last_new = self.log.merge(prev_log_index, &entries);
             // The leader's commit index may be ahead of what this request proved matches.
-            self.log.commit_to(leader_commit.min(last_new));
+            // Seeded bug `commit-past-match` (atomix/copycat#265, scylladb#9965,
+            // etcd-io/etcd#1203): "commit_to clamps at the last index, so it
+            // is safe".
+            if self.cfg.bugs.commit_past_match() {
+                self.log.commit_to(leader_commit);
+            } else {
+                self.log.commit_to(leader_commit.min(last_new));
+            }
             // A configuration among the entries is in force already (§4.1).
             self.after_log_change();
             AppendResponse::success(last_new, read_ctx, self.log.last_index())
@@ -166,11 +173,18 @@ impl Raft {
     fn recover_stalled(&mut self) {
         let stall_limit = 2 * self.cfg.heartbeat_ticks.max(1);
         let snapshot_limit = 4 * self.cfg.election_ticks.max(1);
+        let no_stall_recovery = self.cfg.bugs.no_stall_recovery();
         let peers: Vec<NodeId> = self.progress.keys().cloned().collect();
         for peer in peers {
             let pr = self.progress.get_mut(&peer).expect("progress exists");
             match pr.state {
                 ProgressState::Probe => pr.probe_sent = false,
+                // Seeded bug `no-stall-recovery` (etcd-io/etcd#2089, #7037;
+                // etcd-io/raft#52; hashicorp/raft#212): "a pipeline waits for
+                // its answers".
+                ProgressState::Replicate | ProgressState::Snapshot(_) if no_stall_recovery => {
+                    continue;
+                }
                 ProgressState::Replicate if pr.stalled_ticks >= stall_limit => pr.become_probe(),
                 ProgressState::Snapshot(_) if pr.stalled_ticks >= snapshot_limit => {
                     pr.become_probe()
@@ -202,7 +216,13 @@ impl Raft {
             prev_log_index,
             prev_log_term,
             entries: Vec::new(),
-            leader_commit: self.log.committed.min(pr.match_index),
+            // Seeded bug `commit-past-match` (the etcd-io/raft#138 proposal):
+            // "heartbeats should carry the commit index at once".
+            leader_commit: if self.cfg.bugs.commit_past_match() {
+                self.log.committed
+            } else {
+                self.log.committed.min(pr.match_index)
+            },
             read_ctx: self.reads.latest_round(),
         });
         self.send(peer, body);
