@@ -148,8 +148,7 @@ pub fn read_run_events(dir: &Path) -> Result<Vec<NodeLog>, HistoryError> {
 /// Finds each node's event log: `nodes/<id>/events.jsonl`, where a finished
 /// run copies it, else `nodes/<id>/data/events.jsonl`, where the node writes
 /// it (a run that was interrupted never copied it). Nodes with neither are
-/// listed as missing, unless they never started or wrote nothing (an
-/// empty or absent `node.log`).
+/// listed as missing, unless they never ran ([`never_ran`]).
 pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
     let nodes = dir.join("nodes");
     let io = |path: &Path| {
@@ -179,16 +178,35 @@ pub fn find_run_events(dir: &Path) -> Result<RunEvents, HistoryError> {
                 written.display()
             ));
             found.logs.push(log);
-        } else if std::fs::metadata(entry.path().join("node.log")).is_ok_and(|m| m.len() > 0) {
+        } else if !never_ran(dir, &entry.path(), &node) {
             found.missing.push(node);
         }
-        // Neither events nor anything in its log: the node never started
-        // (it stayed outside the cluster for the `member` nemesis to add),
-        // or was killed before it wrote a line (a grow the leader refused).
     }
     found.logs.sort_by(|a, b| a.node.cmp(&b.node));
     found.missing.sort();
     Ok(found)
+}
+
+/// Whether a node without events never ran: `run.json` says it was never
+/// started (it stayed outside the cluster for the `member` nemesis to
+/// add), or its `node.log` exists and is empty (killed before it wrote a
+/// line: a grow the leader refused at once). A node with no `node.log` at
+/// all may have run (a run directory from elsewhere): it is missing.
+fn never_ran(run_dir: &Path, node_dir: &Path, node: &str) -> bool {
+    let log_empty = std::fs::metadata(node_dir.join("node.log")).is_ok_and(|m| m.len() == 0);
+    let never_started = std::fs::read(run_dir.join("run.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Json>(&b).ok())
+        .and_then(|run| {
+            run.get("nodes")?
+                .as_array()?
+                .iter()
+                .find(|n| n.get("id").and_then(Json::as_str) == Some(node))?
+                .get("starts")?
+                .as_u64()
+        })
+        == Some(0);
+    log_empty || never_started
 }
 
 /// Reads one node's `events.jsonl`; `node` names events without a `node` field.
@@ -431,12 +449,16 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("events.jsonl"), line).unwrap();
         }
-        // n3 ran (it logged) but its events are nowhere; n4 never started;
-        // n5 was killed before it wrote anything.
-        std::fs::write(dir.path().join("nodes/n3/node.log"), "started\n").unwrap();
+        // n3's events are nowhere (and nothing says it never ran); run.json
+        // says n4 never started; n5 was killed before it wrote anything.
         std::fs::create_dir_all(dir.path().join("nodes/n4/data")).unwrap();
         std::fs::create_dir_all(dir.path().join("nodes/n5/data")).unwrap();
         std::fs::write(dir.path().join("nodes/n5/node.log"), "").unwrap();
+        std::fs::write(
+            dir.path().join("run.json"),
+            r#"{"nodes": [{"id": "n3", "starts": 1}, {"id": "n4", "starts": 0}]}"#,
+        )
+        .unwrap();
         let found = find_run_events(dir.path()).unwrap();
         let nodes: Vec<&str> = found.logs.iter().map(|l| l.node.as_str()).collect();
         assert_eq!(nodes, ["n1", "n2"]);
