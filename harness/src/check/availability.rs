@@ -9,8 +9,8 @@
 //!   ones in windows of 5 s),
 //!   operations must succeed (ok, or a cas that definitely found another
 //!   value) at no less than [`MIN_SHARE`] of the reference rate: the
-//!   offered rate (`--rate`) when the run says it, else the best stretch of
-//!   the run.
+//!   offered rate (`--rate`), or with no limit (0) the best stretch of the
+//!   run. A history without its `run.json` is not judged.
 //! - **After the final recovery.** Once `recover` healed everything, every
 //!   key's final read must succeed, the last within [`RECOVERY_BOUND`].
 //!
@@ -102,8 +102,16 @@ pub struct AvailabilityViolation {
     pub explanation: String,
 }
 
-/// Judges `history`; `offered` is the run's `--rate` when known and > 0.
-pub fn check(history: &History, offered: Option<f64>) -> AvailabilityResult {
+/// For a history without its run's options (a plain history file, another
+/// tool's): how fast it should have gone is unknown, so nothing is judged.
+pub fn not_judged() -> AvailabilityResult {
+    skipped("no run.json: the offered rate is unknown")
+}
+
+/// Judges `history`; `offered` is the run's `--rate` (0: as fast as
+/// possible, judged against the run's best stretch).
+pub fn check(history: &History, offered: f64) -> AvailabilityResult {
+    let offered = Some(offered);
     let ops = history.ops();
     let (Some(first), Some(last)) = (ops.first(), ops.last()) else {
         return skipped("an empty history");
@@ -360,11 +368,11 @@ mod tests {
     #[test]
     fn a_steady_run_is_valid_and_a_collapse_without_faults_is_not() {
         let h = history(30, 100, (0, 0, 0), &[]);
-        let r = check(&h, Some(100.0));
+        let r = check(&h, 100.0);
         assert_eq!(r.valid, Verdict::Valid, "{r:?}");
         assert_eq!(r.stretches.len(), 5, "{r:?}");
         let h = history(30, 100, (10, 30, 5), &[]);
-        let r = check(&h, Some(100.0));
+        let r = check(&h, 100.0);
         assert_eq!(r.valid, Verdict::Invalid, "{r:?}");
         assert!(r.violations[0].explanation.contains("ops/s"), "{r:?}");
     }
@@ -373,9 +381,9 @@ mod tests {
     fn a_collapse_while_a_fault_is_in_force_is_allowed_but_not_after_its_grace() {
         let faults = [(10, "start-partition"), (20, "stop-partition")];
         let h = history(30, 100, (10, 22, 0), &faults);
-        assert_eq!(check(&h, Some(100.0)).valid, Verdict::Valid);
+        assert_eq!(check(&h, 100.0).valid, Verdict::Valid);
         let h = history(30, 100, (10, 30, 2), &faults);
-        let r = check(&h, Some(100.0));
+        let r = check(&h, 100.0);
         assert_eq!(r.valid, Verdict::Invalid, "{r:?}");
         assert!((r.violations[0].from_s - 23.0).abs() < 0.01, "{r:?}");
     }
@@ -383,7 +391,7 @@ mod tests {
     #[test]
     fn a_node_that_exited_counts_as_a_fault_until_the_end() {
         let h = history(30, 100, (10, 30, 0), &[(9, "node-exited")]);
-        assert_eq!(check(&h, Some(100.0)).valid, Verdict::Valid);
+        assert_eq!(check(&h, 100.0).valid, Verdict::Valid);
     }
 
     #[test]
@@ -393,7 +401,7 @@ mod tests {
         let c = ClientOp::new(ProcessId(FINAL_READ_PROCESS), "k", Action::Read(None));
         ops.push(Op::invoke(12 * S, c.clone()));
         ops.push(Op::fail(13 * S, c, "timeout"));
-        let r = check(&History::numbered(ops).unwrap(), Some(50.0));
+        let r = check(&History::numbered(ops).unwrap(), 50.0);
         assert_eq!(r.valid, Verdict::Invalid, "{r:?}");
         assert_eq!(r.violations[0].kind, "recovery");
     }

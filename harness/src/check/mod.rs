@@ -350,7 +350,7 @@ pub fn check_history_with(
         state_machine: state_machine::check(logs),
         convergence: convergence::check(history),
         replica_state: replica_state::check(logs, None),
-        availability: availability::check(history, None),
+        availability: availability::not_judged(),
         node_health: node_health::check(history, None),
         stats,
         perf,
@@ -477,8 +477,7 @@ fn undecided(results: &mut Results, events: &RunEvents) {
 /// node's log (why it exited) and `replicas.json` (the final dumps).
 fn with_run_inputs(results: &mut Results, loaded: &Loaded, logs: &[NodeLog], dir: &Path) {
     let c = &mut results.checkers;
-    let offered = results.run["options"]["rate"].as_f64();
-    if loaded.timed {
+    if let (true, Some(offered)) = (loaded.timed, results.run["options"]["rate"].as_f64()) {
         c.availability = availability::check(&loaded.history, offered);
     }
     c.node_health = node_health::check(&loaded.history, Some(dir));
