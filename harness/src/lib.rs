@@ -17,6 +17,8 @@
 //! - [`nemesis`]: the faults, and when they happen.
 //! - [`workload`]: keys, operations, process numbers.
 //! - [`client`]: operations against the cluster, sorted into ok, fail, info.
+//! - [`recorder`]: the history as a run writes it, shared by workers and
+//!   nemeses.
 //! - [`history`]: the history format (types, JSONL, Jepsen EDN, node event logs).
 //! - [`check`]: the checkers and `results.json`; they depend on `history` only.
 //! - [`report`]: the page a run ends with, `report.html`.
@@ -42,6 +44,7 @@ pub mod etcd;
 pub mod history;
 pub mod nemesis;
 pub mod net;
+pub mod recorder;
 pub mod report;
 pub mod run;
 pub mod sandbox;

@@ -22,7 +22,7 @@ use super::{Ctx, Kind, Nemesis};
 use crate::cluster::Cluster;
 use crate::cluster::membership::Admin;
 use crate::db::Members;
-use crate::run::recorder::Recorder;
+use crate::recorder::Recorder;
 use raft::Rng;
 
 /// The faults in force, by kind, for the progress display.

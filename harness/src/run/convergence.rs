@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use node::client::{NodeClient, Reply, Session};
 use serde_json::{Value, json};
 
-use super::recorder::Recorder;
 use super::setup::Live;
 use crate::cluster::membership::Admin;
 use crate::nemesis::schedule::Shared;
 use crate::nemesis::wipe;
+use crate::recorder::Recorder;
 
 /// The key of the write convergence waits for; no workload uses it.
 const KEY: &str = "harness-convergence";

@@ -10,12 +10,12 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use super::progress::Progress;
-use super::recorder::Recorder;
 use super::setup::Live;
 use super::workers::{self, WorkerSpec};
 use super::{RunError, RunOptions};
 use crate::cluster::membership::Admin;
 use crate::nemesis::schedule::{self, InForce, Schedule};
+use crate::recorder::Recorder;
 use crate::workload::{Generator, KeyPool, generator::token_counter};
 
 /// What the load phase leaves for recovery, tear-down and `run.json`.

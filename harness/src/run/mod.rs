@@ -17,7 +17,7 @@
 //!
 //! Beside them: `options` (the run's flags, validated), `layout` (the run
 //! directory, `latest`, copied event logs), `record` (`run.json`) and
-//! `recorder` (the history as it is written).
+//! [`crate::recorder`] (the history as it is written).
 
 pub mod convergence;
 pub mod layout;
@@ -25,7 +25,6 @@ pub mod load;
 pub mod options;
 pub mod progress;
 pub mod record;
-pub mod recorder;
 pub mod recovery;
 pub mod replicas;
 pub mod setup;

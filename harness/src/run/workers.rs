@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::recorder::Recorder;
+use crate::recorder::Recorder;
 
 use crate::client::Outcome;
 use crate::db::{Members, Worker};
