@@ -10,7 +10,8 @@
 //!   (`test-all`) and JUnit XML.
 //! - [`db`]: the database under test (our node or etcd) behind one
 //!   interface: members' command lines, leaders, workload clients, evidence.
-//! - [`cluster`]: node processes, their ports and data directories.
+//! - [`cluster`]: the nodes of a run, their ports and data directories.
+//! - [`launch`]: one node process: started, signalled, reaped.
 //! - [`net`]: the network between the nodes: a namespace per node, or TCP
 //!   proxies; partitions and packet faults.
 //! - [`sandbox`]: the private namespaces the harness enters at start.
@@ -42,6 +43,7 @@ pub mod db;
 pub mod error;
 pub mod etcd;
 pub mod history;
+pub mod launch;
 pub mod nemesis;
 pub mod net;
 pub mod recorder;

@@ -11,7 +11,6 @@
 
 pub mod disk;
 pub mod membership;
-mod process;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use disk::{Disk, DiskKind};
-pub use process::{NodeBin, NodeProcess};
 
 use crate::db::{Db, MemberSpec};
+use crate::launch::{LaunchError, NodeProcess};
 use crate::net::{Net, NetError, NetSpec, Placement};
 
 /// Why the cluster could not do what was asked.
@@ -45,6 +44,15 @@ pub enum ClusterError {
     /// A node's disk could not be mounted, power-cycled or unmounted.
     #[error("disk: {0}")]
     Disk(String),
+}
+
+impl From<LaunchError> for ClusterError {
+    fn from(e: LaunchError) -> ClusterError {
+        match e {
+            LaunchError::Binary(m) => ClusterError::Binary(m),
+            LaunchError::Io(m) => ClusterError::Io(m),
+        }
+    }
 }
 
 /// What cluster to start.

@@ -68,7 +68,8 @@ pub fn default_matrix(
     let mut sets: Vec<crate::nemesis::NemesisList> = Vec::new();
     for mut set in std::mem::take(&mut args.nemeses.0) {
         let had = set.kinds.len();
-        set.kinds.retain(|k| db.unsupported(*k, network).is_none());
+        set.kinds
+            .retain(|k| crate::nemesis::support::unsupported(*k, db, network).is_none());
         if (had == 0 || !set.kinds.is_empty()) && !sets.contains(&set) {
             sets.push(set);
         }

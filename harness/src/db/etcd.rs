@@ -33,7 +33,6 @@ use super::{
     BenchAnswer, BenchOp, Db, DbError, DbKind, DbSpec, Leader, MemberSpec, Members, Worker,
 };
 use crate::client::Outcome;
-use crate::cluster::NodeBin;
 use crate::etcd::member::{self, ClusterState, MemberAddrs, MemberConfig};
 use crate::etcd::survey::{self, HashCheck};
 use crate::etcd::value::Kind as ValueKind;
@@ -41,8 +40,8 @@ use crate::etcd::workload::{self, OpOptions};
 use crate::etcd::{ClientOptions, Consistency, EtcdClient, EtcdError, logs};
 use crate::history::Action;
 use crate::history::events::{EventKind, NodeEvent, NodeLog, RunEvents};
-use crate::nemesis::Kind;
-use crate::net::{NetworkKind, Ports};
+use crate::launch::NodeBin;
+use crate::net::Ports;
 use crate::workload::Workload;
 
 /// etcd fsyncs its WAL files and the WAL directory after renaming a new
@@ -70,27 +69,6 @@ const MEMBER_TIMEOUT: Duration = Duration::from_secs(30);
 const APPEND_ATTEMPTS: u32 = 3;
 /// The file the end-of-run comparison writes in the run directory.
 pub const HASHKV_FILE: &str = "hashkv.json";
-
-/// Why etcd cannot run `nemesis` on `network`, if it cannot.
-pub fn unsupported(nemesis: Kind, network: NetworkKind) -> Option<String> {
-    match nemesis {
-        Kind::Partition | Kind::Packet if network == NetworkKind::Proxy => Some(format!(
-            "--nemesis {nemesis} with --db etcd needs --network netns: an etcd member dials \
-             the one peer URL each peer advertises, so a proxy in front of B is shared by A \
-             and C and cannot cut A→B apart from C→B"
-        )),
-        Kind::Figure8 => Some(
-            "--nemesis figure8 steers Raft by our node's Status (commit and last log index), \
-             which etcd does not report; it runs with --db raftkv only"
-                .into(),
-        ),
-        Kind::Member | Kind::Wipe => Some(format!(
-            "--nemesis {nemesis} speaks our node's Admin API (remove, re-add a member that lost \
-             its data); with --db etcd it does not run yet"
-        )),
-        _ => None,
-    }
-}
 
 /// etcd: its binary and flags.
 pub struct Etcd {
@@ -585,14 +563,5 @@ mod tests {
         );
         let why = run_events(dir.path()).state_machine_unknown.unwrap();
         assert!(why.contains("n1: status: timeout"), "{why}");
-    }
-
-    #[test]
-    fn partitions_on_proxies_are_refused_with_the_reason() {
-        let why = unsupported(Kind::Partition, NetworkKind::Proxy).unwrap();
-        assert!(why.contains("netns") && why.contains("A→B"), "{why}");
-        assert_eq!(unsupported(Kind::Partition, NetworkKind::Netns), None);
-        assert_eq!(unsupported(Kind::Kill, NetworkKind::Proxy), None);
-        assert!(unsupported(Kind::Figure8, NetworkKind::Netns).is_some());
     }
 }

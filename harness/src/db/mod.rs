@@ -38,11 +38,10 @@ use futures_util::future::BoxFuture;
 use lazyfs::Metadata;
 
 use crate::client::Outcome;
-use crate::cluster::NodeBin;
 use crate::history::events::RunEvents;
 use crate::history::{Action, HistoryError};
-use crate::nemesis::Kind;
-use crate::net::{Listen, NetworkKind, Ports};
+use crate::launch::NodeBin;
+use crate::net::{Listen, Ports};
 use crate::workload::Workload;
 
 /// Which database a run tests (`--db`).
@@ -101,14 +100,6 @@ impl DbKind {
         match self {
             DbKind::Raftkv => raftkv::METADATA,
             DbKind::Etcd => etcd::METADATA,
-        }
-    }
-
-    /// Why this database cannot run `nemesis` on `network`, if it cannot.
-    pub fn unsupported(self, nemesis: Kind, network: NetworkKind) -> Option<String> {
-        match self {
-            DbKind::Raftkv => None,
-            DbKind::Etcd => etcd::unsupported(nemesis, network),
         }
     }
 }
@@ -345,9 +336,5 @@ mod tests {
     fn etcd_defaults_to_durable_metadata_and_our_node_to_strict() {
         assert_eq!(DbKind::Etcd.default_metadata(), Metadata::Durable);
         assert_eq!(DbKind::Raftkv.default_metadata(), Metadata::Strict);
-        assert_eq!(
-            DbKind::Raftkv.unsupported(Kind::Partition, NetworkKind::Proxy),
-            None
-        );
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, join_all};
 use lazyfs::Metadata;
 use node::client::{
     Api, CallError, Conn, MemberChange, MemberReply, NodeClient, Reply, Request, Session,
@@ -19,9 +19,9 @@ use super::{
     BenchAnswer, BenchOp, Db, DbError, DbKind, DbSpec, Leader, MemberSpec, Members, Worker,
 };
 use crate::client::{Client, Outcome};
-use crate::cluster::{NodeBin, join_all};
 use crate::history::events::{RunEvents, find_run_events};
 use crate::history::{Action, HistoryError};
+use crate::launch::NodeBin;
 use crate::net::Ports;
 use crate::workload::Workload;
 

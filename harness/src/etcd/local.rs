@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cluster::{ClusterError, NodeBin, NodeProcess};
+use crate::launch::{LaunchError, NodeBin, NodeProcess};
 
 use super::client::{BadUrl, ClientOptions, EtcdClient};
 use super::member::{self, ClusterState, MemberAddrs, MemberConfig};
@@ -38,8 +38,8 @@ impl LocalCluster {
         dir: &Path,
         n: usize,
         extra: &[String],
-    ) -> Result<LocalCluster, ClusterError> {
-        let io = |e: std::io::Error| ClusterError::Io(format!("{}: {e}", dir.display()));
+    ) -> Result<LocalCluster, LaunchError> {
+        let io = |e: std::io::Error| LaunchError::Io(format!("{}: {e}", dir.display()));
         let members = member::plan(n).map_err(io)?;
         let mut c = LocalCluster {
             bin: bin.to_path_buf(),
@@ -66,8 +66,8 @@ impl LocalCluster {
     /// will join the running cluster; returns its index. It is not started:
     /// add it with MemberAdd (its [`MemberAddrs::peer_url`]) first, then
     /// [`LocalCluster::restart`] it.
-    pub fn plan_member(&mut self) -> Result<usize, ClusterError> {
-        let io = |e: std::io::Error| ClusterError::Io(format!("cannot pick ports: {e}"));
+    pub fn plan_member(&mut self) -> Result<usize, LaunchError> {
+        let io = |e: std::io::Error| LaunchError::Io(format!("cannot pick ports: {e}"));
         let m = member::plan_from(self.members.len() + 1, 1)
             .map_err(io)?
             .remove(0);
@@ -90,10 +90,10 @@ impl LocalCluster {
         self.removed[i] = true;
     }
 
-    fn spawn(&self, i: usize) -> Result<NodeProcess, ClusterError> {
+    fn spawn(&self, i: usize) -> Result<NodeProcess, LaunchError> {
         let dir = self.member_dir(i);
         std::fs::create_dir_all(&dir)
-            .map_err(|e| ClusterError::Io(format!("{}: {e}", dir.display())))?;
+            .map_err(|e| LaunchError::Io(format!("{}: {e}", dir.display())))?;
         let data_dir = dir.join("data");
         let (state, cluster) = &self.initial[i];
         let args = member::command_line(&MemberConfig {
@@ -155,7 +155,7 @@ impl LocalCluster {
     }
 
     /// Starts member `i` (again, on its data directory); nothing if it runs.
-    pub fn restart(&mut self, i: usize) -> Result<(), ClusterError> {
+    pub fn restart(&mut self, i: usize) -> Result<(), LaunchError> {
         if self.procs[i].is_none() {
             self.procs[i] = Some(self.spawn(i)?);
         }

@@ -18,6 +18,7 @@
 //!   grows (a node added back, empty), through the leader.
 //! - `wipe`: a node loses its data directory and restarts with the same
 //!   command line; the harness re-adds it as an operator would.
+//! - `support`: which kinds each database under test can take.
 
 pub mod figure8;
 pub mod member;
@@ -27,6 +28,7 @@ pub mod power;
 pub mod process;
 pub mod schedule;
 pub mod shapes;
+pub mod support;
 pub mod targets;
 pub mod wipe;
 

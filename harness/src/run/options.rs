@@ -159,14 +159,14 @@ impl RunOptions {
         // Checked here, before the run directory exists: a wrong binary is
         // bad input, not a run that failed.
         if let Some(bin) = &self.node_bin {
-            crate::cluster::NodeBin::External(bin.clone())
+            crate::launch::NodeBin::External(bin.clone())
                 .check()
                 .map_err(|e| format!("--node-bin: {e}"))?;
         }
         if let Some(why) = self
             .nemeses
             .iter()
-            .find_map(|k| self.db.unsupported(*k, self.network))
+            .find_map(|k| crate::nemesis::support::unsupported(*k, self.db, self.network))
         {
             return Err(why);
         }

@@ -18,8 +18,18 @@ use std::process::{Child, Command, Stdio};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::ClusterError;
 use crate::net::Placement;
+
+/// Why a node process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The binary is missing or cannot be run.
+    #[error("{0}")]
+    Binary(String),
+    /// Its log or directory could not be set up.
+    #[error("{0}")]
+    Io(String),
+}
 
 /// What to execute for a node.
 #[derive(Clone, Debug)]
@@ -32,15 +42,15 @@ pub enum NodeBin {
 
 impl NodeBin {
     /// The harness's own executable in node mode.
-    pub fn this_executable() -> Result<NodeBin, ClusterError> {
+    pub fn this_executable() -> Result<NodeBin, LaunchError> {
         std::env::current_exe().map(NodeBin::NodeMode).map_err(|e| {
-            ClusterError::Binary(format!("cannot find the harness's own executable: {e}"))
+            LaunchError::Binary(format!("cannot find the harness's own executable: {e}"))
         })
     }
 
     /// Whether the binary exists and is executable: checked before any node
     /// starts, so that a wrong `--node-bin` is one clear error.
-    pub fn check(&self) -> Result<(), ClusterError> {
+    pub fn check(&self) -> Result<(), LaunchError> {
         let path = match self {
             NodeBin::NodeMode(p) | NodeBin::External(p) => p,
         };
@@ -49,11 +59,11 @@ impl NodeBin {
                 std::io::ErrorKind::NotFound => "no such file".to_string(),
                 _ => e.to_string(),
             };
-            ClusterError::Binary(format!("node binary {}: {why}", path.display()))
+            LaunchError::Binary(format!("node binary {}: {why}", path.display()))
         })?;
         use std::os::unix::fs::PermissionsExt;
         if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
-            return Err(ClusterError::Binary(format!(
+            return Err(LaunchError::Binary(format!(
                 "node binary {} is not an executable file",
                 path.display()
             )));
@@ -88,8 +98,8 @@ impl NodeProcess {
         args: &[String],
         log: &Path,
         place: &Placement,
-    ) -> Result<NodeProcess, ClusterError> {
-        let io = |e: std::io::Error| ClusterError::Io(format!("{}: {e}", log.display()));
+    ) -> Result<NodeProcess, LaunchError> {
+        let io = |e: std::io::Error| LaunchError::Io(format!("{}: {e}", log.display()));
         let out = OpenOptions::new()
             .create(true)
             .append(true)
@@ -113,7 +123,7 @@ impl NodeProcess {
         }
         let child = cmd
             .spawn()
-            .map_err(|e| ClusterError::Binary(format!("cannot start node: {e}")))?;
+            .map_err(|e| LaunchError::Binary(format!("cannot start node: {e}")))?;
         Ok(NodeProcess {
             child,
             paused: false,
