@@ -9,22 +9,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::cli::{Running, read_json};
+use common::cli::{netns_available, read_json, run};
 use serde_json::Value;
-
-fn run(args: &str) -> Running {
-    Running::start("run", &args.split_whitespace().collect::<Vec<_>>())
-}
-
-fn netns_available(test: &str) -> bool {
-    match netlab::check() {
-        Ok(()) => true,
-        Err(why) => {
-            eprintln!("skipped {test}: {why}");
-            false
-        }
-    }
-}
 
 fn fuse_available(test: &str) -> bool {
     match lazyfs::check_available() {

@@ -18,24 +18,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cli::{Running, harness, read_json, status, text};
+use common::cli::{Running, harness, netns_available, read_json, run, status, text};
 use serde_json::Value;
-
-/// `harness run --store TMP ARGS`.
-fn run(args: &str) -> Running {
-    Running::start("run", &args.split_whitespace().collect::<Vec<_>>())
-}
-
-/// Whether namespaces can run here; if not, says so for `test`.
-fn netns_available(test: &str) -> bool {
-    match netlab::check() {
-        Ok(()) => true,
-        Err(why) => {
-            eprintln!("skipped {test}: {why}");
-            false
-        }
-    }
-}
 
 fn history(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("history.jsonl"))

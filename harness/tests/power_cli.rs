@@ -14,12 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::cli::{Running, expect_status, harness, read_json, text};
+use common::cli::{Running, expect_status, harness, read_json, run, text};
 use serde_json::Value;
-
-fn run(args: &str) -> Running {
-    Running::start("run", &args.split_whitespace().collect::<Vec<_>>())
-}
 
 fn fuse_runs_here() -> bool {
     match lazyfs::check_available() {

@@ -8,14 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cli::{Running, read_json};
+use common::cli::{read_json, run};
 use serde_json::Value;
 
 /// `harness run --store TMP ARGS`, the arguments as one would type them.
-fn run(args: &str) -> Running {
-    Running::start("run", &args.split_whitespace().collect::<Vec<_>>())
-}
-
 fn history(dir: &Path) -> Vec<Value> {
     std::fs::read_to_string(dir.join("history.jsonl"))
         .unwrap()

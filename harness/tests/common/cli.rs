@@ -208,3 +208,19 @@ impl TempFile {
         self.path.to_str().unwrap()
     }
 }
+
+/// `harness run ARGS` (the store a temporary directory of its own).
+pub fn run(args: &str) -> Running {
+    Running::start("run", &args.split_whitespace().collect::<Vec<_>>())
+}
+
+/// Whether network namespaces can run here; if not, says so for `test`.
+pub fn netns_available(test: &str) -> bool {
+    match netlab::check() {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("skipped {test}: {why}");
+            false
+        }
+    }
+}
