@@ -322,8 +322,9 @@ pub struct LoadArgs {
     /// Operations on a key before a fresh key replaces it.
     #[arg(long, default_value_t = 200)]
     pub ops_per_key: u64,
-    /// Mean seconds between fault starts and stops.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    /// Mean seconds between fault starts and stops. Short, so that a 30 s
+    /// run sees a dozen faults of each kind, and so a dozen elections.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = parse_secs)]
     pub nemesis_interval: f64,
     /// Partition shapes to draw from, comma-separated: random-halves,
     /// isolate-one, isolate-leader, majorities-ring, bridge, one-way
@@ -466,7 +467,7 @@ pub struct TestAllArgs {
     /// Nemesis sets to run, separated by `;`, each as for `run --nemesis`.
     #[arg(
         long,
-        default_value = "none;partition;kill;pause;all;member,wipe,kill,partition",
+        default_value = "none;partition;kill;pause;all;member,wipe,kill,partition;figure8",
         value_parser = parse_nemesis_sets
     )]
     pub nemeses: NemesisSets,
@@ -474,9 +475,10 @@ pub struct TestAllArgs {
     #[arg(long, default_value = "3", value_parser = parse_sizes)]
     pub nodes: Sizes,
     /// Workloads the cells take in turn, comma-separated (cell i runs the
-    /// (i mod n)-th): registers show lost and stale values, append lists
-    /// show duplicated and reordered updates. Overrides --workload.
-    #[arg(long, value_name = "LIST", default_value = "register,append", value_delimiter = ',', value_parser = Workload::parse)]
+    /// (i mod n)-th): append lists show lost, stale, duplicated and
+    /// reordered updates; registers add compare-and-set. Append comes
+    /// first, so the cells of kills and of `all` run it. Overrides --workload.
+    #[arg(long, value_name = "LIST", default_value = "append,register", value_delimiter = ',', value_parser = Workload::parse)]
     pub workloads: Vec<Workload>,
     /// Runs of each (nemesis set, size) cell.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]

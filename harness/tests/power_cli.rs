@@ -305,9 +305,10 @@ fn where_fuse_cannot_run_power_is_one_line_and_all_goes_on_without_it() {
     .unwrap();
     let said = expect_status(&out, 0);
     assert!(
-        said.lines()
-            .any(|l| l.starts_with("note: running without power faults: ")
-                && l.contains("no /dev/fuse")),
+        said.lines().any(
+            |l| l.starts_with("note: running without power and slow-disk faults: ")
+                && l.contains("no /dev/fuse")
+        ),
         "{said}"
     );
     let dir = std::fs::canonicalize(store.path().join("latest")).unwrap();
@@ -319,7 +320,44 @@ fn where_fuse_cannot_run_power_is_one_line_and_all_goes_on_without_it() {
             .unwrap()
             .contains("no /dev/fuse")
     );
-    assert!(!history(&dir).iter().any(|o| o["f"] == "start-power"));
+    assert!(
+        !history(&dir)
+            .iter()
+            .any(|o| o["f"] == "start-power" || o["f"] == "start-slow-disk")
+    );
+}
+
+#[test]
+fn slow_disks_slow_fsyncs_and_get_their_speed_back() {
+    if !fuse_runs_here() {
+        return;
+    }
+    let mut h = run("--nemesis slow-disk --time-limit 8 --nemesis-interval 1 --seed 4");
+    let out = h.expect_exit(Duration::from_secs(180), 0);
+    assert!(out.contains("result: valid"), "{out}");
+    let dir = h.latest();
+    let ops = history(&dir);
+    let starts: Vec<&Value> = ops.iter().filter(|o| o["f"] == "start-slow-disk").collect();
+    assert!(!starts.is_empty(), "no slow disk in {}", dir.display());
+    for s in &starts {
+        let ms = s["value"]["fsync_delay_ms"].as_u64().unwrap();
+        assert!((5..=800).contains(&ms), "{s}");
+        assert!(!s["value"]["nodes"].as_array().unwrap().is_empty(), "{s}");
+    }
+    let stops = ops.iter().filter(|o| o["f"] == "stop-slow-disk").count();
+    assert!(
+        stops + 1 >= starts.len(),
+        "{stops} stops for {} starts",
+        starts.len()
+    );
+    let run = read_json(&dir.join("run.json"));
+    assert_eq!(run["options"]["disk"], "lazy");
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains("fault fk-slow-disk"), "no slow-disk row");
+    assert!(report.contains("fsync +"), "the delay is not shown");
+    assert_data_dirs_intact(&dir, false);
+    assert_eq!(lazyfs_mounts_anywhere(h.store.path()), Vec::<String>::new());
+    h.assert_no_nodes_left();
 }
 
 #[test]

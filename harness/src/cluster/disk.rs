@@ -105,6 +105,21 @@ impl Disk {
             .map_err(|e| ClusterError::Disk(e.to_string()))
     }
 
+    /// Makes every fsync of a lazy disk wait `delay` (a slower disk) from
+    /// now on; a plain disk cannot be slowed.
+    pub fn set_fsync_delay(&self, delay: Duration) -> Result<(), ClusterError> {
+        match &self.mount {
+            Some(m) => {
+                m.set_fsync_delay(delay);
+                Ok(())
+            }
+            None => Err(ClusterError::Disk(format!(
+                "{} is a plain directory: it cannot be slowed",
+                self.dir.display()
+            ))),
+        }
+    }
+
     /// The counters of a lazy disk (fsyncs, bytes written, ...).
     pub fn stats(&self) -> Option<lazyfs::Stats> {
         self.mount.as_ref().map(Mounted::stats)

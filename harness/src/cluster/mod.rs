@@ -397,6 +397,11 @@ impl Cluster {
         self.start_node(id)
     }
 
+    /// Makes every fsync of this node's lazy disk wait `delay` from now on.
+    pub fn set_fsync_delay(&mut self, id: &str, delay: Duration) -> Result<(), ClusterError> {
+        self.node_mut(id)?.disk.set_fsync_delay(delay)
+    }
+
     /// Whether the nodes' disks can lose power (lazyfs).
     pub fn has_lazy_disks(&self) -> bool {
         self.nodes.iter().all(|n| n.disk.is_lazy()) && !self.nodes.is_empty()

@@ -234,7 +234,7 @@ fn command_for(opts: &crate::run::RunOptions, label: &str) -> Vec<String> {
         let secs = opts.convergence_timeout.as_secs_f64();
         words.extend(["--convergence-timeout".into(), secs.to_string()]);
     }
-    if opts.nemeses.contains(&crate::nemesis::Kind::Power) {
+    if matches!(opts.disk(), crate::cluster::DiskKind::Lazy { .. }) {
         if opts.power.loss != crate::nemesis::power::Loss::All {
             words.extend(["--power-loss".into(), opts.power.loss.name().into()]);
         }
@@ -306,7 +306,7 @@ mod tests {
         assert_eq!(
             words.join(" "),
             "harness run --nodes 3 --nemesis partition --time-limit 30 --concurrency 10 \
-             --rate 200 --workload append --keys 8 --ops-per-key 200 --nemesis-interval 5 \
+             --rate 200 --workload register --keys 8 --ops-per-key 200 --nemesis-interval 2 \
              --snapshot-every 100 --node-arg=--bug=stale-read --network netns"
         );
         assert!(opts.command.contains("--seed 9"), "{}", opts.command);

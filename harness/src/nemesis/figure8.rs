@@ -45,9 +45,11 @@ use crate::cluster::join_all;
 use crate::net::{CutMode, Link, LinkState};
 use raft::Rng;
 
-/// One-way delay of the slow links. Under the nodes' RPC deadline (half
-/// the default 250 ms election timeout), far over the Status polling period.
-const DELAY: Duration = Duration::from_millis(100);
+/// One-way delay of the slow links. Far over the Status polling period,
+/// and short enough that a pre-vote and a vote round trip (four delays)
+/// fit in the default 250 ms election timeout: at 100 ms most rounds
+/// ended with the others electing no leader.
+const DELAY: Duration = Duration::from_millis(50);
 /// In step 2, how long A may lead before it is cut off even though its
 /// commit index has not moved: its election entry has reached Y by then.
 const CUT_AFTER: f64 = 10.0;

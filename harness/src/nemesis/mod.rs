@@ -11,6 +11,8 @@
 //!   limits on the links of some nodes (`--network netns` only).
 //! - `power`: SIGKILL and a power-off of the node's lazyfs disk, later a
 //!   restart on what survived.
+//! - `slow_disk`: every fsync of some nodes waits (lazyfs), later at
+//!   full speed again.
 //! - `schedule`: when faults start and stop during a run.
 //! - `figure8`: a scripted sequence of partitions and slow links that walks
 //!   the cluster through Figure 8 of the Raft paper.
@@ -28,6 +30,7 @@ pub mod power;
 pub mod process;
 pub mod schedule;
 pub mod shapes;
+pub mod slow_disk;
 pub mod support;
 pub mod targets;
 pub mod wipe;
@@ -57,6 +60,9 @@ pub enum Kind {
     /// SIGKILL and a power-off of the disk (what was not durable is lost),
     /// then a restart on what survived. Needs FUSE.
     Power,
+    /// Every fsync of some nodes waits (their lazyfs disks slowed), then
+    /// full speed again. Needs FUSE.
+    SlowDisk,
     /// Membership changes: a member removed, killed and wiped; a node
     /// added back, empty.
     Member,
@@ -69,22 +75,25 @@ impl Kind {
     /// What `all` means: the faults that mix freely. `figure8` steers the
     /// network itself, so it is only ever asked for by name; `packet` is
     /// left out on proxies, which cannot do it ([`NemesisList::resolve`]),
-    /// and `power` where FUSE cannot run (`RunOptions::settle_power`).
-    pub const ALL: [Kind; 5] = [
+    /// and `power` and `slow-disk` where FUSE cannot run
+    /// (`RunOptions::settle_disks`).
+    pub const ALL: [Kind; 6] = [
         Kind::Partition,
         Kind::Packet,
         Kind::Kill,
         Kind::Pause,
         Kind::Power,
+        Kind::SlowDisk,
     ];
     /// Every kind `--nemesis` accepts by name.
-    pub const KNOWN: [Kind; 8] = [
+    pub const KNOWN: [Kind; 9] = [
         Kind::Partition,
         Kind::Packet,
         Kind::Kill,
         Kind::Pause,
         Kind::Figure8,
         Kind::Power,
+        Kind::SlowDisk,
         Kind::Member,
         Kind::Wipe,
     ];
@@ -98,6 +107,7 @@ impl Kind {
             Kind::Pause => "pause",
             Kind::Figure8 => "figure8",
             Kind::Power => "power",
+            Kind::SlowDisk => "slow-disk",
             Kind::Member => "member",
             Kind::Wipe => "wipe",
         }
@@ -123,7 +133,7 @@ impl Kind {
                 .ok_or_else(|| {
                     format!(
                         "unknown nemesis `{part}`; known: none, all, partition, packet, kill, \
-                         pause, figure8, power, member, wipe"
+                         pause, figure8, power, slow-disk, member, wipe"
                     )
                 })?;
             if !kinds.contains(&k) {
@@ -161,6 +171,10 @@ impl Kind {
             Kind::Kill => Box::new(process::ProcessNemesis::new(Signal::Kill, choices.targets)),
             Kind::Pause => Box::new(process::ProcessNemesis::new(Signal::Pause, choices.targets)),
             Kind::Power => Box::new(power::PowerNemesis::new(choices.targets, choices.loss)),
+            Kind::SlowDisk => Box::new(slow_disk::SlowDiskNemesis::new(
+                choices.targets,
+                choices.fsync_delay,
+            )),
             Kind::Figure8 => return figure8::run(schedule, shared, seed).await,
             Kind::Member => {
                 return schedule::run(member::MemberNemesis::new(), schedule, shared, seed).await;
@@ -207,6 +221,8 @@ pub struct Choices {
     pub behaviours: Vec<netlab::Behavior>,
     /// What a power cut loses (`--power-loss`).
     pub loss: power::Loss,
+    /// The disks' fsync delay outside slow-disk faults (`--fsync-delay`).
+    pub fsync_delay: std::time::Duration,
 }
 
 impl fmt::Display for Kind {
@@ -257,7 +273,8 @@ mod tests {
                 Kind::Packet,
                 Kind::Kill,
                 Kind::Pause,
-                Kind::Power
+                Kind::Power,
+                Kind::SlowDisk
             ]
         );
         assert!(all.all);

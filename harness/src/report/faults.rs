@@ -21,6 +21,7 @@ pub fn kind_class(kind: &str) -> &'static str {
         "kill" => "fk-kill",
         "pause" => "fk-pause",
         "power" => "fk-power",
+        "slow-disk" => "fk-slow-disk",
         "member" => "fk-member",
         "wipe" => "fk-wipe",
         _ => "fk-other",
@@ -251,13 +252,15 @@ fn describe(kind: &str, value: &Json) -> (String, Vec<String>) {
         };
         // What a packet fault did to those nodes' links.
         let behaviours = strings(value.get("behaviours"));
-        let did = if behaviours.is_empty() {
+        let did = if let Some(ms) = value.get("fsync_delay_ms").and_then(Json::as_u64) {
+            format!(": fsync +{ms} ms")
+        } else if behaviours.is_empty() {
             String::new()
         } else {
             format!(": {}", behaviours.join(", "))
         };
         let shown = nodes.join(", ");
-        let nodes = if matches!(kind, "partition" | "packet") {
+        let nodes = if matches!(kind, "partition" | "packet" | "slow-disk") {
             Vec::new()
         } else {
             nodes

@@ -67,6 +67,7 @@ svg .lanelabel { fill: #6b7280; font-size: 9.5px; }
 .fk-pause { fill: #0284c7; background: #0284c7; }
 .fk-other { fill: #a16207; background: #a16207; }
 .fk-power { fill: #be185d; background: #be185d; }
+.fk-slow-disk { fill: #9333ea; background: #9333ea; }
 .fk-member { fill: #4d7c0f; background: #4d7c0f; }
 .fk-wipe { fill: #b45309; background: #b45309; }
 svg .shade { opacity: 0.11; }

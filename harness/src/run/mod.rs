@@ -103,7 +103,7 @@ pub async fn run(mut opts: RunOptions) -> Result<RunOutcome, RunError> {
     opts.validate().map_err(RunError::BadArgs)?;
     let without_power = opts.settle_power().map_err(RunError::BadArgs)?;
     if let Some(why) = &without_power {
-        println!("note: running without power faults: {why}");
+        println!("note: running without power and slow-disk faults: {why}");
     }
     let db = setup::open_db(&opts)?;
     setup::sweep_dead_mounts(&opts);

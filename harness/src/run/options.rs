@@ -87,6 +87,20 @@ pub const CONVERGENCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// run takes snapshots and a node back from a fault is caught up by one.
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
 
+/// raftkv's `--max-append-bytes` in runs (the node's own default is 1 MiB).
+/// A 30 s test never builds a backlog near 1 MiB, so every catch-up would
+/// travel in one message, with the new leader's own entry beside the old
+/// ones; a cluster that runs for months catches followers up over many.
+/// A deposed leader's backlog in a run is a dozen entries or so (what its
+/// clients sent before check-quorum stopped it, ~20 bytes each: at 256
+/// bytes a dozen still went in one message), so two or three entries a
+/// message makes every catch-up of a run take several, as those do
+/// (`--node-arg=--max-append-bytes=N` overrides it).
+pub const TEST_MAX_APPEND_BYTES: u64 = 64;
+
+/// The faults that act on lazyfs disks, which need FUSE.
+const DISK_FAULTS: [Kind; 2] = [Kind::Power, Kind::SlowDisk];
+
 /// How power faults are made: `--power-loss`, `--lazyfs-metadata`,
 /// `--fsync-delay`. They shape the nodes' lazyfs disks, which exist only
 /// when `power` is among the nemeses.
@@ -210,32 +224,40 @@ impl RunOptions {
             targets: self.fault_targets.clone(),
             behaviours: self.packet_behaviours.clone(),
             loss: self.power.loss,
+            fsync_delay: self.power.fsync_delay,
         }
     }
 
-    /// Whether `power` can run here, settled before anything starts. Where
-    /// FUSE cannot run, `power` asked for by name is an error naming what
-    /// is missing and how to get it; `power` that came with `all` is
-    /// dropped, and the returned note says so.
+    /// Whether `power` and `slow-disk` (the faults of lazyfs disks) can
+    /// run here, settled before anything starts. Where FUSE cannot run,
+    /// either asked for by name is an error naming what is missing and how
+    /// to get it; those that came with `all` are dropped, and the returned
+    /// note says so.
     pub fn settle_power(&mut self) -> Result<Option<String>, String> {
-        if !self.nemeses.contains(&Kind::Power) {
+        let Some(first) = self
+            .nemeses
+            .iter()
+            .copied()
+            .find(|k| DISK_FAULTS.contains(k))
+        else {
             return Ok(None);
-        }
+        };
         match lazyfs::check_available() {
             Ok(()) => Ok(None),
             Err(e) if self.power.optional => {
-                self.nemeses.retain(|k| *k != Kind::Power);
+                self.nemeses.retain(|k| !DISK_FAULTS.contains(k));
                 Ok(Some(format!("FUSE cannot run here: {e}")))
             }
             Err(e) => Err(format!(
-                "--nemesis power needs FUSE, which cannot run here: {e}"
+                "--nemesis {first} needs FUSE, which cannot run here: {e}"
             )),
         }
     }
 
-    /// The nodes' disks: lazyfs where power faults need it, else plain.
+    /// The nodes' disks: lazyfs where power or slow-disk faults need it,
+    /// else plain.
     pub fn disk(&self) -> DiskKind {
-        if self.nemeses.contains(&Kind::Power) {
+        if self.nemeses.iter().any(|k| DISK_FAULTS.contains(k)) {
             DiskKind::Lazy {
                 metadata: self.power.metadata.unwrap_or(self.db.default_metadata()),
                 fsync_delay: self.power.fsync_delay,
@@ -247,7 +269,15 @@ impl RunOptions {
 
     /// What opens the database: its binary, flags, cluster id, reads.
     pub fn db_spec(&self) -> DbSpec {
-        let mut args = self.node_args.clone();
+        let mut args = Vec::new();
+        if self.db == DbKind::Raftkv {
+            // Before the user's flags, which win.
+            args.extend([
+                "--max-append-bytes".to_string(),
+                TEST_MAX_APPEND_BYTES.to_string(),
+            ]);
+        }
+        args.extend(self.node_args.iter().cloned());
         if let Some(n) = self.snapshot_every {
             args.extend(["--snapshot-every".to_string(), n.to_string()]);
         }

@@ -9,12 +9,13 @@ use super::super::svg::{Svg, TimeScale, WIDTH};
 use super::ROW_H;
 
 /// The harness's own fault kinds, in the order of their rows.
-const OWN: [&str; 7] = [
+const OWN: [&str; 8] = [
     "partition",
     "packet",
     "kill",
     "pause",
     "power",
+    "slow-disk",
     "member",
     "wipe",
 ];

@@ -141,6 +141,7 @@ pub fn section(view: &View<'_>) -> String {
          <span class=\"key fk-partition\"></span>partition <span class=\"key fk-packet\"></span>packet \
          <span class=\"key fk-kill\"></span>kill \
          <span class=\"key fk-pause\"></span>pause <span class=\"key fk-power\"></span>power cut \
+         <span class=\"key fk-slow-disk\"></span>slow disk \
          <span class=\"key fk-member\"></span>membership change <span class=\"key fk-wipe\"></span>wiped disk \
          <span class=\"key fk-other\"></span>other fault \
          <span class=\"key down\"></span>node down <span class=\"key powered-off\"></span>node powered off \
