@@ -328,7 +328,7 @@ pub struct LoadArgs {
     pub nemesis_interval: f64,
     /// Partition shapes to draw from, comma-separated: random-halves,
     /// isolate-one, isolate-leader, majorities-ring, bridge, one-way
-    /// (netns only) (default: every shape the network can cut).
+    /// (netns only), one-way-dial (default: every shape the network can cut).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub partition_shapes: Vec<Shape>,
     /// Nodes that kills, pauses, packet faults and power cuts hit, comma-separated:

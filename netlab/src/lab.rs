@@ -57,6 +57,8 @@ pub struct Lab {
 struct State {
     /// Cut links, as (from, to) positions.
     cut: BTreeSet<(usize, usize)>,
+    /// Links whose `from` cannot call `to`, as (from, to) positions.
+    no_dial: BTreeSet<(usize, usize)>,
     /// Impaired links and their faults.
     impaired: BTreeMap<(usize, usize), PacketFaults>,
     /// Per node: the rate of its `htb` class, if it has one.
@@ -190,25 +192,52 @@ impl Lab {
     /// error and change nothing; a failing namespace leaves the others
     /// applied (and [`Lab::cut_links`] says what is).
     pub fn cut<'a>(&self, links: impl IntoIterator<Item = &'a Link>) -> Result<(), NetlabError> {
+        self.set_links(Set::Cut, links)
+    }
+
+    /// Makes `links` exactly the set of links (from, to) on which `from`
+    /// cannot call `to`: at `to`, every packet of a connection `from`
+    /// opened is dropped, both ways, while the connections `to` opens to
+    /// `from` work. To a node whose peers each push their messages over a
+    /// connection of their own, `from`'s messages to `to` are lost and
+    /// `to`'s to `from` arrive. Errors as for [`Lab::cut`].
+    pub fn cut_dials<'a>(
+        &self,
+        links: impl IntoIterator<Item = &'a Link>,
+    ) -> Result<(), NetlabError> {
+        self.set_links(Set::NoDial, links)
+    }
+
+    /// Makes `links` exactly the elements of `set` (`cut` or `nodial`),
+    /// kept in `to`'s namespace as `from`'s address.
+    fn set_links<'a>(
+        &self,
+        set: Set,
+        links: impl IntoIterator<Item = &'a Link>,
+    ) -> Result<(), NetlabError> {
         let want = self.positions(links)?;
         let mut state = self.lock();
+        let now = match set {
+            Set::NoDial => &mut state.no_dial,
+            _ => &mut state.cut,
+        };
         let mut changes: BTreeMap<usize, (Vec<Ipv4Addr>, Vec<Ipv4Addr>)> = BTreeMap::new();
-        for &(from, to) in want.difference(&state.cut) {
+        for &(from, to) in want.difference(now) {
             changes.entry(to).or_default().0.push(addr::node_addr(from));
         }
-        for &(from, to) in state.cut.difference(&want) {
+        for &(from, to) in now.difference(&want) {
             changes.entry(to).or_default().1.push(addr::node_addr(from));
         }
         let results = self.in_parallel(changes.keys().copied(), |to| {
             let (add, remove) = &changes[&to];
-            self.edit(to, &[(Set::Cut, add.clone(), remove.clone())])
+            self.edit(to, &[(set, add.clone(), remove.clone())])
         });
         let mut first_error = None;
         for (to, result) in results {
             match result {
                 Ok(()) => {
-                    state.cut.retain(|&(_, t)| t != to);
-                    state.cut.extend(want.iter().filter(|&&(_, t)| t == to));
+                    now.retain(|&(_, t)| t != to);
+                    now.extend(want.iter().filter(|&&(_, t)| t == to));
                 }
                 Err(e) => {
                     first_error.get_or_insert(e);
@@ -218,14 +247,22 @@ impl Lab {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Cuts nothing: removes every element [`Lab::cut`] added.
+    /// Cuts nothing: removes every element [`Lab::cut`] and
+    /// [`Lab::cut_dials`] added.
     pub fn heal(&self) -> Result<(), NetlabError> {
-        self.cut(std::iter::empty())
+        let cut = self.cut(std::iter::empty());
+        let dials = self.cut_dials(std::iter::empty());
+        cut.and(dials)
     }
 
     /// The links cut now.
     pub fn cut_links(&self) -> BTreeSet<Link> {
         self.lock().cut.iter().map(|&l| self.link(l)).collect()
+    }
+
+    /// The links whose `from` cannot call `to` now.
+    pub fn dial_cut_links(&self) -> BTreeSet<Link> {
+        self.lock().no_dial.iter().map(|&l| self.link(l)).collect()
     }
 
     /// Makes `links` exactly the set of impaired links, each with its

@@ -11,6 +11,10 @@
 //!   - `cut`: sources whose packets this node drops, in `prerouting` at
 //!     priority `raw` (before conntrack: an established connection is not
 //!     spared, its packets are dropped like any other, so it stalls).
+//!   - `nodial`: peers whose connections to this node are dropped, both
+//!     ways, in `input` and `output` after conntrack (`ct original ip
+//!     saddr`): the peer cannot call this node, while this node's own
+//!     connections to the peer, and the answers on them, pass.
 //!   - `impaired`: destinations whose packets are marked for the emulator.
 //!   - `rated`: destinations whose packets go through the rate-limited
 //!     traffic class (`meta priority 1:2`, see `crate::lab`).
@@ -44,6 +48,7 @@ pub(crate) const RATED_CLASS: &str = "1:2";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Set {
     Cut,
+    NoDial,
     Impaired,
     Rated,
 }
@@ -52,6 +57,7 @@ impl Set {
     pub fn name(self) -> &'static str {
         match self {
             Set::Cut => "cut",
+            Set::NoDial => "nodial",
             Set::Impaired => "impaired",
             Set::Rated => "rated",
         }
@@ -70,6 +76,7 @@ pub(crate) fn node_table(peers: &[Ipv4Addr]) -> String {
     format!(
         "table inet {TABLE} {{
     set cut {{ type ipv4_addr; }}
+    set nodial {{ type ipv4_addr; }}
     set impaired {{ type ipv4_addr; }}
     set rated {{ type ipv4_addr; }}
     set tx {{ type ipv4_addr; counter; {elements}}}
@@ -78,6 +85,14 @@ pub(crate) fn node_table(peers: &[Ipv4Addr]) -> String {
         type filter hook prerouting priority raw; policy accept;
         ip saddr @cut drop
         ip saddr @rx
+    }}
+    chain dial_in {{
+        type filter hook input priority filter; policy accept;
+        ct original ip saddr @nodial drop
+    }}
+    chain dial_out {{
+        type filter hook output priority filter; policy accept;
+        ct original ip saddr @nodial drop
     }}
     chain egress {{
         type filter hook output priority mangle - 10; policy accept;
@@ -138,6 +153,7 @@ mod tests {
         let t = node_table(&[Ipv4Addr::new(198, 18, 1, 2), Ipv4Addr::new(198, 18, 1, 3)]);
         assert!(t.contains("elements = { 198.18.1.2, 198.18.1.3 }"));
         assert!(t.contains("ip saddr @cut drop"));
+        assert_eq!(t.matches("ct original ip saddr @nodial drop").count(), 2);
         assert!(!node_table(&[]).contains("elements"));
     }
 }

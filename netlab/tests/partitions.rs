@@ -180,3 +180,76 @@ fn links_outside_the_network_are_refused_and_change_nothing() {
         },
     );
 }
+
+#[test]
+fn a_dial_cut_stops_one_nodes_connections_and_spares_the_other_way() {
+    netlab::testing::isolated(
+        "a_dial_cut_stops_one_nodes_connections_and_spares_the_other_way",
+        || {
+            let nodes = ids(3);
+            let lab = Lab::build(&nodes, 1).unwrap();
+            let pristine = footprint(&lab, "n2");
+            let on = |node: &str| SocketAddr::from((lab.addr(node).unwrap(), 7200));
+            let l1 = lab
+                .run_in("n1", || TcpListener::bind(on("n1")))
+                .unwrap()
+                .unwrap();
+            let l2 = lab
+                .run_in("n2", || TcpListener::bind(on("n2")))
+                .unwrap()
+                .unwrap();
+            let _l3 = lab
+                .run_in("n3", || TcpListener::bind(on("n3")))
+                .unwrap()
+                .unwrap();
+            let connect = |from: &str, to: &str| {
+                let at = on(to);
+                lab.run_in(from, move || {
+                    TcpStream::connect_timeout(&at, Duration::from_millis(500))
+                })
+                .unwrap()
+            };
+            // n1's connection to n2, opened before the cut, and n2's to n1.
+            let mut n1_to_n2 = connect("n1", "n2").unwrap();
+            let (mut at_n2, _) = l2.accept().unwrap();
+            let mut n2_to_n1 = connect("n2", "n1").unwrap();
+            let (mut at_n1, _) = l1.accept().unwrap();
+            for s in [&at_n1, &at_n2, &n1_to_n2, &n2_to_n1] {
+                s.set_read_timeout(Some(Duration::from_millis(500)))
+                    .unwrap();
+            }
+
+            lab.cut_dials(&BTreeSet::from([link("n1", "n2")])).unwrap();
+            assert_eq!(lab.dial_cut_links(), BTreeSet::from([link("n1", "n2")]));
+            assert!(lab.cut_links().is_empty(), "a dial cut is not a packet cut");
+            let mut byte = [0u8; 1];
+            // n1 cannot call n2: its open connection stalls, a new one fails.
+            n1_to_n2.write_all(b"a").unwrap();
+            assert!(at_n2.read(&mut byte).is_err(), "n1's call reached n2");
+            assert!(connect("n1", "n2").is_err(), "n1 opened a connection to n2");
+            // n2's own connection to n1 works, both ways.
+            n2_to_n1.write_all(b"q").unwrap();
+            at_n1.read_exact(&mut byte).unwrap();
+            at_n1.write_all(b"r").unwrap();
+            n2_to_n1.read_exact(&mut byte).unwrap();
+            assert_eq!(&byte, b"r");
+            assert!(connect("n2", "n1").is_ok(), "n2 could not call n1");
+            // The third node is untouched.
+            assert!(connect("n3", "n2").is_ok() && connect("n1", "n3").is_ok());
+
+            lab.heal().unwrap();
+            assert!(lab.dial_cut_links().is_empty());
+            at_n2
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            at_n2.read_exact(&mut byte).unwrap();
+            assert_eq!(&byte, b"a", "the stalled call went through after heal");
+            assert!(connect("n1", "n2").is_ok());
+            assert_eq!(
+                footprint(&lab, "n2"),
+                pristine,
+                "heal leaves the rules as built"
+            );
+        },
+    );
+}

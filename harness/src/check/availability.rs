@@ -299,7 +299,7 @@ fn count_between(sorted: &[u64], from: u64, to: u64) -> usize {
 /// When some fault was in force, merged and sorted, up to `load_end`: each
 /// `start-X` until the next `stop-X` (or the end), each `node-exited` until
 /// the end, each one-shot nemesis step as an instant.
-fn fault_intervals(history: &History, load_end: u64) -> Vec<(u64, u64)> {
+pub(crate) fn fault_intervals(history: &History, load_end: u64) -> Vec<(u64, u64)> {
     let mut open: BTreeMap<String, u64> = BTreeMap::new();
     let mut spans: Vec<(u64, u64)> = Vec::new();
     for op in history.nemesis_ops() {

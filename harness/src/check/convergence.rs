@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use super::catch_up::Stall;
 use crate::check::Verdict;
 use crate::history::{History, Payload};
 
@@ -47,6 +48,10 @@ pub struct ConvergenceResult {
     /// Why the write did not succeed, when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_error: Option<String>,
+    /// Members that stayed behind in a fault-free stretch of the run
+    /// ([`super::catch_up`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stalled: Vec<Stall>,
     /// The whole verdict in words, when invalid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
@@ -63,9 +68,27 @@ impl Default for ConvergenceResult {
             converged: Vec::new(),
             lagging: Vec::new(),
             write_error: None,
+            stalled: Vec::new(),
             explanation: None,
         }
     }
+}
+
+/// Adds the members that stayed behind during the run: each makes the
+/// checker invalid, also where the end of the run had nothing to judge.
+pub fn add_stalls(result: &mut ConvergenceResult, stalled: Vec<Stall>) {
+    if stalled.is_empty() {
+        return;
+    }
+    let mut why: Vec<String> = result.explanation.take().into_iter().collect();
+    why.extend(stalled.iter().take(3).map(Stall::explanation));
+    if stalled.len() > 3 {
+        why.push(format!("and {} more stretches", stalled.len() - 3));
+    }
+    result.explanation = Some(why.join("; "));
+    result.valid = Verdict::Invalid;
+    result.skipped = None;
+    result.stalled = stalled;
 }
 
 /// A member that did not reach the target in time.
@@ -160,6 +183,7 @@ fn judge(v: &Json) -> ConvergenceResult {
         converged,
         lagging,
         write_error,
+        stalled: Vec::new(),
         explanation: invalid.then(|| why.join("; ")),
     }
 }

@@ -76,6 +76,7 @@
 //! anomaly found in the other logs still makes them invalid.
 
 pub mod availability;
+pub mod catch_up;
 pub mod convergence;
 pub mod election;
 pub mod evidence;
@@ -481,6 +482,15 @@ fn with_run_inputs(results: &mut Results, loaded: &Loaded, logs: &[NodeLog], dir
         c.availability = availability::check(&loaded.history, offered);
     }
     c.node_health = node_health::check(&loaded.history, Some(dir));
+    if let Some(origin) = results.run["history_start"]
+        .as_str()
+        .and_then(crate::history::events::wall_ns)
+    {
+        convergence::add_stalls(
+            &mut c.convergence,
+            catch_up::stalls(&loaded.history, logs, origin),
+        );
+    }
     match replica_state::read_replicas(dir) {
         Ok(dumps) => c.replica_state = replica_state::check(logs, dumps.as_ref()),
         Err(e) => results.warnings.push(format!("replica-state: {e}")),

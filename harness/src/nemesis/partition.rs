@@ -51,10 +51,13 @@ impl Nemesis for PartitionNemesis {
         let rng = &mut *ctx.rng;
         let p = shapes::partition(shape, &ids, ctx.leader.as_deref(), &mut |n| rng.below(n))
             .map_err(|e| ClusterError::Net(e.to_string()))?;
-        ctx.cluster
-            .net()
-            .cut(&p.cut)
-            .map_err(|e| ClusterError::Net(e.to_string()))?;
+        let net = ctx.cluster.net();
+        let done = if p.no_dial.is_empty() {
+            net.cut(&p.cut)
+        } else {
+            net.cut_dials(&p.no_dial)
+        };
+        done.map_err(|e| ClusterError::Net(e.to_string()))?;
         let value = p.to_value();
         self.active = Some(p);
         Ok(value)

@@ -77,27 +77,38 @@ pub enum Shape {
     /// Random halves, one of which (at random) drops everything the other
     /// sends, while what it sends still arrives (netns only).
     OneWay,
+    /// Random halves, one of which (at random) cannot call the other: its
+    /// connections to the other half are dropped, both ways, while the
+    /// other half's connections to it (and the answers on them) work. To
+    /// nodes that each push their messages over connections of their own,
+    /// one half's messages are lost and the other's arrive: requests go
+    /// out, their replies never come back. A firewall that lets one side
+    /// open connections and not the other does this.
+    OneWayDial,
 }
 
 impl Shape {
     /// Every shape, in the order the nemesis cycles through them.
-    pub const ALL: [Shape; 6] = [
+    pub const ALL: [Shape; 7] = [
         Shape::RandomHalves,
         Shape::IsolateOne,
         Shape::IsolateLeader,
         Shape::MajoritiesRing,
         Shape::Bridge,
         Shape::OneWay,
+        Shape::OneWayDial,
     ];
 
-    /// The shapes that cut both directions of every pair they cut: every
-    /// one a proxy can make.
-    pub const SYMMETRIC: [Shape; 5] = [
+    /// Every shape a proxy can make: those that cut both directions of
+    /// every pair they cut, and dial cuts (a proxy carries one node's
+    /// calls to another).
+    pub const ON_PROXIES: [Shape; 6] = [
         Shape::RandomHalves,
         Shape::IsolateOne,
         Shape::IsolateLeader,
         Shape::MajoritiesRing,
         Shape::Bridge,
+        Shape::OneWayDial,
     ];
 
     /// The shapes the partition nemesis draws from when none are named:
@@ -105,7 +116,7 @@ impl Shape {
     pub fn available(network: NetworkKind) -> &'static [Shape] {
         match network {
             NetworkKind::Netns => &Shape::ALL,
-            NetworkKind::Proxy => &Shape::SYMMETRIC,
+            NetworkKind::Proxy => &Shape::ON_PROXIES,
         }
     }
 
@@ -123,6 +134,7 @@ impl Shape {
             Shape::MajoritiesRing => "majorities-ring",
             Shape::Bridge => "bridge",
             Shape::OneWay => "one-way",
+            Shape::OneWayDial => "one-way-dial",
         }
     }
 
@@ -130,7 +142,11 @@ impl Shape {
     /// what it says (a ring of two would have to be whole).
     pub fn min_nodes(self) -> usize {
         match self {
-            Shape::RandomHalves | Shape::IsolateOne | Shape::IsolateLeader | Shape::OneWay => 2,
+            Shape::RandomHalves
+            | Shape::IsolateOne
+            | Shape::IsolateLeader
+            | Shape::OneWay
+            | Shape::OneWayDial => 2,
             Shape::MajoritiesRing | Shape::Bridge => 3,
         }
     }
@@ -159,7 +175,7 @@ pub enum PartitionError {
     /// A name `--partition-shapes` does not know.
     #[error(
         "unknown partition shape {0:?} (expected random-halves, isolate-one, \
-         isolate-leader, majorities-ring, bridge or one-way)"
+         isolate-leader, majorities-ring, bridge, one-way or one-way-dial)"
     )]
     UnknownShape(String),
     /// The cluster is too small for the shape.
@@ -189,12 +205,18 @@ pub struct Partition {
     ///   then the nodes it talks to.
     /// - one-way: the deaf side, then the side it does not hear (which
     ///   hears it).
+    /// - one-way-dial: the side whose calls to the other fail, then the
+    ///   other.
     ///
     /// Members are sorted, except that a ring entry starts with its node.
     pub groups: Vec<Vec<String>>,
     /// The links to cut: (from, to) means `to` drops what `from` sends.
-    /// Both directions of every pair that must not talk, but for one-way.
+    /// Both directions of every pair that must not talk, but for one-way
+    /// (and none for one-way-dial).
     pub cut: BTreeSet<Link>,
+    /// one-way-dial: (from, to) means `from` cannot call `to`.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub no_dial: BTreeSet<Link>,
 }
 
 impl Partition {
@@ -232,24 +254,37 @@ pub fn partition(
         let min = shape.min_nodes();
         return Err(PartitionError::TooFewNodes { shape, min, n });
     }
-    if shape == Shape::OneWay {
+    if matches!(shape, Shape::OneWay | Shape::OneWayDial) {
         shuffle(&mut nodes, pick);
         let (small, large) = nodes.split_at(n / 2);
-        let (mut deaf, mut heard) = if pick(2) == 0 {
+        let (mut first, mut second) = if pick(2) == 0 {
             (small.to_vec(), large.to_vec())
         } else {
             (large.to_vec(), small.to_vec())
         };
-        deaf.sort();
-        heard.sort();
-        let cut = heard
+        first.sort();
+        second.sort();
+        // one-way: the first half is deaf to the second; one-way-dial: the
+        // first half cannot call the second.
+        let (from, to) = if shape == Shape::OneWay {
+            (&second, &first)
+        } else {
+            (&first, &second)
+        };
+        let links: BTreeSet<Link> = from
             .iter()
-            .flat_map(|from| deaf.iter().map(move |to| (from.clone(), to.clone())))
+            .flat_map(|f| to.iter().map(move |t| (f.clone(), t.clone())))
             .collect();
+        let (cut, no_dial) = if shape == Shape::OneWay {
+            (links, BTreeSet::new())
+        } else {
+            (BTreeSet::new(), links)
+        };
         return Ok(Partition {
             shape,
-            groups: vec![deaf, heard],
+            groups: vec![first, second],
             cut,
+            no_dial,
         });
     }
     let (groups, talk) = match shape {
@@ -282,7 +317,7 @@ pub fn partition(
             shuffle(&mut nodes, pick);
             ring(&nodes)
         }
-        Shape::OneWay => unreachable!("handled above"),
+        Shape::OneWay | Shape::OneWayDial => unreachable!("handled above"),
     };
     let cut = nodes
         .iter()
@@ -290,7 +325,12 @@ pub fn partition(
         .filter(|(a, b)| a != b && !talk.contains(&unordered(a, b)))
         .map(|(a, b)| (a.clone(), b.clone()))
         .collect();
-    Ok(Partition { shape, groups, cut })
+    Ok(Partition {
+        shape,
+        groups,
+        cut,
+        no_dial: BTreeSet::new(),
+    })
 }
 
 /// Pairs of nodes that may talk, smaller id first.
@@ -448,9 +488,18 @@ mod tests {
             .all(|a| group.iter().all(|b| p.connected(a, b)))
     }
 
+    /// The shapes that cut both directions of every pair they cut.
+    const SYMMETRIC: [Shape; 5] = [
+        Shape::RandomHalves,
+        Shape::IsolateOne,
+        Shape::IsolateLeader,
+        Shape::MajoritiesRing,
+        Shape::Bridge,
+    ];
+
     #[test]
     fn every_shape_cuts_symmetrically_and_only_existing_links() {
-        for shape in Shape::SYMMETRIC {
+        for shape in SYMMETRIC {
             each(shape, &[3, 4, 5, 6, 7, 9], |nodes, p| {
                 assert!(!p.cut.is_empty(), "{shape} cuts nothing");
                 for (a, b) in &p.cut {
@@ -502,11 +551,34 @@ mod tests {
         );
         assert!(!Shape::OneWay.works_on(NetworkKind::Proxy));
         assert!(Shape::OneWay.works_on(NetworkKind::Netns));
-        assert!(
-            Shape::SYMMETRIC
+        assert!(SYMMETRIC.iter().all(|s| s.works_on(NetworkKind::Proxy)));
+    }
+
+    #[test]
+    fn one_way_dial_stops_one_halfs_calls_to_the_other_and_cuts_no_packet() {
+        let mut callers_were_smaller = BTreeSet::new();
+        each(Shape::OneWayDial, &[2, 3, 4, 5, 7], |nodes, p| {
+            let n = nodes.len();
+            let [callers, called] = [&p.groups[0], &p.groups[1]];
+            let mut sizes = [callers.len(), called.len()];
+            sizes.sort();
+            assert_eq!(sizes, [n / 2, n - n / 2]);
+            if n % 2 == 1 {
+                callers_were_smaller.insert(callers.len() < called.len());
+            }
+            let want: BTreeSet<Link> = callers
                 .iter()
-                .all(|s| s.works_on(NetworkKind::Proxy))
-        );
+                .flat_map(|f| called.iter().map(move |t| (f.clone(), t.clone())))
+                .collect();
+            assert_eq!(p.no_dial, want);
+            assert!(p.cut.is_empty(), "no packet is cut");
+            assert!(p.to_value()["no_dial"].is_array());
+        });
+        assert_eq!(callers_were_smaller.len(), 2);
+        assert!(Shape::OneWayDial.works_on(NetworkKind::Proxy));
+        assert!(Shape::OneWayDial.works_on(NetworkKind::Netns));
+        let p = partition(Shape::RandomHalves, &nodes(3), None, &mut |_| 0).unwrap();
+        assert!(p.to_value().get("no_dial").is_none());
     }
 
     #[test]

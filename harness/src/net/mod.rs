@@ -322,7 +322,20 @@ impl Net {
         }
     }
 
-    /// Cuts nothing. On proxies every link opens (slow ones too: only
+    /// Makes `links` exactly the set of links (from, to) on which `from`
+    /// cannot call `to`: every connection `from` opens to `to` stalls or
+    /// fails, both ways, while `to`'s connections to `from` work. A proxy
+    /// carries exactly one node's calls to another, so on proxies this is
+    /// [`Net::cut`]; on netns it is the `nodial` set of `to`'s packet filter.
+    pub fn cut_dials<'a>(&self, links: impl IntoIterator<Item = &'a Link>) -> Result<(), NetError> {
+        match &self.fabric {
+            Fabric::Proxies(p) => p.cut(links, CutMode::Blackhole),
+            Fabric::Netns(n) => n.cut_dials(links),
+            Fabric::Direct => Err(self.no_faults("partitions")),
+        }
+    }
+
+    /// Cuts nothing (packet cuts and dial cuts). On proxies every link opens (slow ones too: only
     /// figure 8 slows links, and it never runs with partitions); on netns
     /// packet faults stay.
     pub fn heal(&self) -> Result<(), NetError> {

@@ -57,6 +57,10 @@ impl Namespaces {
         Ok(self.lab.cut(links)?)
     }
 
+    pub fn cut_dials<'a>(&self, links: impl IntoIterator<Item = &'a Link>) -> Result<(), NetError> {
+        Ok(self.lab.cut_dials(links)?)
+    }
+
     pub fn heal(&self) -> Result<(), NetError> {
         Ok(self.lab.heal()?)
     }
