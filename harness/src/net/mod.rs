@@ -213,7 +213,8 @@ enum Fabric {
     Proxies(Proxies),
     /// Proxies asked for, but with `direct`: loopback, nothing in between.
     Direct,
-    Netns(netns::Namespaces),
+    /// Boxed: the lab's state is several times a proxy set's size.
+    Netns(Box<netns::Namespaces>),
 }
 
 impl Net {
@@ -235,7 +236,7 @@ impl Net {
                 Ok(Net {
                     kind: NetworkKind::Netns,
                     members,
-                    fabric: Fabric::Netns(namespaces),
+                    fabric: Fabric::Netns(Box::new(namespaces)),
                 })
             }
             NetworkKind::Proxy => {
