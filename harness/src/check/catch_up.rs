@@ -3,13 +3,15 @@
 //! The end-of-run convergence record sees a member that never catches up
 //! only if it is still behind when the run ends; a leader change in
 //! between hides it (the new leader starts its view of every follower
-//! afresh). So every fault-free stretch of the run is judged too, from the
-//! nodes' event logs: once [`GRACE_NS`] has passed since the last fault
-//! ended, take the highest index any node has applied; by the end of the
-//! stretch (at least [`WINDOW_NS`] later), every member of the
-//! configuration in force must have applied that far. A follower that
-//! stays behind with every link open and every process running is stuck,
-//! whatever the clients see.
+//! afresh). So the run itself is judged too, from the nodes' event logs.
+//! Calm time is every fault-free stretch from [`GRACE_NS`] after the last
+//! fault ended (time for a restart, an election, a follower's probe). At
+//! the start of each calm interval the highest index any node has applied
+//! is a target; a member of the configuration then in force that spends
+//! [`WINDOW_NS`] of calm time below it, in one stretch or over several
+//! (faults in between do not count, and do not excuse it), is stuck: a
+//! follower that stays behind with every link open and every process
+//! running, whatever the clients see.
 //!
 //! Applied indexes come from `apply` and `snapshot` events (a snapshot
 //! installed moves a node's state that far), counted as the highest seen
@@ -40,13 +42,14 @@ pub const WINDOW_NS: u64 = 1_500_000_000;
 pub struct Stall {
     /// The member.
     pub node: String,
-    /// The stretch, in seconds of history time.
+    /// When some node had applied `target` (seconds of history time, a
+    /// grace after a fault ended).
     pub from_s: f64,
-    /// Its end.
+    /// When the member had spent [`WINDOW_NS`] of fault-free time behind it.
     pub to_s: f64,
-    /// The index some node had applied at the stretch's start (after its grace).
+    /// The index to reach.
     pub target: u64,
-    /// The highest index the member had applied by the stretch's end.
+    /// The highest index the member had applied by `to_s`.
     pub applied: u64,
 }
 
@@ -54,14 +57,15 @@ impl Stall {
     /// One sentence for the summary and the report.
     pub fn explanation(&self) -> String {
         format!(
-            "{} stayed behind with no fault in force from {:.1} s to {:.1} s: by {:.1} s \
-             another node had applied index {}, and by {:.1} s {} had applied only {}",
+            "{} stayed behind with no fault in force: by {:.1} s another node had applied \
+             index {}, and at {:.1} s, after {:.1} s of fault-free time (each stretch \
+             counted from {:.1} s after its last fault), {} had applied only {}",
             self.node,
             self.from_s,
-            self.to_s,
-            self.from_s + GRACE_NS as f64 / 1e9,
             self.target,
             self.to_s,
+            WINDOW_NS as f64 / 1e9,
+            GRACE_NS as f64 / 1e9,
             self.node,
             self.applied,
         )
@@ -134,60 +138,89 @@ pub fn stalls(history: &History, logs: &[NodeLog], origin: i128) -> Vec<Stall> {
         .collect();
     configs.sort_by_key(|c| c.0);
 
-    let mut out = Vec::new();
+    // The calm time: each fault-free stretch from GRACE after it began.
+    let mut calm: Vec<(i128, i128)> = Vec::new();
     let mut cursor = 0u64;
     for &(from, to) in fault_intervals(history, load_end)
         .iter()
         .chain(std::iter::once(&(load_end, load_end)))
     {
         let start = cursor.saturating_add(GRACE_NS);
-        if from >= start.saturating_add(WINDOW_NS) {
-            out.extend(judge(&progress, &configs, start as i128, from as i128));
+        if from > start {
+            calm.push((start as i128, from as i128));
         }
         cursor = cursor.max(to);
     }
-    out
+    judge(&progress, &configs, &calm)
 }
 
-/// The members behind at `end` the index some node had applied at `start`.
+/// Applied at `t`, as the highest index seen by then.
+fn applied_at(p: &Progress, t: i128) -> u64 {
+    let n = p.partition_point(|&(when, _)| when <= t);
+    if n == 0 { 0 } else { p[n - 1].1 }
+}
+
+/// At the start of every calm interval, the highest index any node has
+/// applied is a target; a member that spends [`WINDOW_NS`] of calm time
+/// (over one stretch or several) below it is stuck. Each member is
+/// reported once per target it never reached in time.
 fn judge(
     progress: &[(&str, Progress)],
     configs: &[(i128, u64, BTreeSet<String>)],
-    start: i128,
-    end: i128,
+    calm: &[(i128, i128)],
 ) -> Vec<Stall> {
-    let applied_at = |p: &Progress, t: i128| -> u64 {
-        let n = p.partition_point(|&(when, _)| when <= t);
-        if n == 0 { 0 } else { p[n - 1].1 }
-    };
-    let target = progress
-        .iter()
-        .map(|(_, p)| applied_at(p, start))
-        .max()
-        .unwrap_or(0);
-    if target == 0 {
-        return Vec::new();
-    }
-    let members = configs
-        .iter()
-        .filter(|c| c.0 <= start)
-        .max_by_key(|c| c.1)
-        .map(|c| &c.2);
     let secs = |t: i128| t as f64 / 1e9;
-    progress
-        .iter()
-        .filter(|(node, _)| members.is_none_or(|m| m.contains(*node)))
-        .filter_map(|(node, p)| {
-            let applied = applied_at(p, end);
-            (applied < target).then(|| Stall {
-                node: node.to_string(),
-                from_s: secs(start - GRACE_NS as i128),
-                to_s: secs(end),
-                target,
-                applied,
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    // Per node: until when it is already reported as behind.
+    let mut reported: Vec<i128> = vec![i128::MIN; progress.len()];
+    for (i, &(t0, _)) in calm.iter().enumerate() {
+        let target = progress
+            .iter()
+            .map(|(_, p)| applied_at(p, t0))
+            .max()
+            .unwrap_or(0);
+        if target == 0 {
+            continue;
+        }
+        let members = configs
+            .iter()
+            .filter(|c| c.0 <= t0)
+            .max_by_key(|c| c.1)
+            .map(|c| &c.2);
+        for (k, (node, p)) in progress.iter().enumerate() {
+            if reported[k] > t0 || members.is_some_and(|m| !m.contains(*node)) {
+                continue;
+            }
+            // When it reached the target (never: after everything).
+            let reached = p
+                .get(p.partition_point(|&(_, high)| high < target))
+                .map_or(i128::MAX, |&(when, _)| when);
+            let mut counted = 0i128;
+            for &(a, b) in &calm[i..] {
+                let (a, b) = (a.max(t0), b.min(reached));
+                if b <= a {
+                    if a >= reached {
+                        break;
+                    }
+                    continue;
+                }
+                if counted + (b - a) >= WINDOW_NS as i128 {
+                    let at = a + (WINDOW_NS as i128 - counted);
+                    out.push(Stall {
+                        node: node.to_string(),
+                        from_s: secs(t0),
+                        to_s: secs(at),
+                        target,
+                        applied: applied_at(p, at),
+                    });
+                    reported[k] = reached;
+                    break;
+                }
+                counted += b - a;
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -255,11 +288,12 @@ mod tests {
             &[steady("n1", 110), steady("n2", 110), stuck],
             ORIGIN,
         );
-        // Both stretches: 0–2 s is too short after its grace; 4–12 s is judged.
+        // Calm from 1.5 s to 2 s (too short) and from 5.5 s: index 55 by
+        // then, still not reached 1.5 s later.
         assert_eq!(found.len(), 1, "{found:?}");
         let s = &found[0];
         assert_eq!((s.node.as_str(), s.target, s.applied), ("n3", 55, 29));
-        assert_eq!((s.from_s, s.to_s), (4.0, 12.0));
+        assert_eq!((s.from_s, s.to_s), (5.5, 7.0));
         assert!(
             s.explanation().contains("n3 stayed behind"),
             "{}",
@@ -268,12 +302,12 @@ mod tests {
     }
 
     #[test]
-    fn a_node_outside_the_configuration_or_catching_up_late_in_the_window_is_not_stuck() {
-        let mut out = log("n3", &[(0.1, 1)]);
+    fn a_node_outside_the_configuration_or_catching_up_within_the_window_is_not_stuck() {
+        let out = log("n3", &[(0.1, 1)]);
         let mut config = steady("n1", 110);
         config.events.push(NodeEvent {
             line: 999,
-            time: Some(wall(3 * S)),
+            time: Some(wall(S)),
             node: "n1".into(),
             kind: EventKind::Config {
                 index: 30,
@@ -289,10 +323,12 @@ mod tests {
             )
             .is_empty()
         );
-        // Caught up by a snapshot just before the stretch ends.
+        // Caught up by entries in the first calm interval, then by a
+        // snapshot half a second into the second.
+        let mut out = log("n3", &[(0.1, 1), (1.6, 15)]);
         out.events.push(NodeEvent {
-            line: 2,
-            time: Some(wall(11 * S)),
+            line: 3,
+            time: Some(wall(6 * S)),
             node: "n3".into(),
             kind: EventKind::Snapshot { index: 60, term: 1 },
         });
@@ -310,5 +346,36 @@ mod tests {
             ..NodeLog::default()
         };
         assert!(stalls(&history(), &[steady("n1", 110), bare], ORIGIN).is_empty());
+    }
+
+    #[test]
+    fn calm_time_behind_adds_up_over_short_stretches_and_faults_do_not_count() {
+        // Calm 1.5-2 s, 5.5-6.3 s, 9.5-10.3 s, 13.5-20 s: stretches of
+        // 0.8 s after grace, faults of 2 s between.
+        let mut ops = Vec::new();
+        for (i, (a, b)) in [(2.0, 4.0), (6.3, 8.0), (10.3, 12.0)].iter().enumerate() {
+            let mut start = Op::nemesis(2 * i as u64 + 1, "start-kill", json!({}));
+            start.time = (a * 1e9) as u64;
+            let mut stop = Op::nemesis(2 * i as u64 + 2, "stop-kill", json!({}));
+            stop.time = (b * 1e9) as u64;
+            ops.extend([start, stop]);
+        }
+        let mut end = Op::nemesis(9, "recover", json!({}));
+        end.time = 20 * S;
+        ops.push(end);
+        let h = History::numbered(ops).unwrap();
+        let stuck = log("n3", &[(0.1, 1)]);
+        let found = stalls(&h, &[steady("n1", 200), stuck], ORIGIN);
+        // Behind index 15 (reached by 1.5 s): 0.5 s + 0.8 s + 0.2 s of
+        // calm time, and reported once.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].from_s, found[0].target), (1.5, 15));
+        assert!((found[0].to_s - 9.7).abs() < 1e-6, "{found:?}");
+        // One that catches up within each calm interval is never stuck.
+        let late = log(
+            "n3",
+            &[(0.1, 1), (6.0, 55), (9.9, 95), (13.9, 135), (19.0, 190)],
+        );
+        assert!(stalls(&h, &[steady("n1", 200), late], ORIGIN).is_empty());
     }
 }
