@@ -41,8 +41,15 @@ pub enum NodeBin {
 }
 
 impl NodeBin {
-    /// The harness's own executable in node mode.
+    /// The harness's own executable in node mode. Through `/proc/self/exe`
+    /// where there is one: it stays the running harness's file when the
+    /// path is replaced under it (a build or an upgrade while a suite
+    /// runs), where the path would then start another version, or nothing.
     pub fn this_executable() -> Result<NodeBin, LaunchError> {
+        let own = Path::new("/proc/self/exe");
+        if own.exists() {
+            return Ok(NodeBin::NodeMode(own.to_path_buf()));
+        }
         std::env::current_exe().map(NodeBin::NodeMode).map_err(|e| {
             LaunchError::Binary(format!("cannot find the harness's own executable: {e}"))
         })
@@ -75,6 +82,10 @@ impl NodeBin {
         match self {
             NodeBin::NodeMode(p) => {
                 let mut c = Command::new(p);
+                // `ps` shows the harness's name, not /proc/self/exe.
+                if let Ok(name) = std::env::current_exe() {
+                    c.arg0(name);
+                }
                 c.arg("node");
                 c
             }
@@ -181,5 +192,26 @@ impl Drop for NodeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A suite ran its nodes from the harness's path; a build that replaced
+    /// the file mid-suite made every later run crash ("node binary ...
+    /// (deleted): no such file").
+    #[test]
+    fn our_own_nodes_start_from_the_running_file_not_its_path() {
+        let bin = NodeBin::this_executable().unwrap();
+        assert!(
+            matches!(&bin, NodeBin::NodeMode(p) if p == Path::new("/proc/self/exe")),
+            "{bin:?}"
+        );
+        bin.check().unwrap();
+        let c = bin.command();
+        assert_eq!(c.get_program(), "/proc/self/exe");
+        assert_eq!(c.get_args().collect::<Vec<_>>(), ["node"]);
     }
 }
