@@ -291,6 +291,26 @@ mod tests {
     }
 
     #[test]
+    fn the_default_matrix_has_seven_cells_and_etcd_runs_the_six_it_can() {
+        use crate::nemesis::Kind;
+        let ours = default_matrix(NetworkKind::Netns, crate::db::DbKind::Raftkv, 1).unwrap();
+        let names: Vec<&str> = ours.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names.len(), 7, "{names:?}");
+        assert_eq!(names[6], "figure8 n3 #1");
+        // Append first: the cells of kills and of `all` run it.
+        let workloads: Vec<&str> = ours.iter().map(|c| c.opts.workload.name()).collect();
+        assert_eq!(workloads[..3], ["append", "register", "append"]);
+        assert!(ours[4].opts.nemeses.contains(&Kind::SlowDisk), "{names:?}");
+        let etcd = default_matrix(NetworkKind::Netns, crate::db::DbKind::Etcd, 1).unwrap();
+        assert_eq!(etcd.len(), 6);
+        for cell in &etcd {
+            for k in [Kind::Figure8, Kind::Member, Kind::Wipe] {
+                assert!(!cell.opts.nemeses.contains(&k), "{}", cell.name);
+            }
+        }
+    }
+
+    #[test]
     fn a_cell_is_repeated_by_a_run_command_with_every_option_it_used() {
         let matrix = default_matrix(NetworkKind::Netns, crate::db::DbKind::Raftkv, 7).unwrap();
         let cell = &matrix[1];
