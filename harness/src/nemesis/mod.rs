@@ -241,6 +241,19 @@ pub struct Ctx<'a> {
     pub rng: &'a mut Rng,
 }
 
+impl Ctx<'_> {
+    /// The running nodes `target` means now (the leader as found just
+    /// before acting).
+    pub fn choose(&mut self, target: targets::Target) -> Vec<String> {
+        targets::choose(
+            target,
+            &self.cluster.active_ids(),
+            self.leader.as_deref(),
+            self.rng,
+        )
+    }
+}
+
 /// A fault injector. `start` is only called when no fault of this nemesis
 /// is in force, `stop` only when one is.
 pub trait Nemesis: Send {

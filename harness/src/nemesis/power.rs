@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::targets::{self, Target};
+use super::targets::Target;
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::ClusterError;
 use raft::Rng;
@@ -98,12 +98,7 @@ impl Nemesis for PowerNemesis {
         } else {
             Target::pick_from(&self.targets, ctx.rng)
         };
-        let nodes = targets::choose(
-            target,
-            &ctx.cluster.active_ids(),
-            ctx.leader.as_deref(),
-            ctx.rng,
-        );
+        let nodes = ctx.choose(target);
         let mut lost = Map::new();
         for n in &nodes {
             let loss = self.loss.draw(ctx.rng);

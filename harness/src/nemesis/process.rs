@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 
-use super::targets::{self, Target};
+use super::targets::Target;
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::{Cluster, ClusterError};
 
@@ -76,12 +76,7 @@ impl Nemesis for ProcessNemesis {
 
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
         let target = Target::pick_from(&self.targets, ctx.rng);
-        let nodes = targets::choose(
-            target,
-            &ctx.cluster.active_ids(),
-            ctx.leader.as_deref(),
-            ctx.rng,
-        );
+        let nodes = ctx.choose(target);
         for n in &nodes {
             self.signal.hit(ctx.cluster, n)?;
         }

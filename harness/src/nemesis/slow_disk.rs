@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::targets::{self, Target};
+use super::targets::Target;
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::ClusterError;
 use raft::Rng;
@@ -68,12 +68,7 @@ impl Nemesis for SlowDiskNemesis {
 
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
         let target = Target::pick_from(&self.targets, ctx.rng);
-        let nodes = targets::choose(
-            target,
-            &ctx.cluster.active_ids(),
-            ctx.leader.as_deref(),
-            ctx.rng,
-        );
+        let nodes = ctx.choose(target);
         let delay = draw_delay(ctx.rng) + self.base;
         for n in &nodes {
             ctx.cluster.set_fsync_delay(n, delay)?;
