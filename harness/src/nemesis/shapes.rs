@@ -749,7 +749,7 @@ mod tests {
                     let p = partition(shape, &forward, None, &mut rng(seed)).unwrap();
                     let q = partition(shape, &backward, None, &mut rng(seed)).unwrap();
                     assert_eq!(p, q, "{shape} n={n} seed={seed}");
-                    seen.insert(p.cut);
+                    seen.insert((p.cut, p.no_dial));
                 }
                 assert!(
                     seen.len() > 1,
