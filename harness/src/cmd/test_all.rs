@@ -311,6 +311,44 @@ mod tests {
     }
 
     #[test]
+    fn runs_of_our_node_take_small_appends_unless_the_user_set_them() {
+        let matrix = default_matrix(NetworkKind::Netns, crate::db::DbKind::Raftkv, 1).unwrap();
+        let mut opts = matrix[0].opts.clone();
+        let args = opts.db_spec().args;
+        let at = args.iter().position(|a| a == "--max-append-bytes").unwrap();
+        assert_eq!(args[at + 1], "64");
+        // The node takes a flag once: the user's own is the only one.
+        for mine in [
+            vec!["--max-append-bytes=512"],
+            vec!["--max-append-bytes", "512"],
+        ] {
+            opts.node_args = mine.iter().map(|a| a.to_string()).collect();
+            let args = opts.db_spec().args;
+            let named = args
+                .iter()
+                .filter(|a| a.starts_with("--max-append-bytes"))
+                .count();
+            assert_eq!(named, 1, "{args:?}");
+        }
+        opts.node_args = vec!["--snapshot-every=7".into()];
+        let args = opts.db_spec().args;
+        let named = args
+            .iter()
+            .filter(|a| a.starts_with("--snapshot-every"))
+            .count();
+        assert_eq!(named, 1, "{args:?}");
+        let etcd = default_matrix(NetworkKind::Netns, crate::db::DbKind::Etcd, 1).unwrap();
+        assert!(
+            !etcd[0]
+                .opts
+                .db_spec()
+                .args
+                .iter()
+                .any(|a| a.contains("max-append"))
+        );
+    }
+
+    #[test]
     fn a_cell_is_repeated_by_a_run_command_with_every_option_it_used() {
         let matrix = default_matrix(NetworkKind::Netns, crate::db::DbKind::Raftkv, 7).unwrap();
         let cell = &matrix[1];

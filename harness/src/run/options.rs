@@ -95,7 +95,7 @@ pub const DEFAULT_SNAPSHOT_EVERY: u64 = 100;
 /// clients sent before check-quorum stopped it, ~20 bytes each: at 256
 /// bytes a dozen still went in one message), so two or three entries a
 /// message makes every catch-up of a run take several, as those do
-/// (`--node-arg=--max-append-bytes=N` overrides it).
+/// (`--node-arg=--max-append-bytes=N` replaces it).
 pub const TEST_MAX_APPEND_BYTES: u64 = 64;
 
 /// The faults that act on lazyfs disks, which need FUSE.
@@ -269,16 +269,22 @@ impl RunOptions {
 
     /// What opens the database: its binary, flags, cluster id, reads.
     pub fn db_spec(&self) -> DbSpec {
+        // The node takes each flag once: the harness's own choices give
+        // way to the same flag in the user's --db-arg.
+        let chosen = |flag: &str| {
+            self.node_args
+                .iter()
+                .any(|a| a == flag || a.strip_prefix(flag).is_some_and(|v| v.starts_with('=')))
+        };
         let mut args = Vec::new();
-        if self.db == DbKind::Raftkv {
-            // Before the user's flags, which win.
+        if self.db == DbKind::Raftkv && !chosen("--max-append-bytes") {
             args.extend([
                 "--max-append-bytes".to_string(),
                 TEST_MAX_APPEND_BYTES.to_string(),
             ]);
         }
         args.extend(self.node_args.iter().cloned());
-        if let Some(n) = self.snapshot_every {
+        if let Some(n) = self.snapshot_every.filter(|_| !chosen("--snapshot-every")) {
             args.extend(["--snapshot-every".to_string(), n.to_string()]);
         }
         DbSpec {
