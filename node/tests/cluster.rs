@@ -102,16 +102,22 @@ async fn a_whole_cluster_crash_loses_nothing_acknowledged() {
             "key{i} lost in the crash"
         );
     }
-    // Events show each node recovering its term and log.
+    // Events show each node recovering its term and log. A leader needs
+    // two of the three: the third may still be starting, so wait for it.
+    let starts = |ev: &str| {
+        ev.lines()
+            .filter(|l| l.contains(r#""event":"start""#))
+            .count()
+    };
     for i in 0..3 {
-        let ev = std::fs::read_to_string(c.nodes[i].dir.join("events.jsonl")).unwrap();
-        assert!(
-            ev.lines()
-                .filter(|l| l.contains(r#""event":"start""#))
-                .count()
-                == 2,
-            "{ev}"
-        );
+        let path = c.nodes[i].dir.join("events.jsonl");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut ev = std::fs::read_to_string(&path).unwrap();
+        while starts(&ev) < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ev = std::fs::read_to_string(&path).unwrap();
+        }
+        assert_eq!(starts(&ev), 2, "{ev}");
         assert!(ev.contains(r#""event":"apply""#));
     }
 }
