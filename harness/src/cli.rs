@@ -406,9 +406,11 @@ pub struct DbArgs {
     /// harness; etcd, `etcd` on PATH). `--node-bin` is the same flag.
     #[arg(long = "db-bin", alias = "node-bin", value_name = "PATH")]
     pub bin: Option<PathBuf>,
-    /// Extra flag for every member, after the harness's own (they win),
-    /// e.g. `--db-arg=--bug=stale-read` or `--db-arg=--unsafe-no-fsync`
-    /// (repeatable). `--node-arg` is the same flag.
+    /// Extra flag for every member, after the harness's own, e.g.
+    /// `--db-arg=--bug=stale-read` or `--db-arg=--unsafe-no-fsync`
+    /// (repeatable). raftkv's `--max-append-bytes` and `--snapshot-every`,
+    /// which the harness sets, give way to the same flag here. `--node-arg`
+    /// is the same flag.
     #[arg(
         long = "db-arg",
         alias = "node-arg",
