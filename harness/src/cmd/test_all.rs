@@ -318,25 +318,20 @@ mod tests {
         let at = args.iter().position(|a| a == "--max-append-bytes").unwrap();
         assert_eq!(args[at + 1], "64");
         // The node takes a flag once: the user's own is the only one.
-        for mine in [
-            vec!["--max-append-bytes=512"],
-            vec!["--max-append-bytes", "512"],
-        ] {
+        let mut times_given = |mine: &[&str], flag: &str| {
             opts.node_args = mine.iter().map(|a| a.to_string()).collect();
             let args = opts.db_spec().args;
-            let named = args
-                .iter()
-                .filter(|a| a.starts_with("--max-append-bytes"))
-                .count();
-            assert_eq!(named, 1, "{args:?}");
-        }
-        opts.node_args = vec!["--snapshot-every=7".into()];
-        let args = opts.db_spec().args;
-        let named = args
-            .iter()
-            .filter(|a| a.starts_with("--snapshot-every"))
-            .count();
-        assert_eq!(named, 1, "{args:?}");
+            args.iter().filter(|a| a.starts_with(flag)).count()
+        };
+        assert_eq!(
+            times_given(&["--max-append-bytes=512"], "--max-append-bytes"),
+            1
+        );
+        assert_eq!(
+            times_given(&["--max-append-bytes", "512"], "--max-append-bytes"),
+            1
+        );
+        assert_eq!(times_given(&["--snapshot-every=7"], "--snapshot-every"), 1);
         let etcd = default_matrix(NetworkKind::Netns, crate::db::DbKind::Etcd, 1).unwrap();
         assert!(
             !etcd[0]
