@@ -108,6 +108,32 @@ impl EventLog {
         ));
     }
 
+    /// The node started on what its disk held: the term and vote it
+    /// recovered (the harness holds them against the votes it gave before),
+    /// and the rest in words.
+    pub fn start(&mut self, term: Term, vote: Option<&NodeId>, detail: &str) {
+        let vote = match vote {
+            Some(v) => serde_json::to_string(&v.0).unwrap_or_else(|_| "null".into()),
+            None => "null".into(),
+        };
+        let detail = serde_json::to_string(detail).unwrap_or_else(|_| "\"\"".into());
+        self.line(format_args!(
+            r#""event":"start","term":{},"vote":{vote},"detail":{detail}"#,
+            term.0
+        ));
+    }
+
+    /// The node gave its vote (not a pre-vote) to `candidate` in `term`.
+    /// Logged only once the vote is durable, just before it is sent: a
+    /// node that later restarts behind it broke its promise.
+    pub fn vote(&mut self, term: Term, candidate: &NodeId) {
+        let candidate = serde_json::to_string(&candidate.0).unwrap_or_else(|_| "\"\"".into());
+        self.line(format_args!(
+            r#""event":"vote","term":{},"candidate":{candidate}"#,
+            term.0
+        ));
+    }
+
     /// Free-form lifecycle notes (start, recovery) that checkers ignore.
     pub fn note(&mut self, event: &str, detail: &str) {
         let detail = serde_json::to_string(detail).unwrap_or_else(|_| "\"\"".into());
@@ -163,16 +189,27 @@ mod tests {
         };
         log.apply(&e);
         log.snapshot(LogIndex(40), Term(6), "taken");
-        log.note("start", "recovered \"3\" entries");
+        log.start(
+            Term(7),
+            Some(&raft::NodeId::new("n2")),
+            "recovered \"3\" entries",
+        );
         let m = Membership::voters([raft::NodeId::new("n1"), raft::NodeId::new("n2")]);
         log.config(LogIndex(44), &m);
+        log.vote(Term(8), &raft::NodeId::new("n3"));
         log.flush().unwrap();
         let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 5);
+        assert_eq!(lines.len(), 6);
+        assert_eq!(lines[3]["event"], "start");
+        assert_eq!(lines[3]["term"], 7);
+        assert_eq!(lines[3]["vote"], "n2");
+        assert_eq!(lines[5]["event"], "vote");
+        assert_eq!(lines[5]["term"], 8);
+        assert_eq!(lines[5]["candidate"], "n3");
         assert_eq!(lines[4]["event"], "config");
         assert_eq!(lines[4]["index"], 44);
         assert_eq!(lines[4]["voters"], serde_json::json!(["n1", "n2"]));

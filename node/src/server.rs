@@ -206,7 +206,11 @@ pub async fn serve(
     if let Some(finished) = &recovered.finished_compaction {
         note.push_str(&format!("; {finished}"));
     }
-    events.note("start", &note);
+    events.start(
+        recovered.hard_state.term,
+        recovered.hard_state.voted_for.as_ref(),
+        &note,
+    );
     tracing::info!(node = %cfg.id, listen = %cfg.listen, "{note}");
 
     // Each incarnation draws different election timeouts.

@@ -120,6 +120,54 @@ async fn a_whole_cluster_crash_loses_nothing_acknowledged() {
         assert_eq!(starts(&ev), 2, "{ev}");
         assert!(ev.contains(r#""event":"apply""#));
     }
+    // Votes are on record, and a restart recovers at least the term (and
+    // the very vote) of the last vote the node gave before it.
+    let mut votes_for_leaders = 0;
+    let logs: Vec<Vec<serde_json::Value>> = (0..3)
+        .map(|i| {
+            let text = std::fs::read_to_string(c.nodes[i].dir.join("events.jsonl")).unwrap();
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        })
+        .collect();
+    let leaders: Vec<(u64, String)> = logs
+        .iter()
+        .flatten()
+        .filter(|e| e["event"] == "role" && e["role"] == "leader")
+        .map(|e| {
+            (
+                e["term"].as_u64().unwrap(),
+                e["node"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for log in &logs {
+        let mut last_vote: Option<(u64, String)> = None;
+        for e in log {
+            if e["event"] == "vote" {
+                let v = (
+                    e["term"].as_u64().unwrap(),
+                    e["candidate"].as_str().unwrap().to_string(),
+                );
+                votes_for_leaders += usize::from(leaders.contains(&v));
+                last_vote = Some(v);
+            }
+            if e["event"] == "start"
+                && let Some((term, candidate)) = &last_vote
+            {
+                let recovered = e["term"].as_u64().unwrap();
+                assert!(
+                    recovered > *term || (recovered == *term && e["vote"] == candidate.as_str()),
+                    "a vote for {candidate} in term {term} was lost: {e}"
+                );
+            }
+        }
+    }
+    assert!(
+        votes_for_leaders >= 2,
+        "one vote per election at least: {logs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

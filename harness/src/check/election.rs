@@ -14,6 +14,16 @@
 //! second leader. The configurations the nodes applied (`config` events)
 //! are counted for the report; they do not change the rule: whatever the
 //! configuration, one leader per term.
+//!
+//! **Lost votes.** A node that says it gave its vote (`vote` events, which
+//! our node writes only once the vote is durable) must keep it: one vote
+//! per term (Figure 2: `votedFor` is persistent state). Within one
+//! incarnation, a vote to another candidate in the same term, or a
+//! restart that recovered a lower term, or the same term with another
+//! vote, is a lost vote: a power cut took what the node had promised, and
+//! the candidate it voted for may share the term with another leader. It
+//! is reported even when no second leader came of it, since which one does
+//! is luck.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,6 +56,26 @@ pub struct ElectionResult {
     pub incarnations: BTreeMap<String, usize>,
     /// Every term with more than one leader, in term order.
     pub violations: Vec<ElectionViolation>,
+    /// Votes given and then lost (see the module), in the order found.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_votes: Vec<LostVote>,
+}
+
+/// A node gave its vote, then acted as if it had not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostVote {
+    /// The node (`n2@<incarnation>` after a wipe, as for leaders).
+    pub node: String,
+    /// The term of the vote.
+    pub term: u64,
+    /// Whom it voted for.
+    pub candidate: String,
+    /// When it gave the vote.
+    pub given: String,
+    /// What showed it lost, in words.
+    pub then: String,
+    /// When that happened: the restart, or the second vote.
+    pub at: String,
 }
 
 /// Two or more leaders in one term.
@@ -72,6 +102,7 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
             configurations: 0,
             incarnations: BTreeMap::new(),
             violations: Vec::new(),
+            lost_votes: Vec::new(),
         };
     }
     // term -> server (node, or node@incarnation after a wipe) -> time of
@@ -79,25 +110,74 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
     let mut leaders: BTreeMap<u64, BTreeMap<String, String>> = BTreeMap::new();
     let mut configurations: BTreeSet<&[String]> = BTreeSet::new();
     let mut incarnations = BTreeMap::new();
+    let mut lost_votes = Vec::new();
     for log in logs {
         // Incarnations in the order the node ran them; the first is named
         // by the node id alone.
         let mut seen: Vec<&str> = Vec::new();
         let mut server = log.node.clone();
+        // This incarnation's votes: term -> (candidate, when).
+        let mut votes: BTreeMap<u64, (&str, String)> = BTreeMap::new();
+        let when = |e: &crate::history::events::NodeEvent| {
+            e.time
+                .clone()
+                .unwrap_or_else(|| format!("{}:{} (no time)", log.path.display(), e.line))
+        };
         for e in &log.events {
             match &e.kind {
                 EventKind::Start {
-                    incarnation: Some(inc),
+                    incarnation,
+                    recovered,
                 } => {
-                    if !seen.contains(&inc.as_str()) {
-                        seen.push(inc);
+                    if let Some(inc) = incarnation {
+                        if !seen.contains(&inc.as_str()) {
+                            seen.push(inc);
+                            // A new incarnation: a new server, no votes yet.
+                            votes.clear();
+                        }
+                        server = if seen.first() == Some(&inc.as_str()) {
+                            e.node.clone()
+                        } else {
+                            format!("{}@{inc}", e.node)
+                        };
                     }
-                    server = if seen.first() == Some(&inc.as_str()) {
-                        e.node.clone()
-                    } else {
-                        format!("{}@{inc}", e.node)
-                    };
+                    if let (Some((term, vote)), Some((&given_term, (candidate, given)))) =
+                        (recovered, votes.last_key_value())
+                        && (*term < given_term
+                            || (*term == given_term && vote.as_deref() != Some(*candidate)))
+                    {
+                        let then = match vote {
+                            Some(v) => format!("restarted in term {term} with its vote for {v}"),
+                            None => format!("restarted in term {term} with no vote"),
+                        };
+                        lost_votes.push(LostVote {
+                            node: server.clone(),
+                            term: given_term,
+                            candidate: candidate.to_string(),
+                            given: given.clone(),
+                            then,
+                            at: when(e),
+                        });
+                        // Reported once; what it recovered is its word now.
+                        votes.retain(|&t, _| t < *term);
+                    }
                 }
+                EventKind::Vote { term, candidate } => match votes.get(term) {
+                    Some((first, given)) if first != candidate => {
+                        lost_votes.push(LostVote {
+                            node: server.clone(),
+                            term: *term,
+                            candidate: first.to_string(),
+                            given: given.clone(),
+                            then: format!("voted for {candidate} in the same term"),
+                            at: when(e),
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        votes.insert(*term, (candidate, when(e)));
+                    }
+                },
                 EventKind::Config { voters, .. } => {
                     configurations.insert(voters.as_slice());
                 }
@@ -105,10 +185,7 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
                     role: Role::Leader,
                     term,
                 } => {
-                    let time = e
-                        .time
-                        .clone()
-                        .unwrap_or_else(|| format!("{}:{} (no time)", log.path.display(), e.line));
+                    let time = when(e);
                     leaders
                         .entry(*term)
                         .or_default()
@@ -132,7 +209,7 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
         })
         .collect();
     ElectionResult {
-        valid: if violations.is_empty() {
+        valid: if violations.is_empty() && lost_votes.is_empty() {
             Verdict::Valid
         } else {
             Verdict::Invalid
@@ -143,6 +220,7 @@ pub fn check(logs: &[NodeLog]) -> ElectionResult {
         configurations: configurations.len(),
         incarnations,
         violations,
+        lost_votes,
     }
 }
 
@@ -271,6 +349,87 @@ mod tests {
         )]);
         assert_eq!(r.valid, Verdict::Invalid);
         assert_eq!(r.violations[0].nodes, vec!["n2", "n2@b2"]);
+    }
+
+    fn start_at(inc: &str, term: u64, vote: Option<&str>) -> String {
+        let vote = vote.map_or("null".to_string(), |v| format!("{v:?}"));
+        format!(
+            r#"{{"time":"s{term}","event":"start","term":{term},"vote":{vote},"detail":"incarnation {inc}, founder"}}"#
+        )
+    }
+
+    fn vote(term: u64, candidate: &str) -> String {
+        format!(
+            r#"{{"time":"v{term}{candidate}","event":"vote","term":{term},"candidate":"{candidate}"}}"#
+        )
+    }
+
+    #[test]
+    fn votes_kept_across_restarts_and_wipes_are_valid() {
+        let r = check(&[text_log(
+            "n3",
+            &[
+                &start_at("c1", 0, None),
+                &vote(2, "n1"),
+                &vote(2, "n1"),
+                // Restarted on its disk: the vote survived, or a later term.
+                &start_at("c1", 2, Some("n1")),
+                &vote(3, "n2"),
+                &start_at("c1", 4, None),
+                // Wiped: a new incarnation votes afresh.
+                &start_at("c2", 0, None),
+                &vote(4, "n1"),
+            ],
+        )]);
+        assert_eq!(r.valid, Verdict::Valid, "{r:?}");
+        assert!(r.lost_votes.is_empty());
+    }
+
+    #[test]
+    fn a_restart_behind_a_vote_or_a_second_vote_in_a_term_is_a_lost_vote() {
+        let r = check(&[
+            text_log(
+                "n2",
+                &[
+                    &start_at("b1", 0, None),
+                    &vote(5, "n1"),
+                    &start_at("b1", 4, None),
+                ],
+            ),
+            text_log(
+                "n3",
+                &[
+                    &start_at("c1", 0, None),
+                    &vote(5, "n1"),
+                    &start_at("c1", 5, None),
+                ],
+            ),
+            text_log("n4", &[&vote(7, "n1"), &vote(7, "n2")]),
+        ]);
+        assert_eq!(r.valid, Verdict::Invalid);
+        assert!(r.violations.is_empty(), "no second leader is needed");
+        let lost: Vec<(&str, u64, &str, &str)> = r
+            .lost_votes
+            .iter()
+            .map(|l| {
+                (
+                    l.node.as_str(),
+                    l.term,
+                    l.candidate.as_str(),
+                    l.then.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lost,
+            vec![
+                ("n2", 5, "n1", "restarted in term 4 with no vote"),
+                ("n3", 5, "n1", "restarted in term 5 with no vote"),
+                ("n4", 7, "n1", "voted for n2 in the same term"),
+            ]
+        );
+        assert_eq!(r.lost_votes[0].given, "v5n1");
+        assert_eq!(r.lost_votes[0].at, "s4");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - linearizable: the completion of the operation that cannot be placed;
 //! - state-machine: the moment a second, different entry was applied at an
 //!   index (the first time each digest appears, the second of those);
-//! - election: the moment the second leader of a term took office.
+//! - election: the moment the second leader of a term took office, or a
+//!   node showed it had lost a vote (its restart, or its second vote).
 //!
 //! Node events carry wall-clock times, placed on the history's clock by
 //! `history_start` in the run's record; without it only the linearizable
@@ -48,7 +49,13 @@ pub fn first_anomaly_secs(results: &Results) -> Option<f64> {
         .election
         .violations
         .iter()
-        .filter_map(|v| second_smallest(v.times.iter().filter_map(|t| on_history_clock(t))));
+        .filter_map(|v| second_smallest(v.times.iter().filter_map(|t| on_history_clock(t))))
+        .chain(
+            c.election
+                .lost_votes
+                .iter()
+                .filter_map(|l| on_history_clock(&l.at)),
+        );
     // A replica's differing digest is visible when it is logged; a final
     // dump's difference, availability and node exits at their own times.
     let replica = c.replica_state.violations.iter().filter_map(|v| {

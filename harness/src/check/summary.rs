@@ -39,7 +39,22 @@ pub fn render(results: &Results, source: &str) -> String {
                 c.linearizable.elapsed_ms as f64 / 1e3
             ),
             "election" if skipped.is_none() => {
-                format!("{} terms with a leader", c.election.terms)
+                let e = &c.election;
+                let mut d = format!("{} terms with a leader", e.terms);
+                if !e.violations.is_empty() {
+                    d.push_str(&format!("; {} with two leaders", e.violations.len()));
+                }
+                if let Some(l) = e.lost_votes.first() {
+                    d.push_str(&format!(
+                        "; {} lost vote(s), first: {} voted for {} in term {}, then {}",
+                        e.lost_votes.len(),
+                        l.node,
+                        l.candidate,
+                        l.term,
+                        l.then
+                    ));
+                }
+                d
             }
             "state-machine" if skipped.is_none() => {
                 format!("{} log indexes applied", c.state_machine.indexes)

@@ -72,6 +72,17 @@ pub enum EventKind {
     Start {
         /// The incarnation id, when the node names one.
         incarnation: Option<String>,
+        /// The term and vote the node recovered from its disk, when it
+        /// says (`term` and `vote` fields; `vote` null: none).
+        recovered: Option<(u64, Option<String>)>,
+    },
+    /// The node gave its vote (not a pre-vote) to `candidate` in `term`,
+    /// once the vote was durable (`event: "vote"`).
+    Vote {
+        /// The term of the vote.
+        term: u64,
+        /// Who got it.
+        candidate: String,
     },
     /// The configuration in force from `index` on.
     Config {
@@ -320,6 +331,21 @@ fn parse_event(json: &Json, default_node: &str, line: usize) -> Result<NodeEvent
                 .get("detail")
                 .and_then(Json::as_str)
                 .and_then(incarnation_in),
+            recovered: match obj.get("term") {
+                None => None,
+                Some(_) => Some((
+                    u64_field("term")?,
+                    match obj.get("vote") {
+                        None | Some(Json::Null) => None,
+                        Some(Json::String(v)) => Some(v.clone()),
+                        Some(_) => return Err("field \"vote\": expected a string or null".into()),
+                    },
+                )),
+            },
+        },
+        "vote" => EventKind::Vote {
+            term: u64_field("term")?,
+            candidate: str_field("candidate")?,
         },
         "config" => {
             let ids = |name: &str| -> Result<Vec<String>, String> {
@@ -390,7 +416,7 @@ mod tests {
             "\n",
             r#"{"time":"t","event":"snapshot","index":1000,"term":6}"#,
             "\n",
-            r#"{"time":"t","node":"n1","event":"vote","for":"n2"}"#,
+            r#"{"time":"t","node":"n1","event":"gossip","with":"n2"}"#,
             "\n",
         ))
         .unwrap();
@@ -405,8 +431,42 @@ mod tests {
             }
         );
         assert_eq!(log.events[2].node, "n1");
-        assert_eq!(log.events[3].kind, EventKind::Other("vote".into()));
+        assert_eq!(log.events[3].kind, EventKind::Other("gossip".into()));
         assert!(log.warnings.is_empty());
+    }
+
+    #[test]
+    fn starts_say_what_they_recovered_and_votes_whom_they_chose() {
+        let log = parse(concat!(
+            r#"{"time":"t","node":"n1","event":"start","term":4,"vote":"n3","detail":"term 4; incarnation 0e8a, founder"}"#,
+            "\n",
+            r#"{"time":"t","node":"n1","event":"start","term":5,"vote":null,"detail":""}"#,
+            "\n",
+            r#"{"time":"t","node":"n1","event":"start","detail":"an older node"}"#,
+            "\n",
+            r#"{"time":"t","node":"n1","event":"vote","term":6,"candidate":"n2"}"#,
+            "\n",
+        ))
+        .unwrap();
+        let start = |inc: Option<&str>, rec: Option<(u64, Option<&str>)>| EventKind::Start {
+            incarnation: inc.map(str::to_string),
+            recovered: rec.map(|(t, v)| (t, v.map(str::to_string))),
+        };
+        assert_eq!(
+            log.events[0].kind,
+            start(Some("0e8a"), Some((4, Some("n3"))))
+        );
+        assert_eq!(log.events[1].kind, start(None, Some((5, None))));
+        assert_eq!(log.events[2].kind, start(None, None));
+        assert_eq!(
+            log.events[3].kind,
+            EventKind::Vote {
+                term: 6,
+                candidate: "n2".into()
+            }
+        );
+        let bad = parse(r#"{"time":"t","node":"n1","event":"vote","term":6}"#).unwrap_err();
+        assert!(bad.to_string().contains("candidate"), "{bad}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Kind;
+use super::moments::Moment;
 use super::schedule::{Actor, Shared};
 use crate::cluster::membership::{Change, Members};
 use raft::Rng;
@@ -118,7 +119,7 @@ impl Actor for MemberNemesis {
         start: bool,
         shared: &Shared,
         rng: &mut Rng,
-        _leader: Option<String>,
+        _moment: Option<Moment>,
     ) -> Value {
         let _changing = shared.changing.lock().await;
         let members = match shared.admin.members_within(LEADER_WITHIN).await {

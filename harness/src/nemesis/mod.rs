@@ -24,6 +24,7 @@
 
 pub mod figure8;
 pub mod member;
+pub mod moments;
 pub mod packet;
 pub mod partition;
 pub mod power;
@@ -237,6 +238,10 @@ pub struct Ctx<'a> {
     pub cluster: &'a mut Cluster,
     /// The current leader, if one was found just before acting.
     pub leader: Option<String>,
+    /// The node a protocol moment just concerned (the new leader, or a
+    /// voter), when the fault was timed on one: targets of one node, a
+    /// minority or a majority include it.
+    pub focus: Option<String>,
     /// The nemesis's own random numbers, seeded for the run.
     pub rng: &'a mut Rng,
 }
@@ -249,6 +254,7 @@ impl Ctx<'_> {
             target,
             &self.cluster.active_ids(),
             self.leader.as_deref(),
+            self.focus.as_deref(),
             self.rng,
         )
     }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::targets::{self, Target};
+use super::targets::Target;
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::ClusterError;
 use crate::net::{Behavior, Link, PacketFaults};
@@ -66,7 +66,7 @@ impl Nemesis for PacketNemesis {
     fn start(&mut self, ctx: &mut Ctx<'_>) -> Result<Value, ClusterError> {
         let ids = ctx.cluster.active_ids();
         let target = Target::pick_from(&self.targets, ctx.rng);
-        let nodes = targets::choose(target, &ids, ctx.leader.as_deref(), ctx.rng);
+        let nodes = ctx.choose(target);
         let behaviours = draw_behaviours(&self.behaviours, ctx.rng);
         let faults = PacketFaults::of(&behaviours);
         let links: Vec<Link> = netlab::links_touching(&ids, &nodes).into_iter().collect();

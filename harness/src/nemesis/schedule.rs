@@ -8,16 +8,21 @@
 //!   (half to one and a half intervals) and lulls (long calms, long
 //!   faults), switching at random every few faults. A power cut holds
 //!   half of what is drawn (`Nemesis::hold`).
-//! - **Protocol timing.** Some faults wait for the cluster to change
-//!   leader (polled through every node's Status) and strike right after
-//!   it: the new leader's first moments (its no-op not yet committed, its
-//!   first reads, followers that have not heard of it) are where many Raft
-//!   bugs live, and a clock alone almost never lands there.
+//! - **Protocol timing.** Some faults wait for a protocol moment and
+//!   strike right after it, aimed at the node it concerns where they
+//!   target one: a node becoming leader (its no-op not yet committed, its
+//!   first reads, followers that have not heard of it), or a node giving
+//!   its vote (a vote not yet followed by the voter's next write). Many
+//!   Raft bugs live in those milliseconds, and a clock alone almost never
+//!   lands there. The moments come from the nodes' event logs as they are
+//!   written ([`super::moments`]); without event logs, from a change of
+//!   leader polled through every node's Status.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::moments::{self, Moment, MomentKind, Tail};
 use super::{Ctx, Kind, Nemesis};
 use crate::cluster::Cluster;
 use crate::cluster::membership::Admin;
@@ -80,8 +85,11 @@ impl Tempo {
 /// Of the faults, the share (in percent) that waits for a change of
 /// leader before striking.
 const AFTER_ELECTION_PERCENT: u64 = 35;
-/// How often the nodes' Status is polled while waiting for a change of leader.
+/// How often the nodes' Status is polled while waiting for a change of
+/// leader (a database without event logs).
 const ELECTION_POLL: Duration = Duration::from_millis(25);
+/// How often the nodes' event logs are read while waiting for a moment.
+const TAIL_POLL: Duration = Duration::from_millis(2);
 
 impl Schedule {
     /// A random duration in [0.5, 1.5) × interval (the normal tempo).
@@ -133,14 +141,14 @@ pub trait Actor: Send {
     /// Which kind of fault it injects.
     fn kind(&self) -> Kind;
     /// Starts (`start`) or stops a fault; returns its description.
-    /// `leader`: the leader the schedule just saw elected, when it timed
-    /// the fault right after a change of leader.
+    /// `moment`: what the schedule just saw happen, when it timed the
+    /// fault on a protocol moment.
     fn act(
         &mut self,
         start: bool,
         shared: &Shared,
         rng: &mut Rng,
-        leader: Option<String>,
+        moment: Option<Moment>,
     ) -> impl std::future::Future<Output = serde_json::Value> + Send;
     /// A short label of the fault in force, for the progress line.
     fn describe(&self) -> Option<String>;
@@ -163,8 +171,9 @@ impl Actor for Locked {
         start: bool,
         shared: &Shared,
         rng: &mut Rng,
-        hint: Option<String>,
+        moment: Option<Moment>,
     ) -> serde_json::Value {
+        let hint = moment.as_ref().and_then(Moment::leader);
         let leader = if hint.is_some() {
             hint
         } else if start {
@@ -180,6 +189,7 @@ impl Actor for Locked {
         let mut ctx = Ctx {
             cluster: &mut cluster,
             leader,
+            focus: moment.map(|m| m.node),
             rng,
         };
         let result = if start {
@@ -213,7 +223,7 @@ pub async fn run<A: Actor>(mut nemesis: A, schedule: Schedule, shared: Arc<Share
         let mut after = None;
         if rng.below(100) < AFTER_ELECTION_PERCENT {
             let within = schedule.gap_at(tempo, &mut rng);
-            after = after_leader_change(&shared, Instant::now() + within, schedule.end).await;
+            after = await_moment(&shared, &mut rng, Instant::now() + within, schedule.end).await;
             if Instant::now() >= schedule.end {
                 break;
             }
@@ -233,6 +243,49 @@ pub async fn run<A: Actor>(mut nemesis: A, schedule: Schedule, shared: Arc<Share
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .remove(&kind);
+}
+
+/// Waits for a moment of a kind drawn at random (a new leader or a vote,
+/// from the nodes' event logs; a change of leader through Status when
+/// they write none) until `until` (or `end`) passes.
+async fn await_moment(
+    shared: &Shared,
+    rng: &mut Rng,
+    until: Instant,
+    end: Instant,
+) -> Option<Moment> {
+    let logs = {
+        let cluster = shared.cluster();
+        moments::existing(
+            cluster
+                .nodes()
+                .iter()
+                .map(|n| (n.id.clone(), n.events_path())),
+        )
+    };
+    if logs.is_empty() {
+        let (node, term) = after_leader_change(shared, until, end).await?;
+        return Some(Moment {
+            kind: MomentKind::Leader,
+            node,
+            term,
+            candidate: None,
+        });
+    }
+    let kind = if rng.below(2) == 0 {
+        MomentKind::Leader
+    } else {
+        MomentKind::Vote
+    };
+    let mut tail = Tail::new(logs);
+    let until = until.min(end);
+    while Instant::now() < until {
+        tokio::time::sleep(TAIL_POLL).await;
+        if let Some(m) = tail.poll().into_iter().find(|m| m.kind == kind) {
+            return Some(m);
+        }
+    }
+    None
 }
 
 /// Waits until the cluster's leader (or its term) differs from the one
@@ -263,16 +316,13 @@ async fn act<A: Actor>(
     start: bool,
     shared: &Shared,
     rng: &mut Rng,
-    after: Option<(String, u64)>,
+    after: Option<Moment>,
 ) {
     let kind = nemesis.kind();
-    let hint = after.as_ref().map(|(l, _)| l.clone());
-    let mut value = nemesis.act(start, shared, rng, hint).await;
-    if let (Some((l, term)), Some(obj)) = (&after, value.as_object_mut()) {
-        obj.insert(
-            "after_leader_change".into(),
-            serde_json::json!({"leader": l, "term": term}),
-        );
+    let record = after.as_ref().map(Moment::record);
+    let mut value = nemesis.act(start, shared, rng, after).await;
+    if let (Some((key, what)), Some(obj)) = (record, value.as_object_mut()) {
+        obj.insert(key.into(), what);
     }
     let verb = if start { "start" } else { "stop" };
     shared.recorder.nemesis(&format!("{verb}-{kind}"), value);

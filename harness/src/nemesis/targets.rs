@@ -100,12 +100,22 @@ impl std::str::FromStr for Target {
 
 /// The nodes `target` means among `ids`, in sorted order. A minority is the
 /// largest group without a majority; a majority the smallest with one. The
-/// leader falls back to a random node when unknown.
-pub fn choose(target: Target, ids: &[String], leader: Option<&str>, rng: &mut Rng) -> Vec<String> {
+/// leader falls back to a random node when unknown. `focus`, when among
+/// `ids`, is in every draw of one node, a minority or a majority.
+pub fn choose(
+    target: Target,
+    ids: &[String],
+    leader: Option<&str>,
+    focus: Option<&str>,
+    rng: &mut Rng,
+) -> Vec<String> {
     let mut shuffled = ids.to_vec();
     for i in (1..shuffled.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         shuffled.swap(i, j);
+    }
+    if let Some(at) = focus.and_then(|f| shuffled.iter().position(|i| i == f)) {
+        shuffled.swap(0, at);
     }
     let n = ids.len();
     let mut chosen: Vec<String> = match target {
@@ -139,16 +149,16 @@ mod tests {
         let mut rng = Rng::new(3);
         for (n, minority, majority) in [(3, 1, 2), (5, 2, 3), (7, 3, 4)] {
             let ids = ids(n);
-            assert_eq!(choose(Target::One, &ids, None, &mut rng).len(), 1);
+            assert_eq!(choose(Target::One, &ids, None, None, &mut rng).len(), 1);
             assert_eq!(
-                choose(Target::Minority, &ids, None, &mut rng).len(),
+                choose(Target::Minority, &ids, None, None, &mut rng).len(),
                 minority
             );
             assert_eq!(
-                choose(Target::Majority, &ids, None, &mut rng).len(),
+                choose(Target::Majority, &ids, None, None, &mut rng).len(),
                 majority
             );
-            assert_eq!(choose(Target::All, &ids, None, &mut rng), ids);
+            assert_eq!(choose(Target::All, &ids, None, None, &mut rng), ids);
         }
     }
 
@@ -168,15 +178,33 @@ mod tests {
     }
 
     #[test]
+    fn a_focus_is_in_every_draw_that_is_not_the_leader() {
+        let mut rng = Rng::new(9);
+        for _ in 0..50 {
+            for t in [Target::One, Target::Minority, Target::Majority, Target::All] {
+                let chosen = choose(t, &ids(5), Some("n1"), Some("n3"), &mut rng);
+                assert!(chosen.contains(&"n3".to_string()), "{t:?}: {chosen:?}");
+            }
+            assert_eq!(
+                choose(Target::Leader, &ids(5), Some("n1"), Some("n3"), &mut rng),
+                ["n1"]
+            );
+        }
+    }
+
+    #[test]
     fn leader_target_hits_the_leader() {
         let mut rng = Rng::new(1);
         assert_eq!(
-            choose(Target::Leader, &ids(5), Some("n4"), &mut rng),
+            choose(Target::Leader, &ids(5), Some("n4"), None, &mut rng),
             vec!["n4"]
         );
-        assert_eq!(choose(Target::Leader, &ids(5), None, &mut rng).len(), 1);
         assert_eq!(
-            choose(Target::Leader, &ids(5), Some("zz"), &mut rng).len(),
+            choose(Target::Leader, &ids(5), None, None, &mut rng).len(),
+            1
+        );
+        assert_eq!(
+            choose(Target::Leader, &ids(5), Some("zz"), None, &mut rng).len(),
             1
         );
     }

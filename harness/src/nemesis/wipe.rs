@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Kind;
+use super::moments::Moment;
 use super::schedule::{Actor, Shared};
 use crate::cluster::membership::Change;
 use raft::Rng;
@@ -58,7 +59,7 @@ impl Actor for WipeNemesis {
         start: bool,
         shared: &Shared,
         rng: &mut Rng,
-        _leader: Option<String>,
+        _moment: Option<Moment>,
     ) -> Value {
         if start {
             self.start(shared, rng).await

@@ -324,6 +324,38 @@ pub fn section(view: &View<'_>) -> String {
         }
         out.push_str("</tbody></table><p class=\"note\">The node rows of the timeline show each leader's term.</p></div>");
     }
+    if !c.election.lost_votes.is_empty() {
+        any = true;
+        out.push_str(
+            "<div class=\"anomaly\"><h3>Election safety: votes given, then lost</h3>\
+             <table><thead><tr><th>node</th><th>term</th><th>voted for</th><th>then</th></tr></thead><tbody>",
+        );
+        for l in &c.election.lost_votes {
+            let at = |t: &str| {
+                view.clock
+                    .as_ref()
+                    .and_then(|c| c.at(Some(t), u64::MAX))
+                    .map(|ns| format!(" ({} into the run)", fmt_time(ns, view.end)))
+                    .unwrap_or_default()
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{} at {}{}</td><td>{} at {}{}</td></tr>",
+                esc(&l.node),
+                l.term,
+                esc(&l.candidate),
+                esc(&l.given),
+                at(&l.given),
+                esc(&l.then),
+                esc(&l.at),
+                at(&l.at)
+            );
+        }
+        out.push_str(
+            "</tbody></table><p class=\"note\">A vote is on record only once it is durable: \
+             a node that comes back without it can vote twice in one term.</p></div>",
+        );
+    }
     let sm = &c.state_machine;
     if !sm.violations.is_empty() {
         any = true;

@@ -249,6 +249,7 @@ pub fn nodes(
                 }
                 EventKind::Other(_)
                 | EventKind::Start { .. }
+                | EventKind::Vote { .. }
                 | EventKind::Config { .. }
                 | EventKind::State { .. } => {}
             }

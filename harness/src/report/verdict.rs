@@ -89,6 +89,12 @@ pub fn section(view: &View<'_>) -> String {
                 v.nodes.join(", ")
             ));
         }
+        for l in c.election.lost_votes.iter().take(3) {
+            said.push(format!(
+                "{} lost its vote for {} in term {}: it {}.",
+                l.node, l.candidate, l.term, l.then
+            ));
+        }
         for v in c.state_machine.violations.iter().take(3) {
             said.push(format!(
                 "Log index {}: nodes {} applied different entries.",
@@ -129,11 +135,17 @@ pub fn section(view: &View<'_>) -> String {
                 }
                 "election" => match skipped {
                     Some(s) => s.to_string(),
-                    None => format!(
-                        "{} terms with a leader; {} with two or more",
-                        c.election.terms,
-                        c.election.violations.len()
-                    ),
+                    None => {
+                        let mut d = format!(
+                            "{} terms with a leader; {} with two or more",
+                            c.election.terms,
+                            c.election.violations.len()
+                        );
+                        if !c.election.lost_votes.is_empty() {
+                            let _ = write!(d, "; {} lost vote(s)", c.election.lost_votes.len());
+                        }
+                        d
+                    }
                 },
                 "state-machine" => match skipped {
                     Some(s) => s.to_string(),

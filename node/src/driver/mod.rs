@@ -353,6 +353,17 @@ impl Driver {
         }
 
         // 4. ...before any vote or acknowledgement that promises they did.
+        // Votes go on record now that they are durable (a restart behind
+        // one is a lost vote, for the election checker).
+        for m in &persisted_messages {
+            if let raft::Body::VoteResponse(v) = &m.body
+                && v.granted
+                && !v.pre_vote
+            {
+                self.events.vote(m.term, &m.to);
+            }
+        }
+        self.flush_events()?;
         for m in persisted_messages {
             self.outbox.send(m);
         }
