@@ -29,9 +29,10 @@ pub struct Cell {
 pub fn cells(args: &TestAllArgs, base_seed: u64) -> Result<Vec<Cell>, RunError> {
     let mut cells = Vec::new();
     for set in &args.nemeses.0 {
-        for &nodes in &args.nodes.0 {
+        let sizes = set.nodes.map_or_else(|| args.nodes.0.clone(), |n| vec![n]);
+        for nodes in sizes {
             for i in 1..=args.test_count {
-                let mut opts = args.load.to_options(nodes, set, String::new());
+                let mut opts = args.load.to_options(nodes, &set.list, String::new());
                 opts.seed = base_seed + cells.len() as u64;
                 // Only the member nemesis brings the other nodes in.
                 if !opts.nemeses.contains(&crate::nemesis::Kind::Member) {
@@ -57,7 +58,8 @@ pub fn cells(args: &TestAllArgs, base_seed: u64) -> Result<Vec<Cell>, RunError> 
 
 /// The suite `harness test-all` runs with every flag at its default.
 /// For a database other than ours, the kinds it cannot run leave each set
-/// (and a set left empty, or repeated, goes).
+/// (and a set left empty goes, as does one that became the same as a set
+/// before it; sets repeated on purpose stay).
 pub fn default_matrix(
     network: NetworkKind,
     db: crate::db::DbKind,
@@ -65,12 +67,14 @@ pub fn default_matrix(
 ) -> Result<Vec<Cell>, RunError> {
     let mut args = crate::cli::default_test_all(network);
     args.load.db.kind = db;
-    let mut sets: Vec<crate::nemesis::NemesisList> = Vec::new();
+    let mut sets: Vec<crate::cli::NemesisSet> = Vec::new();
     for mut set in std::mem::take(&mut args.nemeses.0) {
-        let had = set.kinds.len();
-        set.kinds
+        let had = set.list.kinds.len();
+        set.list
+            .kinds
             .retain(|k| crate::nemesis::support::unsupported(*k, db, network).is_none());
-        if (had == 0 || !set.kinds.is_empty()) && !sets.contains(&set) {
+        let changed = set.list.kinds.len() != had;
+        if !changed || (!set.list.kinds.is_empty() && !sets.contains(&set)) {
             sets.push(set);
         }
     }
@@ -291,23 +295,58 @@ mod tests {
     }
 
     #[test]
-    fn the_default_matrix_has_seven_cells_and_etcd_runs_the_six_it_can() {
+    fn the_default_matrix_has_thirteen_cells_and_etcd_runs_the_twelve_it_can() {
         use crate::nemesis::Kind;
         let ours = default_matrix(NetworkKind::Netns, crate::db::DbKind::Raftkv, 1).unwrap();
         let names: Vec<&str> = ours.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names.len(), 7, "{names:?}");
+        assert_eq!(names.len(), 13, "{names:?}");
         assert_eq!(names[6], "figure8 n3 #1");
+        assert_eq!(names[12], "partition n3 #1");
+        // Repeated cells draw their own faults.
+        let seeds: std::collections::BTreeSet<u64> = ours.iter().map(|c| c.opts.seed).collect();
+        assert_eq!(seeds.len(), 13);
+        assert_eq!(ours[9].opts.nodes, 5);
+        assert_eq!(ours[9].opts.nemeses, ours[4].opts.nemeses);
         // Append first: the cells of kills and of `all` run it.
         let workloads: Vec<&str> = ours.iter().map(|c| c.opts.workload.name()).collect();
         assert_eq!(workloads[..3], ["append", "register", "append"]);
         assert!(ours[4].opts.nemeses.contains(&Kind::SlowDisk), "{names:?}");
         let etcd = default_matrix(NetworkKind::Netns, crate::db::DbKind::Etcd, 1).unwrap();
-        assert_eq!(etcd.len(), 6);
+        assert_eq!(etcd.len(), 12);
+        assert_eq!(etcd[5].name, "partition+kill n3 #1");
         for cell in &etcd {
             for k in [Kind::Figure8, Kind::Member, Kind::Wipe] {
                 assert!(!cell.opts.nemeses.contains(&k), "{}", cell.name);
             }
         }
+    }
+
+    #[test]
+    fn a_set_may_name_its_own_cluster_size() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct A {
+            #[command(flatten)]
+            args: crate::cli::TestAllArgs,
+        }
+        let parse = |nemeses: &str| {
+            A::try_parse_from(["test-all", "--nodes", "3,5", "--nemeses", nemeses])
+                .map(|a| a.args)
+                .map_err(|e| e.to_string())
+        };
+        let args = parse("kill;all@7").unwrap();
+        let names: Vec<String> = cells(&args, 1)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names[..2], ["kill n3 #1", "kill n5 #1"]);
+        assert!(names[2].ends_with(" n7 #1"), "{names:?}");
+        for bad in ["all@0", "all@x", "all@16", "nope@3"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert!(parse("all@0").unwrap_err().contains("between 1 and 15"));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! Status.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
@@ -166,10 +166,7 @@ impl Followed {
 /// The event logs of `nodes` (id, path) that exist: a database whose
 /// nodes write none has nothing to follow.
 pub fn existing(nodes: impl IntoIterator<Item = (String, PathBuf)>) -> Vec<(String, PathBuf)> {
-    nodes
-        .into_iter()
-        .filter(|(_, p): &(String, PathBuf)| Path::new(p).is_file())
-        .collect()
+    nodes.into_iter().filter(|(_, p)| p.is_file()).collect()
 }
 
 #[cfg(test)]
