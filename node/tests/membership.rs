@@ -332,3 +332,68 @@ async fn a_new_node_waits_for_its_peers_before_forming_a_cluster() {
         );
     }
 }
+
+/// A snapshot that finishes right after a membership plan proposed its
+/// next step: the node rewrites its WAL from the core's log, and must not
+/// count the step's entry as written before its own write comes. (It did:
+/// the next write found the entry already there and the node stopped with
+/// "entry N does not follow the last index N"; the harness's member cell
+/// found it.) A snapshot after every entry and writes all along make the
+/// two meet; every node must stay up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_that_finish_as_a_plan_steps_on_keep_every_node_up() {
+    let extra = ["--snapshot-every", "1"];
+    let mut c = Cluster::start(3, &extra);
+    c.leader(T).await.expect("a leader");
+    let n4 = c.define_node("n4", &extra);
+    let addrs: Vec<String> = (0..3).map(|i| c.nodes[i].addr.clone()).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let clients: Vec<node::client::NodeClient> = addrs
+                .iter()
+                .map(|a| {
+                    node::client::NodeClient::new(a, support::CLUSTER, Duration::from_millis(500))
+                        .unwrap()
+                })
+                .collect();
+            let mut seq = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                seq += 1;
+                for client in &clients {
+                    let put = node::client::Session::new(30, seq).put("w", seq.to_string());
+                    if matches!(client.call(put, Duration::from_secs(1)).await, Ok(r) if !r.is_not_leader())
+                    {
+                        break;
+                    }
+                }
+            }
+        })
+    };
+    for cycle in 0..12 {
+        c.restart(n4);
+        let add = MemberChange::Add {
+            id: "n4".into(),
+            addr: c.nodes[n4].addr.clone(),
+            learner: false,
+        };
+        let added = change(&c, add).await;
+        let removed = change(&c, MemberChange::Remove("n4".into())).await;
+        c.kill(n4);
+        c.wipe(n4);
+        for i in 0..3 {
+            assert!(
+                !c.exited(i),
+                "cycle {cycle}: {} stopped:\n{}",
+                c.nodes[i].id,
+                c.log_of(i)
+            );
+        }
+        done(added);
+        done(removed);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(c.put("after", "1", (31, 1), T).await);
+}

@@ -82,7 +82,10 @@ impl Driver {
     /// the log it covers, on disk and in the core.
     pub(super) fn maybe_take_snapshot(&mut self) -> Result<(), DriverError> {
         if let Some(p) = &self.saving {
-            if !p.writer.is_finished() {
+            // The new WAL is written from the core's log, so all of it must
+            // be durable: an entry proposed since the last Ready (a
+            // membership plan's next step) waits for its own write first.
+            if !p.writer.is_finished() || self.raft.has_ready() {
                 return Ok(());
             }
             self.finish_snapshot()?;
@@ -153,8 +156,9 @@ impl Driver {
             .writer
             .join()
             .map_err(|_| DriverError::SnapshotWriter { index: index.0 })??;
-        // Everything the core holds is durable here (no Ready is pending),
-        // so the new WAL is the entries after the snapshot, as they are.
+        // Everything the core holds is durable here (no Ready is pending:
+        // see `maybe_take_snapshot`), so the new WAL is the entries after
+        // the snapshot, as they are.
         let entries = self.raft.log().slice(index.next(), usize::MAX);
         let hard_state = self.storage.hard_state().clone();
         self.storage.finish(prepared, &hard_state, &entries)?;
