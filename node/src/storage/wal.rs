@@ -131,10 +131,15 @@ impl Wal {
             // nobody was told it was durable (see the module comment).
             file.set_len(torn.offset)
                 .map_err(|e| StorageError::io(&path, "cut the torn tail of", e))?;
-            file.sync_all()
-                .map_err(|e| StorageError::io(&path, "fsync", e))?;
-            fsyncs += 1;
         }
+        // A run killed before its fsync left bytes in the page cache, or a
+        // rewrite's rename without its directory fsync: this run reads
+        // them as its state and builds on them (acknowledges the entries,
+        // keeps the vote), so they become durable before anything else.
+        file.sync_all()
+            .map_err(|e| StorageError::io(&path, "fsync", e))?;
+        fsyncs += 1;
+        sync_dir(dir, &mut fsyncs)?;
 
         let version = replayed.version;
         let mut wal = Wal {
