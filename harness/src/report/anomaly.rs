@@ -304,15 +304,7 @@ pub fn section(view: &View<'_>) -> String {
                 .nodes
                 .iter()
                 .zip(&v.times)
-                .map(|(n, t)| {
-                    let at = view
-                        .clock
-                        .as_ref()
-                        .and_then(|c| c.at(Some(t), u64::MAX))
-                        .map(|ns| format!(" ({} into the run)", fmt_time(ns, view.end)))
-                        .unwrap_or_default();
-                    format!("{n} at {t}{at}")
-                })
+                .map(|(n, t)| format!("{n} at {t}{}", into_the_run(view, t)))
                 .collect();
             let _ = write!(
                 out,
@@ -331,13 +323,7 @@ pub fn section(view: &View<'_>) -> String {
              <table><thead><tr><th>node</th><th>term</th><th>voted for</th><th>then</th></tr></thead><tbody>",
         );
         for l in &c.election.lost_votes {
-            let at = |t: &str| {
-                view.clock
-                    .as_ref()
-                    .and_then(|c| c.at(Some(t), u64::MAX))
-                    .map(|ns| format!(" ({} into the run)", fmt_time(ns, view.end)))
-                    .unwrap_or_default()
-            };
+            let at = |t: &str| into_the_run(view, t);
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{} at {}{}</td><td>{} at {}{}</td></tr>",
@@ -418,6 +404,16 @@ pub fn section(view: &View<'_>) -> String {
         out.push_str("<p class=\"good\">No anomaly found.</p>");
     }
     out
+}
+
+/// " (1.2 s into the run)" for a node's wall-clock time, when the run's
+/// clock can place it; else nothing.
+fn into_the_run(view: &View, t: &str) -> String {
+    view.clock
+        .as_ref()
+        .and_then(|c| c.at(Some(t), u64::MAX))
+        .map(|ns| format!(" ({} into the run)", fmt_time(ns, view.end)))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
