@@ -69,6 +69,11 @@ fn a_cluster_that_shrinks_and_grows_under_kills_and_partitions_is_valid() {
         "{results:#}"
     );
     assert!(results["checkers"]["convergence"]["skipped"].is_null());
+    // The leaders logged each configuration entry they appended, and each
+    // kept Raft's rules for changes.
+    let sm = &results["checkers"]["state-machine"];
+    assert!(sm["changes"].as_u64().unwrap() >= 2, "{sm:#}");
+    assert_eq!(sm["unsafe_changes"], serde_json::json!([]), "{sm:#}");
     let run = read_json(&dir.join("run.json"));
     assert_eq!(run["options"]["initial_members"], 3);
     h.assert_no_nodes_left();

@@ -123,6 +123,18 @@ impl EventLog {
         ));
     }
 
+    /// As leader of `term`, the node appended a configuration entry at
+    /// `index`, with `committed` its commit index then and `previous` the
+    /// index of the configuration in force before it: the harness holds
+    /// them against Raft's rules for changes (one at a time, none before
+    /// the leader's term has committed an entry).
+    pub fn change(&mut self, index: LogIndex, term: Term, committed: LogIndex, previous: LogIndex) {
+        self.line(format_args!(
+            r#""event":"change","index":{},"term":{},"committed":{},"previous":{}"#,
+            index.0, term.0, committed.0, previous.0
+        ));
+    }
+
     /// The node gave its vote (not a pre-vote) to `candidate` in `term`.
     /// Logged only once the vote is durable, just before it is sent: a
     /// node that later restarts behind it broke its promise.
@@ -189,6 +201,7 @@ mod tests {
         };
         log.apply(&e);
         log.snapshot(LogIndex(40), Term(6), "taken");
+        log.change(LogIndex(43), Term(7), LogIndex(42), LogIndex(30));
         log.start(
             Term(7),
             Some(&raft::NodeId::new("n2")),
@@ -203,17 +216,22 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 6);
-        assert_eq!(lines[3]["event"], "start");
+        assert_eq!(lines.len(), 7);
+        assert_eq!(lines[3]["event"], "change");
+        assert_eq!(lines[3]["index"], 43);
         assert_eq!(lines[3]["term"], 7);
-        assert_eq!(lines[3]["vote"], "n2");
-        assert_eq!(lines[5]["event"], "vote");
-        assert_eq!(lines[5]["term"], 8);
-        assert_eq!(lines[5]["candidate"], "n3");
-        assert_eq!(lines[4]["event"], "config");
-        assert_eq!(lines[4]["index"], 44);
-        assert_eq!(lines[4]["voters"], serde_json::json!(["n1", "n2"]));
-        assert_eq!(lines[4]["learners"], serde_json::json!([]));
+        assert_eq!(lines[3]["committed"], 42);
+        assert_eq!(lines[3]["previous"], 30);
+        assert_eq!(lines[4]["event"], "start");
+        assert_eq!(lines[4]["term"], 7);
+        assert_eq!(lines[4]["vote"], "n2");
+        assert_eq!(lines[6]["event"], "vote");
+        assert_eq!(lines[6]["term"], 8);
+        assert_eq!(lines[6]["candidate"], "n3");
+        assert_eq!(lines[5]["event"], "config");
+        assert_eq!(lines[5]["index"], 44);
+        assert_eq!(lines[5]["voters"], serde_json::json!(["n1", "n2"]));
+        assert_eq!(lines[5]["learners"], serde_json::json!([]));
         assert_eq!(lines[0]["event"], "role");
         assert_eq!(lines[0]["role"], "leader");
         assert_eq!(lines[0]["term"], 7);

@@ -45,6 +45,11 @@ pub fn first_anomaly_secs(results: &Results) -> Option<f64> {
         }
         second_smallest(firsts.into_iter().map(|(t, _)| t))
     });
+    let changes = c
+        .state_machine
+        .unsafe_changes
+        .iter()
+        .filter_map(|u| u.time.as_deref().and_then(on_history_clock));
     let election = c
         .election
         .violations
@@ -73,6 +78,7 @@ pub fn first_anomaly_secs(results: &Results) -> Option<f64> {
         .map(|e| e.at_s);
     linearizable
         .chain(state_machine)
+        .chain(changes)
         .chain(election)
         .chain(replica)
         .chain(availability)

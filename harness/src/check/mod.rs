@@ -3,7 +3,9 @@
 //! - [`linearizable`]: every key's operations are linearizable (register or
 //!   append model).
 //! - [`election`]: at most one leader per term.
-//! - [`state_machine`]: no two different entries applied at one index.
+//! - [`state_machine`]: no two different entries applied at one index;
+//!   and ([`changes`]) no leader changed the configuration against Raft's
+//!   rules (one change at a time, none before its term's first commit).
 //! - [`convergence`]: after recovery, every member caught up with the
 //!   leader and a write succeeded (from the run's `convergence` record).
 //! - [`replica_state`]: replicas at equal applied indexes hold equal
@@ -33,7 +35,9 @@
 //!                      "violations": [{"term", "nodes": [..], "times": [..]}]},
 //!    "state-machine": {"valid", "skipped"?, "indexes", "violation_count",
 //!                      "violations": [{"index", "nodes": [..],
-//!                                      "entries": [{"node", "term", "digest", "time"}]}]},
+//!                                      "entries": [{"node", "term", "digest", "time"}]}],
+//!                      "changes", "unsafe_changes": [{"node", "term", "index",
+//!                                      "committed", "previous", "why", "time"?}]},
 //!    "convergence":   {"valid", "skipped"?, "within_s", "leader", "target_index",
 //!                      "converged": [node..], "lagging": [{"node", "commit", "applied"}],
 //!                      "write_error"?, "explanation"?},
@@ -77,6 +81,7 @@
 
 pub mod availability;
 pub mod catch_up;
+pub mod changes;
 pub mod convergence;
 pub mod election;
 pub mod evidence;

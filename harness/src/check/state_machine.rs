@@ -8,12 +8,16 @@
 //! does not pin down which term they carry (the last included entry's, or
 //! the node's current one), and a checker must not guess its way to a
 //! false alarm.
+//!
+//! Its second rule, on the membership changes leaders made, is in
+//! [`super::changes`].
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::check::Verdict;
+use crate::check::changes::{self, UnsafeChange};
 use crate::history::events::{EventKind, NodeLog};
 
 /// The `state-machine` section of `results.json`.
@@ -34,6 +38,12 @@ pub struct StateMachineResult {
     pub violations: Vec<StateMachineViolation>,
     /// All indexes where nodes disagree (a diverged log disagrees at many).
     pub violation_count: usize,
+    /// Configuration entries leaders said they appended (`change` events).
+    #[serde(default)]
+    pub changes: usize,
+    /// Those appended against Raft's rules for changes ([`super::changes`]).
+    #[serde(default)]
+    pub unsafe_changes: Vec<UnsafeChange>,
 }
 
 /// Nodes that applied different entries at one index.
@@ -77,6 +87,8 @@ pub fn check(logs: &[NodeLog]) -> StateMachineResult {
             indexes: 0,
             violations: Vec::new(),
             violation_count: 0,
+            changes: 0,
+            unsafe_changes: Vec::new(),
         };
     }
     let mut at: BTreeMap<u64, Vec<AppliedEntry>> = BTreeMap::new();
@@ -125,8 +137,9 @@ pub fn check(logs: &[NodeLog]) -> StateMachineResult {
             });
         }
     }
+    let (changes, unsafe_changes) = changes::check(logs);
     StateMachineResult {
-        valid: if violation_count == 0 {
+        valid: if violation_count == 0 && unsafe_changes.is_empty() {
             Verdict::Valid
         } else {
             Verdict::Invalid
@@ -136,6 +149,8 @@ pub fn check(logs: &[NodeLog]) -> StateMachineResult {
         indexes: at.len(),
         violations,
         violation_count,
+        changes,
+        unsafe_changes,
     }
 }
 

@@ -57,7 +57,19 @@ pub fn render(results: &Results, source: &str) -> String {
                 d
             }
             "state-machine" if skipped.is_none() => {
-                format!("{} log indexes applied", c.state_machine.indexes)
+                let sm = &c.state_machine;
+                let mut d = format!("{} log indexes applied", sm.indexes);
+                if let Some(u) = sm.unsafe_changes.first() {
+                    d.push_str(&format!(
+                        "; {} unsafe membership change(s), first: {} (leader of term {}) appended                          a configuration at index {} when {}",
+                        sm.unsafe_changes.len(),
+                        u.node,
+                        u.term,
+                        u.index,
+                        u.why
+                    ));
+                }
+                d
             }
             "convergence" if skipped.is_none() => {
                 let v = &c.convergence;

@@ -84,6 +84,19 @@ pub enum EventKind {
         /// Who got it.
         candidate: String,
     },
+    /// As leader of `term`, the node appended a configuration entry at
+    /// `index` (`event: "change"`), its commit index then `committed`, the
+    /// configuration before it at `previous`.
+    Change {
+        /// The new entry's log index.
+        index: u64,
+        /// The leader's term.
+        term: u64,
+        /// The leader's commit index when it appended the entry.
+        committed: u64,
+        /// The index of the configuration entry in force before it.
+        previous: u64,
+    },
     /// The configuration in force from `index` on.
     Config {
         /// The log index of the configuration entry.
@@ -346,6 +359,12 @@ fn parse_event(json: &Json, default_node: &str, line: usize) -> Result<NodeEvent
         "vote" => EventKind::Vote {
             term: u64_field("term")?,
             candidate: str_field("candidate")?,
+        },
+        "change" => EventKind::Change {
+            index: u64_field("index")?,
+            term: u64_field("term")?,
+            committed: u64_field("committed")?,
+            previous: u64_field("previous")?,
         },
         "config" => {
             let ids = |name: &str| -> Result<Vec<String>, String> {

@@ -342,6 +342,37 @@ pub fn section(view: &View<'_>) -> String {
              a node that comes back without it can vote twice in one term.</p></div>",
         );
     }
+    if !c.state_machine.unsafe_changes.is_empty() {
+        any = true;
+        out.push_str(
+            "<div class=\"anomaly\"><h3>Membership changes against Raft's rules</h3>\
+             <table><thead><tr><th>leader</th><th>term</th><th>configuration at</th>\
+             <th>its commit index then</th><th>the one before at</th><th>why</th><th>when</th></tr></thead><tbody>",
+        );
+        for u in &c.state_machine.unsafe_changes {
+            let when = u
+                .time
+                .as_deref()
+                .map(|t| format!("{}{}", esc(t), into_the_run(view, t)))
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&u.node),
+                u.term,
+                u.index,
+                u.committed,
+                u.previous,
+                esc(&u.why),
+                when
+            );
+        }
+        out.push_str(
+            "</tbody></table><p class=\"note\">One change at a time, and none before the \
+             leader's term has committed an entry: otherwise an old and a new configuration can \
+             each elect a leader without a common voter.</p></div>",
+        );
+    }
     let sm = &c.state_machine;
     if !sm.violations.is_empty() {
         any = true;

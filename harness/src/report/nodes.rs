@@ -250,6 +250,7 @@ pub fn nodes(
                 EventKind::Other(_)
                 | EventKind::Start { .. }
                 | EventKind::Vote { .. }
+                | EventKind::Change { .. }
                 | EventKind::Config { .. }
                 | EventKind::State { .. } => {}
             }

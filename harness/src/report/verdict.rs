@@ -95,6 +95,12 @@ pub fn section(view: &View<'_>) -> String {
                 l.node, l.candidate, l.term, l.then
             ));
         }
+        for u in c.state_machine.unsafe_changes.iter().take(3) {
+            said.push(format!(
+                "{}, leading term {}, appended a configuration at index {} when {}.",
+                u.node, u.term, u.index, u.why
+            ));
+        }
         for v in c.state_machine.violations.iter().take(3) {
             said.push(format!(
                 "Log index {}: nodes {} applied different entries.",
@@ -149,11 +155,21 @@ pub fn section(view: &View<'_>) -> String {
                 },
                 "state-machine" => match skipped {
                     Some(s) => s.to_string(),
-                    None => format!(
-                        "{} log indexes applied; {} with different entries",
-                        thousands(c.state_machine.indexes),
-                        c.state_machine.violation_count
-                    ),
+                    None => {
+                        let mut d = format!(
+                            "{} log indexes applied; {} with different entries",
+                            thousands(c.state_machine.indexes),
+                            c.state_machine.violation_count
+                        );
+                        if !c.state_machine.unsafe_changes.is_empty() {
+                            let _ = write!(
+                                d,
+                                "; {} unsafe membership change(s)",
+                                c.state_machine.unsafe_changes.len()
+                            );
+                        }
+                        d
+                    }
                 },
                 "convergence" => match skipped {
                     Some(s) => s.to_string(),

@@ -181,8 +181,10 @@ impl Driver {
         if !leads {
             return Some(Err(self.member_not_leader()));
         }
+        let (committed, previous) = (self.raft.log().committed, self.raft.log().config_index());
         match self.raft.propose_change(next.clone()) {
             Ok(at) => {
+                self.events.change(at.0, at.1, committed, previous);
                 plan.steps.pop_front();
                 plan.pending = Some(at);
                 if let ConfChange::Promote { id } = next {
