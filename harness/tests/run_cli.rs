@@ -67,6 +67,41 @@ fn a_run_with_every_fault_is_recorded_checked_and_cleaned_up() {
             .any(|o| o["f"] == "read" && o["type"] == "ok")
     );
 
+    // Each leader elected during the load (a term above the first
+    // leader's) had the keys in use read at it at once: probe processes,
+    // each used for one read.
+    let mut leader_terms: Vec<u64> = Vec::new();
+    for n in ["n1", "n2", "n3"] {
+        let text = std::fs::read_to_string(dir.join("nodes").join(n).join("events.jsonl")).unwrap();
+        for e in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        {
+            if e["event"] == "role" && e["role"] == "leader" {
+                leader_terms.push(e["term"].as_u64().unwrap());
+            }
+        }
+    }
+    let first = leader_terms.iter().min().copied().unwrap_or(0);
+    let probes: Vec<&Value> = ops
+        .iter()
+        .filter(|o| o["process"].as_u64().is_some_and(|p| p >= 2_000_000_000))
+        .collect();
+    if leader_terms.iter().any(|&t| t > first) {
+        assert!(
+            !probes.is_empty(),
+            "new leaders in terms {leader_terms:?} but no probe"
+        );
+    }
+    for p in &probes {
+        assert_eq!(p["f"], "read", "{p}");
+        let uses = probes
+            .iter()
+            .filter(|q| q["process"] == p["process"])
+            .count();
+        assert!(uses <= 2, "probe process reused: {p}");
+    }
+
     let results = read_json(&dir.join("results.json"));
     assert_eq!(results["valid"], true, "{results:#}");
     // Every node's own state was dumped after the final reads and compared.

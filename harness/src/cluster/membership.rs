@@ -19,11 +19,16 @@ const ASK: Duration = Duration::from_millis(500);
 /// How many not-leader redirects a call follows.
 const REDIRECTS: usize = 4;
 
+/// How soon a listing asked of a hinted leader is asked again.
+const HINTED_RETRY: Duration = Duration::from_millis(5);
+
 /// Where the cluster's nodes are, and the cluster id requests carry.
 #[derive(Clone, Debug)]
 pub struct Admin {
     addrs: Vec<(String, SocketAddr)>,
     cluster_id: String,
+    /// A node believed to lead, asked first (see [`Admin::leading`]).
+    hint: Option<String>,
 }
 
 /// One member, as the leader sees it.
@@ -94,6 +99,17 @@ impl Admin {
         Admin {
             addrs,
             cluster_id: cluster_id.to_string(),
+            hint: None,
+        }
+    }
+
+    /// This admin, asking `id` first (a node that just became leader):
+    /// a change then reaches it in one round trip, not after every node's
+    /// Status, while its term is young.
+    pub fn leading(&self, id: &str) -> Admin {
+        Admin {
+            hint: Some(id.to_string()),
+            ..self.clone()
         }
     }
 
@@ -101,7 +117,8 @@ impl Admin {
     /// nodes in turn and following redirects).
     pub async fn members(&self) -> Result<Members, String> {
         let mut last = "no node answered".to_string();
-        for (id, _) in &self.addrs {
+        let first = self.hint.iter();
+        for id in first.chain(self.addrs.iter().map(|(id, _)| id)) {
             match self.ask_leader(id, None, ASK).await {
                 Change::Done(m) => return Ok(m),
                 Change::Refused(why) | Change::Unknown(why) => last = why,
@@ -120,6 +137,9 @@ impl Admin {
                 Err(e) if std::time::Instant::now() >= deadline => {
                     return Err(format!("no leader answered within {within:?} (last: {e})"));
                 }
+                // A hinted node may be a candidate about to win: ask
+                // again soon, while its term is still young.
+                Err(_) if self.hint.is_some() => tokio::time::sleep(HINTED_RETRY).await,
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
@@ -167,7 +187,11 @@ impl Admin {
     /// Asks the first node that answers, following redirects to the
     /// leader; a change is sent once.
     async fn change(&self, change: MemberChange, within: Duration) -> Change {
-        let Some(leader) = self.leader_hint().await else {
+        let hinted = self.hint.clone();
+        let Some(leader) = (match hinted {
+            Some(h) => Some(h),
+            None => self.leader_hint().await,
+        }) else {
             return Change::Unknown("no leader known".into());
         };
         self.ask_leader(&leader, Some(change), within).await

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use super::Kind;
 use super::moments::Moment;
 use super::schedule::{Actor, Shared};
-use crate::cluster::membership::{Change, Members};
+use crate::cluster::membership::{Admin, Change, Members};
 use raft::Rng;
 
 /// How long a change may take: adding a voter waits for it to catch up.
@@ -75,6 +75,8 @@ impl Action {
 #[derive(Default)]
 pub struct MemberNemesis {
     started: Option<(Action, String)>,
+    /// The configuration, listed before waiting for a moment.
+    listed: Option<Members>,
 }
 
 impl MemberNemesis {
@@ -119,10 +121,20 @@ impl Actor for MemberNemesis {
         start: bool,
         shared: &Shared,
         rng: &mut Rng,
-        _moment: Option<Moment>,
+        moment: Option<Moment>,
     ) -> Value {
         let _changing = shared.changing.lock().await;
-        let members = match shared.admin.members_within(LEADER_WITHIN).await {
+        // Timed on a new leader (or a vote for one): the change goes to it
+        // at once, so that it lands while its term is young.
+        let admin = match moment.as_ref().and_then(Moment::leader) {
+            Some(leader) => shared.admin.leading(&leader),
+            None => shared.admin.clone(),
+        };
+        let listed = match self.listed.take().filter(|_| moment.is_some()) {
+            Some(m) => Ok(m),
+            None => admin.members_within(LEADER_WITHIN).await,
+        };
+        let members = match listed {
             Ok(m) => m,
             Err(e) => {
                 if !start {
@@ -167,8 +179,8 @@ impl Actor for MemberNemesis {
         };
         let node = pool[rng.below(pool.len() as u64) as usize].clone();
         let outcome = match action {
-            Action::Shrink => shrink(shared, &node).await,
-            Action::Grow => grow(shared, &node).await,
+            Action::Shrink => shrink(shared, &admin, &node).await,
+            Action::Grow => grow(shared, &admin, &node).await,
         };
         self.started = start.then(|| (action, node.clone()));
         let mut value = json!({"action": action.name(), "nodes": [node]});
@@ -179,6 +191,13 @@ impl Actor for MemberNemesis {
             value["taken_out"] = json!(retired);
         }
         value
+    }
+
+    /// Lists the members now, so that a change timed on a new leader is
+    /// one request to it (the list is at most one gap old: the leader
+    /// refuses a change the configuration no longer allows).
+    async fn prepare(&mut self, shared: &Shared) {
+        self.listed = shared.admin.members_within(LEADER_WITHIN).await.ok();
     }
 
     fn describe(&self) -> Option<String> {
@@ -208,8 +227,8 @@ fn take_out_strays(shared: &Shared, members: &crate::cluster::membership::Member
 }
 
 /// Removes `node`; once it is out of the configuration, kills and wipes it.
-async fn shrink(shared: &Shared, node: &str) -> Value {
-    let change = shared.admin.remove(node, CHANGE_WITHIN).await;
+async fn shrink(shared: &Shared, admin: &Admin, node: &str) -> Value {
+    let change = admin.remove(node, CHANGE_WITHIN).await;
     let gone = match &change {
         Change::Done(m) => !m.contains(node),
         Change::Refused(_) => false,
@@ -233,7 +252,7 @@ async fn shrink(shared: &Shared, node: &str) -> Value {
 
 /// Starts `node` (outside, its data directory empty) and adds it; if it
 /// is not a member in the end, takes it out again.
-async fn grow(shared: &Shared, node: &str) -> Value {
+async fn grow(shared: &Shared, admin: &Admin, node: &str) -> Value {
     let addr = {
         let mut c = shared.cluster();
         if let Err(e) = c.admit(node) {
@@ -245,7 +264,7 @@ async fn grow(shared: &Shared, node: &str) -> Value {
         Ok(a) => a,
         Err(e) => return json!({"error": e.to_string()}),
     };
-    let change = shared.admin.add(node, addr, CHANGE_WITHIN).await;
+    let change = admin.add(node, addr, CHANGE_WITHIN).await;
     let member = match &change {
         Change::Done(m) => m.contains(node),
         Change::Refused(_) => false,

@@ -12,10 +12,14 @@
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::history::events::{EventKind, Role, parse_node_log};
+
+/// How often a tail reads the nodes' event logs while waiting for a moment.
+pub const TAIL_POLL: Duration = Duration::from_millis(2);
 
 /// Which moment a fault waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,16 +87,25 @@ impl Tail {
     /// Starts following `logs` (node id, path) at their current ends: only
     /// what is written from now on counts.
     pub fn new(logs: Vec<(String, PathBuf)>) -> Tail {
-        let files = logs
-            .into_iter()
-            .map(|(node, path)| Followed {
-                offset: std::fs::metadata(&path).map_or(0, |m| m.len()),
-                node,
-                path,
-                partial: Vec::new(),
-            })
-            .collect();
-        Tail { files }
+        let mut tail = Tail { files: Vec::new() };
+        for (node, path) in logs {
+            tail.follow(&node, path);
+        }
+        tail
+    }
+
+    /// Also follows `path` for `node` from its current end, unless it is
+    /// followed already (a node that joined after the tail began).
+    pub fn follow(&mut self, node: &str, path: PathBuf) {
+        if self.files.iter().any(|f| f.path == path) {
+            return;
+        }
+        self.files.push(Followed {
+            offset: std::fs::metadata(&path).map_or(0, |m| m.len()),
+            node: node.to_string(),
+            path,
+            partial: Vec::new(),
+        });
     }
 
     /// Whether there is anything to follow.
@@ -229,5 +242,32 @@ mod tests {
         assert_eq!(seen[0].record().0, "after_vote");
         assert_eq!(seen[1].record().1["leader"], "n1");
         assert!(tail.poll().is_empty());
+        // Following a file again changes nothing; a new one is read from
+        // its end.
+        tail.follow("n1", path.clone());
+        let other = dir.path().join("n2.jsonl");
+        std::fs::write(
+            &other,
+            "{\"node\":\"n2\",\"event\":\"role\",\"role\":\"leader\",\"term\":4}\n",
+        )
+        .unwrap();
+        tail.follow("n2", other.clone());
+        assert!(tail.poll().is_empty());
+        let mut f2 = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&other)
+            .unwrap();
+        writeln!(
+            f2,
+            r#"{{"node":"n2","event":"role","role":"leader","term":5}}"#
+        )
+        .unwrap();
+        writeln!(
+            f,
+            r#"{{"node":"n1","event":"role","role":"leader","term":6}}"#
+        )
+        .unwrap();
+        let terms: Vec<u64> = tail.poll().iter().map(|m| m.term).collect();
+        assert_eq!(terms, [6, 5]);
     }
 }

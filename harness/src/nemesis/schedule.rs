@@ -88,8 +88,6 @@ const AFTER_ELECTION_PERCENT: u64 = 35;
 /// How often the nodes' Status is polled while waiting for a change of
 /// leader (a database without event logs).
 const ELECTION_POLL: Duration = Duration::from_millis(25);
-/// How often the nodes' event logs are read while waiting for a moment.
-const TAIL_POLL: Duration = Duration::from_millis(2);
 
 impl Schedule {
     /// A random duration in [0.5, 1.5) × interval (the normal tempo).
@@ -150,6 +148,12 @@ pub trait Actor: Send {
         rng: &mut Rng,
         moment: Option<Moment>,
     ) -> impl std::future::Future<Output = serde_json::Value> + Send;
+    /// Called before the schedule waits for a moment to start a fault:
+    /// what can be asked beforehand is asked here, so that the fault
+    /// strikes within a round trip of the moment.
+    fn prepare(&mut self, _shared: &Shared) -> impl std::future::Future<Output = ()> + Send {
+        async {}
+    }
     /// A short label of the fault in force, for the progress line.
     fn describe(&self) -> Option<String>;
     /// How long a fault lasts when the schedule drew `gap`.
@@ -223,6 +227,7 @@ pub async fn run<A: Actor>(mut nemesis: A, schedule: Schedule, shared: Arc<Share
         let mut after = None;
         if rng.below(100) < AFTER_ELECTION_PERCENT {
             let within = schedule.gap_at(tempo, &mut rng);
+            nemesis.prepare(&shared).await;
             after = await_moment(&shared, &mut rng, Instant::now() + within, schedule.end).await;
             if Instant::now() >= schedule.end {
                 break;
@@ -280,7 +285,7 @@ async fn await_moment(
     let mut tail = Tail::new(logs);
     let until = until.min(end);
     while Instant::now() < until {
-        tokio::time::sleep(TAIL_POLL).await;
+        tokio::time::sleep(moments::TAIL_POLL).await;
         if let Some(m) = tail.poll().into_iter().find(|m| m.kind == kind) {
             return Some(m);
         }

@@ -1,5 +1,5 @@
-//! Load and faults: the client workers and the nemeses run side by side
-//! until the time limit, while the progress line shows what happens and
+//! Load and faults: the client workers (and the leader probes) and the
+//! nemeses run side by side until the time limit, while the progress line shows what happens and
 //! nodes that die unasked are written into the history.
 
 use std::path::Path;
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use super::probes;
 use super::progress::Progress;
 use super::setup::Live;
 use super::workers::{self, WorkerSpec};
@@ -57,7 +58,14 @@ pub async fn drive(opts: &RunOptions, live: &Live, dir: &Path) -> Result<Loaded,
         members: live.members.clone(),
     });
     let keys = Arc::new(Mutex::new(KeyPool::new(opts.keys, opts.ops_per_key)));
-    let workers = spawn_workers(opts, &spec, &keys, &recorder);
+    let mut workers = spawn_workers(opts, &spec, &keys, &recorder);
+    workers.push(tokio::spawn({
+        let (spec, cluster) = (spec.clone(), live.cluster.clone());
+        let (keys, recorder) = (keys.clone(), recorder.clone());
+        async move {
+            probes::run(spec, cluster, keys, recorder).await;
+        }
+    }));
     let in_force: InForce = Arc::default();
     let nemeses = spawn_nemeses(opts, live, &recorder, &in_force, end);
     let unexpected_exits = watch(opts, live, &recorder, &in_force, start, &workers, &nemeses).await;

@@ -6,8 +6,8 @@
 //!
 //! - `setup`: start the cluster, wait for a leader.
 //! - `load`: the workers and the nemeses until the time limit, with
-//!   `workers` (the clients, the final reads) and `progress` (the bar on a
-//!   terminal, plain lines in CI).
+//!   `workers` (the clients, the final reads), `probes` (reads at each new
+//!   leader) and `progress` (the bar on a terminal, plain lines in CI).
 //! - `recovery`: heal, restart, wait for a leader, re-add members that
 //!   lost their data, read every key; `convergence`: watch every member
 //!   catch up with the leader.
@@ -23,6 +23,7 @@ pub mod convergence;
 pub mod layout;
 pub mod load;
 pub mod options;
+pub mod probes;
 pub mod progress;
 pub mod record;
 pub mod recovery;

@@ -48,6 +48,11 @@ impl KeyPool {
         key
     }
 
+    /// The keys in use now.
+    pub fn active(&self) -> Vec<String> {
+        self.slots.iter().map(|(k, _)| k.clone()).collect()
+    }
+
     /// Every key handed out or prepared so far, for the final reads.
     pub fn all_keys(&self) -> &[String] {
         &self.used
@@ -83,5 +88,6 @@ mod tests {
         let mut rng = Rng::new(0);
         let keys: Vec<String> = (0..5).map(|_| pool.pick(&mut rng)).collect();
         assert_eq!(keys, ["k0", "k0", "k1", "k1", "k2"]);
+        assert_eq!(pool.active(), ["k2"]);
     }
 }
