@@ -551,7 +551,7 @@ pub struct SelftestArgs {
 
 /// The default `--nemeses` of test-all: 13 cells.
 pub const DEFAULT_NEMESES: &str = "none;partition;kill;pause;all;member,wipe,kill,partition;figure8;\
-     partition;all;all@5;pause;all;partition";
+     partition;all;all@5;member,kill,partition@5;all;partition";
 
 /// `--nemeses` of test-all.
 #[derive(Debug, Clone)]

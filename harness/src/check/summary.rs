@@ -61,7 +61,7 @@ pub fn render(results: &Results, source: &str) -> String {
                 let mut d = format!("{} log indexes applied", sm.indexes);
                 if let Some(u) = sm.unsafe_changes.first() {
                     d.push_str(&format!(
-                        "; {} unsafe membership change(s), first: {} (leader of term {}) appended                          a configuration at index {} when {}",
+                        "; {} unsafe membership change(s), first: {} (leader of term {}) appended a configuration at index {} when {}",
                         sm.unsafe_changes.len(),
                         u.node,
                         u.term,

@@ -40,6 +40,9 @@ pub struct MemberView {
     pub voter: bool,
     /// It lost its data and waits to be re-added.
     pub awaiting_readd: bool,
+    /// The incarnation the configuration names (new after a wipe and a
+    /// re-add).
+    pub incarnation: u64,
 }
 
 /// The configuration in force, as the leader answered it.
@@ -67,6 +70,13 @@ impl Members {
     /// Whether `id` is a member (voter or learner).
     pub fn contains(&self, id: &str) -> bool {
         self.members.iter().any(|m| m.id == id)
+    }
+    /// Whether `id` is a member under `incarnation` and not waiting to be
+    /// re-added: a re-add of that incarnation took effect.
+    pub fn counts(&self, id: &str, incarnation: u64) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.id == id && m.incarnation == incarnation && !m.awaiting_readd)
     }
     fn ids(&self, keep: impl Fn(&MemberView) -> bool) -> Vec<String> {
         self.members
@@ -169,6 +179,13 @@ impl Admin {
             .await
     }
 
+    /// The incarnation node `id` answers with now, if it answers.
+    pub async fn incarnation_of(&self, id: &str) -> Option<u64> {
+        let (_, addr) = self.addrs.iter().find(|(n, _)| n == id)?;
+        let client = NodeClient::new(&addr.to_string(), &self.cluster_id, ASK).ok()?;
+        client.status(ASK).await.ok().map(|s| s.incarnation)
+    }
+
     /// Each node's Status (`None`: it did not answer in time), in node order.
     pub async fn statuses(&self) -> Vec<(String, Option<StatusResponse>)> {
         let asks = self.addrs.iter().map(|(id, addr)| {
@@ -249,6 +266,7 @@ impl Admin {
                             .map(|m| MemberView {
                                 voter: m.role == "voter",
                                 awaiting_readd: m.awaiting_readd,
+                                incarnation: m.incarnation,
                                 id: m.id,
                             })
                             .collect(),
@@ -290,6 +308,7 @@ mod tests {
             id: id.into(),
             voter,
             awaiting_readd,
+            incarnation: 1,
         };
         let members = Members {
             leader: "n1".into(),
@@ -303,6 +322,10 @@ mod tests {
         assert_eq!(members.learners(), vec!["n4"]);
         assert_eq!(members.awaiting_readd(), vec!["n2"]);
         assert!(members.contains("n4") && !members.contains("n3"));
+        // A re-add took effect only for the incarnation the list names,
+        // and not while the member still waits.
+        assert!(members.counts("n1", 1) && !members.counts("n1", 2));
+        assert!(!members.counts("n2", 1) && !members.counts("n3", 1));
         assert_eq!(
             Change::Done(members).to_json(),
             json!({"voters": ["n1", "n2"], "learners": ["n4"], "done": true})

@@ -307,6 +307,10 @@ mod tests {
         assert_eq!(seeds.len(), 13);
         assert_eq!(ours[9].opts.nodes, 5);
         assert_eq!(ours[9].opts.nemeses, ours[4].opts.nemeses);
+        // Membership changes twice: on 3 nodes with wipes, on 5 without.
+        assert_eq!(ours[10].opts.nodes, 5);
+        assert!(ours[10].opts.nemeses.contains(&Kind::Member), "{names:?}");
+        assert!(!ours[10].opts.nemeses.contains(&Kind::Wipe), "{names:?}");
         // Append first: the cells of kills and of `all` run it.
         let workloads: Vec<&str> = ours.iter().map(|c| c.opts.workload.name()).collect();
         assert_eq!(workloads[..3], ["append", "register", "append"]);
@@ -314,6 +318,7 @@ mod tests {
         let etcd = default_matrix(NetworkKind::Netns, crate::db::DbKind::Etcd, 1).unwrap();
         assert_eq!(etcd.len(), 12);
         assert_eq!(etcd[5].name, "partition+kill n3 #1");
+        assert_eq!(etcd[9].name, "partition+kill n5 #1");
         for cell in &etcd {
             for k in [Kind::Figure8, Kind::Member, Kind::Wipe] {
                 assert!(!cell.opts.nemeses.contains(&k), "{}", cell.name);

@@ -38,6 +38,9 @@ use raft::Rng;
 /// How long a change may take: adding a voter waits for it to catch up.
 const CHANGE_WITHIN: Duration = Duration::from_secs(10);
 
+/// Of the changes, the share (in percent) timed on a protocol moment.
+const MOMENT_PERCENT: u64 = 70;
+
 /// How long a change waits for a leader to list the members.
 const LEADER_WITHIN: Duration = Duration::from_secs(3);
 
@@ -200,6 +203,15 @@ impl Actor for MemberNemesis {
         self.listed = shared.admin.members_within(LEADER_WITHIN).await.ok();
     }
 
+    /// Most changes wait for a new leader or a vote: a configuration
+    /// change is riskiest while leadership moves (a change before the new
+    /// leader's term has committed, Ongaro's 2015 correction; a change
+    /// in flight when its leader falls), and at random times a change
+    /// seldom meets one.
+    fn moment_percent(&self) -> u64 {
+        MOMENT_PERCENT
+    }
+
     fn describe(&self) -> Option<String> {
         self.started
             .as_ref()
@@ -295,6 +307,7 @@ mod tests {
             id: id.to_string(),
             voter,
             awaiting_readd: awaiting.contains(id),
+            incarnation: 1,
         };
         Members {
             leader: "n1".into(),

@@ -82,8 +82,9 @@ impl Tempo {
     }
 }
 
-/// Of the faults, the share (in percent) that waits for a change of
-/// leader before striking.
+/// Of the faults, the share (in percent) that waits for a protocol
+/// moment before striking, unless the nemesis says otherwise
+/// ([`Actor::moment_percent`]).
 const AFTER_ELECTION_PERCENT: u64 = 35;
 /// How often the nodes' Status is polled while waiting for a change of
 /// leader (a database without event logs).
@@ -153,6 +154,10 @@ pub trait Actor: Send {
     /// strikes within a round trip of the moment.
     fn prepare(&mut self, _shared: &Shared) -> impl std::future::Future<Output = ()> + Send {
         async {}
+    }
+    /// Of its starts, the share (in percent) that waits for a moment.
+    fn moment_percent(&self) -> u64 {
+        AFTER_ELECTION_PERCENT
     }
     /// A short label of the fault in force, for the progress line.
     fn describe(&self) -> Option<String>;
@@ -225,7 +230,7 @@ pub async fn run<A: Actor>(mut nemesis: A, schedule: Schedule, shared: Arc<Share
     let mut tempo = Tempo::Normal;
     loop {
         let mut after = None;
-        if rng.below(100) < AFTER_ELECTION_PERCENT {
+        if rng.below(100) < nemesis.moment_percent() {
             let within = schedule.gap_at(tempo, &mut rng);
             nemesis.prepare(&shared).await;
             after = await_moment(&shared, &mut rng, Instant::now() + within, schedule.end).await;

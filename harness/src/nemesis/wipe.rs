@@ -87,6 +87,22 @@ impl WipeNemesis {
         if !waiting.is_empty() {
             return json!({"skipped": format!("{} waits to be re-added", waiting.join(", "))});
         }
+        // The leader may not know yet that a node lost its data (the new
+        // incarnation has not answered it): what the harness wiped and has
+        // not seen re-added counts too.
+        let unreadded: Vec<String> = shared
+            .cluster()
+            .nodes()
+            .iter()
+            .filter(|n| n.awaiting_readd && !n.is_out())
+            .map(|n| n.id.clone())
+            .collect();
+        if !unreadded.is_empty() {
+            return json!({"skipped": format!(
+                "{} was wiped and not yet seen re-added",
+                unreadded.join(", ")
+            )});
+        }
         let voters = members.voters().len();
         if voters < MIN_VOTERS {
             return json!({"skipped": format!(
@@ -154,14 +170,22 @@ pub async fn readd(shared: &Shared, node: &str) -> Value {
                 change = shared.admin.add(node, addr, left).await;
             }
         }
-        let readded =
-            match &change {
-                Change::Done(m) => m.contains(node),
-                Change::Refused(_) => false,
-                Change::Unknown(_) => shared.admin.members().await.is_ok_and(|m| {
-                    m.contains(node) && !m.awaiting_readd().contains(&node.to_string())
-                }),
-            };
+        let readded = match &change {
+            Change::Done(m) => m.contains(node),
+            Change::Refused(_) => false,
+            // The leader lists the node as a member in good standing also
+            // before it has heard from the new incarnation: only the
+            // incarnation the node answers with now, named in the
+            // configuration, says the re-add took effect.
+            Change::Unknown(_) => match shared.admin.incarnation_of(node).await {
+                Some(now) => shared
+                    .admin
+                    .members()
+                    .await
+                    .is_ok_and(|m| m.counts(node, now)),
+                None => false,
+            },
+        };
         if readded {
             let _ = shared.cluster().set_awaiting_readd(node, false);
         }
