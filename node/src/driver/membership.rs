@@ -155,7 +155,12 @@ impl Driver {
                 }
                 plan.pending = None;
                 plan.done = index;
-            } else if self.raft.role() != Role::Leader {
+            } else if self.raft.role() != Role::Leader
+                && !(self.raft.log().committed >= index
+                    && self.raft.log().term(index) == Some(term))
+            {
+                // (A leader that removed itself steps down once the change
+                // commits, maybe before applying it: committed, it is done.)
                 let why = format!(
                     "leadership was lost before the change at index {index} committed: it may \
                      or may not take effect (list the members to see)"
