@@ -176,6 +176,16 @@ impl Followed {
     }
 }
 
+/// The event logs of the cluster's nodes that exist (see [`existing`]).
+pub fn of_cluster(cluster: &crate::cluster::Cluster) -> Vec<(String, PathBuf)> {
+    existing(
+        cluster
+            .nodes()
+            .iter()
+            .map(|n| (n.id.clone(), n.events_path())),
+    )
+}
+
 /// The event logs of `nodes` (id, path) that exist: a database whose
 /// nodes write none has nothing to follow.
 pub fn existing(nodes: impl IntoIterator<Item = (String, PathBuf)>) -> Vec<(String, PathBuf)> {

@@ -264,15 +264,7 @@ async fn await_moment(
     until: Instant,
     end: Instant,
 ) -> Option<Moment> {
-    let logs = {
-        let cluster = shared.cluster();
-        moments::existing(
-            cluster
-                .nodes()
-                .iter()
-                .map(|n| (n.id.clone(), n.events_path())),
-        )
-    };
+    let logs = moments::of_cluster(&shared.cluster());
     if logs.is_empty() {
         let (node, term) = after_leader_change(shared, until, end).await?;
         return Some(Moment {

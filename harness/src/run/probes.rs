@@ -92,15 +92,7 @@ pub async fn run(
 
 /// Follows the event log of every node that has one and is not followed yet.
 fn follow_new_nodes(tail: &mut Tail, cluster: &Mutex<Cluster>) {
-    let logs = {
-        let cluster = cluster.lock().unwrap_or_else(|e| e.into_inner());
-        moments::existing(
-            cluster
-                .nodes()
-                .iter()
-                .map(|n| (n.id.clone(), n.events_path())),
-        )
-    };
+    let logs = moments::of_cluster(&cluster.lock().unwrap_or_else(|e| e.into_inner()));
     for (node, path) in logs {
         tail.follow(&node, path);
     }
