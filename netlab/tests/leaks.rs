@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -72,6 +73,16 @@ fn nothing_is_left_after_exit_ctrl_c_or_kill_9() {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         die_with_parent(&mut cmd);
+        // Ctrl-C's default action is what this test holds the tool to; a
+        // test started in the background of a shell inherits SIGINT
+        // ignored, so the child gets the default back.
+        // SAFETY: signal() is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().unwrap();
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
