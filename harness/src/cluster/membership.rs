@@ -204,11 +204,11 @@ impl Admin {
     /// Asks the first node that answers, following redirects to the
     /// leader; a change is sent once.
     async fn change(&self, change: MemberChange, within: Duration) -> Change {
-        let hinted = self.hint.clone();
-        let Some(leader) = (match hinted {
-            Some(h) => Some(h),
+        let leader = match &self.hint {
+            Some(h) => Some(h.clone()),
             None => self.leader_hint().await,
-        }) else {
+        };
+        let Some(leader) = leader else {
             return Change::Unknown("no leader known".into());
         };
         self.ask_leader(&leader, Some(change), within).await
